@@ -1,0 +1,337 @@
+/// \file tessera/tessera.h
+/// The Tessera client library: the one header applications include.
+///
+/// Arrays are lazy expressions, as in dask.array: building one validates it (shape, dtype,
+/// chunks) and computes nothing. A Client sends the expression to a scheduler, which lowers it
+/// into chunk tasks for the workers; `compute` brings the result back to this process.
+///
+/// Errors: every function that can fail throws tessera::Error, whose code() is an
+/// absl-compatible status code and whose what() is a one-line message naming the bad value.
+///
+///   auto client = tessera::Client::local();                       // embedded cluster
+///   auto x = tessera::random::random({50000, 50000});             // auto chunks
+///   double y = client.compute(tessera::exp(x).mean()).get().scalar<double>();
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tessera/types.h"
+
+namespace tessera {
+
+namespace graph {
+struct Node;
+}
+
+/// The exception thrown by the client library.
+class Error : public std::runtime_error {
+ public:
+  /// `code` follows absl::StatusCode / grpc::StatusCode numbering (3 = INVALID_ARGUMENT, 14 =
+  /// UNAVAILABLE, ...).
+  Error(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+/// One axis of a basic index: a slice `start:stop:step`, an integer, `newaxis` or `ellipsis`.
+///   x[{Slice::Step(-1), Slice::Step(-1)}]     // x[::-1, ::-1]
+///   x[{Slice(10, 20), 3, newaxis, ellipsis}]  // x[10:20, 3, None, ...]
+class Index {
+ public:
+  enum class Kind : int8_t { kSlice, kInteger, kNewAxis, kEllipsis };
+  Index(int64_t i) : kind_(Kind::kInteger), index_(i) {}  // NOLINT: implicit, as in x[3]
+  Index(int i) : kind_(Kind::kInteger), index_(i) {}      // NOLINT
+  Kind kind() const { return kind_; }
+  int64_t integer() const { return index_; }
+  const std::optional<int64_t>& start() const { return start_; }
+  const std::optional<int64_t>& stop() const { return stop_; }
+  const std::optional<int64_t>& step() const { return step_; }
+
+ protected:
+  Index(Kind kind, std::optional<int64_t> start, std::optional<int64_t> stop,
+        std::optional<int64_t> step)
+      : kind_(kind), start_(start), stop_(stop), step_(step) {}
+
+ private:
+  Kind kind_;
+  int64_t index_ = 0;
+  std::optional<int64_t> start_, stop_, step_;
+};
+
+/// Python's slice(start, stop, step); an empty optional is Python's None.
+class Slice : public Index {
+ public:
+  Slice(std::optional<int64_t> start = std::nullopt, std::optional<int64_t> stop = std::nullopt,
+        std::optional<int64_t> step = std::nullopt)
+      : Index(Kind::kSlice, start, stop, step) {}
+  /// `::step`, e.g. Slice::Step(-1) for `::-1`.
+  static Slice Step(int64_t step) { return Slice(std::nullopt, std::nullopt, step); }
+  /// `:` (the whole axis).
+  static Slice All() { return Slice(); }
+};
+
+struct NewAxisT : Index {
+  NewAxisT() : Index(Kind::kNewAxis, {}, {}, {}) {}
+};
+struct EllipsisT : Index {
+  EllipsisT() : Index(Kind::kEllipsis, {}, {}, {}) {}
+};
+/// NumPy's None / np.newaxis in an index.
+inline const NewAxisT newaxis{};
+/// NumPy's `...` in an index.
+inline const EllipsisT ellipsis{};
+
+/// Options of a reduction.
+struct ReduceOptions {
+  std::vector<int> axis;    ///< empty: all axes; negative values count from the end
+  bool keepdims = false;
+  int split_every = 8;      ///< fan-in of the combine tree
+};
+
+/// A lazy, chunked N-d array. Cheap to copy (shares the expression). Thread-compatible.
+class Array {
+ public:
+  /// dask.array's properties.
+  const Shape& shape() const;
+  const Chunks& chunks() const;
+  /// The largest chunk along each axis (dask's chunksize).
+  Shape chunksize() const;
+  DType dtype() const;
+  int ndim() const;
+  int64_t size() const;
+  int64_t nbytes() const;
+  int64_t npartitions() const;
+  /// "tessera.array<exp, shape=(50000, 50000), dtype=float64, chunksize=(3125, 3125)>".
+  std::string repr() const;
+
+  /// Basic indexing (see Index). Throws Error for too many indices, an integer out of range or
+  /// a zero step.
+  Array operator[](std::initializer_list<Index> index) const;
+  Array operator[](const std::vector<Index>& index) const;
+  Array operator[](const Index& index) const;
+
+  /// Reductions (dask.array's methods). Throw Error for an axis out of range or repeated.
+  Array sum(const ReduceOptions& options = {}) const;
+  Array prod(const ReduceOptions& options = {}) const;
+  Array mean(const ReduceOptions& options = {}) const;
+  Array min(const ReduceOptions& options = {}) const;
+  Array max(const ReduceOptions& options = {}) const;
+  /// Shorthand: x.sum({1, 2}) reduces axes 1 and 2.
+  Array sum(std::initializer_list<int> axes) const { return sum(ReduceOptions{axes}); }
+  Array mean(std::initializer_list<int> axes) const { return mean(ReduceOptions{axes}); }
+  Array min(std::initializer_list<int> axes) const { return min(ReduceOptions{axes}); }
+  Array max(std::initializer_list<int> axes) const { return max(ReduceOptions{axes}); }
+  Array prod(std::initializer_list<int> axes) const { return prod(ReduceOptions{axes}); }
+
+  Array astype(DType dtype) const;
+  Array operator-() const;
+
+  /// The expression node (engine-internal; applications need not use it).
+  const std::shared_ptr<const graph::Node>& node() const { return node_; }
+  explicit Array(std::shared_ptr<const graph::Node> node) : node_(std::move(node)) {}
+
+ private:
+  std::shared_ptr<const graph::Node> node_;
+};
+
+/// Elementwise arithmetic with NumPy broadcasting and promotion; Python scalars on either side.
+Array operator+(const Array& a, const Array& b);
+Array operator-(const Array& a, const Array& b);
+Array operator*(const Array& a, const Array& b);
+Array operator/(const Array& a, const Array& b);
+Array operator+(const Array& a, double b);
+Array operator-(const Array& a, double b);
+Array operator*(const Array& a, double b);
+Array operator/(const Array& a, double b);
+Array operator+(double a, const Array& b);
+Array operator-(double a, const Array& b);
+Array operator*(double a, const Array& b);
+Array operator/(double a, const Array& b);
+
+/// Elementwise functions (NumPy's names).
+Array negative(const Array& x);
+Array abs(const Array& x);
+Array exp(const Array& x);
+Array log(const Array& x);
+Array sqrt(const Array& x);
+Array sin(const Array& x);
+Array cos(const Array& x);
+Array tan(const Array& x);
+Array arcsin(const Array& x);
+Array arccos(const Array& x);
+Array arctan(const Array& x);
+Array power(const Array& a, const Array& b);
+Array power(const Array& a, double b);
+Array maximum(const Array& a, const Array& b);
+Array minimum(const Array& a, const Array& b);
+
+/// Reductions as free functions (dask.array's da.sum(x, axis=...)).
+Array sum(const Array& x, const ReduceOptions& options = {});
+Array mean(const Array& x, const ReduceOptions& options = {});
+Array min(const Array& x, const ReduceOptions& options = {});
+Array max(const Array& x, const ReduceOptions& options = {});
+Array prod(const Array& x, const ReduceOptions& options = {});
+
+/// Options of a creation function.
+struct ArrayOptions {
+  ChunkSpec chunks;                ///< default: auto
+  DType dtype = DType::kFloat64;
+};
+
+/// Creation (dask.array's names). Throw Error for a negative extent, a zero chunk, ...
+Array ones(const Shape& shape, const ArrayOptions& options = {});
+Array zeros(const Shape& shape, const ArrayOptions& options = {});
+Array empty(const Shape& shape, const ArrayOptions& options = {});
+Array full(const Shape& shape, double value, const ArrayOptions& options = {});
+/// [start, stop) by step, as numpy.arange (dtype from options: float64 unless told; the CLI
+/// picks int64 for integer arguments, as NumPy does).
+Array arange(double start, double stop, double step = 1, const ArrayOptions& options = {});
+Array arange(double stop, const ArrayOptions& options = {});
+
+namespace random {
+/// Options of a random array: chunks, dtype and seed. Without a seed, a fresh one is drawn
+/// from the operating system's entropy; Array::repr() and seed_of() report it.
+struct RandomOptions {
+  ChunkSpec chunks;
+  DType dtype = DType::kFloat64;
+  std::optional<uint64_t> seed;
+};
+/// Uniform on [0, 1).
+Array random(const Shape& shape, const RandomOptions& options = {});
+/// Uniform on [low, high).
+Array uniform(double low, double high, const Shape& shape, const RandomOptions& options = {});
+/// Normal with mean `loc` and standard deviation `scale`.
+Array normal(double loc, double scale, const Shape& shape, const RandomOptions& options = {});
+/// The seed of a random array built by this namespace (nullopt for other arrays).
+std::optional<uint64_t> seed_of(const Array& x);
+}  // namespace random
+
+/// A computed array in this process's memory (a NumPy ndarray, in effect).
+class NDArray {
+ public:
+  NDArray() = default;
+  NDArray(DType dtype, Shape shape, std::vector<uint8_t> bytes);
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  int64_t size() const;
+  /// Raw C-ordered bytes.
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  /// Element `i` (flat C-order index) as double.
+  double at(int64_t i) const;
+  /// The value of a 0-d (or one-element) array. Throws Error if the array has other sizes.
+  template <typename T>
+  T scalar() const {
+    return static_cast<T>(ScalarAsDouble());
+  }
+  /// All elements as doubles, C order.
+  std::vector<double> to_vector() const;
+  /// NumPy's repr: "1.718281828459045" for scalars, "array([...])" otherwise; arrays of more
+  /// than `threshold` elements are summarised with "..." as NumPy does.
+  std::string repr(int64_t threshold = 1000) const;
+
+ private:
+  double ScalarAsDouble() const;
+  DType dtype_ = DType::kFloat64;
+  Shape shape_;
+  std::vector<uint8_t> bytes_;
+};
+
+/// One worker as the scheduler sees it.
+struct WorkerInfo {
+  std::string name;
+  std::string address;  ///< its data service, tcp://host:port
+  std::string kind;     ///< "cpu" or "cuda"
+  int nthreads = 0;
+  int64_t memory_limit = 0;  ///< bytes
+  int64_t memory_used = 0;   ///< bytes of results held
+  int64_t tasks_executing = 0;
+  int64_t tasks_stored = 0;
+};
+
+/// Client.scheduler_info().
+struct SchedulerInfo {
+  std::string address;
+  std::string id;
+  std::vector<WorkerInfo> workers;
+};
+
+class ClientImpl;
+
+/// Progress of a running computation: tasks finished out of total.
+using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
+
+/// The result of compute(), available later. Move-only.
+class Future {
+ public:
+  /// Blocks until the result is here. Throws Error with the worker's message if a task erred,
+  /// or UNAVAILABLE if the scheduler went away.
+  NDArray get();
+  /// True once get() would not block.
+  bool done() const;
+  /// The keys of the result (one per output chunk).
+  const std::vector<std::string>& keys() const;
+  struct State;
+  explicit Future(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+/// Options of Client::local().
+struct LocalClusterOptions {
+  int n_workers = 0;           ///< 0: 2 workers, or 1 on a one-core machine
+  int threads_per_worker = 0;  ///< 0: cores / n_workers (at least 1)
+  int64_t memory_limit = 0;    ///< per worker, bytes; 0: system memory / n_workers
+  bool quiet = true;           ///< keep the embedded processes' INFO logs off stderr
+};
+
+/// Options of Client::connect().
+struct ConnectOptions {
+  std::chrono::milliseconds timeout{5000};  ///< how long to wait for the scheduler
+};
+
+/// A connection to a scheduler. Thread-safe. Move-only; destroying it releases its keys (and
+/// stops an embedded cluster).
+class Client {
+ public:
+  /// Connects to "tcp://host:port", "host:port" or "[v6]:port". Throws Error (UNAVAILABLE,
+  /// naming the address) if no scheduler answers within options.timeout.
+  static Client connect(const std::string& address, const ConnectOptions& options = {});
+  /// Starts an embedded cluster in this process: the real scheduler and workers on loopback
+  /// ports, running the same code as the standalone processes.
+  static Client local(const LocalClusterOptions& options = {});
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  /// Submits `x` and returns a future of its value.
+  Future compute(const Array& x, ProgressCallback progress = nullptr);
+  /// Submits `x` and returns an array backed by its computed chunks, which stay in the
+  /// workers' memory for as long as this client lives.
+  Array persist(const Array& x);
+  /// Workers, threads and memory.
+  SchedulerInfo scheduler_info();
+  /// The scheduler's address, tcp://host:port.
+  std::string address() const;
+
+ private:
+  explicit Client(std::unique_ptr<ClientImpl> impl);
+  std::unique_ptr<ClientImpl> impl_;
+};
+
+/// The library version, "0.1.0".
+std::string version();
+
+}  // namespace tessera

@@ -1,0 +1,50 @@
+// A chunk held in host memory: dtype, shape and C-ordered bytes.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "common/dtype.h"
+#include "common/shape.h"
+
+namespace tessera {
+
+/// A dense host array. Immutable once shared (ChunkPtr); thread-compatible.
+struct ChunkBuffer {
+  DType dtype = DType::kFloat64;
+  Shape shape;
+  std::vector<uint8_t> bytes;  ///< NumElements(shape) * ItemSize(dtype) bytes, C order.
+
+  int64_t num_elements() const { return NumElements(shape); }
+  int64_t nbytes() const { return static_cast<int64_t>(bytes.size()); }
+  template <typename T>
+  const T* data() const { return reinterpret_cast<const T*>(bytes.data()); }
+  template <typename T>
+  T* mutable_data() { return reinterpret_cast<T*>(bytes.data()); }
+
+  /// Allocates a zeroed buffer.
+  static ChunkBuffer Zeros(DType dtype, Shape shape) {
+    ChunkBuffer b;
+    b.dtype = dtype;
+    b.shape = std::move(shape);
+    b.bytes.assign(static_cast<size_t>(NumElements(b.shape) * ItemSize(dtype)), 0);
+    return b;
+  }
+  /// Element `i` converted to double, whatever the dtype.
+  double GetAsDouble(int64_t i) const {
+    switch (dtype) {
+      case DType::kFloat64: return data<double>()[i];
+      case DType::kFloat32: return data<float>()[i];
+      case DType::kInt64: return static_cast<double>(data<int64_t>()[i]);
+      case DType::kInt32: return data<int32_t>()[i];
+      case DType::kBool: return data<uint8_t>()[i] != 0 ? 1.0 : 0.0;
+    }
+    return 0;
+  }
+};
+
+using ChunkPtr = std::shared_ptr<const ChunkBuffer>;
+
+}  // namespace tessera

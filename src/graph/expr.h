@@ -1,0 +1,137 @@
+// The high-level expression graph: what a client builds and submits, and what the scheduler
+// lowers into chunk tasks (lowering.h). Pure data, no I/O.
+//
+// An expression is a DAG of immutable nodes shared by std::shared_ptr. Every constructor
+// function below validates its inputs and infers shape, dtype and chunks, so an invalid
+// expression cannot be built: errors are returned as absl::Status naming the bad value.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/dtype.h"
+#include "common/shape.h"
+
+namespace tessera::graph {
+
+enum class OpKind : int8_t {
+  kFull = 0,     ///< ones, zeros, full, empty: every element `value`.
+  kArange = 1,   ///< 1-D: element i = start + i * step.
+  kRandom = 2,   ///< Philox counter-mode random numbers (common/philox.h).
+  kSource = 3,   ///< An array already materialised in the cluster (persist): chunk keys.
+  kScalar = 4,   ///< A Python scalar operand (0-d, weakly typed as NumPy does).
+  kUnary = 5,
+  kBinary = 6,
+  kSlice = 7,    ///< Basic indexing: slices with steps, integers, None (new axis).
+  kReduce = 8,
+};
+
+enum class UnaryOp : int8_t {
+  kNegative = 0, kAbs, kSqrt, kSquare, kExp, kExpm1, kLog, kLog1p, kLog2, kLog10,
+  kSin, kCos, kTan, kArcsin, kArccos, kArctan, kSinh, kCosh, kTanh,
+  kFloor, kCeil, kRound, kSign, kIsnan, kIsfinite, kAstype,
+};
+
+enum class BinaryOp : int8_t {
+  kAdd = 0, kSubtract, kMultiply, kDivide, kFloorDivide, kMod, kPower, kMaximum, kMinimum,
+  kArctan2, kHypot, kLess, kLessEqual, kGreater, kGreaterEqual, kEqual, kNotEqual,
+};
+
+enum class ReduceOp : int8_t { kSum = 0, kProd, kMin, kMax, kMean };
+
+enum class RandomDist : int8_t { kUniform = 0, kNormal = 1 };
+
+/// NumPy's name of the op ("exp", "add", "sum"...).
+std::string_view UnaryOpName(UnaryOp op);
+std::string_view BinaryOpName(BinaryOp op);
+std::string_view ReduceOpName(ReduceOp op);
+
+/// One axis of a basic index, after normalisation against the input extent.
+struct AxisIndex {
+  enum class Kind : int8_t { kSlice = 0, kInteger = 1, kNewAxis = 2 };
+  Kind kind = Kind::kSlice;
+  /// kSlice: the first element read, the step (non-zero, may be negative) and the number of
+  /// elements, all resolved as Python's slice.indices() does. kInteger: `start` is the index.
+  int64_t start = 0;
+  int64_t step = 1;
+  int64_t length = 0;
+};
+
+/// An index as a user writes it, before normalisation: slices with optional bounds, integers
+/// (negative counts from the end), None and Ellipsis.
+struct IndexItem {
+  enum class Kind : int8_t { kSlice = 0, kInteger = 1, kNewAxis = 2, kEllipsis = 3 };
+  Kind kind = Kind::kSlice;
+  std::optional<int64_t> start, stop, step;  ///< kSlice
+  int64_t index = 0;                          ///< kInteger
+  static IndexItem Slice(std::optional<int64_t> start = {}, std::optional<int64_t> stop = {},
+                         std::optional<int64_t> step = {});
+  static IndexItem Integer(int64_t i);
+  static IndexItem NewAxis();
+  static IndexItem Ellipsis();
+};
+
+struct Node;
+using NodePtr = std::shared_ptr<const Node>;
+
+/// One node of the expression DAG. Immutable once built.
+struct Node {
+  OpKind kind = OpKind::kFull;
+  DType dtype = DType::kFloat64;
+  Shape shape;
+  Chunks chunks;  ///< Output chunk grid (kScalar: empty).
+  std::vector<NodePtr> inputs;
+
+  // Parameters; which ones apply depends on `kind`.
+  double value = 0;           ///< kFull, kScalar: the value (kScalar also keeps `scalar_is_float`).
+  bool scalar_is_float = true;
+  double start = 0, step = 1; ///< kArange
+  RandomDist dist = RandomDist::kUniform;
+  uint64_t seed = 0;          ///< kRandom
+  double param_a = 0, param_b = 1;  ///< kRandom: uniform low/high, normal mean/std
+  UnaryOp unary = UnaryOp::kNegative;
+  BinaryOp binary = BinaryOp::kAdd;
+  std::vector<AxisIndex> index;   ///< kSlice: one entry per output-producing item, see Slice()
+  ReduceOp reduce = ReduceOp::kSum;
+  std::vector<int> axes;          ///< kReduce: sorted, unique, non-negative
+  bool keepdims = false;
+  int split_every = 8;            ///< kReduce: fan-in of the combine tree
+  std::string source_name;        ///< kSource: key prefix; chunk keys are KeyFor(name, block)
+};
+
+// ---- Constructors. Each validates and returns a node with shape, dtype and chunks set. ----
+
+absl::StatusOr<NodePtr> Full(const Shape& shape, double value, DType dtype, const ChunkSpec& chunks,
+                             int64_t chunk_target_bytes = kDefaultChunkBytes);
+absl::StatusOr<NodePtr> Arange(double start, double stop, double step, DType dtype,
+                               const ChunkSpec& chunks,
+                               int64_t chunk_target_bytes = kDefaultChunkBytes);
+absl::StatusOr<NodePtr> Random(const Shape& shape, RandomDist dist, double a, double b,
+                               uint64_t seed, DType dtype, const ChunkSpec& chunks,
+                               int64_t chunk_target_bytes = kDefaultChunkBytes);
+/// An array held in the cluster under keys KeyFor(name, block index).
+absl::StatusOr<NodePtr> Source(std::string name, const Shape& shape, DType dtype, Chunks chunks);
+NodePtr Scalar(double value, bool is_float);
+absl::StatusOr<NodePtr> Unary(UnaryOp op, NodePtr x, std::optional<DType> astype = {});
+/// NumPy broadcasting; a kScalar operand is broadcast too.
+absl::StatusOr<NodePtr> Binary(BinaryOp op, NodePtr a, NodePtr b);
+/// Basic indexing with Python semantics (errors: too many indices, integer out of range, zero
+/// step).
+absl::StatusOr<NodePtr> Slice(NodePtr x, const std::vector<IndexItem>& items);
+/// `axes` empty means all axes; negative axes count from the end; duplicates and out-of-range
+/// axes are errors.
+absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bool keepdims,
+                               int split_every = 8);
+
+/// The key of block `index` of an array named `name`: "name/i,j,k" ("name/" for 0-d).
+std::string KeyFor(std::string_view name, const std::vector<int64_t>& block_index);
+
+/// A stable content hash of the DAG under `node` (hex), used to name lowered task groups as
+/// dask's tokenize does: the same expression gets the same keys.
+std::string Token(const NodePtr& node);
+
+}  // namespace tessera::graph
