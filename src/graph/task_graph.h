@@ -78,7 +78,19 @@ struct ChunkProgram {
 
 /// dtype of a partial result of `op` over values of `dtype` (sum/prod: int64 for bool and ints,
 /// else the float type; mean: float64; min/max: dtype).
-DType PartialDType(ReduceOp op, DType dtype);
+inline DType PartialDType(ReduceOp op, DType dtype) {
+  switch (op) {
+    case ReduceOp::kSum:
+    case ReduceOp::kProd:
+      return IsFloating(dtype) ? dtype : DType::kInt64;
+    case ReduceOp::kMean:
+      return DType::kFloat64;
+    case ReduceOp::kMin:
+    case ReduceOp::kMax:
+      return dtype;
+  }
+  return dtype;
+}
 
 enum class TaskKind : int8_t { kChunk = 0, kCombine = 1 };
 

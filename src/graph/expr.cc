@@ -1,0 +1,2 @@
+#include "graph/expr.h"
+// Implementation pending.

@@ -1,0 +1,2 @@
+#include "graph/lowering.h"
+// Implementation pending.

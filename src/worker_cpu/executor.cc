@@ -1,0 +1,2 @@
+#include "worker_cpu/executor.h"
+// Implementation pending.
