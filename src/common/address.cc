@@ -19,11 +19,13 @@ std::string Address::HostPort() const {
 
 std::string Address::ToString() const { return absl::StrCat("tcp://", HostPort()); }
 
-absl::StatusOr<Address> ParseAddress(std::string_view text, int default_port) {
-  std::string_view s = text;
+absl::StatusOr<Address> ParseAddress(std::string_view text_in, int default_port) {
+  // Debian's Abseil has its own string_view type: work in it throughout.
+  const absl::string_view text(text_in.data(), text_in.size());
+  absl::string_view s = text;
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  if (const size_t scheme = s.find("://"); scheme != std::string_view::npos) {
+  if (const size_t scheme = s.find("://"); scheme != absl::string_view::npos) {
     if (s.substr(0, scheme) != "tcp") {
       return absl::InvalidArgumentError(absl::StrCat("unsupported protocol '", s.substr(0, scheme),
                                                      "' in address '", text, "' (use tcp://)"));
@@ -33,14 +35,14 @@ absl::StatusOr<Address> ParseAddress(std::string_view text, int default_port) {
   while (!s.empty() && s.back() == '/') s.remove_suffix(1);
   if (s.empty()) return absl::InvalidArgumentError(absl::StrCat("empty address '", text, "'"));
   Address out;
-  std::string_view port_text;
+  absl::string_view port_text;
   if (s.front() == '[') {
     const size_t close = s.find(']');
-    if (close == std::string_view::npos) {
+    if (close == absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat("unclosed '[' in address '", text, "'"));
     }
     out.host = std::string(s.substr(1, close - 1));
-    std::string_view rest = s.substr(close + 1);
+    absl::string_view rest = s.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {
         return absl::InvalidArgumentError(
@@ -50,11 +52,11 @@ absl::StatusOr<Address> ParseAddress(std::string_view text, int default_port) {
     }
   } else {
     const size_t colon = s.rfind(':');
-    if (colon != std::string_view::npos && s.find(':') != colon) {
+    if (colon != absl::string_view::npos && s.find(':') != colon) {
       return absl::InvalidArgumentError(absl::StrCat(
           "IPv6 address '", text, "' needs brackets, as in [", s, "]:8786"));
     }
-    if (colon == std::string_view::npos) {
+    if (colon == absl::string_view::npos) {
       out.host = std::string(s);
     } else {
       out.host = std::string(s.substr(0, colon));

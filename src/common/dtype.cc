@@ -42,7 +42,7 @@ absl::StatusOr<DType> ParseDType(std::string_view name) {
   if (name == "int32" || name == "i4" || name == "intc") return DType::kInt32;
   if (name == "bool" || name == "bool_" || name == "?") return DType::kBool;
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown dtype '", name, "' (expected float64, float32, int64, int32 or bool)"));
+      "unknown dtype '", std::string(name), "' (expected float64, float32, int64, int32 or bool)"));
 }
 
 bool IsFloating(DType dtype) { return dtype == DType::kFloat64 || dtype == DType::kFloat32; }

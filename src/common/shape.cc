@@ -32,7 +32,7 @@ absl::Status ValidateShape(const Shape& shape, DType dtype) {
   }
   if (count > std::numeric_limits<int64_t>::max() / ItemSize(dtype)) {
     return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeToString(shape), " of ",
-                                                   DTypeName(dtype),
+                                                   std::string(DTypeName(dtype)),
                                                    " has more bytes than fit in int64"));
   }
   return absl::OkStatus();
@@ -219,7 +219,8 @@ std::string ChunksToString(const Chunks& chunks) {
   return absl::StrCat("(", absl::StrJoin(axes, ", "), ")");
 }
 
-absl::StatusOr<int64_t> ParseBytes(std::string_view text) {
+absl::StatusOr<int64_t> ParseBytes(std::string_view text_in) {
+  const std::string text(text_in);
   std::string s;
   for (char c : text) {
     if (!std::isspace(static_cast<unsigned char>(c))) s.push_back(c);

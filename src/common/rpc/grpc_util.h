@@ -1,0 +1,35 @@
+// The one place that builds gRPC channels and servers' options, and maps statuses between
+// absl and gRPC (the codes are the same numbers).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+
+namespace tessera::rpc {
+
+/// Largest message Tessera sends (bulk data travels in 1 MiB pieces well below this).
+inline constexpr int kMaxMessageBytes = 64 << 20;
+/// Size of one GetData piece.
+inline constexpr int64_t kPieceBytes = 1 << 20;
+
+/// An insecure channel to "host:port" with Tessera's limits and keepalive settings.
+std::shared_ptr<grpc::Channel> BuildChannel(const std::string& host_port);
+/// Applies Tessera's limits to a server under construction.
+void ConfigureServer(grpc::ServerBuilder* builder);
+
+inline grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())),
+                      std::string(s.message()));
+}
+inline absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(static_cast<int>(s.error_code())),
+                      s.error_message());
+}
+
+}  // namespace tessera::rpc

@@ -1,0 +1,430 @@
+#include "graph/rpc/wire.h"
+
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace tessera::wire {
+namespace {
+
+constexpr int kMaxGraphNodes = 1'000'000;
+
+template <typename Repeated>
+std::vector<int64_t> ToVector(const Repeated& r) {
+  return std::vector<int64_t>(r.begin(), r.end());
+}
+
+absl::Status CheckEnum(int value, int max, std::string_view what, int node) {
+  if (value < 0 || value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph node ", node, ": invalid ", what, " ", value));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+v1::DType DTypeToProto(DType dtype) { return static_cast<v1::DType>(static_cast<int>(dtype)); }
+
+absl::StatusOr<DType> DTypeFromProto(int value) {
+  if (value < 0 || value > static_cast<int>(DType::kBool)) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid dtype ", value));
+  }
+  return static_cast<DType>(value);
+}
+
+void ChunksToProto(const Chunks& chunks, v1::ChunkGrid* out) {
+  for (const auto& axis : chunks) {
+    auto* a = out->add_axes();
+    for (int64_t b : axis) a->add_sizes(b);
+  }
+}
+
+Chunks ChunksFromProto(const v1::ChunkGrid& proto) {
+  Chunks chunks;
+  for (const auto& axis : proto.axes()) chunks.push_back(ToVector(axis.sizes()));
+  return chunks;
+}
+
+v1::Graph GraphToProto(const graph::NodePtr& root) {
+  v1::Graph out;
+  std::unordered_map<const graph::Node*, int> ids;
+  // Iterative post-order so deep expression chains do not overflow the stack.
+  std::vector<std::pair<const graph::Node*, size_t>> stack{{root.get(), 0}};
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (ids.count(node) != 0) {
+      stack.pop_back();
+      continue;
+    }
+    if (next < node->inputs.size()) {
+      const graph::Node* child = node->inputs[next++].get();
+      if (ids.count(child) == 0) stack.push_back({child, 0});
+      continue;
+    }
+    v1::Node* p = out.add_nodes();
+    p->set_kind(static_cast<v1::NodeKind>(static_cast<int>(node->kind)));
+    p->set_dtype(DTypeToProto(node->dtype));
+    for (int64_t e : node->shape) p->add_shape(e);
+    ChunksToProto(node->chunks, p->mutable_chunks());
+    for (const auto& in : node->inputs) p->add_inputs(ids.at(in.get()));
+    p->set_value(node->value);
+    p->set_scalar_is_float(node->scalar_is_float);
+    p->set_start(node->start);
+    p->set_step(node->step);
+    if (node->kind == graph::OpKind::kArange) {
+      // Half a step before the end, so that ceil((stop - start) / step) gives back the length
+      // exactly whatever the rounding of the floating-point values.
+      const double length = node->shape.empty() ? 0 : static_cast<double>(node->shape[0]);
+      p->set_stop(node->start + node->step * (length - 0.5));
+    }
+    p->set_dist(static_cast<int>(node->dist));
+    p->set_seed(node->seed);
+    p->set_param_a(node->param_a);
+    p->set_param_b(node->param_b);
+    p->set_unary_op(static_cast<int>(node->unary));
+    p->set_binary_op(static_cast<int>(node->binary));
+    for (const auto& ix : node->index) {
+      auto* a = p->add_index();
+      a->set_kind(static_cast<v1::AxisIndex::Kind>(static_cast<int>(ix.kind)));
+      a->set_start(ix.start);
+      a->set_step(ix.step);
+      a->set_length(ix.length);
+    }
+    p->set_reduce_op(static_cast<int>(node->reduce));
+    for (int a : node->axes) p->add_axes(a);
+    p->set_keepdims(node->keepdims);
+    p->set_split_every(node->split_every);
+    p->set_source_name(node->source_name);
+    ids[node] = out.nodes_size() - 1;
+    stack.pop_back();
+  }
+  return out;
+}
+
+absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
+  if (proto.nodes_size() == 0) return absl::InvalidArgumentError("graph has no nodes");
+  if (proto.nodes_size() > kMaxGraphNodes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has ", proto.nodes_size(), " nodes; at most ", kMaxGraphNodes));
+  }
+  std::vector<graph::NodePtr> nodes;
+  nodes.reserve(proto.nodes_size());
+  for (int i = 0; i < proto.nodes_size(); ++i) {
+    const v1::Node& p = proto.nodes(i);
+    std::vector<graph::NodePtr> inputs;
+    for (int in : p.inputs()) {
+      if (in < 0 || in >= i) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "graph node ", i, ": input ", in, " does not refer to an earlier node"));
+      }
+      inputs.push_back(nodes[in]);
+    }
+    auto need_inputs = [&](size_t n) -> absl::Status {
+      if (inputs.size() != n) {
+        return absl::InvalidArgumentError(absl::StrCat("graph node ", i, " (kind ", p.kind(),
+                                                       ") has ", inputs.size(),
+                                                       " inputs; expected ", n));
+      }
+      return absl::OkStatus();
+    };
+    TESSERA_ASSIGN_OR_RETURN(DType dtype, DTypeFromProto(p.dtype()));
+    const Shape shape = ToVector(p.shape());
+    const ChunkSpec chunks = ChunkSpec::Explicit(ChunksFromProto(p.chunks()));
+    absl::StatusOr<graph::NodePtr> node;
+    switch (p.kind()) {
+      case v1::FULL:
+        TESSERA_RETURN_IF_ERROR(need_inputs(0));
+        node = graph::Full(shape, p.value(), dtype, chunks);
+        break;
+      case v1::ARANGE:
+        TESSERA_RETURN_IF_ERROR(need_inputs(0));
+        node = graph::Arange(p.start(), p.stop(), p.step(), dtype, chunks);
+        break;
+      case v1::RANDOM:
+        TESSERA_RETURN_IF_ERROR(need_inputs(0));
+        TESSERA_RETURN_IF_ERROR(CheckEnum(p.dist(), 1, "distribution", i));
+        node = graph::Random(shape, static_cast<graph::RandomDist>(p.dist()), p.param_a(),
+                             p.param_b(), p.seed(), dtype, chunks);
+        break;
+      case v1::SOURCE:
+        TESSERA_RETURN_IF_ERROR(need_inputs(0));
+        node = graph::Source(p.source_name(), shape, dtype, ChunksFromProto(p.chunks()));
+        break;
+      case v1::SCALAR:
+        TESSERA_RETURN_IF_ERROR(need_inputs(0));
+        node = graph::Scalar(p.value(), p.scalar_is_float());
+        break;
+      case v1::UNARY: {
+        TESSERA_RETURN_IF_ERROR(need_inputs(1));
+        TESSERA_RETURN_IF_ERROR(
+            CheckEnum(p.unary_op(), static_cast<int>(graph::UnaryOp::kAstype), "unary op", i));
+        const auto op = static_cast<graph::UnaryOp>(p.unary_op());
+        node = graph::Unary(op, inputs[0],
+                            op == graph::UnaryOp::kAstype ? std::optional<DType>(dtype)
+                                                          : std::nullopt);
+        break;
+      }
+      case v1::BINARY:
+        TESSERA_RETURN_IF_ERROR(need_inputs(2));
+        TESSERA_RETURN_IF_ERROR(CheckEnum(
+            p.binary_op(), static_cast<int>(graph::BinaryOp::kNotEqual), "binary op", i));
+        node = graph::Binary(static_cast<graph::BinaryOp>(p.binary_op()), inputs[0], inputs[1]);
+        break;
+      case v1::SLICE: {
+        TESSERA_RETURN_IF_ERROR(need_inputs(1));
+        std::vector<graph::IndexItem> items;
+        for (const auto& a : p.index()) {
+          switch (a.kind()) {
+            case v1::AxisIndex::SLICE: {
+              if (a.step() == 0) {
+                return absl::InvalidArgumentError(
+                    absl::StrCat("graph node ", i, ": slice step cannot be zero"));
+              }
+              if (a.length() < 0) {
+                return absl::InvalidArgumentError(
+                    absl::StrCat("graph node ", i, ": negative slice length ", a.length()));
+              }
+              // Rebuild start:stop:step from the normalised (start, step, length).
+              const int64_t stop = a.start() + a.step() * a.length();
+              items.push_back(graph::IndexItem::Slice(
+                  a.start(), stop < 0 ? std::nullopt : std::optional<int64_t>(stop), a.step()));
+              break;
+            }
+            case v1::AxisIndex::INTEGER:
+              if (a.start() < 0) {
+                return absl::InvalidArgumentError(
+                    absl::StrCat("graph node ", i, ": negative normalised index ", a.start()));
+              }
+              items.push_back(graph::IndexItem::Integer(a.start()));
+              break;
+            case v1::AxisIndex::NEW_AXIS:
+              items.push_back(graph::IndexItem::NewAxis());
+              break;
+            default:
+              return absl::InvalidArgumentError(
+                  absl::StrCat("graph node ", i, ": invalid index kind ", a.kind()));
+          }
+        }
+        node = graph::Slice(inputs[0], items);
+        break;
+      }
+      case v1::REDUCE:
+        TESSERA_RETURN_IF_ERROR(need_inputs(1));
+        TESSERA_RETURN_IF_ERROR(
+            CheckEnum(p.reduce_op(), static_cast<int>(graph::ReduceOp::kMean), "reduce op", i));
+        if (p.split_every() < 2) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("graph node ", i, ": split_every ", p.split_every(), " must be >= 2"));
+        }
+        node = graph::Reduce(static_cast<graph::ReduceOp>(p.reduce_op()), inputs[0],
+                             std::vector<int>(p.axes().begin(), p.axes().end()), p.keepdims(),
+                             p.split_every());
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("graph node ", i, ": unknown node kind ", p.kind()));
+    }
+    if (!node.ok()) {
+      return absl::Status(node.status().code(),
+                          absl::StrCat("graph node ", i, ": ", node.status().message()));
+    }
+    nodes.push_back(*std::move(node));
+  }
+  return nodes.back();
+}
+
+void ProgramToProto(const graph::ChunkProgram& program, int64_t id, v1::ChunkProgram* out) {
+  out->set_id(id);
+  out->set_ndim(program.ndim);
+  for (const auto& n : program.nodes) {
+    auto* p = out->add_nodes();
+    p->set_kind(static_cast<int>(n.kind));
+    p->set_dtype(DTypeToProto(n.dtype));
+    p->set_value(n.value);
+    p->set_start(n.start);
+    p->set_step(n.step);
+    p->set_dist(static_cast<int>(n.dist));
+    p->set_seed(n.seed);
+    p->set_param_a(n.param_a);
+    p->set_param_b(n.param_b);
+    for (int64_t e : n.leaf_shape) p->add_leaf_shape(e);
+    p->set_input(n.input);
+    p->set_unary_op(static_cast<int>(n.unary));
+    p->set_binary_op(static_cast<int>(n.binary));
+    p->set_arg0(n.arg0);
+    p->set_arg1(n.arg1);
+    for (int64_t v : n.map.offset) p->mutable_map()->add_offset(v);
+    for (int64_t v : n.map.step) p->mutable_map()->add_step(v);
+    for (int v : n.map.out_axis) p->mutable_map()->add_out_axis(v);
+  }
+  for (const auto& in : program.inputs) {
+    auto* p = out->add_inputs();
+    p->set_name(in.name);
+    for (int64_t e : in.shape) p->add_shape(e);
+    p->set_dtype(DTypeToProto(in.dtype));
+    ChunksToProto(in.chunks, p->mutable_chunks());
+  }
+  out->set_has_reduce(program.has_reduce);
+  out->set_reduce_op(static_cast<int>(program.reduce.op));
+  for (int a : program.reduce.axes) out->add_reduce_axes(a);
+}
+
+absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& proto) {
+  graph::ChunkProgram program;
+  if (proto.ndim() < 0 || proto.ndim() > kMaxDims) {
+    return absl::InvalidArgumentError(absl::StrCat("program ndim ", proto.ndim(), " out of range"));
+  }
+  program.ndim = proto.ndim();
+  const int num_nodes = proto.nodes_size();
+  for (int i = 0; i < num_nodes; ++i) {
+    const auto& p = proto.nodes(i);
+    graph::ProgramNode n;
+    TESSERA_RETURN_IF_ERROR(
+        CheckEnum(p.kind(), static_cast<int>(graph::ProgramNode::Kind::kBinary), "program node kind", i));
+    n.kind = static_cast<graph::ProgramNode::Kind>(p.kind());
+    TESSERA_ASSIGN_OR_RETURN(n.dtype, DTypeFromProto(p.dtype()));
+    n.value = p.value();
+    n.start = p.start();
+    n.step = p.step();
+    TESSERA_RETURN_IF_ERROR(CheckEnum(p.dist(), 1, "distribution", i));
+    n.dist = static_cast<graph::RandomDist>(p.dist());
+    n.seed = p.seed();
+    n.param_a = p.param_a();
+    n.param_b = p.param_b();
+    n.leaf_shape = ToVector(p.leaf_shape());
+    n.input = p.input();
+    TESSERA_RETURN_IF_ERROR(
+        CheckEnum(p.unary_op(), static_cast<int>(graph::UnaryOp::kAstype), "unary op", i));
+    n.unary = static_cast<graph::UnaryOp>(p.unary_op());
+    TESSERA_RETURN_IF_ERROR(
+        CheckEnum(p.binary_op(), static_cast<int>(graph::BinaryOp::kNotEqual), "binary op", i));
+    n.binary = static_cast<graph::BinaryOp>(p.binary_op());
+    n.arg0 = p.arg0();
+    n.arg1 = p.arg1();
+    if (n.kind == graph::ProgramNode::Kind::kUnary || n.kind == graph::ProgramNode::Kind::kBinary) {
+      const bool binary = n.kind == graph::ProgramNode::Kind::kBinary;
+      if (n.arg0 < 0 || n.arg0 >= i || (binary && (n.arg1 < 0 || n.arg1 >= i))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("program node ", i, ": arguments must refer to earlier nodes"));
+      }
+    }
+    n.map.offset = ToVector(p.map().offset());
+    n.map.step = ToVector(p.map().step());
+    n.map.out_axis.assign(p.map().out_axis().begin(), p.map().out_axis().end());
+    if (n.map.offset.size() != n.map.step.size() || n.map.offset.size() != n.map.out_axis.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("program node ", i, ": index map fields differ in length"));
+    }
+    for (int a : n.map.out_axis) {
+      if (a < -1 || a >= program.ndim) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("program node ", i, ": index map axis ", a, " out of range"));
+      }
+    }
+    program.nodes.push_back(std::move(n));
+  }
+  if (program.nodes.empty()) return absl::InvalidArgumentError("program has no nodes");
+  for (const auto& p : proto.inputs()) {
+    graph::ProgramInput in;
+    in.name = p.name();
+    in.shape = ToVector(p.shape());
+    TESSERA_ASSIGN_OR_RETURN(in.dtype, DTypeFromProto(p.dtype()));
+    in.chunks = ChunksFromProto(p.chunks());
+    program.inputs.push_back(std::move(in));
+  }
+  for (const auto& n : program.nodes) {
+    if (n.kind == graph::ProgramNode::Kind::kInput &&
+        (n.input < 0 || n.input >= static_cast<int>(program.inputs.size()))) {
+      return absl::InvalidArgumentError(absl::StrCat("program input ", n.input, " out of range"));
+    }
+  }
+  program.has_reduce = proto.has_reduce();
+  TESSERA_RETURN_IF_ERROR(
+      CheckEnum(proto.reduce_op(), static_cast<int>(graph::ReduceOp::kMean), "reduce op", -1));
+  program.reduce.op = static_cast<graph::ReduceOp>(proto.reduce_op());
+  for (int a : proto.reduce_axes()) {
+    if (a < 0 || a >= program.ndim) {
+      return absl::InvalidArgumentError(absl::StrCat("reduce axis ", a, " out of range"));
+    }
+    program.reduce.axes.push_back(a);
+  }
+  return program;
+}
+
+void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out) {
+  out->set_key(task.key);
+  out->set_group(task.group);
+  out->set_kind(task.kind == graph::TaskKind::kChunk ? v1::Task::CHUNK : v1::Task::COMBINE);
+  out->set_program_id(program_id);
+  for (int64_t v : task.lo) out->add_lo(v);
+  for (int64_t v : task.hi) out->add_hi(v);
+  for (size_t i = 0; i < task.deps.size(); ++i) {
+    auto* in = out->add_inputs();
+    in->set_key(task.deps[i]);
+    if (i < task.input_chunks.size()) {
+      in->set_input(task.input_chunks[i].input);
+      for (int64_t v : task.input_chunks[i].lo) in->add_lo(v);
+      for (int64_t v : task.input_chunks[i].shape) in->add_shape(v);
+    }
+  }
+  out->set_combine_op(static_cast<int>(task.combine_op));
+  auto* f = out->mutable_finalize();
+  f->set_enabled(task.finalize.enabled);
+  f->set_divide_by(task.finalize.divide_by);
+  for (int64_t v : task.finalize.out_shape) f->add_out_shape(v);
+  f->set_out_dtype(DTypeToProto(task.finalize.out_dtype));
+  out->set_est_bytes(task.est_bytes);
+}
+
+absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
+  graph::TaskSpec task;
+  task.key = proto.key();
+  task.group = proto.group();
+  task.kind = proto.kind() == v1::Task::COMBINE ? graph::TaskKind::kCombine : graph::TaskKind::kChunk;
+  task.lo = ToVector(proto.lo());
+  task.hi = ToVector(proto.hi());
+  if (task.lo.size() != task.hi.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("task ", task.key, ": lo and hi differ in length"));
+  }
+  for (const auto& in : proto.inputs()) {
+    task.deps.push_back(in.key());
+    if (task.kind == graph::TaskKind::kChunk) {
+      task.input_chunks.push_back(graph::InputChunk{in.input(), ToVector(in.lo()), ToVector(in.shape())});
+    }
+  }
+  TESSERA_RETURN_IF_ERROR(
+      CheckEnum(proto.combine_op(), static_cast<int>(graph::ReduceOp::kMean), "combine op", -1));
+  task.combine_op = static_cast<graph::ReduceOp>(proto.combine_op());
+  task.finalize.enabled = proto.finalize().enabled();
+  task.finalize.divide_by = proto.finalize().divide_by();
+  task.finalize.out_shape = ToVector(proto.finalize().out_shape());
+  TESSERA_ASSIGN_OR_RETURN(task.finalize.out_dtype, DTypeFromProto(proto.finalize().out_dtype()));
+  task.est_bytes = proto.est_bytes();
+  return task;
+}
+
+void ChunkToProto(const ChunkBuffer& chunk, v1::ArrayData* out) {
+  out->set_dtype(DTypeToProto(chunk.dtype));
+  for (int64_t e : chunk.shape) out->add_shape(e);
+  out->set_data(chunk.bytes.data(), chunk.bytes.size());
+}
+
+absl::StatusOr<ChunkBuffer> ChunkFromProto(const v1::ArrayData& proto) {
+  ChunkBuffer chunk;
+  TESSERA_ASSIGN_OR_RETURN(chunk.dtype, DTypeFromProto(proto.dtype()));
+  chunk.shape = ToVector(proto.shape());
+  TESSERA_RETURN_IF_ERROR(ValidateShape(chunk.shape, chunk.dtype));
+  const int64_t expected = NumElements(chunk.shape) * ItemSize(chunk.dtype);
+  if (static_cast<int64_t>(proto.data().size()) != expected) {
+    return absl::InvalidArgumentError(absl::StrCat("array data has ", proto.data().size(),
+                                                   " bytes; shape ", ShapeToString(chunk.shape),
+                                                   " of ", DTypeName(chunk.dtype), " needs ",
+                                                   expected));
+  }
+  chunk.bytes.assign(proto.data().begin(), proto.data().end());
+  return chunk;
+}
+
+}  // namespace tessera::wire

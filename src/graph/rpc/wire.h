@@ -1,0 +1,40 @@
+// Conversions between the graph/task domain types and tessera.v1 Protobuf messages. This is the
+// edge: nothing below it sees a Protobuf type.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "common.pb.h"
+#include "common/chunk.h"
+#include "graph.pb.h"
+#include "graph/expr.h"
+#include "graph/task_graph.h"
+#include "task.pb.h"
+
+namespace tessera::wire {
+
+/// The DAG under `root` in topological order (shared nodes sent once).
+v1::Graph GraphToProto(const graph::NodePtr& root);
+/// Rebuilds the DAG through the validating constructors of graph/expr.h, so a malformed graph
+/// is an INVALID_ARGUMENT naming the node and the bad value, never a crash.
+absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto);
+
+void ProgramToProto(const graph::ChunkProgram& program, int64_t id, v1::ChunkProgram* out);
+absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& proto);
+
+/// The task's spec; TaskInput holders / inline data are filled by the scheduler.
+void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out);
+/// Validates enums and lengths; `program` is set to -1 (the worker resolves program_id).
+absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto);
+
+void ChunkToProto(const ChunkBuffer& chunk, v1::ArrayData* out);
+/// Checks that the byte count matches dtype and shape.
+absl::StatusOr<ChunkBuffer> ChunkFromProto(const v1::ArrayData& proto);
+
+v1::DType DTypeToProto(DType dtype);
+absl::StatusOr<DType> DTypeFromProto(int value);
+void ChunksToProto(const Chunks& chunks, v1::ChunkGrid* out);
+Chunks ChunksFromProto(const v1::ChunkGrid& proto);
+
+}  // namespace tessera::wire

@@ -1,0 +1,60 @@
+// The `scheduler` binary: dask-scheduler's counterpart.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "common/address.h"
+#include "common/log.h"
+#include "scheduler/scheduler_service.h"
+
+int main(int argc, char** argv) {
+  tessera::scheduler::ServerOptions options;
+  CLI::App app{"Tessera scheduler: lowers array expressions into chunk tasks and assigns them "
+               "to workers."};
+  app.set_version_flag("--version", "tessera 0.1.0");
+  app.add_option("--host", options.host, "Interface to listen on")->capture_default_str();
+  app.add_option("--port", options.port, "gRPC port (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--worker-timeout", options.worker_timeout_seconds,
+                 "Seconds of silence after which a worker is removed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  tessera::SetLogComponent("scheduler");
+
+  // Signals are taken by one thread with sigwait, so shutdown runs outside a signal handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = tessera::scheduler::SchedulerServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(server.status().message()).c_str());
+    return 1;
+  }
+  const std::string shown =
+      options.host == "0.0.0.0" || options.host == "::" ? tessera::LocalIpForDisplay() : options.host;
+  TESSERA_LOG(kInfo, "Scheduler at ", tessera::Address{shown, (*server)->port()}.ToString());
+  std::printf("Scheduler at %s\n", tessera::Address{shown, (*server)->port()}.ToString().c_str());
+  std::fflush(stdout);
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    TESSERA_LOG(kInfo, "received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  // Wake the signal thread if the server stopped for another reason.
+  if (waiter.joinable()) {
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+  }
+  TESSERA_LOG(kInfo, "scheduler stopped");
+  return 0;
+}

@@ -1,0 +1,409 @@
+#include "scheduler/scheduler_service.h"
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/address.h"
+#include "common/log.h"
+#include "common/rpc/grpc_util.h"
+#include "common/status.h"
+#include "graph/lowering.h"
+#include "graph/rpc/wire.h"
+#include "scheduler.grpc.pb.h"
+#include "scheduler/state.h"
+
+namespace tessera::scheduler {
+namespace {
+
+using grpc::ServerContext;
+using grpc::Status;
+
+WorkerSpec SpecFromProto(const v1::RegisterWorker& r) {
+  WorkerSpec s;
+  s.name = r.name();
+  s.address = r.address();
+  s.kind = r.kind().empty() ? "cpu" : r.kind();
+  s.nthreads = r.nthreads();
+  s.memory_limit = r.memory_limit();
+  s.device = r.device();
+  s.device_memory = r.device_memory();
+  return s;
+}
+
+absl::Status ValidateRegistration(const v1::RegisterWorker& r) {
+  if (r.nthreads() < 1 || r.nthreads() > 4096) {
+    return absl::InvalidArgumentError(absl::StrCat("register: nthreads ", r.nthreads(),
+                                                   " out of range (1 to 4096)"));
+  }
+  if (r.memory_limit() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("register: negative memory_limit ", r.memory_limit()));
+  }
+  if (r.kind() != "cpu" && r.kind() != "cuda") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("register: kind '", r.kind(), "' is neither cpu nor cuda"));
+  }
+  TESSERA_RETURN_IF_ERROR(ParseAddress(r.address()).status());
+  return absl::OkStatus();
+}
+
+void CommandsToProto(const WorkerCommands& commands, v1::SchedulerMessage* assign_msg,
+                     v1::SchedulerMessage* release_msg) {
+  auto* assign = assign_msg->mutable_assign();
+  for (const auto& p : commands.programs) wire::ProgramToProto(p->program, p->id, assign->add_programs());
+  for (const auto& a : commands.tasks) {
+    v1::Task* t = assign->add_tasks();
+    wire::TaskToProto(a.spec, a.program_id, t);
+    for (size_t i = 0; i < a.inputs.size() && i < static_cast<size_t>(t->inputs_size()); ++i) {
+      v1::TaskInput* in = t->mutable_inputs(static_cast<int>(i));
+      for (const auto& h : a.inputs[i].holders) in->add_holders(h);
+      if (a.inputs[i].inline_data != nullptr) {
+        in->set_has_inline(true);
+        wire::ChunkToProto(*a.inputs[i].inline_data, in->mutable_inline_data());
+      }
+    }
+  }
+  for (const auto& key : commands.releases) release_msg->mutable_release()->add_keys(key);
+}
+
+}  // namespace
+
+class SchedulerServer::Impl final : public v1::Scheduler::Service {
+ public:
+  explicit Impl(const ServerOptions& options) : options_(options) {
+    std::random_device rd;
+    id_ = absl::StrCat("scheduler-", absl::Hex(static_cast<uint64_t>(rd()) << 32 | rd()));
+  }
+
+  void StartReaper() {
+    reaper_ = std::thread([this] { ReaperLoop(); });
+  }
+
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      // End worker sessions now rather than at the server's shutdown deadline.
+      for (auto& [id, session] : sessions_) session.ctx->TryCancel();
+    }
+    if (reaper_.joinable()) reaper_.join();
+  }
+
+  // ------------------------------------------------------------ client side
+
+  Status ClientSession(ServerContext* ctx, const v1::ClientHello* req,
+                       grpc::ServerWriter<v1::ClientNotice>* writer) override {
+    if (req->client_id().empty()) {
+      return Status(grpc::StatusCode::INVALID_ARGUMENT, "client_id is empty");
+    }
+    v1::ClientNotice hello;
+    hello.set_message(id_);
+    writer->Write(hello);
+    absl::MutexLock lock(&mu_);
+    ++client_sessions_[req->client_id()];
+    while (!stopping_ && !ctx->IsCancelled()) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(200));
+    }
+    if (--client_sessions_[req->client_id()] == 0) {
+      client_sessions_.erase(req->client_id());
+      state_.RemoveClient(req->client_id());
+      TESSERA_LOG(kDebug, "client ", req->client_id(), " left; its keys are released");
+    }
+    return Status::OK;
+  }
+
+  Status Submit(ServerContext*, const v1::SubmitRequest* req, v1::SubmitResponse* resp) override {
+    auto root = wire::GraphFromProto(req->graph());
+    if (!root.ok()) return rpc::ToGrpc(root.status());
+    auto lowered = graph::Lower(*root);
+    if (!lowered.ok()) return rpc::ToGrpc(lowered.status());
+    resp->set_name(lowered->output_name);
+    for (int64_t e : lowered->shape) resp->add_shape(e);
+    resp->set_dtype(wire::DTypeToProto(lowered->dtype));
+    wire::ChunksToProto(lowered->chunks, resp->mutable_chunks());
+    absl::MutexLock lock(&mu_);
+    auto result = state_.Submit(req->client_id(), *std::move(lowered));
+    if (!result.ok()) return rpc::ToGrpc(result.status());
+    for (const auto& k : result->keys) resp->add_keys(k);
+    resp->set_num_tasks(result->num_tasks);
+    resp->set_computation_id(result->computation);
+    TESSERA_LOG(kDebug, "submitted ", resp->name(), ": ", result->num_tasks, " tasks");
+    return Status::OK;
+  }
+
+  Status Wait(ServerContext* ctx, const v1::WaitRequest* req,
+              grpc::ServerWriter<v1::WaitUpdate>* writer) override {
+    std::vector<std::string> keys(req->keys().begin(), req->keys().end());
+    uint64_t seen = ~uint64_t{0};
+    int64_t last_done = -1;
+    auto last_write = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    while (true) {
+      Progress p;
+      {
+        absl::MutexLock lock(&mu_);
+        auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || state_.version() != seen;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&changed), absl::Milliseconds(100));
+        if (stopping_) return Status(grpc::StatusCode::UNAVAILABLE, "scheduler is shutting down");
+        seen = state_.version();
+        p = req->computation_id() != 0 ? state_.GetProgress(req->computation_id())
+                                       : state_.GetKeysProgress(keys);
+        if (req->computation_id() != 0 && p.finished) {
+          // Progress counts tasks; completion is what the keys say.
+          Progress k = state_.GetKeysProgress(keys);
+          if (k.erred) p = k;
+          p.finished = k.finished && !k.erred;
+        }
+      }
+      if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "wait cancelled");
+      const auto now = std::chrono::steady_clock::now();
+      const bool final = p.finished || p.erred;
+      // At most ~20 progress messages a second; the final one always.
+      if (final || (p.done != last_done && now - last_write > std::chrono::milliseconds(50))) {
+        v1::WaitUpdate u;
+        u.set_done(p.done);
+        u.set_total(p.total);
+        u.set_finished(p.finished);
+        if (p.erred) {
+          u.set_error(p.error);
+          u.set_erred_key(p.erred_key);
+        }
+        if (!writer->Write(u)) return Status(grpc::StatusCode::CANCELLED, "client went away");
+        last_done = p.done;
+        last_write = now;
+      }
+      if (final) return Status::OK;
+    }
+  }
+
+  Status Locate(ServerContext*, const v1::LocateRequest* req, v1::LocateResponse* resp) override {
+    std::vector<KeyLocation> locations;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& key : req->keys()) locations.push_back(state_.Locate(key));
+    }
+    for (const auto& loc : locations) {
+      if (!loc.known) {
+        return Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("key '", loc.key, "' is not known"));
+      }
+      if (loc.status != TaskStatus::kMemory) {
+        return Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      absl::StrCat("key '", loc.key, "' is ", TaskStatusName(loc.status),
+                                   loc.error.empty() ? "" : absl::StrCat(": ", loc.error)));
+      }
+      auto* l = resp->add_locations();
+      l->set_key(loc.key);
+      for (const auto& h : loc.holders) l->add_holders(h);
+      if (loc.inline_data != nullptr) {
+        l->set_has_inline(true);
+        wire::ChunkToProto(*loc.inline_data, l->mutable_inline_data());
+      }
+    }
+    return Status::OK;
+  }
+
+  Status Release(ServerContext*, const v1::ReleaseRequest* req, v1::ReleaseResponse*) override {
+    absl::MutexLock lock(&mu_);
+    state_.Release(req->client_id(), {req->keys().begin(), req->keys().end()});
+    return Status::OK;
+  }
+
+  Status Info(ServerContext*, const v1::InfoRequest*, v1::InfoResponse* resp) override {
+    absl::MutexLock lock(&mu_);
+    resp->set_id(id_);
+    resp->set_version("0.1.0");
+    for (const auto& w : state_.Workers()) {
+      auto* s = resp->add_workers();
+      s->set_name(w.spec.name);
+      s->set_address(w.spec.address);
+      s->set_kind(w.spec.kind);
+      s->set_nthreads(w.spec.nthreads);
+      s->set_memory_limit(w.spec.memory_limit);
+      s->set_memory_used(w.metrics.memory_used);
+      s->set_executing(w.processing);
+      s->set_stored(w.stored_keys);
+      s->set_device(w.spec.device);
+      s->set_device_memory(w.spec.device_memory);
+    }
+    resp->set_tasks_total(state_.NumTasks());
+    resp->set_tasks_in_memory(state_.NumInMemory());
+    return Status::OK;
+  }
+
+  // ------------------------------------------------------------ worker side
+
+  Status WorkerSession(
+      ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::SchedulerMessage, v1::WorkerMessage>* stream) override {
+    v1::WorkerMessage first;
+    if (!stream->Read(&first)) return Status(grpc::StatusCode::CANCELLED, "worker went away");
+    if (!first.has_register_()) {
+      return Status(grpc::StatusCode::INVALID_ARGUMENT,
+                    "the first message of a worker session must be RegisterWorker");
+    }
+    if (auto s = ValidateRegistration(first.register_()); !s.ok()) return rpc::ToGrpc(s);
+    const WorkerSpec spec = SpecFromProto(first.register_());
+    WorkerId id;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return Status(grpc::StatusCode::UNAVAILABLE, "scheduler is shutting down");
+      id = state_.AddWorker(spec);
+      sessions_[id] = Session{ctx, absl::Now()};
+    }
+    TESSERA_LOG(kInfo, "register worker ", spec.name, " at tcp://", spec.address, " (", spec.kind,
+                ", ", spec.nthreads, " threads, ", FormatBytes(spec.memory_limit), ")");
+    v1::SchedulerMessage ack;
+    ack.mutable_ack()->set_worker_id(absl::StrCat(id));
+    ack.mutable_ack()->set_scheduler_id(id_);
+    stream->Write(ack);
+
+    std::atomic<bool> reader_done{false};
+    std::thread writer([&] {
+      while (true) {
+        WorkerCommands commands;
+        {
+          absl::MutexLock lock(&mu_);
+          auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            return stopping_ || reader_done.load() || state_.HasCommands(id);
+          };
+          mu_.Await(absl::Condition(&ready));
+          if (stopping_ || reader_done.load()) return;
+          commands = state_.TakeCommands(id);
+        }
+        v1::SchedulerMessage assign, release;
+        CommandsToProto(commands, &assign, &release);
+        if (!commands.tasks.empty() || !commands.programs.empty()) {
+          if (!stream->Write(assign)) return;
+        }
+        if (!commands.releases.empty()) {
+          if (!stream->Write(release)) return;
+        }
+      }
+    });
+
+    v1::WorkerMessage msg;
+    while (stream->Read(&msg)) {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+      sessions_[id].last_seen = absl::Now();
+      if (msg.has_heartbeat()) {
+        state_.UpdateMetrics(id, WorkerMetrics{msg.heartbeat().memory_used(),
+                                               msg.heartbeat().executing(),
+                                               msg.heartbeat().stored()});
+      } else if (msg.has_events()) {
+        for (const auto& d : msg.events().done()) {
+          TaskResult r;
+          r.key = d.key();
+          r.nbytes = d.nbytes();
+          r.seconds = d.seconds();
+          if (d.has_inline()) {
+            auto chunk = wire::ChunkFromProto(d.inline_data());
+            if (!chunk.ok()) {
+              state_.TaskFailed(id, d.key(), absl::StrCat("bad inline result: ", chunk.status().message()));
+              continue;
+            }
+            r.inline_data = std::make_shared<const ChunkBuffer>(*std::move(chunk));
+          }
+          state_.TaskFinished(id, r);
+        }
+        for (const auto& f : msg.events().failed()) state_.TaskFailed(id, f.key(), f.message());
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      reader_done = true;
+    }
+    writer.join();
+    {
+      absl::MutexLock lock(&mu_);
+      state_.RemoveWorker(id);
+      sessions_.erase(id);
+    }
+    TESSERA_LOG(kInfo, "remove worker ", spec.name, " at tcp://", spec.address);
+    return Status::OK;
+  }
+
+ private:
+  struct Session {
+    ServerContext* ctx = nullptr;
+    absl::Time last_seen;
+  };
+
+  void ReaperLoop() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1));
+      const absl::Time now = absl::Now();
+      for (auto& [id, s] : sessions_) {
+        if (now - s.last_seen > absl::Seconds(options_.worker_timeout_seconds)) {
+          TESSERA_LOG(kWarning, "worker ", id, " silent for ", options_.worker_timeout_seconds,
+                      " s; removing it");
+          s.ctx->TryCancel();
+          s.last_seen = now;  // cancel once
+        }
+      }
+    }
+  }
+
+  ServerOptions options_;
+  std::string id_;
+  absl::Mutex mu_;
+  SchedulerState state_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::unordered_map<WorkerId, Session> sessions_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, int> client_sessions_ ABSL_GUARDED_BY(mu_);
+  std::thread reaper_;
+};
+
+absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
+    const ServerOptions& options) {
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("port ", options.port, " out of range"));
+  }
+  auto server = std::unique_ptr<SchedulerServer>(new SchedulerServer());
+  server->impl_ = std::make_unique<Impl>(options);
+  grpc::ServerBuilder builder;
+  rpc::ConfigureServer(&builder);
+  const std::string listen =
+      Address{options.host, options.port}.HostPort();
+  int bound = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound);
+  builder.RegisterService(server->impl_.get());
+  server->grpc_ = builder.BuildAndStart();
+  if (server->grpc_ == nullptr || bound == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("could not listen on tcp://", listen, " (port in use or bad host?)"));
+  }
+  server->port_ = bound;
+  server->impl_->StartReaper();
+  return server;
+}
+
+void SchedulerServer::Shutdown() {
+  if (impl_ == nullptr) return;
+  impl_->Stop();
+  if (grpc_ != nullptr) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+void SchedulerServer::Wait() {
+  if (grpc_ != nullptr) grpc_->Wait();
+}
+
+SchedulerServer::~SchedulerServer() {
+  Shutdown();
+  if (grpc_ != nullptr) grpc_->Wait();
+}
+
+}  // namespace tessera::scheduler

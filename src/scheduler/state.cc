@@ -1,0 +1,576 @@
+#include "scheduler/state.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/shape.h"
+
+namespace tessera::scheduler {
+
+std::string_view TaskStatusName(TaskStatus status) {
+  switch (status) {
+    case TaskStatus::kWaiting:
+      return "waiting";
+    case TaskStatus::kQueued:
+      return "queued";
+    case TaskStatus::kProcessing:
+      return "processing";
+    case TaskStatus::kMemory:
+      return "memory";
+    case TaskStatus::kErred:
+      return "erred";
+    case TaskStatus::kReleased:
+      return "released";
+  }
+  return "released";
+}
+
+SchedulerState::SchedulerState(StateOptions options) : options_(options) {}
+
+SchedulerState::Task* SchedulerState::Find(const std::string& key) const {
+  auto it = tasks_.find(key);
+  return it == tasks_.end() ? nullptr : it->second.get();
+}
+
+// ---------------------------------------------------------------- workers
+
+WorkerId SchedulerState::AddWorker(const WorkerSpec& spec) {
+  const WorkerId id = next_worker_++;
+  workers_[id].spec = spec;
+  ++version_;
+  Schedule();
+  return id;
+}
+
+void SchedulerState::RemoveWorker(WorkerId id) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  std::vector<Task*> requeue(it->second.processing.begin(), it->second.processing.end());
+  workers_.erase(it);
+  for (Task* t : requeue) {
+    t->processing_on = -1;
+    t->status = TaskStatus::kQueued;
+    ready_.push_front(t);
+  }
+  // Results only this worker held are lost; recompute those still needed.
+  std::vector<Task*> lost;
+  for (auto& [key, t] : tasks_) {
+    auto pos = std::find(t->who_has.begin(), t->who_has.end(), id);
+    if (pos == t->who_has.end()) continue;
+    t->who_has.erase(pos);
+    if (t->status == TaskStatus::kMemory && t->who_has.empty() && t->inline_data == nullptr) {
+      lost.push_back(t.get());
+    }
+  }
+  for (Task* t : lost) {
+    // Its dependents that were ready lose an input.
+    t->status = TaskStatus::kReleased;
+    for (Task* d : t->dependents) {
+      if (d->status == TaskStatus::kQueued || d->status == TaskStatus::kWaiting) {
+        ++d->missing_deps;
+        if (d->status == TaskStatus::kQueued) {
+          d->status = TaskStatus::kWaiting;
+          ready_.erase(std::remove(ready_.begin(), ready_.end(), d), ready_.end());
+        }
+      }
+    }
+    if (t->waiters > 0 || t->wanted > 0) Recompute(t);
+  }
+  ++version_;
+  Schedule();
+}
+
+void SchedulerState::UpdateMetrics(WorkerId id, const WorkerMetrics& metrics) {
+  auto it = workers_.find(id);
+  if (it != workers_.end()) it->second.metrics = metrics;
+}
+
+// ---------------------------------------------------------------- clients
+
+absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
+                                                    graph::TaskGraph graph) {
+  // Validate before changing anything.
+  int64_t largest_worker = 0;
+  for (const auto& [id, w] : workers_) largest_worker = std::max(largest_worker, w.spec.memory_limit);
+  for (const std::string& key : graph.external_deps) {
+    const Task* t = Find(key);
+    if (t == nullptr || t->status != TaskStatus::kMemory) {
+      return absl::NotFoundError(absl::StrCat("input key '", key,
+                                              "' is not in the cluster (was it released?)"));
+    }
+  }
+  std::unordered_set<std::string> new_keys;
+  for (const auto& spec : graph.tasks) {
+    if (largest_worker > 0 && spec.est_bytes > largest_worker) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "task ", spec.key, " produces a chunk of ", FormatBytes(spec.est_bytes),
+          ", more than any worker's memory limit (", FormatBytes(largest_worker),
+          "); use smaller chunks"));
+    }
+    for (const std::string& dep : spec.deps) {
+      if (new_keys.count(dep) == 0 && Find(dep) == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("task ", spec.key, " depends on unknown key '", dep, "'"));
+      }
+    }
+    if (spec.kind == graph::TaskKind::kChunk &&
+        (spec.program < 0 || spec.program >= static_cast<int>(graph.programs.size()))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("task ", spec.key, " refers to program ", spec.program, " of ",
+                       graph.programs.size()));
+    }
+    new_keys.insert(spec.key);
+  }
+
+  std::vector<std::shared_ptr<const ProgramEntry>> programs;
+  for (auto& p : graph.programs) {
+    auto entry = std::make_shared<ProgramEntry>();
+    entry->id = next_program_++;
+    entry->program = std::move(p);
+    programs.push_back(std::move(entry));
+  }
+
+  auto comp = std::make_unique<Computation>();
+  comp->id = next_computation_++;
+  comp->client = client;
+  Computation* c = comp.get();
+  std::vector<Task*> added;
+  for (auto& spec : graph.tasks) {
+    Task* t = Find(spec.key);
+    if (t == nullptr) {
+      auto owned = std::make_unique<Task>();
+      t = owned.get();
+      t->spec = std::move(spec);
+      if (t->spec.kind == graph::TaskKind::kChunk) t->program = programs[t->spec.program];
+      t->status = TaskStatus::kReleased;
+      for (const std::string& dep : t->spec.deps) {
+        Task* d = Find(dep);
+        t->deps.push_back(d);
+        d->dependents.push_back(t);
+      }
+      tasks_.emplace(t->spec.key, std::move(owned));
+      added.push_back(t);
+    } else if (t->status == TaskStatus::kErred) {
+      // A resubmission retries what failed before (the failure may have been transient).
+      t->status = TaskStatus::kReleased;
+      t->error.clear();
+      added.push_back(t);
+    } else if (t->status == TaskStatus::kReleased) {
+      added.push_back(t);  // its value was dropped but the lineage is known: compute it again
+    }
+    c->total++;
+    t->computations.push_back(c);
+    if (t->status == TaskStatus::kMemory) {
+      c->done++;
+    }
+  }
+  SubmitResult result;
+  result.computation = c->id;
+  result.keys = graph.output_keys;
+  result.num_tasks = c->total;
+  // Output keys are wanted before anything runs, so nothing they need is released early.
+  auto& wants = client_wants_[client];
+  for (const std::string& key : graph.output_keys) {
+    Task* t = Find(key);
+    if (t == nullptr) continue;  // a kSource root: the key exists under the source's name
+    c->outputs.push_back(t);
+    ++t->wanted;
+    ++wants[t];
+  }
+  computations_.emplace(c->id, std::move(comp));
+  for (Task* t : added) {
+    if (t->status == TaskStatus::kReleased) Recompute(t);
+  }
+  ++version_;
+  Schedule();
+  return result;
+}
+
+void SchedulerState::Release(const std::string& client, const std::vector<std::string>& keys) {
+  auto cw = client_wants_.find(client);
+  if (cw == client_wants_.end()) return;
+  for (const std::string& key : keys) {
+    Task* t = Find(key);
+    if (t == nullptr) continue;
+    auto it = cw->second.find(t);
+    if (it == cw->second.end()) continue;
+    --t->wanted;
+    if (--it->second == 0) cw->second.erase(it);
+  }
+  // Computations whose outputs the client no longer wants are done with.
+  for (auto it = computations_.begin(); it != computations_.end();) {
+    Computation* c = it->second.get();
+    bool still_wanted = false;
+    for (Task* t : c->outputs) still_wanted |= cw->second.count(t) != 0;
+    if (c->client == client && !still_wanted) {
+      for (auto& [key, t] : tasks_) {
+        auto& v = t->computations;
+        v.erase(std::remove(v.begin(), v.end(), c), v.end());
+      }
+      it = computations_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const std::string& key : keys) {
+    if (Task* t = Find(key)) {
+      MaybeRelease(t);
+      MaybeForget(t);
+    }
+  }
+  if (cw->second.empty()) client_wants_.erase(cw);
+  ++version_;
+}
+
+void SchedulerState::RemoveClient(const std::string& client) {
+  auto cw = client_wants_.find(client);
+  if (cw == client_wants_.end()) return;
+  std::vector<std::string> keys;
+  for (const auto& [t, n] : cw->second) {
+    for (int64_t i = 0; i < n; ++i) keys.push_back(t->spec.key);
+  }
+  Release(client, keys);
+}
+
+// ---------------------------------------------------------------- transitions
+
+// A released (or lost) task is needed again: it waits for its deps, recomputing them as well.
+void SchedulerState::Recompute(Task* t) {
+  if (t->status != TaskStatus::kReleased) return;
+  t->status = TaskStatus::kWaiting;
+  t->missing_deps = 0;
+  EnterRunning(t);
+  for (Task* d : t->deps) {
+    if (d->status != TaskStatus::kMemory) {
+      ++t->missing_deps;
+      if (d->status == TaskStatus::kReleased) Recompute(d);
+    }
+  }
+  if (t->missing_deps == 0) MakeReady(t);
+}
+
+void SchedulerState::EnterRunning(Task* t) {
+  for (Task* d : t->deps) ++d->waiters;
+}
+
+void SchedulerState::LeaveRunning(Task* t) {
+  for (Task* d : t->deps) {
+    --d->waiters;
+    MaybeRelease(d);
+  }
+}
+
+void SchedulerState::MakeReady(Task* t) {
+  t->status = TaskStatus::kQueued;
+  // Tasks with inputs (combines, consumers) go first: they free memory. Roots wait their turn.
+  if (t->deps.empty()) {
+    ready_.push_back(t);
+  } else {
+    ready_.push_front(t);
+  }
+}
+
+void SchedulerState::MaybeRelease(Task* t) {
+  if (t->status != TaskStatus::kMemory || t->waiters > 0 || t->wanted > 0) return;
+  for (WorkerId w : t->who_has) {
+    auto it = workers_.find(w);
+    if (it == workers_.end()) continue;
+    it->second.outbox.releases.push_back(t->spec.key);
+    --it->second.stored_keys;
+  }
+  t->who_has.clear();
+  t->inline_data.reset();
+  t->status = TaskStatus::kReleased;
+  MaybeForget(t);
+}
+
+void SchedulerState::MaybeForget(Task* t) {
+  // Forget when no client wants it and nothing that may still run or be recomputed depends on
+  // it; the lineage of wanted keys stays so lost results can be recomputed.
+  if (t->wanted > 0 || !t->dependents.empty()) return;
+  if (t->status == TaskStatus::kMemory || t->status == TaskStatus::kProcessing ||
+      t->status == TaskStatus::kQueued || t->status == TaskStatus::kWaiting) {
+    if (t->status == TaskStatus::kMemory) {
+      MaybeRelease(t);
+      if (t->status == TaskStatus::kMemory) return;
+    } else if (t->status == TaskStatus::kQueued) {
+      ready_.erase(std::remove(ready_.begin(), ready_.end(), t), ready_.end());
+      LeaveRunning(t);
+    } else if (t->status == TaskStatus::kWaiting) {
+      LeaveRunning(t);
+    } else {
+      return;  // processing: forgotten when it finishes
+    }
+  }
+  std::vector<Task*> deps = t->deps;
+  for (Task* d : deps) {
+    auto& v = d->dependents;
+    v.erase(std::remove(v.begin(), v.end(), t), v.end());
+  }
+  const std::string key = t->spec.key;
+  tasks_.erase(key);
+  for (Task* d : deps) MaybeForget(d);
+}
+
+void SchedulerState::MarkDone(Task* t) {
+  for (Computation* c : t->computations) c->done++;
+}
+
+void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
+  Task* t = Find(result.key);
+  auto wit = workers_.find(worker);
+  if (wit != workers_.end() && t != nullptr) wit->second.processing.erase(t);
+  if (t == nullptr) {
+    // Forgotten while running: the worker can drop it.
+    if (wit != workers_.end() && result.inline_data == nullptr) {
+      wit->second.outbox.releases.push_back(result.key);
+    }
+    Schedule();
+    return;
+  }
+  if (t->status != TaskStatus::kProcessing || t->processing_on != worker) {
+    // A duplicate (the task was rescheduled): keep the first result, but remember the holder.
+    if (t->status == TaskStatus::kMemory && result.inline_data == nullptr && wit != workers_.end() &&
+        std::find(t->who_has.begin(), t->who_has.end(), worker) == t->who_has.end()) {
+      t->who_has.push_back(worker);
+      ++wit->second.stored_keys;
+    } else if (wit != workers_.end() && result.inline_data == nullptr) {
+      wit->second.outbox.releases.push_back(result.key);
+    }
+    Schedule();
+    return;
+  }
+  t->status = TaskStatus::kMemory;
+  t->processing_on = -1;
+  t->nbytes = result.nbytes;
+  if (result.inline_data != nullptr) {
+    t->inline_data = result.inline_data;
+  } else if (wit != workers_.end()) {
+    t->who_has.push_back(worker);
+    ++wit->second.stored_keys;
+  }
+  MarkDone(t);
+  LeaveRunning(t);
+  for (Task* d : t->dependents) {
+    if (d->status == TaskStatus::kWaiting && --d->missing_deps == 0) MakeReady(d);
+  }
+  MaybeRelease(t);
+  if (t->status == TaskStatus::kReleased) MaybeForget(t);
+  ++version_;
+  Schedule();
+}
+
+void SchedulerState::MarkErred(Task* t, const std::string& message, const std::string& origin) {
+  if (t->status == TaskStatus::kErred) return;
+  if (t->status == TaskStatus::kQueued) {
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), t), ready_.end());
+  }
+  if (t->status == TaskStatus::kProcessing) {
+    auto it = workers_.find(t->processing_on);
+    if (it != workers_.end()) it->second.processing.erase(t);
+  }
+  const bool was_running = t->status == TaskStatus::kWaiting ||
+                           t->status == TaskStatus::kQueued ||
+                           t->status == TaskStatus::kProcessing;
+  t->status = TaskStatus::kErred;
+  t->error = message;
+  t->erred_key = origin;
+  t->processing_on = -1;
+  for (Computation* c : t->computations) {
+    if (c->error.empty()) {
+      c->error = message;
+      c->erred_key = origin;
+    }
+  }
+  if (was_running) LeaveRunning(t);
+  for (Task* d : t->dependents) MarkErred(d, message, origin);
+}
+
+void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
+                                const std::string& message) {
+  Task* t = Find(key);
+  auto wit = workers_.find(worker);
+  if (wit != workers_.end() && t != nullptr) wit->second.processing.erase(t);
+  if (t != nullptr && t->status == TaskStatus::kProcessing && t->processing_on == worker) {
+    MarkErred(t, message, key);
+    ++version_;
+  }
+  Schedule();
+}
+
+// ---------------------------------------------------------------- scheduling
+
+bool SchedulerState::Saturated(const Worker& w) const {
+  const double limit = std::max(1, w.spec.nthreads) * options_.saturation + 1;
+  return static_cast<double>(w.processing.size()) >= limit;
+}
+
+WorkerId SchedulerState::PickWorker(const Task* t) const {
+  // The worker where the task would finish first: input bytes it would have to fetch (at an
+  // assumed 500 MB/s) plus its queue (at an assumed 10 ms a task per thread).
+  WorkerId best = -1;
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (const auto& [id, w] : workers_) {
+    if (Saturated(w)) continue;
+    double missing = 0;
+    for (const Task* d : t->deps) {
+      if (d->inline_data != nullptr) continue;
+      if (std::find(d->who_has.begin(), d->who_has.end(), id) == d->who_has.end()) {
+        missing += static_cast<double>(d->nbytes);
+      }
+    }
+    const double cost = missing / 5e8 + static_cast<double>(w.processing.size()) /
+                                            std::max(1, w.spec.nthreads) * 0.01;
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = id;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string> SchedulerState::Holders(const Task* t) const {
+  std::vector<std::string> out;
+  for (WorkerId w : t->who_has) {
+    auto it = workers_.find(w);
+    if (it != workers_.end()) out.push_back(it->second.spec.address);
+  }
+  return out;
+}
+
+void SchedulerState::Assign(Task* t, WorkerId id) {
+  Worker& w = workers_.at(id);
+  t->status = TaskStatus::kProcessing;
+  t->processing_on = id;
+  w.processing.insert(t);
+  Assignment a;
+  a.spec = t->spec;
+  if (t->program != nullptr) {
+    a.program_id = t->program->id;
+    if (w.programs_sent.insert(t->program->id).second) w.outbox.programs.push_back(t->program);
+  }
+  for (const Task* d : t->deps) {
+    AssignedInput in;
+    in.key = d->spec.key;
+    in.holders = Holders(d);
+    in.inline_data = d->inline_data;
+    a.inputs.push_back(std::move(in));
+  }
+  w.outbox.tasks.push_back(std::move(a));
+}
+
+void SchedulerState::Schedule() {
+  while (!ready_.empty()) {
+    Task* t = ready_.front();
+    const WorkerId w = PickWorker(t);
+    if (w < 0) break;  // every worker is saturated (or there are none)
+    ready_.pop_front();
+    Assign(t, w);
+  }
+}
+
+// ---------------------------------------------------------------- queries
+
+WorkerCommands SchedulerState::TakeCommands(WorkerId worker) {
+  auto it = workers_.find(worker);
+  if (it == workers_.end()) return {};
+  WorkerCommands out = std::move(it->second.outbox);
+  it->second.outbox = WorkerCommands{};
+  return out;
+}
+
+bool SchedulerState::HasCommands(WorkerId worker) const {
+  auto it = workers_.find(worker);
+  return it != workers_.end() && !it->second.outbox.empty();
+}
+
+Progress SchedulerState::GetProgress(ComputationId id) const {
+  Progress p;
+  auto it = computations_.find(id);
+  if (it == computations_.end()) {
+    p.erred = true;
+    p.error = absl::StrCat("unknown computation ", id, " (released?)");
+    return p;
+  }
+  const Computation& c = *it->second;
+  p.total = c.total;
+  p.done = std::min(c.done, c.total);  // a recomputed task counts again
+  if (!c.error.empty()) {
+    p.erred = true;
+    p.error = c.error;
+    p.erred_key = c.erred_key;
+    return p;
+  }
+  p.finished = true;
+  for (const Task* t : c.outputs) p.finished &= t->status == TaskStatus::kMemory;
+  return p;
+}
+
+Progress SchedulerState::GetKeysProgress(const std::vector<std::string>& keys) const {
+  Progress p;
+  p.total = static_cast<int64_t>(keys.size());
+  p.finished = true;
+  for (const std::string& key : keys) {
+    const Task* t = Find(key);
+    if (t == nullptr) {
+      p.erred = true;
+      p.error = absl::StrCat("key '", key, "' is not known to the scheduler");
+      p.erred_key = key;
+      return p;
+    }
+    if (t->status == TaskStatus::kErred) {
+      p.erred = true;
+      p.error = t->error;
+      p.erred_key = t->erred_key;
+      return p;
+    }
+    if (t->status == TaskStatus::kMemory) {
+      ++p.done;
+    } else {
+      p.finished = false;
+    }
+  }
+  return p;
+}
+
+KeyLocation SchedulerState::Locate(const std::string& key) const {
+  KeyLocation loc;
+  loc.key = key;
+  const Task* t = Find(key);
+  if (t == nullptr) return loc;
+  loc.known = true;
+  loc.status = t->status;
+  loc.holders = Holders(t);
+  loc.inline_data = t->inline_data;
+  loc.error = t->error;
+  return loc;
+}
+
+std::vector<WorkerView> SchedulerState::Workers() const {
+  std::vector<WorkerView> out;
+  for (const auto& [id, w] : workers_) {
+    WorkerView v;
+    v.id = id;
+    v.spec = w.spec;
+    v.metrics = w.metrics;
+    v.processing = static_cast<int64_t>(w.processing.size());
+    v.stored_keys = w.stored_keys;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+int64_t SchedulerState::NumInMemory() const {
+  int64_t n = 0;
+  for (const auto& [key, t] : tasks_) n += t->status == TaskStatus::kMemory;
+  return n;
+}
+
+std::optional<TaskStatus> SchedulerState::StatusOf(const std::string& key) const {
+  const Task* t = Find(key);
+  if (t == nullptr) return std::nullopt;
+  return t->status;
+}
+
+}  // namespace tessera::scheduler

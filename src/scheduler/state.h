@@ -1,0 +1,222 @@
+// The scheduler's state machine: tasks, workers, clients and the transitions between task states
+// (Dask's: waiting, queued, processing, memory, erred, released, forgotten).
+//
+// Plain C++, no gRPC and no clock: the service (scheduler_service.h) converts messages and calls
+// these methods under one lock, and the tests drive it directly. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/chunk.h"
+#include "graph/task_graph.h"
+
+namespace tessera::scheduler {
+
+using WorkerId = int64_t;
+using ComputationId = int64_t;
+
+struct WorkerSpec {
+  std::string name;
+  std::string address;  ///< data service, host:port
+  std::string kind = "cpu";
+  int nthreads = 1;
+  int64_t memory_limit = 0;
+  std::string device;
+  int64_t device_memory = 0;
+};
+
+struct WorkerMetrics {
+  int64_t memory_used = 0;
+  int64_t executing = 0;
+  int64_t stored = 0;
+};
+
+enum class TaskStatus { kWaiting, kQueued, kProcessing, kMemory, kErred, kReleased };
+std::string_view TaskStatusName(TaskStatus status);
+
+/// A program as the scheduler stores it: an id unique in this scheduler.
+struct ProgramEntry {
+  int64_t id = 0;
+  graph::ChunkProgram program;
+};
+
+/// One input of an assigned task, with where to find it.
+struct AssignedInput {
+  std::string key;
+  std::vector<std::string> holders;  ///< data-service addresses
+  ChunkPtr inline_data;              ///< set when the scheduler holds the value
+};
+
+struct Assignment {
+  graph::TaskSpec spec;
+  int64_t program_id = -1;
+  std::vector<AssignedInput> inputs;  ///< parallel to spec.deps
+};
+
+/// What the scheduler has to tell one worker; drained by TakeCommands.
+struct WorkerCommands {
+  std::vector<std::shared_ptr<const ProgramEntry>> programs;  ///< not yet sent to this worker
+  std::vector<Assignment> tasks;
+  std::vector<std::string> releases;
+  bool empty() const { return programs.empty() && tasks.empty() && releases.empty(); }
+};
+
+/// A finished task as a worker reports it.
+struct TaskResult {
+  std::string key;
+  int64_t nbytes = 0;
+  ChunkPtr inline_data;  ///< small results travel inline and are then held here
+  double seconds = 0;
+};
+
+struct SubmitResult {
+  ComputationId computation = 0;
+  std::vector<std::string> keys;
+  int64_t num_tasks = 0;
+};
+
+struct Progress {
+  int64_t done = 0;
+  int64_t total = 0;
+  bool finished = false;
+  bool erred = false;
+  std::string error;
+  std::string erred_key;
+};
+
+struct KeyLocation {
+  std::string key;
+  bool known = false;
+  TaskStatus status = TaskStatus::kReleased;
+  std::vector<std::string> holders;
+  ChunkPtr inline_data;
+  std::string error;
+};
+
+struct WorkerView {
+  WorkerId id = 0;
+  WorkerSpec spec;
+  WorkerMetrics metrics;
+  int64_t processing = 0;
+  int64_t stored_keys = 0;
+};
+
+struct StateOptions {
+  /// A worker is handed at most nthreads * saturation + 1 tasks at once; the rest stay queued
+  /// on the scheduler (Dask's queuing), which keeps memory bounded and balances load.
+  double saturation = 2.0;
+};
+
+class SchedulerState {
+ public:
+  explicit SchedulerState(StateOptions options = {});
+
+  // ---- Workers ----
+  WorkerId AddWorker(const WorkerSpec& spec);
+  /// Forgets a worker: its processing tasks go back to the queue and results only it held are
+  /// recomputed from their lineage where still needed.
+  void RemoveWorker(WorkerId id);
+  void UpdateMetrics(WorkerId id, const WorkerMetrics& metrics);
+  bool HasWorker(WorkerId id) const { return workers_.count(id) != 0; }
+
+  // ---- Clients ----
+  /// Adds the tasks of `graph` (keys already known are shared, as Dask does), marks the output
+  /// keys wanted by `client` and schedules what is ready. Errors: an external dependency that is
+  /// not in memory (NOT_FOUND), a task larger than every worker's memory limit
+  /// (RESOURCE_EXHAUSTED).
+  absl::StatusOr<SubmitResult> Submit(const std::string& client, graph::TaskGraph graph);
+  /// The client no longer wants these keys.
+  void Release(const std::string& client, const std::vector<std::string>& keys);
+  /// Releases everything the client wanted.
+  void RemoveClient(const std::string& client);
+
+  // ---- Worker events ----
+  void TaskFinished(WorkerId worker, const TaskResult& result);
+  void TaskFailed(WorkerId worker, const std::string& key, const std::string& message);
+
+  // ---- Queries ----
+  WorkerCommands TakeCommands(WorkerId worker);
+  bool HasCommands(WorkerId worker) const;
+  Progress GetProgress(ComputationId id) const;
+  /// Progress of the keys alone (no computation id): finished when all are in memory.
+  Progress GetKeysProgress(const std::vector<std::string>& keys) const;
+  KeyLocation Locate(const std::string& key) const;
+  std::vector<WorkerView> Workers() const;
+  int64_t NumTasks() const { return static_cast<int64_t>(tasks_.size()); }
+  int64_t NumInMemory() const;
+  std::optional<TaskStatus> StatusOf(const std::string& key) const;
+  /// Bumped on every change that a waiting client might care about.
+  uint64_t version() const { return version_; }
+
+ private:
+  struct Computation;
+  struct Task {
+    graph::TaskSpec spec;
+    std::shared_ptr<const ProgramEntry> program;
+    TaskStatus status = TaskStatus::kWaiting;
+    std::vector<Task*> deps;
+    std::vector<Task*> dependents;
+    int64_t missing_deps = 0;    ///< deps not in memory
+    int64_t waiters = 0;         ///< dependents that still need this task's value
+    int64_t wanted = 0;          ///< client references
+    std::vector<WorkerId> who_has;
+    ChunkPtr inline_data;
+    WorkerId processing_on = -1;
+    int64_t nbytes = 0;
+    std::string error;
+    std::string erred_key;
+    std::vector<Computation*> computations;
+  };
+  struct Computation {
+    ComputationId id = 0;
+    std::string client;
+    std::vector<Task*> outputs;
+    int64_t total = 0;
+    int64_t done = 0;
+    std::string error, erred_key;
+  };
+  struct Worker {
+    WorkerSpec spec;
+    WorkerMetrics metrics;
+    std::unordered_set<Task*> processing;
+    int64_t stored_keys = 0;
+    std::unordered_set<int64_t> programs_sent;
+    WorkerCommands outbox;
+  };
+
+  Task* Find(const std::string& key) const;
+  void MakeReady(Task* t);
+  void EnterRunning(Task* t);   // t starts needing its deps
+  void LeaveRunning(Task* t);   // t no longer needs its deps
+  void Recompute(Task* t);      // bring a released or lost task back
+  void MaybeRelease(Task* t);
+  void MaybeForget(Task* t);
+  void MarkErred(Task* t, const std::string& message, const std::string& origin);
+  void MarkDone(Task* t);
+  void Schedule();
+  WorkerId PickWorker(const Task* t) const;
+  void Assign(Task* t, WorkerId w);
+  bool Saturated(const Worker& w) const;
+  std::vector<std::string> Holders(const Task* t) const;
+
+  StateOptions options_;
+  std::unordered_map<std::string, std::unique_ptr<Task>> tasks_;
+  std::map<WorkerId, Worker> workers_;
+  WorkerId next_worker_ = 1;
+  int64_t next_program_ = 1;
+  std::deque<Task*> ready_;
+  std::unordered_map<std::string, std::unordered_map<Task*, int64_t>> client_wants_;
+  std::unordered_map<ComputationId, std::unique_ptr<Computation>> computations_;
+  ComputationId next_computation_ = 1;
+  uint64_t version_ = 0;
+};
+
+}  // namespace tessera::scheduler

@@ -1,0 +1,445 @@
+#include "worker/worker.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "common/log.h"
+#include "common/rpc/grpc_util.h"
+#include "common/status.h"
+#include "graph/rpc/wire.h"
+#include "scheduler.grpc.pb.h"
+#include "worker.grpc.pb.h"
+#include "worker/data_client.h"
+
+namespace tessera::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || absl::StartsWith(host, "127.") || host == "::1";
+}
+
+}  // namespace
+
+// The results this worker holds. Thread-safe.
+class Store {
+ public:
+  void Put(const std::string& key, ChunkPtr chunk) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = data_.emplace(key, chunk);
+    if (!inserted) {
+      bytes_ -= it->second->nbytes();
+      it->second = chunk;
+    }
+    bytes_ += chunk->nbytes();
+  }
+  ChunkPtr Get(const std::string& key) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = data_.find(key);
+    return it == data_.end() ? nullptr : it->second;
+  }
+  void Erase(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = data_.find(key);
+    if (it == data_.end()) return;
+    bytes_ -= it->second->nbytes();
+    data_.erase(it);
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    data_.clear();
+    bytes_ = 0;
+  }
+  int64_t bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bytes_;
+  }
+  int64_t count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int64_t>(data_.size());
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, ChunkPtr> data_;
+  int64_t bytes_ = 0;
+};
+
+namespace {
+
+class DataService final : public v1::WorkerData::Service {
+ public:
+  explicit DataService(Store* store) : store_(store) {}
+  grpc::Status GetData(grpc::ServerContext* ctx, const v1::GetDataRequest* req,
+                       grpc::ServerWriter<v1::DataPiece>* writer) override {
+    ChunkPtr chunk = store_->Get(req->key());
+    if (chunk == nullptr) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("key '", req->key(), "' is not held by this worker"));
+    }
+    const int64_t total = chunk->nbytes();
+    int64_t offset = 0;
+    do {
+      v1::DataPiece piece;
+      if (offset == 0) {
+        piece.set_dtype(wire::DTypeToProto(chunk->dtype));
+        for (int64_t e : chunk->shape) piece.add_shape(e);
+        piece.set_total_bytes(total);
+      }
+      const int64_t n = std::min(rpc::kPieceBytes, total - offset);
+      piece.set_offset(offset);
+      piece.set_data(chunk->bytes.data() + offset, static_cast<size_t>(n));
+      if (!writer->Write(piece)) return grpc::Status(grpc::StatusCode::CANCELLED, "reader gone");
+      offset += n;
+    } while (offset < total && !ctx->IsCancelled());
+    return grpc::Status::OK;
+  }
+
+ private:
+  Store* store_;
+};
+
+}  // namespace
+
+class Worker::Impl {
+ public:
+  Impl(WorkerOptions options, std::unique_ptr<TaskExecutor> executor)
+      : options_(std::move(options)), executor_(std::move(executor)), data_service_(&store_) {}
+
+  absl::Status Start() {
+    grpc::ServerBuilder builder;
+    rpc::ConfigureServer(&builder);
+    const std::string bind_host = options_.host.empty() ? "0.0.0.0" : options_.host;
+    int bound = 0;
+    builder.AddListeningPort(Address{bind_host, options_.port}.HostPort(),
+                             grpc::InsecureServerCredentials(), &bound);
+    builder.RegisterService(&data_service_);
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || bound == 0) {
+      return absl::UnavailableError(absl::StrCat("could not listen on ",
+                                                 Address{bind_host, options_.port}.ToString()));
+    }
+    std::string contact = options_.contact_host;
+    if (contact.empty()) {
+      if (!options_.host.empty() && options_.host != "0.0.0.0" && options_.host != "::") {
+        contact = options_.host;
+      } else {
+        contact = IsLoopback(options_.scheduler.host) ? "127.0.0.1" : LocalIpForDisplay();
+      }
+    }
+    address_ = Address{contact, bound}.HostPort();
+    if (options_.name.empty()) options_.name = Address{contact, bound}.ToString();
+    for (int i = 0; i < options_.nthreads; ++i) pool_.emplace_back([this] { PoolLoop(); });
+    session_ = std::thread([this] { SessionLoop(); });
+    return absl::OkStatus();
+  }
+
+  std::string address() const { return address_; }
+
+  void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      if (session_ctx_ != nullptr) session_ctx_->TryCancel();
+    }
+    cv_.notify_all();
+    if (session_.joinable()) session_.join();
+    for (auto& t : pool_) t.join();
+    pool_.clear();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    server_->Wait();
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopped_; });
+  }
+
+ private:
+  struct Job {
+    v1::Task task;
+    uint64_t generation = 0;  // session that assigned it
+  };
+
+  // ---------------------------------------------------------------- session
+
+  void SessionLoop() {
+    double backoff = 0.1;
+    const std::string target = options_.scheduler.ToString();
+    while (!IsStopping()) {
+      auto stub = v1::Scheduler::NewStub(rpc::BuildChannel(options_.scheduler.HostPort()));
+      grpc::ClientContext ctx;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) break;
+        session_ctx_ = &ctx;
+      }
+      auto stream = stub->WorkerSession(&ctx);
+      v1::WorkerMessage reg;
+      auto* r = reg.mutable_register_();
+      r->set_name(options_.name);
+      r->set_address(address_);
+      r->set_kind(executor_->kind());
+      r->set_nthreads(options_.nthreads);
+      r->set_memory_limit(options_.memory_limit);
+      r->set_device(executor_->device());
+      r->set_device_memory(executor_->device_memory());
+      v1::SchedulerMessage ack;
+      const bool ok = stream->Write(reg) && stream->Read(&ack) && ack.has_ack();
+      if (!ok) {
+        const grpc::Status status = stream->Finish();
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          session_ctx_ = nullptr;
+        }
+        if (IsStopping()) break;
+        if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+          TESSERA_LOG(kError, "scheduler at ", target, " refused this worker: ",
+                      status.error_message());
+        } else {
+          TESSERA_LOG(kWarning, "could not connect to scheduler at ", target, " (",
+                      status.error_message().empty() ? "no answer" : status.error_message(),
+                      "); retrying in ", backoff, " s");
+        }
+        SleepUnlessStopping(backoff);
+        backoff = std::min(backoff * 2, 5.0);
+        continue;
+      }
+      backoff = 0.1;
+      TESSERA_LOG(kInfo, "registered with scheduler at ", target, " as worker ",
+                  ack.ack().worker_id(), " (", options_.name, ")");
+      RunSession(stream.get());
+      stream->WritesDone();
+      const grpc::Status status = stream->Finish();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        session_ctx_ = nullptr;
+      }
+      if (IsStopping()) break;
+      TESSERA_LOG(kWarning, "lost the scheduler at ", target, " (", status.error_message(),
+                  "); reconnecting");
+      // The scheduler forgot this worker and everything it held.
+      store_.Clear();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        programs_.clear();
+      }
+    }
+  }
+
+  void RunSession(grpc::ClientReaderWriter<v1::WorkerMessage, v1::SchedulerMessage>* stream) {
+    uint64_t generation;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      generation = ++generation_;
+      session_open_ = true;
+    }
+    // One writer thread: batched task events every few milliseconds, heartbeats every second.
+    std::thread writer([&] {
+      auto next_heartbeat = Clock::now();
+      std::unique_lock<std::mutex> lock(mu_);
+      while (session_open_ && !stopping_) {
+        cv_.wait_for(lock, std::chrono::milliseconds(2),
+                     [&] { return !session_open_ || stopping_ || events_ready_; });
+        v1::WorkerMessage events;
+        const bool have_events = pending_.done_size() + pending_.failed_size() > 0;
+        if (have_events) {
+          events.mutable_events()->Swap(&pending_);
+          events_ready_ = false;
+        }
+        const bool heartbeat = Clock::now() >= next_heartbeat;
+        lock.unlock();
+        bool ok = true;
+        if (have_events) ok = stream->Write(events);
+        if (ok && heartbeat) {
+          v1::WorkerMessage hb;
+          hb.mutable_heartbeat()->set_memory_used(store_.bytes());
+          hb.mutable_heartbeat()->set_executing(executing_.load());
+          hb.mutable_heartbeat()->set_stored(store_.count());
+          ok = stream->Write(hb);
+          next_heartbeat = Clock::now() + std::chrono::milliseconds(
+                                              static_cast<int64_t>(options_.heartbeat_seconds * 1000));
+        }
+        lock.lock();
+        if (!ok) break;
+      }
+    });
+    v1::SchedulerMessage msg;
+    while (stream->Read(&msg)) {
+      if (msg.has_assign()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& p : msg.assign().programs()) {
+          auto program = wire::ProgramFromProto(p);
+          if (program.ok()) {
+            programs_[p.id()] = std::make_shared<const graph::ChunkProgram>(*std::move(program));
+          } else {
+            bad_programs_[p.id()] = std::string(program.status().message());
+          }
+        }
+        for (const auto& t : msg.assign().tasks()) jobs_.push_back(Job{t, generation});
+        cv_.notify_all();
+      } else if (msg.has_release()) {
+        for (const auto& key : msg.release().keys()) store_.Erase(key);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      session_open_ = false;
+      jobs_.clear();  // assignments of a dead session are void
+      pending_.Clear();
+    }
+    cv_.notify_all();
+    writer.join();
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  void PoolLoop() {
+    while (true) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (stopping_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      ++executing_;
+      const auto start = Clock::now();
+      auto result = RunTask(job.task);
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      --executing_;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (job.generation != generation_ || !session_open_) continue;
+      if (result.ok()) {
+        auto* done = pending_.add_done();
+        done->set_key(job.task.key());
+        done->set_nbytes(result->nbytes());
+        done->set_dtype(wire::DTypeToProto(result->dtype));
+        for (int64_t e : result->shape) done->add_shape(e);
+        done->set_seconds(seconds);
+        if (result->nbytes() <= options_.inline_limit) {
+          done->set_has_inline(true);
+          wire::ChunkToProto(*result, done->mutable_inline_data());
+        } else {
+          store_.Put(job.task.key(), std::make_shared<const ChunkBuffer>(*std::move(result)));
+        }
+      } else {
+        auto* failed = pending_.add_failed();
+        failed->set_key(job.task.key());
+        failed->set_message(std::string(result.status().message()));
+        TESSERA_LOG(kWarning, "task ", job.task.key(), " failed: ", result.status().message());
+      }
+      events_ready_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  absl::StatusOr<ChunkBuffer> RunTask(const v1::Task& proto) {
+    TESSERA_ASSIGN_OR_RETURN(graph::TaskSpec spec, wire::TaskFromProto(proto));
+    std::shared_ptr<const graph::ChunkProgram> program;
+    if (spec.kind == graph::TaskKind::kChunk) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = programs_.find(proto.program_id());
+      if (it == programs_.end()) {
+        auto bad = bad_programs_.find(proto.program_id());
+        return absl::InvalidArgumentError(
+            bad != bad_programs_.end()
+                ? absl::StrCat("task ", spec.key, ": invalid program: ", bad->second)
+                : absl::StrCat("task ", spec.key, ": unknown program ", proto.program_id()));
+      }
+      program = it->second;
+    }
+    std::vector<ChunkPtr> deps;
+    deps.reserve(proto.inputs_size());
+    for (const auto& in : proto.inputs()) {
+      TESSERA_ASSIGN_OR_RETURN(ChunkPtr chunk, ResolveInput(in));
+      deps.push_back(std::move(chunk));
+    }
+    return executor_->Execute(spec, program.get(), deps);
+  }
+
+  absl::StatusOr<ChunkPtr> ResolveInput(const v1::TaskInput& in) {
+    if (in.has_inline()) {
+      TESSERA_ASSIGN_OR_RETURN(ChunkBuffer chunk, wire::ChunkFromProto(in.inline_data()));
+      return std::make_shared<const ChunkBuffer>(std::move(chunk));
+    }
+    if (ChunkPtr local = store_.Get(in.key())) return local;
+    absl::Status last = absl::NotFoundError(absl::StrCat("input ", in.key(), " has no holder"));
+    for (const auto& holder : in.holders()) {
+      if (holder == address_) continue;
+      auto fetched = peers_.Fetch(holder, in.key());
+      if (fetched.ok()) return std::make_shared<const ChunkBuffer>(*std::move(fetched));
+      last = fetched.status();
+    }
+    return last;
+  }
+
+  bool IsStopping() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
+  }
+
+  void SleepUnlessStopping(double seconds) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)),
+                 [&] { return stopping_; });
+  }
+
+  WorkerOptions options_;
+  std::unique_ptr<TaskExecutor> executor_;
+  Store store_;
+  DataService data_service_;
+  DataClient peers_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::thread session_;
+  std::vector<std::thread> pool_;
+  std::atomic<int64_t> executing_{0};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  bool session_open_ = false;
+  bool events_ready_ = false;
+  uint64_t generation_ = 0;
+  grpc::ClientContext* session_ctx_ = nullptr;
+  std::deque<Job> jobs_;
+  v1::TaskEvents pending_;
+  std::unordered_map<int64_t, std::shared_ptr<const graph::ChunkProgram>> programs_;
+  std::unordered_map<int64_t, std::string> bad_programs_;
+};
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const WorkerOptions& options,
+                                                      std::unique_ptr<TaskExecutor> executor) {
+  if (options.nthreads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("nthreads ", options.nthreads, " must be >= 1"));
+  }
+  auto worker = std::unique_ptr<Worker>(new Worker());
+  worker->impl_ = std::make_unique<Impl>(options, std::move(executor));
+  TESSERA_RETURN_IF_ERROR(worker->impl_->Start());
+  return worker;
+}
+
+Worker::~Worker() {
+  if (impl_ != nullptr) impl_->Shutdown();
+}
+std::string Worker::address() const { return impl_->address(); }
+void Worker::Shutdown() { impl_->Shutdown(); }
+void Worker::Wait() { impl_->Wait(); }
+
+}  // namespace tessera::worker

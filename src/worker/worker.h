@@ -1,0 +1,65 @@
+// The worker runtime shared by cpu-worker and cuda-worker: the session with the scheduler, the
+// thread pool running tasks, the data store and the data service peers fetch from.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/address.h"
+#include "common/chunk.h"
+#include "graph/task_graph.h"
+
+namespace tessera::worker {
+
+/// Runs one task on some device. Implementations must be thread-safe.
+class TaskExecutor {
+ public:
+  virtual ~TaskExecutor() = default;
+  /// "cpu" or "cuda".
+  virtual std::string kind() const = 0;
+  /// A device description for scheduler_info ("" for CPU).
+  virtual std::string device() const { return ""; }
+  virtual int64_t device_memory() const { return 0; }
+  virtual absl::StatusOr<ChunkBuffer> Execute(const graph::TaskSpec& task,
+                                              const graph::ChunkProgram* program,
+                                              const std::vector<ChunkPtr>& deps) = 0;
+};
+
+struct WorkerOptions {
+  Address scheduler;
+  int nthreads = 1;
+  int64_t memory_limit = 0;  ///< bytes
+  std::string name;          ///< default: the worker's address
+  std::string host;          ///< interface for the data service; default all interfaces
+  int port = 0;              ///< data service port; 0 picks a free one
+  std::string contact_host;  ///< address advertised to peers; default chosen from the scheduler's
+  int64_t inline_limit = 64 << 10;  ///< results up to this size travel inline to the scheduler
+  double heartbeat_seconds = 1.0;
+};
+
+/// A running worker. Thread-safe.
+class Worker {
+ public:
+  /// Starts the data service and the session thread (which connects to the scheduler, retrying
+  /// with backoff and logging each failed attempt). Errors: the port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Worker>> Start(const WorkerOptions& options,
+                                                       std::unique_ptr<TaskExecutor> executor);
+  ~Worker();
+  /// The advertised data-service address, host:port.
+  std::string address() const;
+  /// Stops the session, waits for running tasks and stops the data service. Idempotent.
+  void Shutdown();
+  /// Blocks until Shutdown.
+  void Wait();
+
+  class Impl;
+
+ private:
+  Worker() = default;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera::worker

@@ -1,0 +1,105 @@
+#include "worker/worker_main.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "common/log.h"
+#include "common/shape.h"
+
+namespace tessera::worker {
+
+int WorkerMain(int argc, char** argv, const std::string& program, const std::string& description,
+               const std::function<std::unique_ptr<TaskExecutor>()>& make_executor) {
+  CLI::App app{description, program};
+  app.set_version_flag("--version", "tessera 0.1.0");
+  std::string positional, scheduler_flag, memory_limit = "auto";
+  WorkerOptions options;
+  options.nthreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("scheduler", positional, "Scheduler address (tcp://host:port or host:port)");
+  app.add_option("--scheduler", scheduler_flag, "Scheduler address (same as the positional one)");
+  app.add_option("--nthreads", options.nthreads, "Threads running tasks (default: cores)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--memory-limit", memory_limit,
+                 "Bytes of results this worker may hold: 4GiB, 512MB, 0.5 (of system memory) or "
+                 "auto")
+      ->capture_default_str();
+  app.add_option("--name", options.name, "Worker name (default: its address)");
+  app.add_option("--host", options.host, "Interface the data service listens on (default: all)");
+  app.add_option("--worker-port", options.port, "Data service port (default: any free port)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--contact-address", options.contact_host,
+                 "Host name or IP that peers use to reach this worker");
+  CLI11_PARSE(app, argc, argv);
+  SetLogComponent(program);
+
+  if (!positional.empty() && !scheduler_flag.empty() && positional != scheduler_flag) {
+    std::fprintf(stderr, "error: two scheduler addresses given: '%s' and '%s'\n",
+                 positional.c_str(), scheduler_flag.c_str());
+    return 2;
+  }
+  const std::string scheduler_text = scheduler_flag.empty() ? positional : scheduler_flag;
+  if (scheduler_text.empty()) {
+    std::fprintf(stderr, "error: no scheduler address (give it as an argument or --scheduler)\n");
+    return 2;
+  }
+  auto address = ParseAddress(scheduler_text, 8786);
+  if (!address.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(address.status().message()).c_str());
+    return 2;
+  }
+  options.scheduler = *address;
+  const int64_t system_memory =
+      static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+  if (memory_limit == "auto") {
+    options.memory_limit = system_memory;
+  } else {
+    char* end = nullptr;
+    const double fraction = std::strtod(memory_limit.c_str(), &end);
+    if (end != nullptr && *end == '\0' && fraction > 0 && fraction <= 1 &&
+        memory_limit.find('.') != std::string::npos) {
+      options.memory_limit = static_cast<int64_t>(fraction * static_cast<double>(system_memory));
+    } else {
+      auto bytes = ParseBytes(memory_limit);
+      if (!bytes.ok()) {
+        std::fprintf(stderr, "error: --memory-limit: %s\n",
+                     std::string(bytes.status().message()).c_str());
+        return 2;
+      }
+      if (*bytes <= 0) {
+        std::fprintf(stderr, "error: --memory-limit %s must be positive\n", memory_limit.c_str());
+        return 2;
+      }
+      options.memory_limit = *bytes;
+    }
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto executor = make_executor();
+  if (executor == nullptr) return 1;
+  auto worker = Worker::Start(options, std::move(executor));
+  if (!worker.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(worker.status().message()).c_str());
+    return 1;
+  }
+  TESSERA_LOG(kInfo, "Start worker at: tcp://", (*worker)->address(), " (", options.nthreads,
+              " threads, memory limit ", FormatBytes(options.memory_limit), ")");
+  TESSERA_LOG(kInfo, "Waiting to connect to: ", options.scheduler.ToString());
+  int sig = 0;
+  sigwait(&signals, &sig);
+  TESSERA_LOG(kInfo, "received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", stopping worker");
+  (*worker)->Shutdown();
+  TESSERA_LOG(kInfo, "worker stopped");
+  return 0;
+}
+
+}  // namespace tessera::worker
