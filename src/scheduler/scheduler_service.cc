@@ -200,7 +200,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       }
       if (loc.status != TaskStatus::kMemory) {
         return Status(grpc::StatusCode::FAILED_PRECONDITION,
-                      absl::StrCat("key '", loc.key, "' is ", TaskStatusName(loc.status),
+                      absl::StrCat("key '", loc.key, "' is ", std::string(TaskStatusName(loc.status)),
                                    loc.error.empty() ? "" : absl::StrCat(": ", loc.error)));
       }
       auto* l = resp->add_locations();

@@ -15,7 +15,7 @@ std::vector<int64_t> ToVector(const Repeated& r) {
   return std::vector<int64_t>(r.begin(), r.end());
 }
 
-absl::Status CheckEnum(int value, int max, std::string_view what, int node) {
+absl::Status CheckEnum(int value, int max, const char* what, int node) {
   if (value < 0 || value > max) {
     return absl::InvalidArgumentError(
         absl::StrCat("graph node ", node, ": invalid ", what, " ", value));
@@ -420,7 +420,7 @@ absl::StatusOr<ChunkBuffer> ChunkFromProto(const v1::ArrayData& proto) {
   if (static_cast<int64_t>(proto.data().size()) != expected) {
     return absl::InvalidArgumentError(absl::StrCat("array data has ", proto.data().size(),
                                                    " bytes; shape ", ShapeToString(chunk.shape),
-                                                   " of ", DTypeName(chunk.dtype), " needs ",
+                                                   " of ", std::string(DTypeName(chunk.dtype)), " needs ",
                                                    expected));
   }
   chunk.bytes.assign(proto.data().begin(), proto.data().end());
