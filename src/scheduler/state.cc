@@ -282,7 +282,7 @@ void SchedulerState::MaybeRelease(Task* t) {
   t->who_has.clear();
   t->inline_data.reset();
   t->status = TaskStatus::kReleased;
-  MaybeForget(t);
+  // Callers decide about forgetting: it destroys `t`.
 }
 
 void SchedulerState::MaybeForget(Task* t) {

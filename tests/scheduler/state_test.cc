@@ -1,0 +1,273 @@
+// The scheduler's state machine, driven directly: no network, no threads, no clock.
+#include "scheduler/state.h"
+
+#include <gtest/gtest.h>
+
+namespace tessera::scheduler {
+namespace {
+
+using graph::TaskGraph;
+using graph::TaskKind;
+using graph::TaskSpec;
+
+// A tree reduction: `leaves` chunk tasks with no inputs, combined by one combine task.
+TaskGraph TreeGraph(const std::string& name, int leaves, int64_t leaf_bytes = 8) {
+  TaskGraph g;
+  g.programs.emplace_back();
+  g.programs[0].ndim = 1;
+  TaskSpec root;
+  root.key = name + "/combine";
+  root.kind = TaskKind::kCombine;
+  for (int i = 0; i < leaves; ++i) {
+    TaskSpec t;
+    t.key = name + "/" + std::to_string(i);
+    t.kind = TaskKind::kChunk;
+    t.program = 0;
+    t.est_bytes = leaf_bytes;
+    g.tasks.push_back(t);
+    root.deps.push_back(t.key);
+  }
+  g.tasks.push_back(root);
+  g.output_name = name;
+  g.output_keys = {root.key};
+  return g;
+}
+
+WorkerSpec Spec(const std::string& name, int threads = 1, int64_t memory = int64_t{1} << 30) {
+  WorkerSpec s;
+  s.name = name;
+  s.address = name + ":1";
+  s.nthreads = threads;
+  s.memory_limit = memory;
+  return s;
+}
+
+ChunkPtr Scalar(double v) {
+  auto c = std::make_shared<ChunkBuffer>(ChunkBuffer::Zeros(DType::kFloat64, {}));
+  c->mutable_data<double>()[0] = v;
+  return c;
+}
+
+// Runs every assigned task of `w` to completion with an inline result.
+int FinishAll(SchedulerState& s, WorkerId w) {
+  auto cmds = s.TakeCommands(w);
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.001});
+  return static_cast<int>(cmds.tasks.size());
+}
+
+TEST(SchedulerState, RunsATreeToCompletion) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 2));
+  auto r = s.Submit("c1", TreeGraph("sum", 10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->num_tasks, 11);
+  int rounds = 0, ran = 0;
+  while (!s.GetProgress(r->computation).finished && rounds++ < 100) ran += FinishAll(s, w);
+  EXPECT_EQ(ran, 11);
+  const Progress p = s.GetProgress(r->computation);
+  EXPECT_TRUE(p.finished);
+  EXPECT_EQ(p.done, 11);
+  EXPECT_EQ(p.total, 11);
+  // The leaves were released as soon as the combine finished (their lineage stays, so a lost
+  // root could be recomputed); the wanted root stays in memory.
+  EXPECT_EQ(s.NumInMemory(), 1);
+  EXPECT_EQ(s.StatusOf("sum/combine"), TaskStatus::kMemory);
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kReleased);
+  // Releasing the root forgets the whole lineage.
+  s.Release("c1", {"sum/combine"});
+  EXPECT_EQ(s.NumTasks(), 0);
+}
+
+TEST(SchedulerState, BoundsTasksPerWorkerBySaturation) {
+  SchedulerState s(StateOptions{2.0});
+  const WorkerId w = s.AddWorker(Spec("a", 2));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 100)).ok());
+  // 2 threads * 2 + 1 = 5 tasks in flight; the rest stay queued on the scheduler.
+  EXPECT_EQ(s.TakeCommands(w).tasks.size(), 5u);
+  EXPECT_EQ(s.Workers()[0].processing, 5);
+}
+
+TEST(SchedulerState, SpreadsWorkOverWorkers) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 1));
+  const WorkerId b = s.AddWorker(Spec("b", 1));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 6)).ok());
+  EXPECT_EQ(s.TakeCommands(a).tasks.size(), 3u);
+  EXPECT_EQ(s.TakeCommands(b).tasks.size(), 3u);
+}
+
+TEST(SchedulerState, SendsEachProgramOncePerWorker) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 8));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 10)).ok());
+  auto cmds = s.TakeCommands(w);
+  EXPECT_EQ(cmds.programs.size(), 1u);
+  EXPECT_EQ(cmds.tasks.size(), 10u);
+  for (const auto& a : cmds.tasks) EXPECT_EQ(a.program_id, cmds.programs[0]->id);
+}
+
+TEST(SchedulerState, CombineGetsInlineInputs) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 4));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 3)).ok());
+  FinishAll(s, w);
+  auto cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  ASSERT_EQ(cmds.tasks[0].inputs.size(), 3u);
+  for (const auto& in : cmds.tasks[0].inputs) {
+    ASSERT_NE(in.inline_data, nullptr);
+    EXPECT_EQ(in.inline_data->data<double>()[0], 1.0);
+  }
+}
+
+TEST(SchedulerState, LargeResultsStayOnTheWorkerAndAreLocated) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 4));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 1)).ok());
+  auto cmds = s.TakeCommands(a);
+  s.TaskFinished(a, TaskResult{cmds.tasks[0].spec.key, 1 << 20, nullptr, 0.1});
+  const KeyLocation loc = s.Locate("sum/0");
+  EXPECT_EQ(loc.status, TaskStatus::kMemory);
+  EXPECT_EQ(loc.holders, std::vector<std::string>{"a:1"});
+  auto next = s.TakeCommands(a);
+  ASSERT_EQ(next.tasks.size(), 1u);
+  EXPECT_EQ(next.tasks[0].inputs[0].holders, std::vector<std::string>{"a:1"});
+  EXPECT_EQ(next.tasks[0].inputs[0].inline_data, nullptr);
+}
+
+TEST(SchedulerState, PrefersTheWorkerHoldingTheInput) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 4));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 1)).ok());
+  auto cmds = s.TakeCommands(a);
+  const WorkerId b = s.AddWorker(Spec("b", 4));
+  s.TaskFinished(a, TaskResult{cmds.tasks[0].spec.key, 100 << 20, nullptr, 0.1});
+  EXPECT_EQ(s.TakeCommands(a).tasks.size(), 1u);
+  EXPECT_EQ(s.TakeCommands(b).tasks.size(), 0u);
+}
+
+TEST(SchedulerState, ErrorsPropagateToDependentsAndTheComputation) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 4));
+  auto r = s.Submit("c1", TreeGraph("sum", 3));
+  auto cmds = s.TakeCommands(w);
+  s.TaskFailed(w, cmds.tasks[1].spec.key, "boom: division by zero");
+  const Progress p = s.GetProgress(r->computation);
+  EXPECT_TRUE(p.erred);
+  EXPECT_EQ(p.error, "boom: division by zero");
+  EXPECT_EQ(p.erred_key, cmds.tasks[1].spec.key);
+  EXPECT_EQ(s.StatusOf("sum/combine"), TaskStatus::kErred);
+  // The other tasks still finish without trouble.
+  s.TaskFinished(w, TaskResult{cmds.tasks[0].spec.key, 8, Scalar(1), 0});
+  EXPECT_TRUE(s.GetProgress(r->computation).erred);
+}
+
+TEST(SchedulerState, WorkerLossReschedulesItsTasks) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 1));
+  auto r = s.Submit("c1", TreeGraph("sum", 2));
+  EXPECT_EQ(s.TakeCommands(a).tasks.size(), 2u);
+  const WorkerId b = s.AddWorker(Spec("b", 1));
+  EXPECT_EQ(s.TakeCommands(b).tasks.size(), 0u);
+  s.RemoveWorker(a);
+  EXPECT_EQ(s.TakeCommands(b).tasks.size(), 2u);
+  // A late result from the removed worker is ignored.
+  s.TaskFinished(a, TaskResult{"sum/0", 8, Scalar(1), 0});
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kProcessing);
+  (void)r;
+}
+
+TEST(SchedulerState, LostResultsAreRecomputedFromLineage) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 4));
+  auto r = s.Submit("c1", TreeGraph("sum", 2));
+  auto cmds = s.TakeCommands(a);
+  // Leaf 0 finishes with a large result held only by worker a; leaf 1 is still running.
+  s.TaskFinished(a, TaskResult{"sum/0", 1 << 20, nullptr, 0});
+  const WorkerId b = s.AddWorker(Spec("b", 4));
+  s.RemoveWorker(a);
+  auto again = s.TakeCommands(b);
+  std::vector<std::string> keys;
+  for (const auto& t : again.tasks) keys.push_back(t.spec.key);
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{"sum/0", "sum/1"}));
+  for (const auto& t : again.tasks) s.TaskFinished(b, TaskResult{t.spec.key, 8, Scalar(1), 0});
+  FinishAll(s, b);
+  EXPECT_TRUE(s.GetProgress(r->computation).finished);
+}
+
+TEST(SchedulerState, SharedKeysAreComputedOnce) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 16));
+  auto r1 = s.Submit("c1", TreeGraph("sum", 4));
+  auto r2 = s.Submit("c2", TreeGraph("sum", 4));
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  auto cmds = s.TakeCommands(w);
+  EXPECT_EQ(cmds.tasks.size(), 4u);
+  EXPECT_EQ(s.NumTasks(), 5);
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0});
+  EXPECT_EQ(FinishAll(s, w), 1);
+  EXPECT_TRUE(s.GetProgress(r1->computation).finished);
+  EXPECT_TRUE(s.GetProgress(r2->computation).finished);
+  // One client releasing does not take the result from the other.
+  s.Release("c1", {"sum/combine"});
+  EXPECT_EQ(s.StatusOf("sum/combine"), TaskStatus::kMemory);
+  s.RemoveClient("c2");
+  EXPECT_FALSE(s.StatusOf("sum/combine").has_value());
+  EXPECT_EQ(s.NumTasks(), 0);
+}
+
+TEST(SchedulerState, ReleasingWhileRunningForgetsEverything) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 16));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 4)).ok());
+  auto cmds = s.TakeCommands(w);
+  s.RemoveClient("c1");
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0});
+  EXPECT_EQ(s.NumTasks(), 0);
+  EXPECT_TRUE(s.TakeCommands(w).tasks.empty());
+}
+
+TEST(SchedulerState, RefusesChunksLargerThanAnyWorker) {
+  SchedulerState s;
+  s.AddWorker(Spec("a", 1, 1000));
+  auto r = s.Submit("c1", TreeGraph("sum", 2, 5000));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("smaller chunks"), std::string::npos);
+  EXPECT_EQ(s.NumTasks(), 0);
+}
+
+TEST(SchedulerState, RefusesUnknownDependencies) {
+  SchedulerState s;
+  TaskGraph g = TreeGraph("sum", 2);
+  g.tasks[0].deps.push_back("nowhere/0");
+  auto r = s.Submit("c1", g);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nowhere/0"), std::string::npos);
+  g = TreeGraph("sum", 2);
+  g.external_deps.push_back("persisted/0");
+  EXPECT_EQ(s.Submit("c1", g).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SchedulerState, QueuesUntilAWorkerArrives) {
+  SchedulerState s;
+  auto r = s.Submit("c1", TreeGraph("sum", 3));
+  ASSERT_TRUE(r.ok());
+  const WorkerId w = s.AddWorker(Spec("late", 8));
+  EXPECT_EQ(s.TakeCommands(w).tasks.size(), 3u);
+}
+
+TEST(SchedulerState, ManyTasksScheduleQuickly) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 64));
+  auto r = s.Submit("c1", TreeGraph("sum", 100000));
+  ASSERT_TRUE(r.ok());
+  int64_t ran = 0;
+  for (int i = 0; i < 10000 && !s.GetProgress(r->computation).finished; ++i) ran += FinishAll(s, w);
+  EXPECT_EQ(ran, 100001);
+  EXPECT_TRUE(s.GetProgress(r->computation).finished);
+}
+
+}  // namespace
+}  // namespace tessera::scheduler
