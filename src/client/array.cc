@@ -1,2 +1,680 @@
-// The Array part of tessera.h: expression building over src/graph, and NDArray.
+// The Array part of tessera.h: lazy expression building over src/graph, and NDArray (the
+// computed result) with NumPy's repr. No gRPC here, so the CLI language links it alone.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/dtype.h"
+#include "common/shape.h"
+#include "graph/expr.h"
 #include "tessera/tessera.h"
+
+namespace tessera {
+namespace {
+
+[[noreturn]] void Throw(const absl::Status& status) {
+  throw Error(static_cast<int>(status.code()), std::string(status.message()));
+}
+
+graph::NodePtr Check(absl::StatusOr<graph::NodePtr> node) {
+  if (!node.ok()) Throw(node.status());
+  return *std::move(node);
+}
+
+Array Wrap(absl::StatusOr<graph::NodePtr> node) { return Array(Check(std::move(node))); }
+
+// dask's names of the task groups, used by repr.
+std::string NodeName(const graph::Node& n) {
+  switch (n.kind) {
+    case graph::OpKind::kFull:
+      if (n.value == 1) return "ones";
+      if (n.value == 0) return "zeros";
+      return "full";
+    case graph::OpKind::kArange:
+      return "arange";
+    case graph::OpKind::kRandom:
+      if (n.dist == graph::RandomDist::kNormal) return "normal";
+      return n.param_a == 0 && n.param_b == 1 ? "random_sample" : "uniform";
+    case graph::OpKind::kSource:
+      return n.source_name.empty() ? "source" : n.source_name;
+    case graph::OpKind::kScalar:
+      return "scalar";
+    case graph::OpKind::kUnary:
+      return std::string(graph::UnaryOpName(n.unary));
+    case graph::OpKind::kBinary:
+      return std::string(graph::BinaryOpName(n.binary));
+    case graph::OpKind::kSlice:
+      return "getitem";
+    case graph::OpKind::kReduce:
+      return std::string(graph::ReduceOpName(n.reduce));
+  }
+  return "array";
+}
+
+graph::IndexItem ToItem(const Index& index) {
+  switch (index.kind()) {
+    case Index::Kind::kSlice:
+      return graph::IndexItem::Slice(index.start(), index.stop(), index.step());
+    case Index::Kind::kInteger:
+      return graph::IndexItem::Integer(index.integer());
+    case Index::Kind::kNewAxis:
+      return graph::IndexItem::NewAxis();
+    case Index::Kind::kEllipsis:
+      return graph::IndexItem::Ellipsis();
+  }
+  return graph::IndexItem::Slice();
+}
+
+Array Reduce(graph::ReduceOp op, const Array& x, const ReduceOptions& options) {
+  return Wrap(graph::Reduce(op, x.node(), options.axis, options.keepdims, options.split_every));
+}
+
+Array Unary(graph::UnaryOp op, const Array& x) { return Wrap(graph::Unary(op, x.node())); }
+
+Array Binary(graph::BinaryOp op, const Array& a, const Array& b) {
+  return Wrap(graph::Binary(op, a.node(), b.node()));
+}
+Array Binary(graph::BinaryOp op, const Array& a, double b) {
+  return Wrap(graph::Binary(op, a.node(), graph::Scalar(b, /*is_float=*/true)));
+}
+Array Binary(graph::BinaryOp op, double a, const Array& b) {
+  return Wrap(graph::Binary(op, graph::Scalar(a, /*is_float=*/true), b.node()));
+}
+
+uint64_t FreshSeed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ static_cast<uint64_t>(rd());
+}
+
+// ---- Number formatting as Python and NumPy do it. ----
+
+// The shortest round-trip digits of `x` (finite, non-zero or zero) and its decimal exponent:
+// x = 0.d1d2d3... * 10^exp10 written as d1.d2d3... * 10^(exp10 - 1). `is_float32` uses the
+// shortest digits of the float32 value.
+struct Digits {
+  bool negative = false;
+  std::string digits;  // no leading zeros ("0" for zero)
+  int exponent = 0;    // scientific exponent of the first digit
+};
+
+Digits ShortestDigits(double x, bool is_float32) {
+  char buf[64];
+  std::to_chars_result r;
+  if (is_float32) {
+    r = std::to_chars(buf, buf + sizeof buf, static_cast<float>(x), std::chars_format::scientific);
+  } else {
+    r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
+  }
+  std::string s(buf, r.ptr);
+  Digits d;
+  size_t i = 0;
+  if (s[i] == '-') {
+    d.negative = true;
+    ++i;
+  }
+  const size_t e = s.find('e');
+  for (; i < e; ++i) {
+    if (s[i] != '.') d.digits.push_back(s[i]);
+  }
+  d.exponent = std::stoi(s.substr(e + 1));
+  while (d.digits.size() > 1 && d.digits.back() == '0') d.digits.pop_back();
+  return d;
+}
+
+// Python's repr of a float: shortest round trip, positional for 1e-4 <= |x| < 1e16.
+std::string PyFloatRepr(double x, bool is_float32 = false) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
+  const Digits d = ShortestDigits(x, is_float32);
+  std::string out = d.negative ? "-" : "";
+  const int n = static_cast<int>(d.digits.size());
+  if (d.exponent >= -4 && d.exponent < 16) {
+    if (d.exponent < 0) {
+      out += "0.";
+      out.append(static_cast<size_t>(-d.exponent - 1), '0');
+      out += d.digits;
+    } else if (d.exponent + 1 >= n) {
+      out += d.digits;
+      out.append(static_cast<size_t>(d.exponent + 1 - n), '0');
+      out += ".0";
+    } else {
+      out += d.digits.substr(0, static_cast<size_t>(d.exponent + 1));
+      out += ".";
+      out += d.digits.substr(static_cast<size_t>(d.exponent + 1));
+    }
+    return out;
+  }
+  out += d.digits.substr(0, 1);
+  if (n > 1) out += "." + d.digits.substr(1);
+  char exp[16];
+  std::snprintf(exp, sizeof exp, "e%c%02d", d.exponent < 0 ? '-' : '+', std::abs(d.exponent));
+  return out + exp;
+}
+
+// Rounds a digit string (d1 d2 ... with the first digit at 10^exponent) to keep digits down to
+// 10^-frac (positional) and returns the new digits/exponent. Half-even on the decimal digits,
+// close enough to Dragon4's cutoff for printing.
+void RoundDigits(Digits& d, int keep) {
+  if (keep >= static_cast<int>(d.digits.size())) return;
+  if (keep < 0) {
+    d.digits = "0";
+    d.exponent = 0;
+    return;
+  }
+  const bool up = d.digits[static_cast<size_t>(keep)] >= '5';
+  d.digits.resize(static_cast<size_t>(keep));
+  if (up) {
+    int i = keep - 1;
+    while (i >= 0 && d.digits[static_cast<size_t>(i)] == '9') {
+      d.digits[static_cast<size_t>(i)] = '0';
+      --i;
+    }
+    if (i < 0) {
+      d.digits.insert(d.digits.begin(), '1');
+      ++d.exponent;
+    } else {
+      ++d.digits[static_cast<size_t>(i)];
+    }
+  }
+  while (d.digits.size() > 1 && d.digits.back() == '0') d.digits.pop_back();
+  if (d.digits.empty()) {
+    d.digits = "0";
+    d.exponent = 0;
+  }
+}
+
+// NumPy's dragon4_positional(x, precision=8, unique=True, trim='.'), split at the point.
+std::pair<std::string, std::string> Positional(double x, bool f32, int precision) {
+  Digits d = ShortestDigits(x, f32);
+  if (x == 0) d = Digits{std::signbit(x), "0", 0};
+  RoundDigits(d, d.exponent + 1 + precision);
+  std::string int_part = d.negative ? "-" : "";
+  std::string frac;
+  const int n = static_cast<int>(d.digits.size());
+  if (d.digits == "0") {
+    int_part += "0";
+  } else if (d.exponent < 0) {
+    int_part += "0";
+    frac.append(static_cast<size_t>(-d.exponent - 1), '0');
+    frac += d.digits;
+  } else if (d.exponent + 1 >= n) {
+    int_part += d.digits;
+    int_part.append(static_cast<size_t>(d.exponent + 1 - n), '0');
+  } else {
+    int_part += d.digits.substr(0, static_cast<size_t>(d.exponent + 1));
+    frac = d.digits.substr(static_cast<size_t>(d.exponent + 1));
+  }
+  return {int_part, frac};
+}
+
+// NumPy's dragon4_scientific(x, precision=8, unique=True): int digit, fraction, exponent.
+struct Sci {
+  std::string int_part, frac;
+  int exponent;
+};
+Sci Scientific(double x, bool f32, int precision) {
+  Digits d = ShortestDigits(x, f32);
+  if (x == 0) d = Digits{std::signbit(x), "0", 0};
+  RoundDigits(d, precision + 1);
+  std::string int_part(d.negative ? "-" : "");
+  int_part.push_back(d.digits[0]);
+  return {int_part, d.digits.substr(1), d.exponent};
+}
+
+// NumPy's FloatingFormat (floatmode 'maxprec', precision 8) fitted to `values`.
+class FloatFormat {
+ public:
+  FloatFormat(const std::vector<double>& values, bool f32) : f32_(f32) {
+    std::vector<double> finite;
+    for (double v : values) {
+      if (std::isfinite(v)) finite.push_back(v);
+    }
+    double max_val = 0, min_val = 0;
+    bool any_nonzero = false;
+    for (double v : finite) {
+      if (v == 0) continue;
+      const double a = std::fabs(v);
+      if (!any_nonzero) {
+        max_val = min_val = a;
+        any_nonzero = true;
+      }
+      max_val = std::max(max_val, a);
+      min_val = std::min(min_val, a);
+    }
+    exp_ = any_nonzero && (max_val >= 1e8 || min_val < 1e-4 || max_val / min_val > 1000.);
+    if (finite.empty()) {
+      pad_left_ = pad_right_ = 0;
+    } else if (exp_) {
+      for (double v : finite) {
+        Sci s = Scientific(v, f32_, kPrecision);
+        precision_ = std::max(precision_, static_cast<int>(s.frac.size()));
+        pad_left_ = std::max(pad_left_, static_cast<int>(s.int_part.size()));
+        const int e = std::abs(s.exponent);
+        exp_size_ = std::max(exp_size_, e >= 100 ? 3 : 2);
+      }
+      pad_right_ = exp_size_ + 2 + precision_;
+    } else {
+      for (double v : finite) {
+        auto [i, f] = Positional(v, f32_, kPrecision);
+        pad_left_ = std::max(pad_left_, static_cast<int>(i.size()));
+        pad_right_ = std::max(pad_right_, static_cast<int>(f.size()));
+      }
+    }
+    if (finite.size() != values.size()) {
+      bool neginf = false;
+      for (double v : values) neginf |= std::isinf(v) && v < 0;
+      const int offset = pad_right_ + 1;
+      pad_left_ = std::max({pad_left_, 3 - offset, 3 + (neginf ? 1 : 0) - offset});
+    }
+  }
+
+  std::string operator()(double x) const {
+    if (!std::isfinite(x)) {
+      std::string r = std::isnan(x) ? "nan" : (x < 0 ? "-inf" : "inf");
+      const int width = pad_left_ + pad_right_ + 1;
+      return std::string(static_cast<size_t>(std::max(0, width - static_cast<int>(r.size()))),
+                         ' ') +
+             r;
+    }
+    std::string out;
+    if (exp_) {
+      Sci s = Scientific(x, f32_, kPrecision);
+      std::string frac = s.frac;
+      frac.append(static_cast<size_t>(precision_ - static_cast<int>(frac.size())), '0');
+      out = Pad(s.int_part, pad_left_) + "." + frac;
+      char e[16];
+      std::snprintf(e, sizeof e, "e%c%0*d", s.exponent < 0 ? '-' : '+', exp_size_,
+                    std::abs(s.exponent));
+      out += e;
+    } else {
+      auto [i, f] = Positional(x, f32_, kPrecision);
+      out = Pad(i, pad_left_) + "." + f;
+      out.append(static_cast<size_t>(pad_right_ - static_cast<int>(f.size())), ' ');
+    }
+    return out;
+  }
+
+ private:
+  static std::string Pad(const std::string& s, int width) {
+    return std::string(static_cast<size_t>(std::max(0, width - static_cast<int>(s.size()))),
+                       ' ') +
+           s;
+  }
+  static constexpr int kPrecision = 8;
+  bool f32_;
+  bool exp_ = false;
+  int pad_left_ = 0, pad_right_ = 0, precision_ = 0, exp_size_ = 0;
+};
+
+std::string IntString(double v) {
+  return absl::StrCat(static_cast<int64_t>(v));
+}
+
+// NumPy's _formatArray (linewidth 75, legacy off) over the elements of `a`.
+class ArrayFormatter {
+ public:
+  ArrayFormatter(const NDArray& a, bool summarise) : a_(a), summarise_(summarise) {
+    // The element format is fitted to the elements shown (NumPy's _leading_trailing).
+    std::vector<double> shown;
+    CollectShown(0, 0, shown);
+    if (IsFloating(a.dtype())) {
+      float_format_.emplace(shown, a.dtype() == DType::kFloat32);
+    } else if (a.dtype() != DType::kBool) {
+      for (double v : shown) width_ = std::max(width_, static_cast<int>(IntString(v).size()));
+    }
+    strides_.assign(a.shape().size(), 1);
+    for (int i = a.ndim() - 2; i >= 0; --i) {
+      strides_[static_cast<size_t>(i)] = strides_[static_cast<size_t>(i) + 1] *
+                                         a.shape()[static_cast<size_t>(i) + 1];
+    }
+  }
+
+  std::string Format(int line_width, const std::string& prefix) {
+    return Recurse(0, 0, prefix, line_width);
+  }
+
+ private:
+  static constexpr int64_t kEdge = 3;
+
+  bool Summarised(int axis) const {
+    return summarise_ && 2 * kEdge < a_.shape()[static_cast<size_t>(axis)];
+  }
+
+  std::vector<int64_t> ShownIndices(int axis) const {
+    const int64_t n = a_.shape()[static_cast<size_t>(axis)];
+    std::vector<int64_t> idx;
+    if (Summarised(axis)) {
+      for (int64_t i = 0; i < kEdge; ++i) idx.push_back(i);
+      for (int64_t i = n - kEdge; i < n; ++i) idx.push_back(i);
+    } else {
+      for (int64_t i = 0; i < n; ++i) idx.push_back(i);
+    }
+    return idx;
+  }
+
+  void CollectShown(int axis, int64_t offset, std::vector<double>& out) const {
+    if (axis == a_.ndim()) {
+      out.push_back(a_.at(offset));
+      return;
+    }
+    int64_t stride = 1;
+    for (size_t i = static_cast<size_t>(axis) + 1; i < a_.shape().size(); ++i) {
+      stride *= a_.shape()[i];
+    }
+    for (int64_t i : ShownIndices(axis)) CollectShown(axis + 1, offset + i * stride, out);
+  }
+
+  std::string Element(int64_t flat) const {
+    const double v = a_.at(flat);
+    if (float_format_) return (*float_format_)(v);
+    if (a_.dtype() == DType::kBool) return v != 0 ? " True" : "False";
+    std::string s = IntString(v);
+    return std::string(static_cast<size_t>(std::max(0, width_ - static_cast<int>(s.size()))),
+                       ' ') +
+           s;
+  }
+
+  static void ExtendLine(std::string& s, std::string& line, const std::string& word, int width,
+                         const std::string& prefix) {
+    bool wrap = static_cast<int>(line.size() + word.size()) > width;
+    if (line.size() <= prefix.size()) wrap = false;
+    if (wrap) {
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      s += line + "\n";
+      line = prefix;
+    }
+    line += word;
+  }
+
+  std::string Recurse(int axis, int64_t offset, const std::string& hanging, int width) {
+    const std::string sep = ", ";
+    const int axes_left = a_.ndim() - axis;
+    const std::string next_hanging = hanging + " ";
+    const int next_width = width - 1;
+    const int64_t n = a_.shape()[static_cast<size_t>(axis)];
+    const int64_t stride = strides_[static_cast<size_t>(axis)];
+    const bool summary = Summarised(axis);
+    std::vector<int64_t> lead, trail;
+    if (summary) {
+      for (int64_t i = 0; i < kEdge; ++i) lead.push_back(i);
+      for (int64_t i = n - kEdge; i < n; ++i) trail.push_back(i);
+    } else {
+      for (int64_t i = 0; i < n; ++i) trail.push_back(i);
+    }
+    std::string s;
+    if (axes_left == 1) {
+      const int elem_width = width - 1;
+      std::string line = hanging;
+      for (int64_t i : lead) {
+        ExtendLine(s, line, Element(offset + i * stride), elem_width, hanging);
+        line += sep;
+      }
+      if (summary) {
+        ExtendLine(s, line, "...", elem_width, hanging);
+        line += sep;
+      }
+      for (size_t k = 0; k < trail.size(); ++k) {
+        ExtendLine(s, line, Element(offset + trail[k] * stride),
+                   k + 1 == trail.size() ? width - 1 : elem_width, hanging);
+        if (k + 1 != trail.size()) line += sep;
+      }
+      s += line;
+    } else {
+      const std::string line_sep = "," + std::string(static_cast<size_t>(axes_left - 1), '\n');
+      for (int64_t i : lead) {
+        s += hanging + Recurse(axis + 1, offset + i * stride, next_hanging, next_width) + line_sep;
+      }
+      if (summary) s += hanging + "..." + line_sep;
+      for (size_t k = 0; k < trail.size(); ++k) {
+        s += hanging + Recurse(axis + 1, offset + trail[k] * stride, next_hanging, next_width);
+        if (k + 1 != trail.size()) s += line_sep;
+      }
+    }
+    return "[" + s.substr(hanging.size()) + "]";
+  }
+
+  const NDArray& a_;
+  bool summarise_;
+  std::optional<FloatFormat> float_format_;
+  int width_ = 0;
+  std::vector<int64_t> strides_;
+};
+
+}  // namespace
+
+// ---- Array ----
+
+const Shape& Array::shape() const { return node_->shape; }
+const Chunks& Array::chunks() const { return node_->chunks; }
+Shape Array::chunksize() const { return MaxChunkShape(node_->chunks); }
+DType Array::dtype() const { return node_->dtype; }
+int Array::ndim() const { return static_cast<int>(node_->shape.size()); }
+int64_t Array::size() const { return NumElements(node_->shape); }
+int64_t Array::nbytes() const { return size() * ItemSize(dtype()); }
+int64_t Array::npartitions() const { return TotalBlocks(node_->chunks); }
+
+std::string Array::repr() const {
+  std::string out =
+      absl::StrCat("tessera.array<", NodeName(*node_), ", shape=", ShapeToString(shape()),
+                   ", dtype=", std::string(DTypeName(dtype())), ", chunksize=", ShapeToString(chunksize()),
+                   ", chunktype=numpy.ndarray");
+  if (node_->kind == graph::OpKind::kRandom) absl::StrAppend(&out, ", seed=", node_->seed);
+  return out + ">";
+}
+
+Array Array::operator[](std::initializer_list<Index> index) const {
+  return (*this)[std::vector<Index>(index)];
+}
+Array Array::operator[](const std::vector<Index>& index) const {
+  std::vector<graph::IndexItem> items;
+  items.reserve(index.size());
+  for (const Index& i : index) items.push_back(ToItem(i));
+  return Wrap(graph::Slice(node_, items));
+}
+Array Array::operator[](const Index& index) const { return (*this)[std::vector<Index>{index}]; }
+
+Array Array::sum(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kSum, *this, o); }
+Array Array::prod(const ReduceOptions& o) const {
+  return Reduce(graph::ReduceOp::kProd, *this, o);
+}
+Array Array::mean(const ReduceOptions& o) const {
+  return Reduce(graph::ReduceOp::kMean, *this, o);
+}
+Array Array::min(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMin, *this, o); }
+Array Array::max(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMax, *this, o); }
+
+Array Array::astype(DType dtype) const {
+  return Wrap(graph::Unary(graph::UnaryOp::kAstype, node_, dtype));
+}
+Array Array::operator-() const { return Unary(graph::UnaryOp::kNegative, *this); }
+
+using graph::BinaryOp;
+Array operator+(const Array& a, const Array& b) { return Binary(BinaryOp::kAdd, a, b); }
+Array operator-(const Array& a, const Array& b) { return Binary(BinaryOp::kSubtract, a, b); }
+Array operator*(const Array& a, const Array& b) { return Binary(BinaryOp::kMultiply, a, b); }
+Array operator/(const Array& a, const Array& b) { return Binary(BinaryOp::kDivide, a, b); }
+Array operator+(const Array& a, double b) { return Binary(BinaryOp::kAdd, a, b); }
+Array operator-(const Array& a, double b) { return Binary(BinaryOp::kSubtract, a, b); }
+Array operator*(const Array& a, double b) { return Binary(BinaryOp::kMultiply, a, b); }
+Array operator/(const Array& a, double b) { return Binary(BinaryOp::kDivide, a, b); }
+Array operator+(double a, const Array& b) { return Binary(BinaryOp::kAdd, a, b); }
+Array operator-(double a, const Array& b) { return Binary(BinaryOp::kSubtract, a, b); }
+Array operator*(double a, const Array& b) { return Binary(BinaryOp::kMultiply, a, b); }
+Array operator/(double a, const Array& b) { return Binary(BinaryOp::kDivide, a, b); }
+
+using graph::UnaryOp;
+Array negative(const Array& x) { return Unary(UnaryOp::kNegative, x); }
+Array abs(const Array& x) { return Unary(UnaryOp::kAbs, x); }
+Array exp(const Array& x) { return Unary(UnaryOp::kExp, x); }
+Array log(const Array& x) { return Unary(UnaryOp::kLog, x); }
+Array sqrt(const Array& x) { return Unary(UnaryOp::kSqrt, x); }
+Array sin(const Array& x) { return Unary(UnaryOp::kSin, x); }
+Array cos(const Array& x) { return Unary(UnaryOp::kCos, x); }
+Array tan(const Array& x) { return Unary(UnaryOp::kTan, x); }
+Array arcsin(const Array& x) { return Unary(UnaryOp::kArcsin, x); }
+Array arccos(const Array& x) { return Unary(UnaryOp::kArccos, x); }
+Array arctan(const Array& x) { return Unary(UnaryOp::kArctan, x); }
+Array power(const Array& a, const Array& b) { return Binary(BinaryOp::kPower, a, b); }
+Array power(const Array& a, double b) { return Binary(BinaryOp::kPower, a, b); }
+Array maximum(const Array& a, const Array& b) { return Binary(BinaryOp::kMaximum, a, b); }
+Array minimum(const Array& a, const Array& b) { return Binary(BinaryOp::kMinimum, a, b); }
+
+Array sum(const Array& x, const ReduceOptions& o) { return x.sum(o); }
+Array mean(const Array& x, const ReduceOptions& o) { return x.mean(o); }
+Array min(const Array& x, const ReduceOptions& o) { return x.min(o); }
+Array max(const Array& x, const ReduceOptions& o) { return x.max(o); }
+Array prod(const Array& x, const ReduceOptions& o) { return x.prod(o); }
+
+Array ones(const Shape& shape, const ArrayOptions& o) { return full(shape, 1, o); }
+Array zeros(const Shape& shape, const ArrayOptions& o) { return full(shape, 0, o); }
+Array empty(const Shape& shape, const ArrayOptions& o) { return full(shape, 0, o); }
+Array full(const Shape& shape, double value, const ArrayOptions& o) {
+  return Wrap(graph::Full(shape, value, o.dtype, o.chunks));
+}
+Array arange(double start, double stop, double step, const ArrayOptions& o) {
+  return Wrap(graph::Arange(start, stop, step, o.dtype, o.chunks));
+}
+Array arange(double stop, const ArrayOptions& o) { return arange(0, stop, 1, o); }
+
+namespace random {
+namespace {
+Array Make(const Shape& shape, graph::RandomDist dist, double a, double b,
+           const RandomOptions& o) {
+  const uint64_t seed = o.seed ? *o.seed : FreshSeed();
+  return Wrap(graph::Random(shape, dist, a, b, seed, o.dtype, o.chunks));
+}
+}  // namespace
+
+Array random(const Shape& shape, const RandomOptions& o) {
+  return Make(shape, graph::RandomDist::kUniform, 0, 1, o);
+}
+Array uniform(double low, double high, const Shape& shape, const RandomOptions& o) {
+  return Make(shape, graph::RandomDist::kUniform, low, high, o);
+}
+Array normal(double loc, double scale, const Shape& shape, const RandomOptions& o) {
+  return Make(shape, graph::RandomDist::kNormal, loc, scale, o);
+}
+std::optional<uint64_t> seed_of(const Array& x) {
+  if (!x.node() || x.node()->kind != graph::OpKind::kRandom) return std::nullopt;
+  return x.node()->seed;
+}
+}  // namespace random
+
+// ---- NDArray ----
+
+NDArray::NDArray(DType dtype, Shape shape, std::vector<uint8_t> bytes)
+    : dtype_(dtype), shape_(std::move(shape)), bytes_(std::move(bytes)) {
+  const absl::Status valid = ValidateShape(shape_, dtype_);
+  if (!valid.ok()) Throw(valid);
+  const int64_t want = NumElements(shape_) * ItemSize(dtype_);
+  if (static_cast<int64_t>(bytes_.size()) != want) {
+    throw Error(3, absl::StrCat("NDArray of shape ", ShapeToString(shape_), " and dtype ",
+                                std::string(DTypeName(dtype_)), " needs ", want, " bytes, got ",
+                                bytes_.size()));
+  }
+}
+
+int64_t NDArray::size() const { return NumElements(shape_); }
+
+double NDArray::at(int64_t i) const {
+  const uint8_t* p = bytes_.data() + i * ItemSize(dtype_);
+  switch (dtype_) {
+    case DType::kFloat64: {
+      double v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    }
+    case DType::kFloat32: {
+      float v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    }
+    case DType::kInt64: {
+      int64_t v;
+      std::memcpy(&v, p, sizeof v);
+      return static_cast<double>(v);
+    }
+    case DType::kInt32: {
+      int32_t v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    }
+    case DType::kBool:
+      return *p != 0 ? 1.0 : 0.0;
+  }
+  return 0;
+}
+
+std::vector<double> NDArray::to_vector() const {
+  std::vector<double> out(static_cast<size_t>(size()));
+  for (int64_t i = 0; i < size(); ++i) out[static_cast<size_t>(i)] = at(i);
+  return out;
+}
+
+double NDArray::ScalarAsDouble() const {
+  if (size() != 1) {
+    throw Error(3, absl::StrCat("only an array of one element converts to a scalar; this one has "
+                                "shape ",
+                                ShapeToString(shape_)));
+  }
+  return at(0);
+}
+
+std::string NDArray::repr(int64_t threshold) const {
+  if (shape_.empty()) {
+    const double v = size() == 1 ? at(0) : 0;
+    switch (dtype_) {
+      case DType::kFloat64:
+        return PyFloatRepr(v);
+      case DType::kFloat32:
+        return PyFloatRepr(v, /*is_float32=*/true);
+      case DType::kBool:
+        return v != 0 ? "True" : "False";
+      case DType::kInt64:
+      case DType::kInt32: {
+        // Exact for int64 beyond 2^53.
+        int64_t i = 0;
+        if (dtype_ == DType::kInt64) {
+          std::memcpy(&i, bytes_.data(), sizeof i);
+        } else {
+          int32_t j;
+          std::memcpy(&j, bytes_.data(), sizeof j);
+          i = j;
+        }
+        return absl::StrCat(i);
+      }
+    }
+  }
+  const bool implied = dtype_ == DType::kFloat64 || dtype_ == DType::kInt64 ||
+                       dtype_ == DType::kBool;
+  const std::string prefix = "array(";
+  std::string out;
+  if (size() == 0) {
+    out = prefix + "[]";
+    if (ndim() > 1) absl::StrAppend(&out, ", shape=", ShapeToString(shape_));
+    return absl::StrCat(out, ", dtype=", std::string(DTypeName(dtype_)), ")");
+  }
+  ArrayFormatter formatter(*this, threshold >= 0 && size() > threshold);
+  out = prefix + formatter.Format(75 - 1, std::string(prefix.size() + 1, ' '));
+  if (implied) return out + ")";
+  const std::string dtype = absl::StrCat("dtype=", std::string(DTypeName(dtype_)));
+  const size_t last_nl = out.rfind('\n');
+  const size_t last_len = last_nl == std::string::npos ? out.size() : out.size() - last_nl - 1;
+  // NumPy moves the dtype to its own line when it would overflow the line width.
+  if (last_len + 1 + dtype.size() + 2 > 75) {
+    return out + ",\n" + std::string(prefix.size(), ' ') + dtype + ")";
+  }
+  return out + ", " + dtype + ")";
+}
+
+std::string version() { return "0.1.0"; }
+
+}  // namespace tessera
