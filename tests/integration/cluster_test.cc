@@ -1,0 +1,212 @@
+// End to end: the real `scheduler` and two `cpu-worker` processes on loopback ports, driven by
+// the C++ client over gRPC, checked against the unchunked reference evaluator.
+#include <cmath>
+#include <cstring>
+
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include "graph/reference_eval.h"
+#include "scheduler.grpc.pb.h"
+#include "subprocess.h"
+#include "tessera/tessera.h"
+
+namespace tessera {
+namespace {
+
+using testing::LocalProcessCluster;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new LocalProcessCluster(2, 1);
+    ASSERT_TRUE(cluster_->ok()) << cluster_->scheduler().stderr_text();
+    client_ = new Client(Client::connect(cluster_->address()));
+  }
+  static void TearDownTestSuite() {
+    delete client_;
+    delete cluster_;
+  }
+  static LocalProcessCluster* cluster_;
+  static Client* client_;
+};
+LocalProcessCluster* ClusterTest::cluster_ = nullptr;
+Client* ClusterTest::client_ = nullptr;
+
+NDArray Reference(const Array& x) {
+  auto r = tessera::testing::EvaluateReference(x.node());
+  EXPECT_TRUE(r.ok()) << r.status();
+  return NDArray(r->dtype, r->shape, r->bytes);
+}
+
+void ExpectClose(const NDArray& got, const NDArray& want, double rel = 1e-12) {
+  ASSERT_EQ(got.shape(), want.shape());
+  ASSERT_EQ(got.dtype(), want.dtype());
+  for (int64_t i = 0; i < got.size(); ++i) {
+    const double a = got.at(i), b = want.at(i);
+    ASSERT_NEAR(a, b, rel * std::max(1.0, std::abs(b))) << "element " << i;
+  }
+}
+
+TEST_F(ClusterTest, InfoListsBothWorkers) {
+  const SchedulerInfo info = client_->scheduler_info();
+  ASSERT_EQ(info.workers.size(), 2u);
+  for (const auto& w : info.workers) {
+    EXPECT_EQ(w.kind, "cpu");
+    EXPECT_EQ(w.nthreads, 1);
+    EXPECT_EQ(w.memory_limit, int64_t{2} << 30);
+    EXPECT_EQ(w.address.rfind("tcp://127.0.0.1:", 0), 0u) << w.address;
+  }
+}
+
+TEST_F(ClusterTest, RandomValuesAreIdenticalAtEveryChunking) {
+  const random::RandomOptions base{.seed = 42};
+  std::vector<NDArray> results;
+  for (ChunkSpec chunks : {ChunkSpec{300, 200}, ChunkSpec{100, 50}, ChunkSpec{7, 13}}) {
+    auto opts = base;
+    opts.chunks = chunks;
+    results.push_back(client_->compute(random::random({300, 200}, opts)).get());
+  }
+  for (const auto& r : results) EXPECT_EQ(r.bytes(), results[0].bytes());
+  auto x = random::random({300, 200}, base);
+  EXPECT_EQ(results[0].bytes(), Reference(x).bytes());
+}
+
+TEST_F(ClusterTest, SeedComputationSmall) {
+  auto x = random::random({2000, 2000}, {.chunks = 500, .seed = 7});
+  const double y = client_->compute(exp(x).mean()).get().scalar<double>();
+  EXPECT_NEAR(y, std::exp(1.0) - 1, 1e-3);
+  EXPECT_NEAR(y, Reference(exp(x).mean()).scalar<double>(), 1e-12);
+}
+
+TEST_F(ClusterTest, MirroredProductIsExact) {
+  auto x = ones({4000, 4000}, {.chunks = 1000});
+  auto y = (x * x[{Slice::Step(-1), Slice::Step(-1)}]).sum();
+  EXPECT_EQ(client_->compute(y).get().scalar<double>(), 16000000.0);
+}
+
+TEST_F(ClusterTest, MirroredRandomMatchesReferenceAtSeveralChunkings) {
+  for (int64_t c : {64, 100, 250}) {
+    auto x = random::random({250, 250}, {.chunks = c, .seed = 3});
+    auto y = x * x[{Slice::Step(-1), Slice(10, std::nullopt, -2)}][{Slice(), Slice(0, 1)}] + 1;
+    ExpectClose(client_->compute(y).get(), Reference(y));
+  }
+}
+
+TEST_F(ClusterTest, AxisReductionMatchesReference) {
+  const random::RandomOptions o{.chunks = {10, 10, 5}, .seed = 11};
+  random::RandomOptions o2 = o;
+  o2.seed = 12;
+  auto x = random::random({100, 200, 10}, o);
+  auto y = random::random({100, 200, 10}, o2);
+  auto z = (arcsin(x) + arccos(y)).sum({1, 2});
+  NDArray got = client_->compute(z).get();
+  ASSERT_EQ(got.shape(), Shape({100}));
+  ExpectClose(got, Reference(z));
+  for (int64_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got.at(i), 2000 * M_PI / 2, 60);
+}
+
+TEST_F(ClusterTest, ReductionsOverAxesAndKeepdims) {
+  auto x = random::normal(1.0, 2.0, {60, 40, 6}, {.chunks = {25, 15, 4}, .seed = 5});
+  for (auto* op : {+[](const Array& a) { return a.min(ReduceOptions{{0, 2}, true}); },
+                   +[](const Array& a) { return a.max(ReduceOptions{{-1}, false}); },
+                   +[](const Array& a) { return a.mean(ReduceOptions{{1}, false, 2}); },
+                   +[](const Array& a) { return a.sum(); }}) {
+    auto y = op(x);
+    ExpectClose(client_->compute(y).get(), Reference(y), 1e-11);
+  }
+}
+
+TEST_F(ClusterTest, ArraysComeBackWhole) {
+  auto x = arange(0, 1000, 1, {.chunks = 300, .dtype = DType::kInt64});
+  auto y = x[{Slice(std::nullopt, std::nullopt, -3)}];
+  NDArray got = client_->compute(y).get();
+  ASSERT_EQ(got.shape(), Shape({334}));
+  for (int64_t i = 0; i < got.size(); ++i) EXPECT_EQ(got.at(i), 999 - 3 * i);
+  // A large result travels from the workers through GetData, not inline.
+  auto big = random::random({1000, 500}, {.chunks = {400, 500}, .seed = 1});
+  EXPECT_EQ(client_->compute(big).get().bytes(), Reference(big).bytes());
+}
+
+TEST_F(ClusterTest, PersistKeepsChunksForLaterWork) {
+  auto x = random::random({500, 300}, {.chunks = 100, .seed = 9});
+  Array p = client_->persist(x * 2);
+  EXPECT_EQ(p.shape(), x.shape());
+  auto y = (p + 1).sum();
+  EXPECT_NEAR(client_->compute(y).get().scalar<double>(),
+              Reference((x * 2 + 1).sum()).scalar<double>(), 1e-9);
+  // Reading the persisted chunks through a reversed slice at another chunk alignment.
+  auto z = p[{Slice(std::nullopt, std::nullopt, -1), Slice(5, 250)}];
+  ExpectClose(client_->compute(z).get(), Reference((x * 2)[{Slice::Step(-1), Slice(5, 250)}]));
+}
+
+TEST_F(ClusterTest, MalformedGraphIsRejectedAndTheSchedulerKeepsServing) {
+  auto channel = grpc::CreateChannel(cluster_->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Scheduler::NewStub(channel);
+  v1::SubmitRequest req;
+  req.set_client_id("bad-client");
+  auto* n = req.mutable_graph()->add_nodes();
+  n->set_kind(v1::UNARY);
+  n->add_inputs(5);  // refers to a node that does not exist
+  v1::SubmitResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub->Submit(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("input 5"), std::string::npos) << s.error_message();
+
+  v1::SubmitRequest neg;
+  neg.set_client_id("bad-client");
+  auto* f = neg.mutable_graph()->add_nodes();
+  f->set_kind(v1::FULL);
+  f->add_shape(-4);
+  grpc::ClientContext ctx2;
+  s = stub->Submit(&ctx2, neg, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("-4"), std::string::npos) << s.error_message();
+
+  EXPECT_EQ(client_->compute(ones({10, 10}).sum()).get().scalar<double>(), 100.0);
+}
+
+TEST(ClientErrors, DeadAddressFailsFastNamingTheAddress) {
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    Client::connect("tcp://127.0.0.1:1", ConnectOptions{std::chrono::milliseconds(2000)});
+    FAIL() << "connected to a dead address";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), 14);  // UNAVAILABLE
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_THROW(Client::connect("tcp://[::1"), Error);
+}
+
+TEST(WorkerProcess, RetriesAMissingSchedulerAndSaysSo) {
+  testing::Subprocess w("cpu-worker", {"127.0.0.1:1", "--nthreads", "1"});
+  EXPECT_TRUE(w.WaitForOutput("could not connect to scheduler at tcp://127.0.0.1:1",
+                              std::chrono::seconds(10)))
+      << w.stderr_text();
+  EXPECT_TRUE(w.WaitForOutput("retrying in", std::chrono::seconds(5)));
+  EXPECT_EQ(w.Stop(), 0) << "a worker stops cleanly on SIGTERM";
+}
+
+TEST(WorkerProcess, BadFlagsExitNonZeroWithAReason) {
+  auto r = testing::Run("cpu-worker", {"127.0.0.1:8786", "--memory-limit", "lots"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("lots"), std::string::npos) << r.err;
+  r = testing::Run("cpu-worker", {"--nthreads", "1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("scheduler"), std::string::npos) << r.err;
+  r = testing::Run("cpu-worker", {"[::1:8786"});
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST(SchedulerProcess, StopsCleanlyOnSigint) {
+  testing::Subprocess s("scheduler", {"--host", "127.0.0.1", "--port", "0"});
+  ASSERT_TRUE(s.WaitForOutput("Scheduler at tcp://127.0.0.1:", std::chrono::seconds(10)));
+  kill(s.pid(), SIGINT);
+  EXPECT_EQ(s.Wait(std::chrono::seconds(10)), 0);
+  EXPECT_NE(s.stderr_text().find("shutting down"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tessera
