@@ -1,2 +1,833 @@
 #include "worker_cpu/executor.h"
-// Implementation pending.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status.h"
+#include "worker_cpu/kernels.h"
+
+// How a chunk task runs. The region [lo, hi) is walked row by row (all axes but the last), and
+// each row in blocks of up to kBlockSize elements along the last axis. Every program node is
+// evaluated for a whole block into a scratch buffer of doubles by one tight loop (kernels.cc);
+// leaves read their coordinates through the affine IndexMap, which along a row is affine in
+// the position: flat index = start + i * stride. The root block is then stored, or folded into
+// the partial result of a fused reduction.
+
+namespace tessera::cpu {
+namespace {
+
+using graph::ChunkProgram;
+using graph::ProgramNode;
+using graph::ReduceOp;
+using graph::TaskKind;
+using graph::TaskSpec;
+using Kind = graph::ProgramNode::Kind;
+using detail::kBlockSize;
+
+template <typename... Args>
+absl::Status Invalid(const TaskSpec& task, const Args&... args) {
+  return absl::InvalidArgumentError(absl::StrCat("task '", task.key, "': ", args...));
+}
+
+std::string VecToString(const std::vector<int64_t>& v) {
+  return absl::StrCat("[", absl::StrJoin(v, ", "), "]");
+}
+
+// Debian's Abseil has its own string_view: StrCat takes std::string.
+std::string DName(DType d) { return std::string(DTypeName(d)); }
+
+bool ValidDType(DType d) {
+  return d == DType::kFloat64 || d == DType::kFloat32 || d == DType::kInt64 ||
+         d == DType::kInt32 || d == DType::kBool;
+}
+
+// Element count of a shape, or -1 when an extent is negative or the count overflows int64.
+int64_t SafeCount(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t e : shape) {
+    if (e < 0) return -1;
+    if (e != 0 && n > std::numeric_limits<int64_t>::max() / e) return -1;
+    n *= e;
+  }
+  return n;
+}
+
+std::vector<int64_t> Strides(const Shape& shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (int a = static_cast<int>(shape.size()) - 2; a >= 0; --a) s[a] = s[a + 1] * shape[a + 1];
+  return s;
+}
+
+// Writes n doubles as `dtype` values at element offset `at` of `dst`.
+void StoreAs(DType dtype, const double* src, int64_t n, uint8_t* dst, int64_t at) {
+  switch (dtype) {
+    case DType::kFloat64:
+      std::memcpy(reinterpret_cast<double*>(dst) + at, src, n * sizeof(double));
+      return;
+    case DType::kFloat32: {
+      float* d = reinterpret_cast<float*>(dst) + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(src[i]);
+      return;
+    }
+    case DType::kInt64: {
+      int64_t* d = reinterpret_cast<int64_t*>(dst) + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = detail::ToInt64(src[i]);
+      return;
+    }
+    case DType::kInt32: {
+      int32_t* d = reinterpret_cast<int32_t*>(dst) + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = detail::ToInt32(src[i]);
+      return;
+    }
+    case DType::kBool: {
+      uint8_t* d = dst + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = src[i] != 0 ? 1 : 0;
+      return;
+    }
+  }
+}
+
+// Reads n values of `dtype` starting at element `at` of `src` as doubles.
+void LoadAsDouble(DType dtype, const uint8_t* src, int64_t at, int64_t n, double* out) {
+  switch (dtype) {
+    case DType::kFloat64:
+      std::memcpy(out, reinterpret_cast<const double*>(src) + at, n * sizeof(double));
+      return;
+    case DType::kFloat32: {
+      const float* s = reinterpret_cast<const float*>(src) + at;
+      for (int64_t i = 0; i < n; ++i) out[i] = s[i];
+      return;
+    }
+    case DType::kInt64: {
+      const int64_t* s = reinterpret_cast<const int64_t*>(src) + at;
+      for (int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(s[i]);
+      return;
+    }
+    case DType::kInt32: {
+      const int32_t* s = reinterpret_cast<const int32_t*>(src) + at;
+      for (int64_t i = 0; i < n; ++i) out[i] = s[i];
+      return;
+    }
+    case DType::kBool: {
+      const uint8_t* s = src + at;
+      for (int64_t i = 0; i < n; ++i) out[i] = s[i] != 0 ? 1.0 : 0.0;
+      return;
+    }
+  }
+}
+
+bool IsInteger(DType d) { return d == DType::kInt64 || d == DType::kInt32 || d == DType::kBool; }
+
+// A leaf's flat index (into the random array, the arange, or the gathered input window) as an
+// affine function of the output coordinates: base + sum_k coef[k] * out[k].
+struct LeafPlan {
+  bool active = false;  // arange, random and input leaves
+  int64_t base = 0;
+  std::vector<int64_t> coef;
+  int window = -1;  // kInput: index into Plan::windows
+};
+
+// A gathered input window: a box of the input array, copied to contiguous doubles.
+struct Window {
+  int input = -1;
+  std::vector<int64_t> lo;
+  Shape shape;
+  std::vector<double> data;
+};
+
+struct Plan {
+  const ChunkProgram* program = nullptr;
+  int ndim = 0;
+  std::vector<LeafPlan> leaf;      // per node (unused entries for inner nodes)
+  std::vector<int> buffer;         // per node: scratch buffer index, -1 for scalar operands
+  std::vector<double> scalar;      // per node: kScalar value rounded to its dtype
+  int num_buffers = 0;
+  std::vector<Window> windows;
+};
+
+
+// Checks the program's structure (indices, enums, map sizes); no region involved.
+absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
+  if (p.ndim < 0 || p.ndim > kMaxDims) return Invalid(task, "program ndim ", p.ndim, " not in [0, 8]");
+  if (p.nodes.empty()) return Invalid(task, "program has no nodes");
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    const ProgramNode& n = p.nodes[i];
+    const std::string where = absl::StrCat("program node ", i, ": ");
+    if (!ValidDType(n.dtype)) return Invalid(task, where, "bad dtype ", static_cast<int>(n.dtype));
+    switch (n.kind) {
+      case Kind::kFull:
+      case Kind::kScalar:
+        break;
+      case Kind::kArange:
+      case Kind::kRandom:
+      case Kind::kInput: {
+        if (n.kind == Kind::kInput &&
+            (n.input < 0 || n.input >= static_cast<int>(p.inputs.size()))) {
+          return Invalid(task, where, "input index ", n.input, " out of range (", p.inputs.size(),
+                         " inputs)");
+        }
+        const Shape& shape = n.kind == Kind::kInput ? p.inputs[n.input].shape : n.leaf_shape;
+        if (n.kind == Kind::kInput && n.leaf_shape != shape && !n.leaf_shape.empty()) {
+          return Invalid(task, where, "leaf_shape ", VecToString(n.leaf_shape),
+                         " differs from input shape ", VecToString(shape));
+        }
+        if (shape.size() > static_cast<size_t>(kMaxDims) || SafeCount(shape) < 0) {
+          return Invalid(task, where, "bad leaf shape ", VecToString(shape));
+        }
+        const size_t r = shape.size();
+        if (n.map.offset.size() != r || n.map.step.size() != r || n.map.out_axis.size() != r) {
+          return Invalid(task, where, "index map sizes (", n.map.offset.size(), ", ",
+                         n.map.step.size(), ", ", n.map.out_axis.size(),
+                         ") do not match the leaf rank ", r);
+        }
+        for (size_t a = 0; a < r; ++a) {
+          if (n.map.out_axis[a] < -1 || n.map.out_axis[a] >= p.ndim) {
+            return Invalid(task, where, "out_axis ", n.map.out_axis[a], " not in [-1, ", p.ndim,
+                           ")");
+          }
+        }
+        if (n.kind == Kind::kRandom) {
+          if (n.dist != graph::RandomDist::kUniform && n.dist != graph::RandomDist::kNormal) {
+            return Invalid(task, where, "bad random distribution ", static_cast<int>(n.dist));
+          }
+          if (n.dist == graph::RandomDist::kUniform && IsInteger(n.dtype) &&
+              !(detail::ToInt64(n.param_a) < detail::ToInt64(n.param_b))) {
+            return Invalid(task, where, "randint needs low < high, got ", n.param_a, ", ",
+                           n.param_b);
+          }
+        }
+        break;
+      }
+      case Kind::kUnary:
+        if (n.arg0 < 0 || n.arg0 >= static_cast<int>(i)) {
+          return Invalid(task, where, "arg0 ", n.arg0, " is not an earlier node");
+        }
+        if (static_cast<int>(n.unary) < 0 ||
+            static_cast<int>(n.unary) > static_cast<int>(graph::UnaryOp::kAstype)) {
+          return Invalid(task, where, "bad unary op ", static_cast<int>(n.unary));
+        }
+        break;
+      case Kind::kBinary:
+        if (n.arg0 < 0 || n.arg0 >= static_cast<int>(i) || n.arg1 < 0 ||
+            n.arg1 >= static_cast<int>(i)) {
+          return Invalid(task, where, "args (", n.arg0, ", ", n.arg1, ") are not earlier nodes");
+        }
+        if (static_cast<int>(n.binary) < 0 ||
+            static_cast<int>(n.binary) > static_cast<int>(graph::BinaryOp::kNotEqual)) {
+          return Invalid(task, where, "bad binary op ", static_cast<int>(n.binary));
+        }
+        break;
+      default:
+        return Invalid(task, where, "bad node kind ", static_cast<int>(n.kind));
+    }
+  }
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    if (!ValidDType(p.inputs[i].dtype) || SafeCount(p.inputs[i].shape) < 0) {
+      return Invalid(task, "program input ", i, " has a bad dtype or shape");
+    }
+  }
+  if (p.has_reduce) {
+    const int op = static_cast<int>(p.reduce.op);
+    if (op < 0 || op > static_cast<int>(ReduceOp::kMean)) {
+      return Invalid(task, "bad reduce op ", op);
+    }
+    std::vector<bool> seen(p.ndim, false);
+    for (int a : p.reduce.axes) {
+      if (a < 0 || a >= p.ndim || seen[a]) {
+        return Invalid(task, "bad or repeated reduce axis ", a, " for ndim ", p.ndim);
+      }
+      seen[a] = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The range [min, max] of a leaf axis' coordinate over the region (requires a non-empty region).
+void CoordRange(const graph::IndexMap& m, size_t a, const std::vector<int64_t>& lo,
+                const std::vector<int64_t>& hi, int64_t* cmin, int64_t* cmax) {
+  const int k = m.out_axis[a];
+  if (k < 0) {
+    *cmin = *cmax = m.offset[a];
+    return;
+  }
+  // Computed in __int128 so absurd maps cannot overflow before they are rejected.
+  const __int128 c0 = static_cast<__int128>(m.offset[a]) + static_cast<__int128>(m.step[a]) * lo[k];
+  const __int128 c1 =
+      static_cast<__int128>(m.offset[a]) + static_cast<__int128>(m.step[a]) * (hi[k] - 1);
+  const __int128 mn = std::min(c0, c1), mx = std::max(c0, c1);
+  constexpr __int128 kMax = std::numeric_limits<int64_t>::max();
+  constexpr __int128 kMin = std::numeric_limits<int64_t>::min();
+  *cmin = static_cast<int64_t>(std::clamp(mn, kMin, kMax));
+  *cmax = static_cast<int64_t>(std::clamp(mx, kMin, kMax));
+}
+
+// Copies the part of every input chunk that falls in window `w` into w.data, and checks that
+// the chunks cover the window.
+absl::Status FillWindow(const TaskSpec& task, const ChunkProgram& p,
+                        const std::vector<ChunkPtr>& deps, Window& w) {
+  const int r = static_cast<int>(w.shape.size());
+  const int64_t count = SafeCount(w.shape);
+  w.data.assign(count, 0.0);
+  const std::vector<int64_t> wstride = Strides(w.shape);
+  int64_t covered = 0;
+  std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> boxes;  // for overlap check
+  for (size_t d = 0; d < deps.size(); ++d) {
+    const graph::InputChunk& ic = task.input_chunks[d];
+    if (ic.input != w.input) continue;
+    // Intersection of the chunk with the window.
+    std::vector<int64_t> ilo(r), ihi(r);
+    bool empty = false;
+    for (int a = 0; a < r; ++a) {
+      ilo[a] = std::max(w.lo[a], ic.lo[a]);
+      ihi[a] = std::min(w.lo[a] + w.shape[a], ic.lo[a] + ic.shape[a]);
+      if (ihi[a] <= ilo[a]) empty = true;
+    }
+    if (empty) continue;
+    for (const auto& [blo, bhi] : boxes) {
+      bool overlap = true;
+      for (int a = 0; a < r; ++a) overlap = overlap && ilo[a] < bhi[a] && blo[a] < ihi[a];
+      if (overlap) {
+        return Invalid(task, "input chunks of '", p.inputs[w.input].name, "' overlap (chunk ",
+                       d, " at ", VecToString(ic.lo), ")");
+      }
+    }
+    boxes.emplace_back(ilo, ihi);
+    const ChunkBuffer& chunk = *deps[d];
+    const std::vector<int64_t> cstride = Strides(chunk.shape);
+    // Copy the intersection row by row along the last axis.
+    int64_t rows = 1, vol = 1;
+    for (int a = 0; a < r; ++a) {
+      vol *= ihi[a] - ilo[a];
+      if (a < r - 1) rows *= ihi[a] - ilo[a];
+    }
+    covered += vol;
+    const int64_t len = r > 0 ? ihi[r - 1] - ilo[r - 1] : 1;
+    std::vector<int64_t> idx(r > 0 ? r - 1 : 0, 0);
+    for (int64_t row = 0; row < rows; ++row) {
+      int64_t src = 0, dst = 0;
+      for (int a = 0; a < r; ++a) {
+        const int64_t c = (a < r - 1 ? ilo[a] + idx[a] : ilo[a]);
+        src += (c - ic.lo[a]) * cstride[a];
+        dst += (c - w.lo[a]) * wstride[a];
+      }
+      LoadAsDouble(chunk.dtype, chunk.bytes.data(), src, len, w.data.data() + dst);
+      for (int a = r - 2; a >= 0; --a) {
+        if (++idx[a] < ihi[a] - ilo[a]) break;
+        idx[a] = 0;
+      }
+    }
+  }
+  if (covered != count) {
+    return Invalid(task, "input chunks of '", p.inputs[w.input].name, "' do not cover ",
+                   "the elements read: box lo ", VecToString(w.lo), " shape ",
+                   VecToString(w.shape), " (", count - covered, " elements missing)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
+                              const std::vector<ChunkPtr>& deps, bool empty_region) {
+  Plan plan;
+  plan.program = &p;
+  plan.ndim = p.ndim;
+  const int n = static_cast<int>(p.nodes.size());
+  plan.leaf.resize(n);
+  plan.scalar.assign(n, 0.0);
+
+  // Dependencies: one per InputChunk, matching it.
+  if (deps.size() != task.input_chunks.size()) {
+    return Invalid(task, deps.size(), " dependencies given for ", task.input_chunks.size(),
+                   " input chunks");
+  }
+  for (size_t d = 0; d < deps.size(); ++d) {
+    const graph::InputChunk& ic = task.input_chunks[d];
+    const std::string dep_name = d < task.deps.size() ? task.deps[d] : absl::StrCat("#", d);
+    if (ic.input < 0 || ic.input >= static_cast<int>(p.inputs.size())) {
+      return Invalid(task, "input chunk '", dep_name, "' names input ", ic.input, " of ",
+                     p.inputs.size());
+    }
+    const graph::ProgramInput& in = p.inputs[ic.input];
+    if (deps[d] == nullptr) return Invalid(task, "dependency '", dep_name, "' is null");
+    const ChunkBuffer& c = *deps[d];
+    if (c.dtype != in.dtype) {
+      return Invalid(task, "dependency '", dep_name, "' has dtype ", DName(c.dtype),
+                     ", expected ", DName(in.dtype));
+    }
+    if (c.shape != ic.shape) {
+      return Invalid(task, "dependency '", dep_name, "' has shape ", VecToString(c.shape),
+                     ", expected ", VecToString(ic.shape));
+    }
+    const int64_t cnt = SafeCount(c.shape);
+    if (cnt < 0 || c.nbytes() != cnt * ItemSize(c.dtype)) {
+      return Invalid(task, "dependency '", dep_name, "' holds ", c.nbytes(), " bytes for shape ",
+                     VecToString(c.shape));
+    }
+    if (ic.lo.size() != in.shape.size() || ic.shape.size() != in.shape.size()) {
+      return Invalid(task, "input chunk '", dep_name, "' rank does not match input '", in.name,
+                     "' of shape ", VecToString(in.shape));
+    }
+    for (size_t a = 0; a < in.shape.size(); ++a) {
+      if (ic.lo[a] < 0 || ic.lo[a] > in.shape[a] - ic.shape[a]) {
+        return Invalid(task, "input chunk '", dep_name, "' at ", VecToString(ic.lo), " shape ",
+                       VecToString(ic.shape), " lies outside input '", in.name, "' of shape ",
+                       VecToString(in.shape));
+      }
+    }
+  }
+
+  // Leaves: bounds of the coordinates read, and their affine plans.
+  for (int i = 0; i < n; ++i) {
+    const ProgramNode& node = p.nodes[i];
+    if (node.kind == Kind::kScalar) {
+      plan.scalar[i] = detail::RoundValue(node.dtype, node.value);
+      continue;
+    }
+    if (node.kind != Kind::kArange && node.kind != Kind::kRandom && node.kind != Kind::kInput) {
+      continue;
+    }
+    const Shape& shape = node.kind == Kind::kInput ? p.inputs[node.input].shape : node.leaf_shape;
+    const size_t r = shape.size();
+    LeafPlan& lp = plan.leaf[i];
+    lp.active = true;
+    lp.coef.assign(p.ndim, 0);
+    if (empty_region) continue;  // nothing is read
+    std::vector<int64_t> cmin(r), cmax(r);
+    for (size_t a = 0; a < r; ++a) {
+      CoordRange(node.map, a, task.lo, task.hi, &cmin[a], &cmax[a]);
+      if (cmin[a] < 0 || cmax[a] >= shape[a]) {
+        return Invalid(task, "program node ", i, " reads coordinates [", cmin[a], ", ", cmax[a],
+                       "] on axis ", a, " of a leaf of shape ", VecToString(shape),
+                       " (region lo ", VecToString(task.lo), " hi ", VecToString(task.hi), ")");
+      }
+    }
+    std::vector<int64_t> origin(r, 0);
+    Shape space = shape;
+    if (node.kind == Kind::kInput) {
+      // One gathered window per distinct (input, box).
+      Shape wshape(r);
+      for (size_t a = 0; a < r; ++a) wshape[a] = cmax[a] - cmin[a] + 1;
+      int wi = -1;
+      for (size_t k = 0; k < plan.windows.size(); ++k) {
+        if (plan.windows[k].input == node.input && plan.windows[k].lo == cmin &&
+            plan.windows[k].shape == wshape) {
+          wi = static_cast<int>(k);
+        }
+      }
+      if (wi < 0) {
+        Window w;
+        w.input = node.input;
+        w.lo = cmin;
+        w.shape = wshape;
+        TESSERA_RETURN_IF_ERROR(FillWindow(task, p, deps, w));
+        plan.windows.push_back(std::move(w));
+        wi = static_cast<int>(plan.windows.size()) - 1;
+      }
+      lp.window = wi;
+      origin = cmin;
+      space = wshape;
+    }
+    const std::vector<int64_t> stride = Strides(space);
+    for (size_t a = 0; a < r; ++a) {
+      lp.base += stride[a] * (node.map.offset[a] - origin[a]);
+      if (node.map.out_axis[a] >= 0) lp.coef[node.map.out_axis[a]] += stride[a] * node.map.step[a];
+    }
+  }
+
+  // Scratch buffers by liveness: a buffer is reused once its node's last reader has run. The
+  // root always gets a buffer (a scalar root is materialised).
+  std::vector<int> last_use(n, -1);
+  for (int i = 0; i < n; ++i) {
+    const ProgramNode& node = p.nodes[i];
+    if (node.kind == Kind::kUnary) last_use[node.arg0] = i;
+    if (node.kind == Kind::kBinary) {
+      last_use[node.arg0] = i;
+      last_use[node.arg1] = i;
+    }
+  }
+  last_use[n - 1] = n;
+  plan.buffer.assign(n, -1);
+  std::vector<int> free_list;
+  for (int i = 0; i < n; ++i) {
+    const ProgramNode& node = p.nodes[i];
+    if (node.kind == Kind::kScalar && i != n - 1) continue;
+    if (!free_list.empty()) {
+      plan.buffer[i] = free_list.back();
+      free_list.pop_back();
+    } else {
+      plan.buffer[i] = plan.num_buffers++;
+    }
+    int args[2] = {-1, -1};
+    if (node.kind == Kind::kUnary) args[0] = node.arg0;
+    if (node.kind == Kind::kBinary) {
+      args[0] = node.arg0;
+      args[1] = node.arg1 != node.arg0 ? node.arg1 : -1;
+    }
+    for (int a : args) {
+      if (a >= 0 && last_use[a] == i && plan.buffer[a] >= 0) free_list.push_back(plan.buffer[a]);
+    }
+    if (last_use[i] < 0 && i != n - 1) free_list.push_back(plan.buffer[i]);  // dead node
+  }
+  return plan;
+}
+
+// Evaluates every node for a block of n elements; `start` holds, per leaf, the flat index of the
+// block's first element. Returns the root's values.
+const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t n, double* scratch) {
+  const ChunkProgram& p = *plan.program;
+  const int last = plan.ndim - 1;
+  const int count = static_cast<int>(p.nodes.size());
+  for (int i = 0; i < count; ++i) {
+    const ProgramNode& node = p.nodes[i];
+    if (plan.buffer[i] < 0) continue;  // scalar operand
+    double* out = scratch + plan.buffer[i] * kBlockSize;
+    const LeafPlan& lp = plan.leaf[i];
+    const int64_t stride = (last >= 0 && lp.active) ? lp.coef[last] : 0;
+    switch (node.kind) {
+      case Kind::kFull:
+        detail::FillBlock(out, node.value, n);
+        break;
+      case Kind::kScalar:
+        detail::FillBlock(out, plan.scalar[i], n);
+        break;
+      case Kind::kArange:
+        detail::ArangeBlock(out, node.start, node.step, start[i], stride, n);
+        break;
+      case Kind::kRandom:
+        detail::RandomBlock(out, node.dist, node.dtype, node.seed, node.param_a, node.param_b,
+                            start[i], stride, n);
+        break;
+      case Kind::kInput:
+        detail::GatherBlock(out, plan.windows[lp.window].data.data(), start[i], stride, n);
+        break;
+      case Kind::kUnary:
+        detail::UnaryBlock(node.unary, out, scratch + plan.buffer[node.arg0] * kBlockSize, n);
+        break;
+      case Kind::kBinary: {
+        const int b0 = plan.buffer[node.arg0], b1 = plan.buffer[node.arg1];
+        detail::BinaryBlock(node.binary, IsInteger(node.dtype), out,
+                            b0 >= 0 ? scratch + b0 * kBlockSize : nullptr, plan.scalar[node.arg0],
+                            b1 >= 0 ? scratch + b1 * kBlockSize : nullptr, plan.scalar[node.arg1],
+                            n);
+        break;
+      }
+    }
+    detail::RoundBlock(node.dtype, out, n);
+  }
+  return scratch + plan.buffer[count - 1] * kBlockSize;
+}
+
+// Folds root blocks into a partial result (keepdims layout of the region).
+class Reducer {
+ public:
+  Reducer(ReduceOp op, DType root_dtype, int64_t size)
+      : op_(op), partial_dtype_(graph::PartialDType(op, root_dtype)) {
+    int_sum_ = (op == ReduceOp::kSum || op == ReduceOp::kProd) && IsInteger(root_dtype);
+    if (int_sum_) {
+      iacc_.assign(size, op == ReduceOp::kProd ? 1 : 0);
+    } else {
+      double init = 0;
+      if (op == ReduceOp::kProd) init = 1;
+      if (op == ReduceOp::kMin) init = std::numeric_limits<double>::infinity();
+      if (op == ReduceOp::kMax) init = -std::numeric_limits<double>::infinity();
+      acc_.assign(size, init);
+      if (op == ReduceOp::kSum || op == ReduceOp::kMean) comp_.assign(size, 0.0);
+    }
+  }
+
+  // All n values go into partial element p.
+  void AddToOne(int64_t p, const double* x, int64_t n) {
+    if (int_sum_) {
+      if (op_ == ReduceOp::kSum) {
+        iacc_[p] = static_cast<int64_t>(static_cast<uint64_t>(iacc_[p]) +
+                                        static_cast<uint64_t>(detail::IntSum(x, n)));
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          iacc_[p] = static_cast<int64_t>(static_cast<uint64_t>(iacc_[p]) *
+                                          static_cast<uint64_t>(detail::ToInt64(x[i])));
+        }
+      }
+      return;
+    }
+    switch (op_) {
+      case ReduceOp::kSum:
+      case ReduceOp::kMean:
+        detail::NeumaierAdd(acc_[p], comp_[p], detail::PairwiseSum(x, n));
+        break;
+      case ReduceOp::kProd: acc_[p] *= detail::BlockProd(x, n); break;
+      case ReduceOp::kMin: {
+        const double m = detail::BlockMin(x, n);
+        detail::MinAccumulate(&acc_[p], &m, 1);
+        break;
+      }
+      case ReduceOp::kMax: {
+        const double m = detail::BlockMax(x, n);
+        detail::MaxAccumulate(&acc_[p], &m, 1);
+        break;
+      }
+    }
+  }
+
+  // Value i goes into partial element p + i.
+  void AddElementwise(int64_t p, const double* x, int64_t n) {
+    if (int_sum_) {
+      if (op_ == ReduceOp::kSum) {
+        detail::IntAccumulate(&iacc_[p], x, n);
+      } else {
+        detail::IntProdAccumulate(&iacc_[p], x, n);
+      }
+      return;
+    }
+    switch (op_) {
+      case ReduceOp::kSum:
+      case ReduceOp::kMean: detail::NeumaierAccumulate(&acc_[p], &comp_[p], x, n); break;
+      case ReduceOp::kProd: detail::ProdAccumulate(&acc_[p], x, n); break;
+      case ReduceOp::kMin: detail::MinAccumulate(&acc_[p], x, n); break;
+      case ReduceOp::kMax: detail::MaxAccumulate(&acc_[p], x, n); break;
+    }
+  }
+
+  ChunkBuffer Finish(Shape shape) {
+    ChunkBuffer out = ChunkBuffer::Zeros(partial_dtype_, std::move(shape));
+    if (int_sum_) {
+      if (partial_dtype_ == DType::kInt64) {
+        std::memcpy(out.bytes.data(), iacc_.data(), iacc_.size() * sizeof(int64_t));
+      }
+      return out;
+    }
+    if (!comp_.empty()) {
+      for (size_t i = 0; i < acc_.size(); ++i) acc_[i] = detail::NeumaierResult(acc_[i], comp_[i]);
+    }
+    StoreAs(partial_dtype_, acc_.data(), static_cast<int64_t>(acc_.size()), out.bytes.data(), 0);
+    return out;
+  }
+
+ private:
+  ReduceOp op_;
+  DType partial_dtype_;
+  bool int_sum_ = false;
+  std::vector<double> acc_, comp_;
+  std::vector<int64_t> iacc_;
+};
+
+absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* program,
+                                     const std::vector<ChunkPtr>& deps) {
+  if (program == nullptr) return Invalid(task, "chunk task without a program");
+  const ChunkProgram& p = *program;
+  TESSERA_RETURN_IF_ERROR(ValidateProgram(task, p));
+  const int ndim = p.ndim;
+  if (static_cast<int>(task.lo.size()) != ndim || static_cast<int>(task.hi.size()) != ndim) {
+    return Invalid(task, "region lo ", VecToString(task.lo), " hi ", VecToString(task.hi),
+                   " does not have the program's ", ndim, " axes");
+  }
+  Shape region(ndim);
+  for (int k = 0; k < ndim; ++k) {
+    if (task.lo[k] < 0 || task.hi[k] < task.lo[k]) {
+      return Invalid(task, "bad region lo ", VecToString(task.lo), " hi ", VecToString(task.hi));
+    }
+    region[k] = task.hi[k] - task.lo[k];
+  }
+  const int64_t total = SafeCount(region);
+  if (total < 0) return Invalid(task, "region ", VecToString(region), " is too large");
+  const bool empty_region = total == 0;
+  TESSERA_ASSIGN_OR_RETURN(Plan plan, MakePlan(task, p, deps, empty_region));
+
+  const DType root_dtype = p.nodes.back().dtype;
+  const int last = ndim - 1;
+  const int64_t row_len = ndim > 0 ? region[last] : 1;
+  const int64_t rows = row_len > 0 ? total / row_len : 0;
+  const int nn = static_cast<int>(p.nodes.size());
+
+  // Output: the region itself, or a partial with the reduced axes set to 1.
+  std::vector<bool> reduced(ndim, false);
+  Shape out_shape = region;
+  std::vector<int64_t> pstride(ndim, 0);  // partial stride per axis, 0 on reduced axes
+  std::unique_ptr<Reducer> reducer;
+  ChunkBuffer result;
+  if (p.has_reduce) {
+    for (int a : p.reduce.axes) {
+      reduced[a] = true;
+      if (region[a] == 0 && (p.reduce.op == ReduceOp::kMin || p.reduce.op == ReduceOp::kMax)) {
+        return Invalid(task, "zero-size reduction ", (p.reduce.op == ReduceOp::kMin ? "min" : "max"),
+                       " has no identity (axis ", a, " of the region is empty)");
+      }
+      out_shape[a] = 1;
+    }
+    const std::vector<int64_t> s = Strides(out_shape);
+    for (int k = 0; k < ndim; ++k) pstride[k] = reduced[k] ? 0 : s[k];
+    reducer = std::make_unique<Reducer>(p.reduce.op, root_dtype, SafeCount(out_shape));
+  } else {
+    result = ChunkBuffer::Zeros(root_dtype, region);
+  }
+
+  std::vector<double> scratch(static_cast<size_t>(std::max(plan.num_buffers, 1)) * kBlockSize);
+  std::vector<int64_t> row_start(nn, 0), start(nn, 0);
+  std::vector<int64_t> idx(ndim > 0 ? ndim - 1 : 0, 0);  // position of the row in the region
+  const bool last_reduced = ndim > 0 && reduced[last];
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t prow = 0;
+    for (int k = 0; k < last; ++k) prow += idx[k] * pstride[k];
+    for (int i = 0; i < nn; ++i) {
+      const LeafPlan& lp = plan.leaf[i];
+      if (!lp.active) continue;
+      int64_t f = lp.base;
+      for (int k = 0; k < ndim; ++k) f += lp.coef[k] * (task.lo[k] + (k < last ? idx[k] : 0));
+      row_start[i] = f;
+    }
+    for (int64_t j0 = 0; j0 < row_len; j0 += kBlockSize) {
+      const int64_t n = std::min(kBlockSize, row_len - j0);
+      for (int i = 0; i < nn; ++i) {
+        const LeafPlan& lp = plan.leaf[i];
+        if (lp.active) start[i] = row_start[i] + (ndim > 0 ? lp.coef[last] * j0 : 0);
+      }
+      const double* values = EvalBlock(plan, start.data(), n, scratch.data());
+      if (reducer == nullptr) {
+        StoreAs(root_dtype, values, n, result.bytes.data(), row * row_len + j0);
+      } else if (last_reduced || ndim == 0) {
+        reducer->AddToOne(prow, values, n);
+      } else {
+        reducer->AddElementwise(prow + j0, values, n);
+      }
+    }
+    for (int k = last - 1; k >= 0; --k) {
+      if (++idx[k] < region[k]) break;
+      idx[k] = 0;
+    }
+  }
+  if (reducer != nullptr) return reducer->Finish(out_shape);
+  return result;
+}
+
+absl::StatusOr<ChunkBuffer> RunCombine(const TaskSpec& task, const std::vector<ChunkPtr>& deps) {
+  if (deps.empty()) return Invalid(task, "combine task without partials");
+  const int op = static_cast<int>(task.combine_op);
+  if (op < 0 || op > static_cast<int>(ReduceOp::kMean)) {
+    return Invalid(task, "bad combine op ", op);
+  }
+  for (size_t d = 0; d < deps.size(); ++d) {
+    const std::string name = d < task.deps.size() ? task.deps[d] : absl::StrCat("#", d);
+    if (deps[d] == nullptr) return Invalid(task, "partial '", name, "' is null");
+    const ChunkBuffer& c = *deps[d];
+    if (!ValidDType(c.dtype) || SafeCount(c.shape) < 0 ||
+        c.nbytes() != SafeCount(c.shape) * ItemSize(c.dtype)) {
+      return Invalid(task, "partial '", name, "' is malformed (", c.nbytes(), " bytes for shape ",
+                     VecToString(c.shape), ")");
+    }
+    if (c.dtype != deps[0]->dtype || c.shape != deps[0]->shape) {
+      return Invalid(task, "partial '", name, "' has dtype ", DName(c.dtype), " shape ",
+                     VecToString(c.shape), ", expected ", DName(deps[0]->dtype), " shape ",
+                     VecToString(deps[0]->shape));
+    }
+  }
+  const DType dtype = deps[0]->dtype;
+  const int64_t count = SafeCount(deps[0]->shape);
+  ChunkBuffer out = ChunkBuffer::Zeros(dtype, deps[0]->shape);
+  const ReduceOp rop = task.combine_op;
+  if (IsInteger(dtype) && (rop == ReduceOp::kSum || rop == ReduceOp::kProd ||
+                           rop == ReduceOp::kMean)) {
+    // Exact (wrapping) int64 arithmetic, whatever the integer width of the partials.
+    std::vector<int64_t> acc(count, rop == ReduceOp::kProd ? 1 : 0);
+    for (const ChunkPtr& c : deps) {
+      for (int64_t i = 0; i < count; ++i) {
+        int64_t v = 0;
+        switch (dtype) {
+          case DType::kInt64: v = c->data<int64_t>()[i]; break;
+          case DType::kInt32: v = c->data<int32_t>()[i]; break;
+          default: v = c->data<uint8_t>()[i] != 0; break;
+        }
+        const uint64_t a = static_cast<uint64_t>(acc[i]), b = static_cast<uint64_t>(v);
+        acc[i] = static_cast<int64_t>(rop == ReduceOp::kProd ? a * b : a + b);
+      }
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      switch (dtype) {
+        case DType::kInt64: out.mutable_data<int64_t>()[i] = acc[i]; break;
+        case DType::kInt32:
+          out.mutable_data<int32_t>()[i] = static_cast<int32_t>(static_cast<uint32_t>(acc[i]));
+          break;
+        default: out.mutable_data<uint8_t>()[i] = acc[i] != 0; break;
+      }
+    }
+    return out;
+  }
+  std::vector<double> acc(count), comp(count, 0.0), vals(count);
+  LoadAsDouble(dtype, deps[0]->bytes.data(), 0, count, acc.data());
+  for (size_t d = 1; d < deps.size(); ++d) {
+    LoadAsDouble(dtype, deps[d]->bytes.data(), 0, count, vals.data());
+    switch (rop) {
+      case ReduceOp::kSum:
+      case ReduceOp::kMean:
+        detail::NeumaierAccumulate(acc.data(), comp.data(), vals.data(), count);
+        break;
+      case ReduceOp::kProd: detail::ProdAccumulate(acc.data(), vals.data(), count); break;
+      case ReduceOp::kMin: detail::MinAccumulate(acc.data(), vals.data(), count); break;
+      case ReduceOp::kMax: detail::MaxAccumulate(acc.data(), vals.data(), count); break;
+    }
+  }
+  if (rop == ReduceOp::kSum || rop == ReduceOp::kMean) {
+    for (int64_t i = 0; i < count; ++i) acc[i] = detail::NeumaierResult(acc[i], comp[i]);
+  }
+  StoreAs(dtype, acc.data(), count, out.bytes.data(), 0);
+  return out;
+}
+
+absl::StatusOr<ChunkBuffer> ApplyFinalize(const TaskSpec& task, ChunkBuffer in) {
+  const graph::Finalize& f = task.finalize;
+  if (!ValidDType(f.out_dtype)) {
+    return Invalid(task, "bad finalize dtype ", static_cast<int>(f.out_dtype));
+  }
+  const int64_t count = SafeCount(f.out_shape);
+  if (f.out_shape.size() > static_cast<size_t>(kMaxDims) || count != in.num_elements()) {
+    return Invalid(task, "finalize shape ", VecToString(f.out_shape), " does not hold the ",
+                   in.num_elements(), " elements of the result of shape ", VecToString(in.shape));
+  }
+  if (f.divide_by == 1 && in.dtype == f.out_dtype) {
+    in.shape = f.out_shape;
+    return in;
+  }
+  ChunkBuffer out = ChunkBuffer::Zeros(f.out_dtype, f.out_shape);
+  if (f.divide_by == 1 && in.dtype == DType::kInt64 && IsInteger(f.out_dtype)) {
+    // Integer to integer without passing through double (exact above 2^53).
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t v = in.data<int64_t>()[i];
+      if (f.out_dtype == DType::kInt32) {
+        out.mutable_data<int32_t>()[i] = static_cast<int32_t>(static_cast<uint32_t>(v));
+      } else {
+        out.mutable_data<uint8_t>()[i] = v != 0;
+      }
+    }
+    return out;
+  }
+  std::vector<double> vals(std::min<int64_t>(count, kBlockSize));
+  for (int64_t at = 0; at < count; at += kBlockSize) {
+    const int64_t n = std::min(kBlockSize, count - at);
+    LoadAsDouble(in.dtype, in.bytes.data(), at, n, vals.data());
+    if (f.divide_by != 1) {
+      for (int64_t i = 0; i < n; ++i) vals[i] /= f.divide_by;
+    }
+    StoreAs(f.out_dtype, vals.data(), n, out.bytes.data(), at);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ChunkBuffer> ExecuteTask(const graph::TaskSpec& task,
+                                        const graph::ChunkProgram* program,
+                                        const std::vector<ChunkPtr>& deps) {
+  absl::StatusOr<ChunkBuffer> result;
+  switch (task.kind) {
+    case TaskKind::kChunk: result = RunChunk(task, program, deps); break;
+    case TaskKind::kCombine: result = RunCombine(task, deps); break;
+    default: return Invalid(task, "bad task kind ", static_cast<int>(task.kind));
+  }
+  if (!result.ok() || !task.finalize.enabled) return result;
+  return ApplyFinalize(task, std::move(result).value());
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,349 @@
+#include "worker_cpu/kernels.h"
+
+#include <cmath>
+#include <limits>
+
+#include "common/philox.h"
+
+// Run-time dispatched variants of the hot loops (see kernels.h). target_clones needs GCC's ifunc
+// support on x86-64; elsewhere the loops are compiled once for the target.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define TESSERA_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define TESSERA_CLONES
+#endif
+
+namespace tessera::cpu::detail {
+namespace {
+
+using graph::BinaryOp;
+using graph::UnaryOp;
+
+// NumPy's npy_divmod for doubles: floor division and a remainder with the sign of the divisor.
+inline double FloorDivide(double a, double b) {
+  if (b == 0) return a / b;
+  double mod = std::fmod(a, b);
+  double div = (a - mod) / b;
+  if (mod != 0) {
+    if ((b < 0) != (mod < 0)) div -= 1.0;
+  }
+  if (div != 0) {
+    double floordiv = std::floor(div);
+    if (div - floordiv > 0.5) floordiv += 1.0;
+    return floordiv;
+  }
+  return std::copysign(0.0, a / b);
+}
+
+inline double Remainder(double a, double b) {
+  if (b == 0) return std::fmod(a, b);
+  double mod = std::fmod(a, b);
+  if (mod != 0) {
+    if ((b < 0) != (mod < 0)) mod += b;
+  } else {
+    mod = std::copysign(0.0, b);
+  }
+  return mod;
+}
+
+inline double Sign(double x) {
+  return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x));
+}
+
+// NumPy's maximum / minimum propagate NaN from either side.
+inline double Maximum(double a, double b) { return (a >= b || a != a) ? a : b; }
+inline double Minimum(double a, double b) { return (a <= b || a != a) ? a : b; }
+
+struct Vec {
+  const double* __restrict p;
+  double operator[](int64_t i) const { return p[i]; }
+};
+struct Sca {
+  double v;
+  double operator[](int64_t) const { return v; }
+};
+
+template <typename A, typename B, typename F>
+inline void Loop2(double* __restrict out, A a, B b, int64_t n, F f) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+}
+
+template <typename A, typename B>
+inline void Binary(BinaryOp op, bool integer, double* __restrict out, A a, B b, int64_t n) {
+  switch (op) {
+    case BinaryOp::kAdd: return Loop2(out, a, b, n, [](double x, double y) { return x + y; });
+    case BinaryOp::kSubtract: return Loop2(out, a, b, n, [](double x, double y) { return x - y; });
+    case BinaryOp::kMultiply: return Loop2(out, a, b, n, [](double x, double y) { return x * y; });
+    case BinaryOp::kDivide: return Loop2(out, a, b, n, [](double x, double y) { return x / y; });
+    case BinaryOp::kFloorDivide:
+      if (integer) {
+        return Loop2(out, a, b, n,
+                     [](double x, double y) { return y == 0 ? 0.0 : FloorDivide(x, y); });
+      }
+      return Loop2(out, a, b, n, [](double x, double y) { return FloorDivide(x, y); });
+    case BinaryOp::kMod:
+      if (integer) {
+        return Loop2(out, a, b, n,
+                     [](double x, double y) { return y == 0 ? 0.0 : Remainder(x, y); });
+      }
+      return Loop2(out, a, b, n, [](double x, double y) { return Remainder(x, y); });
+    case BinaryOp::kPower:
+      return Loop2(out, a, b, n, [](double x, double y) { return std::pow(x, y); });
+    case BinaryOp::kMaximum: return Loop2(out, a, b, n, Maximum);
+    case BinaryOp::kMinimum: return Loop2(out, a, b, n, Minimum);
+    case BinaryOp::kArctan2:
+      return Loop2(out, a, b, n, [](double x, double y) { return std::atan2(x, y); });
+    case BinaryOp::kHypot:
+      return Loop2(out, a, b, n, [](double x, double y) { return std::hypot(x, y); });
+    case BinaryOp::kLess:
+      return Loop2(out, a, b, n, [](double x, double y) { return x < y ? 1.0 : 0.0; });
+    case BinaryOp::kLessEqual:
+      return Loop2(out, a, b, n, [](double x, double y) { return x <= y ? 1.0 : 0.0; });
+    case BinaryOp::kGreater:
+      return Loop2(out, a, b, n, [](double x, double y) { return x > y ? 1.0 : 0.0; });
+    case BinaryOp::kGreaterEqual:
+      return Loop2(out, a, b, n, [](double x, double y) { return x >= y ? 1.0 : 0.0; });
+    case BinaryOp::kEqual:
+      return Loop2(out, a, b, n, [](double x, double y) { return x == y ? 1.0 : 0.0; });
+    case BinaryOp::kNotEqual:
+      return Loop2(out, a, b, n, [](double x, double y) { return x != y ? 1.0 : 0.0; });
+  }
+  // Unknown op values are rejected by the executor's validation; fill NaN defensively.
+  for (int64_t i = 0; i < n; ++i) out[i] = std::numeric_limits<double>::quiet_NaN();
+}
+
+template <typename F>
+inline void Loop1(double* __restrict out, const double* __restrict x, int64_t n, F f) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
+}
+
+}  // namespace
+
+TESSERA_CLONES void FillBlock(double* __restrict out, double v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = v;
+}
+
+TESSERA_CLONES void ArangeBlock(double* __restrict out, double start, double step, int64_t first,
+                                int64_t stride, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = start + step * static_cast<double>(first + i * stride);
+}
+
+TESSERA_CLONES void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype,
+                                uint64_t seed, double a, double b, int64_t first, int64_t stride,
+                                int64_t n) {
+  const uint64_t f = static_cast<uint64_t>(first);
+  const uint64_t s = static_cast<uint64_t>(stride);
+  if (dist == graph::RandomDist::kNormal) {
+    for (int64_t i = 0; i < n; ++i) {
+      const philox::Block blk = philox::ElementBlock(seed, f + static_cast<uint64_t>(i) * s);
+      out[i] = a + b * philox::NormalDouble(blk);
+    }
+    return;
+  }
+  switch (dtype) {
+    case DType::kFloat64: {
+      const double width = b - a;
+      for (int64_t i = 0; i < n; ++i) {
+        const philox::Block blk = philox::ElementBlock(seed, f + static_cast<uint64_t>(i) * s);
+        out[i] = a + width * philox::UniformDouble(blk);
+      }
+      return;
+    }
+    case DType::kFloat32: {
+      const double width = b - a;
+      for (int64_t i = 0; i < n; ++i) {
+        const philox::Block blk = philox::ElementBlock(seed, f + static_cast<uint64_t>(i) * s);
+        out[i] = a + width * static_cast<double>(philox::UniformFloat(blk));
+      }
+      return;
+    }
+    case DType::kInt64:
+    case DType::kInt32:
+    case DType::kBool: {
+      // randint(low, high): the executor has checked low < high.
+      const int64_t lo = ToInt64(a), hi = ToInt64(b);
+      for (int64_t i = 0; i < n; ++i) {
+        const philox::Block blk = philox::ElementBlock(seed, f + static_cast<uint64_t>(i) * s);
+        out[i] = static_cast<double>(philox::RandInt(blk, lo, hi));
+      }
+      return;
+    }
+  }
+}
+
+TESSERA_CLONES void GatherBlock(double* __restrict out, const double* __restrict src,
+                                int64_t first, int64_t stride, int64_t n) {
+  const double* p = src + first;
+  if (stride == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = p[i];
+  } else if (stride == -1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = p[-i];
+  } else if (stride == 0) {
+    const double v = *p;
+    for (int64_t i = 0; i < n; ++i) out[i] = v;
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = p[i * stride];
+  }
+}
+
+TESSERA_CLONES void UnaryBlock(UnaryOp op, double* __restrict out, const double* __restrict x,
+                               int64_t n) {
+  switch (op) {
+    case UnaryOp::kNegative: return Loop1(out, x, n, [](double v) { return -v; });
+    case UnaryOp::kAbs: return Loop1(out, x, n, [](double v) { return std::fabs(v); });
+    case UnaryOp::kSqrt: return Loop1(out, x, n, [](double v) { return std::sqrt(v); });
+    case UnaryOp::kSquare: return Loop1(out, x, n, [](double v) { return v * v; });
+    case UnaryOp::kExp: return Loop1(out, x, n, [](double v) { return std::exp(v); });
+    case UnaryOp::kExpm1: return Loop1(out, x, n, [](double v) { return std::expm1(v); });
+    case UnaryOp::kLog: return Loop1(out, x, n, [](double v) { return std::log(v); });
+    case UnaryOp::kLog1p: return Loop1(out, x, n, [](double v) { return std::log1p(v); });
+    case UnaryOp::kLog2: return Loop1(out, x, n, [](double v) { return std::log2(v); });
+    case UnaryOp::kLog10: return Loop1(out, x, n, [](double v) { return std::log10(v); });
+    case UnaryOp::kSin: return Loop1(out, x, n, [](double v) { return std::sin(v); });
+    case UnaryOp::kCos: return Loop1(out, x, n, [](double v) { return std::cos(v); });
+    case UnaryOp::kTan: return Loop1(out, x, n, [](double v) { return std::tan(v); });
+    case UnaryOp::kArcsin: return Loop1(out, x, n, [](double v) { return std::asin(v); });
+    case UnaryOp::kArccos: return Loop1(out, x, n, [](double v) { return std::acos(v); });
+    case UnaryOp::kArctan: return Loop1(out, x, n, [](double v) { return std::atan(v); });
+    case UnaryOp::kSinh: return Loop1(out, x, n, [](double v) { return std::sinh(v); });
+    case UnaryOp::kCosh: return Loop1(out, x, n, [](double v) { return std::cosh(v); });
+    case UnaryOp::kTanh: return Loop1(out, x, n, [](double v) { return std::tanh(v); });
+    case UnaryOp::kFloor: return Loop1(out, x, n, [](double v) { return std::floor(v); });
+    case UnaryOp::kCeil: return Loop1(out, x, n, [](double v) { return std::ceil(v); });
+    // NumPy rounds half to even: nearbyint in the default rounding mode.
+    case UnaryOp::kRound: return Loop1(out, x, n, [](double v) { return std::nearbyint(v); });
+    case UnaryOp::kSign: return Loop1(out, x, n, Sign);
+    case UnaryOp::kIsnan: return Loop1(out, x, n, [](double v) { return v != v ? 1.0 : 0.0; });
+    case UnaryOp::kIsfinite:
+      return Loop1(out, x, n, [](double v) { return v - v == 0 ? 1.0 : 0.0; });
+    // The cast itself is the node's rounding to its dtype (RoundBlock).
+    case UnaryOp::kAstype: return Loop1(out, x, n, [](double v) { return v; });
+  }
+  for (int64_t i = 0; i < n; ++i) out[i] = std::numeric_limits<double>::quiet_NaN();
+}
+
+TESSERA_CLONES void BinaryBlock(BinaryOp op, bool integer, double* __restrict out,
+                                const double* a, double av, const double* b, double bv,
+                                int64_t n) {
+  if (a != nullptr && b != nullptr) return Binary(op, integer, out, Vec{a}, Vec{b}, n);
+  if (a != nullptr) return Binary(op, integer, out, Vec{a}, Sca{bv}, n);
+  if (b != nullptr) return Binary(op, integer, out, Sca{av}, Vec{b}, n);
+  return Binary(op, integer, out, Sca{av}, Sca{bv}, n);
+}
+
+double RoundValue(DType dtype, double v) {
+  switch (dtype) {
+    case DType::kFloat64: return v;
+    case DType::kFloat32: return static_cast<double>(static_cast<float>(v));
+    case DType::kInt64: return static_cast<double>(ToInt64(v));
+    case DType::kInt32: return static_cast<double>(ToInt32(v));
+    case DType::kBool: return v != 0 ? 1.0 : 0.0;
+  }
+  return v;
+}
+
+TESSERA_CLONES void RoundBlock(DType dtype, double* __restrict x, int64_t n) {
+  switch (dtype) {
+    case DType::kFloat64: return;
+    case DType::kFloat32:
+      for (int64_t i = 0; i < n; ++i) x[i] = static_cast<double>(static_cast<float>(x[i]));
+      return;
+    case DType::kInt64:
+      for (int64_t i = 0; i < n; ++i) x[i] = static_cast<double>(ToInt64(x[i]));
+      return;
+    case DType::kInt32:
+      for (int64_t i = 0; i < n; ++i) x[i] = static_cast<double>(ToInt32(x[i]));
+      return;
+    case DType::kBool:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] != 0 ? 1.0 : 0.0;
+      return;
+  }
+}
+
+namespace {
+// Runs of at most 128 with 8 independent accumulators (vectorisable), as NumPy's pairwise_sum.
+TESSERA_CLONES double SumUpTo128(const double* __restrict x, int64_t n) {
+  if (n < 8) {
+    double r = 0;
+    for (int64_t i = 0; i < n; ++i) r += x[i];
+    return r;
+  }
+  double r[8];
+  for (int j = 0; j < 8; ++j) r[j] = x[j];
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) r[j] += x[i + j];
+  }
+  double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+  for (; i < n; ++i) res += x[i];
+  return res;
+}
+}  // namespace
+
+double PairwiseSum(const double* x, int64_t n) {
+  if (n <= 128) return SumUpTo128(x, n);
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return PairwiseSum(x, n2) + PairwiseSum(x + n2, n - n2);
+}
+
+TESSERA_CLONES int64_t IntSum(const double* __restrict x, int64_t n) {
+  uint64_t r = 0;  // wraps as NumPy's int64 sum does
+  for (int64_t i = 0; i < n; ++i) r += static_cast<uint64_t>(ToInt64(x[i]));
+  return static_cast<int64_t>(r);
+}
+
+TESSERA_CLONES void NeumaierAccumulate(double* __restrict s, double* __restrict c,
+                                       const double* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) NeumaierAdd(s[i], c[i], x[i]);
+}
+
+TESSERA_CLONES void IntAccumulate(int64_t* __restrict acc, const double* __restrict x,
+                                  int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    acc[i] = static_cast<int64_t>(static_cast<uint64_t>(acc[i]) +
+                                  static_cast<uint64_t>(ToInt64(x[i])));
+  }
+}
+
+TESSERA_CLONES void ProdAccumulate(double* __restrict acc, const double* __restrict x,
+                                   int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] *= x[i];
+}
+
+void IntProdAccumulate(int64_t* __restrict acc, const double* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    acc[i] = static_cast<int64_t>(static_cast<uint64_t>(acc[i]) *
+                                  static_cast<uint64_t>(ToInt64(x[i])));
+  }
+}
+
+TESSERA_CLONES void MinAccumulate(double* __restrict acc, const double* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = Minimum(acc[i], x[i]);
+}
+
+TESSERA_CLONES void MaxAccumulate(double* __restrict acc, const double* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = Maximum(acc[i], x[i]);
+}
+
+double BlockProd(const double* x, int64_t n) {
+  double r = 1;
+  for (int64_t i = 0; i < n; ++i) r *= x[i];
+  return r;
+}
+
+double BlockMin(const double* x, int64_t n) {
+  double r = std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) r = Minimum(r, x[i]);
+  return r;
+}
+
+double BlockMax(const double* x, int64_t n) {
+  double r = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) r = Maximum(r, x[i]);
+  return r;
+}
+
+}  // namespace tessera::cpu::detail

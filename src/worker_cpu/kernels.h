@@ -1,0 +1,87 @@
+// Block kernels of the CPU executor: tight loops over up to kBlockSize contiguous doubles, one
+// ProgramNode (or one reduction step) at a time. Private to src/worker_cpu.
+//
+// Every kernel is compiled for baseline x86-64 and, where the compiler supports it, for
+// x86-64-v3 (AVX2) and x86-64-v4 (AVX-512) with run-time dispatch (target_clones), so a binary
+// built once uses the widest vectors of the machine it runs on. -ffp-contract=off keeps the
+// results identical across those variants (no FMA contraction).
+#pragma once
+
+#include <cstdint>
+
+#include "common/dtype.h"
+#include "graph/expr.h"
+
+namespace tessera::cpu::detail {
+
+/// Elements per block: small enough that a few scratch buffers stay in L1/L2.
+inline constexpr int64_t kBlockSize = 1024;
+
+/// out[i] = v.
+void FillBlock(double* out, double v, int64_t n);
+/// out[i] = start + step * (first + i * stride).
+void ArangeBlock(double* out, double start, double step, int64_t first, int64_t stride, int64_t n);
+/// Random leaf: element i uses the Philox block of flat index first + i * stride (docs/random.md).
+/// dtype selects the recipe: float32 uniform uses UniformFloat, integer uniform uses RandInt.
+void RandomBlock(double* out, graph::RandomDist dist, DType dtype, uint64_t seed, double a,
+                 double b, int64_t first, int64_t stride, int64_t n);
+/// out[i] = src[first + i * stride].
+void GatherBlock(double* out, const double* src, int64_t first, int64_t stride, int64_t n);
+/// out[i] = op(x[i]) in double.
+void UnaryBlock(graph::UnaryOp op, double* out, const double* x, int64_t n);
+/// out[i] = op(a[i], b[i]); a null pointer means the scalar av / bv. `integer` selects NumPy's
+/// integer semantics where they differ from float's (x // 0 and x % 0 give 0).
+void BinaryBlock(graph::BinaryOp op, bool integer, double* out, const double* a, double av,
+                 const double* b, double bv, int64_t n);
+/// Rounds each value to `dtype` as NumPy's astype would (float64: no-op).
+void RoundBlock(DType dtype, double* x, int64_t n);
+/// Rounds one value to `dtype`.
+double RoundValue(DType dtype, double v);
+
+/// Pairwise sum of x[0..n) (NumPy's scheme: 8 accumulators for runs of 128, halves above).
+double PairwiseSum(const double* x, int64_t n);
+/// Sum of integral values, exactly, in int64.
+int64_t IntSum(const double* x, int64_t n);
+/// Elementwise compensated (Neumaier) accumulation: (s, c)[i] += x[i].
+void NeumaierAccumulate(double* s, double* c, const double* x, int64_t n);
+/// Elementwise acc[i] += (int64) x[i].
+void IntAccumulate(int64_t* acc, const double* x, int64_t n);
+/// Elementwise acc[i] *= x[i]; and the int64 (wrapping) variant.
+void ProdAccumulate(double* acc, const double* x, int64_t n);
+void IntProdAccumulate(int64_t* acc, const double* x, int64_t n);
+/// Elementwise NaN-propagating min / max into acc.
+void MinAccumulate(double* acc, const double* x, int64_t n);
+void MaxAccumulate(double* acc, const double* x, int64_t n);
+/// Block reductions to one value (NaN-propagating for min / max).
+double BlockProd(const double* x, int64_t n);
+double BlockMin(const double* x, int64_t n);
+double BlockMax(const double* x, int64_t n);
+
+/// Scalar compensated add.
+inline void NeumaierAdd(double& s, double& c, double x) {
+  const double t = s + x;
+  const double as = s < 0 ? -s : s;
+  const double ax = x < 0 ? -x : x;
+  c += as >= ax ? (s - t) + x : (x - t) + s;
+  s = t;
+}
+/// The value of a compensated sum (the compensation is meaningless once s is inf or NaN).
+inline double NeumaierResult(double s, double c) {
+  return (s - s == 0) ? s + c : s;
+}
+
+/// NumPy's float->int64 conversion (x86): truncation, INT64_MIN for NaN and out of range.
+inline int64_t ToInt64(double v) {
+  if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) return static_cast<int64_t>(v);
+  return INT64_MIN;
+}
+/// Conversion to int32: truncation, wrapping modulo 2^32 as NumPy's integer arithmetic does;
+/// INT32_MIN for NaN and values outside int64.
+inline int32_t ToInt32(double v) {
+  if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
+    return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(static_cast<int64_t>(v))));
+  }
+  return INT32_MIN;
+}
+
+}  // namespace tessera::cpu::detail
