@@ -1,2 +1,626 @@
 #include "graph/lowering.h"
-// Implementation pending.
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace tessera::graph {
+namespace {
+
+bool IsFusible(OpKind kind) {
+  switch (kind) {
+    case OpKind::kFull:
+    case OpKind::kArange:
+    case OpKind::kRandom:
+    case OpKind::kScalar:
+    case OpKind::kUnary:
+    case OpKind::kBinary:
+    case OpKind::kSlice:
+      return true;
+    case OpKind::kSource:
+    case OpKind::kReduce:
+      return false;
+  }
+  return false;
+}
+
+// The op part of a task group name, as dask names its layers ("ones-...", "exp-...").
+std::string NodeOpName(const Node& node) {
+  switch (node.kind) {
+    case OpKind::kFull:
+      return node.value == 1 ? "ones" : node.value == 0 ? "zeros" : "full";
+    case OpKind::kArange:
+      return "arange";
+    case OpKind::kRandom:
+      return node.dist == RandomDist::kNormal ? "normal" : "random";
+    case OpKind::kSource:
+      return node.source_name;
+    case OpKind::kScalar:
+      return "scalar";
+    case OpKind::kUnary:
+      return std::string(UnaryOpName(node.unary));
+    case OpKind::kBinary:
+      return std::string(BinaryOpName(node.binary));
+    case OpKind::kSlice:
+      return "getitem";
+    case OpKind::kReduce:
+      return std::string(ReduceOpName(node.reduce));
+  }
+  return "op";
+}
+
+IndexMap Identity(int ndim) {
+  IndexMap m;
+  for (int a = 0; a < ndim; ++a) {
+    m.offset.push_back(0);
+    m.step.push_back(1);
+    m.out_axis.push_back(a);
+  }
+  return m;
+}
+
+// Appends a constant coordinate to a map (an integer index, a broadcast axis, a length-1 axis).
+void PushConstant(IndexMap* m, int64_t coord) {
+  m->offset.push_back(coord);
+  m->step.push_back(0);
+  m->out_axis.push_back(-1);
+}
+
+// C-order odometer over a block grid; returns false after the last block.
+bool NextBlock(const std::vector<int64_t>& nblocks, std::vector<int64_t>* index) {
+  for (int a = static_cast<int>(nblocks.size()) - 1; a >= 0; --a) {
+    if (++(*index)[a] < nblocks[a]) return true;
+    (*index)[a] = 0;
+  }
+  return false;
+}
+
+// Block starts of a materialised array, for finding the chunks a task reads.
+struct InputGrid {
+  std::vector<std::vector<int64_t>> starts;  // per axis
+  std::vector<int64_t> nblocks;
+};
+
+int64_t BlockContaining(const std::vector<int64_t>& starts, int64_t coord) {
+  auto it = std::upper_bound(starts.begin(), starts.end(), coord);
+  return std::max<int64_t>(0, (it - starts.begin()) - 1);
+}
+
+// Floor division for a possibly negative numerator.
+int64_t FloorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+class Lowerer {
+ public:
+  explicit Lowerer(const LowerOptions& options) : options_(options) {}
+
+  absl::StatusOr<TaskGraph> Run(const NodePtr& root) {
+    if (root == nullptr) return absl::InvalidArgumentError("cannot lower a null expression");
+    graph_.shape = root->shape;
+    graph_.dtype = root->dtype;
+    graph_.chunks = root->chunks;
+    if (IsFusible(root->kind)) {
+      TESSERA_RETURN_IF_ERROR(LowerElementwiseRoot(root));
+    } else {
+      TESSERA_ASSIGN_OR_RETURN(ProgramInput out, Materialize(root));
+      graph_.output_name = out.name;
+      std::vector<int64_t> b(root->chunks.size(), 0);
+      const std::vector<int64_t> nblocks = NumBlocks(root->chunks);
+      do {
+        graph_.output_keys.push_back(KeyFor(out.name, b));
+        if (root->kind == OpKind::kSource) AddExternal(graph_.output_keys.back());
+      } while (NextBlock(nblocks, &b));
+    }
+    return std::move(graph_);
+  }
+
+ private:
+  // A fused program under construction, over the output space of one node.
+  struct Builder {
+    ChunkProgram program;
+    struct Memo {
+      const Node* node;
+      IndexMap map;
+      int index;
+    };
+    std::vector<Memo> memo;
+    std::vector<InputGrid> grids;  // parallel to program.inputs
+  };
+
+  std::string TokenOf(const NodePtr& node) {
+    auto it = tokens_.find(node.get());
+    if (it != tokens_.end()) return it->second;
+    std::string t = Token(node);
+    tokens_.emplace(node.get(), t);
+    return t;
+  }
+
+  std::string Group(const NodePtr& node) {
+    return absl::StrCat(NodeOpName(*node), "-", TokenOf(node).substr(0, 12));
+  }
+
+  void AddExternal(const std::string& key) {
+    if (external_seen_.insert(key).second) graph_.external_deps.push_back(key);
+  }
+
+  // Emits `node` read through `map` (program coordinates -> node coordinates) into the
+  // program, returning its ProgramNode index.
+  absl::StatusOr<int> Emit(Builder* b, const NodePtr& node, const IndexMap& map) {
+    for (const auto& m : b->memo) {
+      if (m.node == node.get() && m.map == map) return m.index;
+    }
+    ProgramNode p;
+    p.dtype = node->dtype;
+    switch (node->kind) {
+      case OpKind::kFull:
+        p.kind = ProgramNode::Kind::kFull;
+        p.value = node->value;
+        p.leaf_shape = node->shape;
+        p.map = map;
+        break;
+      case OpKind::kArange:
+        p.kind = ProgramNode::Kind::kArange;
+        p.start = node->start;
+        p.step = node->step;
+        p.leaf_shape = node->shape;
+        p.map = map;
+        break;
+      case OpKind::kRandom:
+        p.kind = ProgramNode::Kind::kRandom;
+        p.dist = node->dist;
+        p.seed = node->seed;
+        p.param_a = node->param_a;
+        p.param_b = node->param_b;
+        p.leaf_shape = node->shape;
+        p.map = map;
+        break;
+      case OpKind::kScalar:
+        p.kind = ProgramNode::Kind::kScalar;
+        p.value = node->value;
+        break;
+      case OpKind::kSource:
+      case OpKind::kReduce: {
+        TESSERA_ASSIGN_OR_RETURN(ProgramInput in, Materialize(node));
+        int index = -1;
+        for (size_t i = 0; i < b->program.inputs.size(); ++i) {
+          if (b->program.inputs[i] == in) index = static_cast<int>(i);
+        }
+        if (index < 0) {
+          index = static_cast<int>(b->program.inputs.size());
+          InputGrid grid;
+          grid.starts = BlockOffsets(in.chunks);
+          grid.nblocks = NumBlocks(in.chunks);
+          b->grids.push_back(std::move(grid));
+          b->program.inputs.push_back(std::move(in));
+        }
+        p.kind = ProgramNode::Kind::kInput;
+        p.input = index;
+        p.leaf_shape = node->shape;
+        p.map = map;
+        break;
+      }
+      case OpKind::kUnary: {
+        TESSERA_ASSIGN_OR_RETURN(int arg, Emit(b, node->inputs[0], map));
+        p.kind = ProgramNode::Kind::kUnary;
+        p.unary = node->unary;
+        p.arg0 = arg;
+        break;
+      }
+      case OpKind::kBinary: {
+        int args[2];
+        for (int i = 0; i < 2; ++i) {
+          const NodePtr& operand = node->inputs[i];
+          const size_t pad = node->shape.size() - operand->shape.size();
+          IndexMap m;
+          for (size_t j = 0; j < operand->shape.size(); ++j) {
+            const size_t axis = j + pad;
+            if (operand->shape[j] != node->shape[axis]) {
+              PushConstant(&m, 0);  // broadcast of an extent-1 axis
+            } else {
+              m.offset.push_back(map.offset[axis]);
+              m.step.push_back(map.step[axis]);
+              m.out_axis.push_back(map.out_axis[axis]);
+            }
+          }
+          TESSERA_ASSIGN_OR_RETURN(args[i], Emit(b, operand, m));
+        }
+        p.kind = ProgramNode::Kind::kBinary;
+        p.binary = node->binary;
+        p.arg0 = args[0];
+        p.arg1 = args[1];
+        break;
+      }
+      case OpKind::kSlice: {
+        // Compose: input coord = start + step * node coord, node coord = map(out).
+        IndexMap m;
+        size_t axis = 0;  // axis of the slice's output (the node)
+        for (const AxisIndex& ix : node->index) {
+          switch (ix.kind) {
+            case AxisIndex::Kind::kNewAxis:
+              ++axis;
+              break;
+            case AxisIndex::Kind::kInteger:
+              PushConstant(&m, ix.start);
+              break;
+            case AxisIndex::Kind::kSlice:
+              if (ix.length <= 1 || map.out_axis[axis] < 0 || map.step[axis] == 0) {
+                // One coordinate only: keeping the step would only risk overflow later.
+                const int64_t node_coord = ix.length <= 1 ? 0 : map.offset[axis];
+                PushConstant(&m, ix.start + ix.step * node_coord);
+              } else {
+                m.offset.push_back(ix.start + ix.step * map.offset[axis]);
+                m.step.push_back(ix.step * map.step[axis]);
+                m.out_axis.push_back(map.out_axis[axis]);
+              }
+              ++axis;
+              break;
+          }
+        }
+        return Emit(b, node->inputs[0], m);  // a slice is only a change of coordinates
+      }
+    }
+    const int index = static_cast<int>(b->program.nodes.size());
+    b->program.nodes.push_back(std::move(p));
+    b->memo.push_back({node.get(), map, index});
+    return index;
+  }
+
+  // Builds the fused program over the space of `node` (which may itself be materialised: then
+  // the program is one kInput leaf).
+  absl::StatusOr<Builder> BuildProgram(const NodePtr& node) {
+    Builder b;
+    b.program.ndim = static_cast<int>(node->shape.size());
+    TESSERA_ASSIGN_OR_RETURN(int root, Emit(&b, node, Identity(b.program.ndim)));
+    (void)root;
+    return b;
+  }
+
+  int StoreProgram(const ChunkProgram& program) {
+    for (size_t i = 0; i < graph_.programs.size(); ++i) {
+      if (graph_.programs[i] == program) return static_cast<int>(i);
+    }
+    graph_.programs.push_back(program);
+    return static_cast<int>(graph_.programs.size()) - 1;
+  }
+
+  // Fills deps and input_chunks of a kChunk task over [lo, hi) with the input chunks that the
+  // program's kInput leaves read there.
+  void AddInputChunks(const Builder& b, TaskSpec* task) {
+    if (b.program.inputs.empty()) return;
+    for (size_t a = 0; a < task->lo.size(); ++a) {
+      if (task->hi[a] <= task->lo[a]) return;  // an empty region reads nothing
+    }
+    std::vector<std::set<int64_t>> wanted(b.program.inputs.size());  // flat block indices
+    std::vector<std::vector<int64_t>> candidates;
+    for (const ProgramNode& p : b.program.nodes) {
+      if (p.kind != ProgramNode::Kind::kInput) continue;
+      const InputGrid& grid = b.grids[p.input];
+      const size_t ndim = p.map.offset.size();
+      candidates.assign(ndim, {});
+      bool empty = false;
+      for (size_t a = 0; a < ndim; ++a) {
+        const int o = p.map.out_axis[a];
+        const int64_t step = o < 0 ? 0 : p.map.step[a];
+        const int64_t c1 = p.map.offset[a] + (o < 0 ? 0 : step * task->lo[o]);
+        const int64_t c2 = p.map.offset[a] + (o < 0 ? 0 : step * (task->hi[o] - 1));
+        const int64_t cmin = std::min(c1, c2), cmax = std::max(c1, c2);
+        const auto& starts = grid.starts[a];
+        const int64_t first = BlockContaining(starts, cmin);
+        const int64_t last = BlockContaining(starts, cmax);
+        const int64_t stride = step < 0 ? -step : step;
+        const int64_t extent = p.leaf_shape[a];
+        for (int64_t blk = first; blk <= last; ++blk) {
+          if (stride > 1) {
+            // Strided reads skip blocks that no coordinate cmin + k * stride falls in.
+            const int64_t b0 = std::max(starts[blk], cmin);
+            const int64_t b1 = blk + 1 < grid.nblocks[a] ? starts[blk + 1] : extent;
+            const int64_t k = FloorDiv(b0 - cmin + stride - 1, stride);
+            if (cmin + k * stride >= b1) continue;
+          }
+          candidates[a].push_back(blk);
+        }
+        if (candidates[a].empty()) empty = true;
+      }
+      if (empty) continue;
+      // Cartesian product of the per-axis candidates, as flat indices.
+      std::vector<size_t> pos(ndim, 0);
+      while (true) {
+        int64_t flat = 0;
+        for (size_t a = 0; a < ndim; ++a) flat = flat * grid.nblocks[a] + candidates[a][pos[a]];
+        wanted[p.input].insert(flat);
+        int a = static_cast<int>(ndim) - 1;
+        for (; a >= 0; --a) {
+          if (++pos[a] < candidates[a].size()) break;
+          pos[a] = 0;
+        }
+        if (a < 0) break;
+      }
+    }
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      const ProgramInput& in = b.program.inputs[i];
+      const InputGrid& grid = b.grids[i];
+      const size_t ndim = in.shape.size();
+      for (int64_t flat : wanted[i]) {
+        std::vector<int64_t> block(ndim);
+        for (int a = static_cast<int>(ndim) - 1; a >= 0; --a) {
+          block[a] = flat % grid.nblocks[a];
+          flat /= grid.nblocks[a];
+        }
+        InputChunk chunk;
+        chunk.input = static_cast<int>(i);
+        for (size_t a = 0; a < ndim; ++a) {
+          chunk.lo.push_back(grid.starts[a][block[a]]);
+          chunk.shape.push_back(in.chunks[a][block[a]]);
+        }
+        std::string key = KeyFor(in.name, block);
+        if (sources_.count(in.name) != 0) AddExternal(key);
+        task->deps.push_back(std::move(key));
+        task->input_chunks.push_back(std::move(chunk));
+      }
+    }
+  }
+
+  absl::Status CheckLimits(const ChunkProgram& program, const TaskSpec& task) {
+    if (options_.max_chunk_bytes <= 0) return absl::OkStatus();
+    if (task.est_bytes > options_.max_chunk_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "task ", task.key, " produces ", FormatBytes(task.est_bytes), ", more than the limit of ",
+          FormatBytes(options_.max_chunk_bytes), " per chunk; use smaller chunks"));
+    }
+    int64_t input_bytes = 0;
+    for (const InputChunk& c : task.input_chunks) {
+      input_bytes += NumElements(c.shape) * ItemSize(program.inputs[c.input].dtype);
+    }
+    if (input_bytes > options_.max_chunk_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "task ", task.key, " reads ", FormatBytes(input_bytes),
+          " of materialised input, more than the limit of ", FormatBytes(options_.max_chunk_bytes),
+          " per chunk; rechunk the inputs"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status LowerElementwiseRoot(const NodePtr& root) {
+    TESSERA_ASSIGN_OR_RETURN(Builder b, BuildProgram(root));
+    const int program = StoreProgram(b.program);
+    const std::string group = Group(root);
+    graph_.output_name = group;
+    const std::vector<int64_t> nblocks = NumBlocks(root->chunks);
+    const auto starts = BlockOffsets(root->chunks);
+    const int64_t item = ItemSize(root->dtype);
+    const size_t ndim = root->shape.size();
+    graph_.output_keys.reserve(static_cast<size_t>(TotalBlocks(root->chunks)));
+    graph_.tasks.reserve(graph_.tasks.size() + static_cast<size_t>(TotalBlocks(root->chunks)));
+    std::vector<int64_t> blk(ndim, 0);
+    do {
+      TaskSpec t;
+      t.key = KeyFor(group, blk);
+      t.group = group;
+      t.kind = TaskKind::kChunk;
+      t.program = program;
+      int64_t elements = 1;
+      for (size_t a = 0; a < ndim; ++a) {
+        t.lo.push_back(starts[a][blk[a]]);
+        t.hi.push_back(starts[a][blk[a]] + root->chunks[a][blk[a]]);
+        elements *= root->chunks[a][blk[a]];
+      }
+      t.est_bytes = elements * item;
+      AddInputChunks(b, &t);
+      TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
+      graph_.output_keys.push_back(t.key);
+      graph_.tasks.push_back(std::move(t));
+    } while (NextBlock(nblocks, &blk));
+    return absl::OkStatus();
+  }
+
+  // Lowers a reduction: chunk tasks emitting partials over the input's chunks, then a combine
+  // tree per output block. Returns the reduction's result as a materialised input.
+  absl::StatusOr<ProgramInput> LowerReduce(const NodePtr& red) {
+    const NodePtr& in = red->inputs[0];
+    TESSERA_ASSIGN_OR_RETURN(Builder b, BuildProgram(in));
+    b.program.has_reduce = true;
+    b.program.reduce.op = red->reduce;
+    b.program.reduce.axes = red->axes;
+    const int program = StoreProgram(b.program);
+
+    const std::string token12 = TokenOf(red).substr(0, 12);
+    const std::string op = NodeOpName(*red);
+    const std::string group = absl::StrCat(op, "-", token12);
+    const std::string partial_group = absl::StrCat(op, "-partial-", token12);
+    const std::string combine_group = absl::StrCat(op, "-combine-", token12);
+
+    const size_t ndim = in->shape.size();
+    std::vector<bool> reduced(ndim, false);
+    double count = 1;
+    for (int a : red->axes) {
+      reduced[a] = true;
+      count *= static_cast<double>(in->shape[a]);
+    }
+    const DType partial_dtype = PartialDType(red->reduce, in->dtype);
+    const int64_t partial_item = ItemSize(partial_dtype);
+    const int64_t out_item = ItemSize(red->dtype);
+
+    // Output block grid and, per output block, its partials' keys in C order.
+    const std::vector<int64_t> out_nblocks = NumBlocks(red->chunks);
+    const auto out_starts = BlockOffsets(red->chunks);
+    const size_t num_out = static_cast<size_t>(TotalBlocks(red->chunks));
+    std::vector<std::vector<size_t>> partials(num_out);  // task indices
+
+    const std::vector<int64_t> in_nblocks = NumBlocks(in->chunks);
+    const auto in_starts = BlockOffsets(in->chunks);
+    const bool single_partial = [&] {
+      for (size_t a = 0; a < ndim; ++a) {
+        if (reduced[a] && in_nblocks[a] > 1) return false;
+      }
+      return true;
+    }();
+
+    auto out_index_of = [&](const std::vector<int64_t>& in_block) {
+      std::vector<int64_t> out;
+      for (size_t a = 0; a < ndim; ++a) {
+        if (!reduced[a]) {
+          out.push_back(in_block[a]);
+        } else if (red->keepdims) {
+          out.push_back(0);
+        }
+      }
+      return out;
+    };
+    auto flat_of = [](const std::vector<int64_t>& index, const std::vector<int64_t>& nblocks) {
+      int64_t flat = 0;
+      for (size_t a = 0; a < index.size(); ++a) flat = flat * nblocks[a] + index[a];
+      return flat;
+    };
+    auto out_block_shape = [&](const std::vector<int64_t>& out_block) {
+      Shape s;
+      for (size_t a = 0; a < out_block.size(); ++a) s.push_back(red->chunks[a][out_block[a]]);
+      return s;
+    };
+    auto finalize_for = [&](const std::vector<int64_t>& out_block) {
+      Finalize f;
+      f.enabled = true;
+      f.divide_by = red->reduce == ReduceOp::kMean ? count : 1;
+      f.out_shape = out_block_shape(out_block);
+      f.out_dtype = red->dtype;
+      return f;
+    };
+
+    // Chunk tasks, one per input chunk, in C order.
+    const size_t first_task = graph_.tasks.size();
+    graph_.tasks.reserve(first_task + static_cast<size_t>(TotalBlocks(in->chunks)));
+    std::vector<int64_t> blk(ndim, 0);
+    do {
+      const std::vector<int64_t> out_block = out_index_of(blk);
+      TaskSpec t;
+      t.kind = TaskKind::kChunk;
+      t.program = program;
+      int64_t partial_elements = 1;
+      for (size_t a = 0; a < ndim; ++a) {
+        t.lo.push_back(in_starts[a][blk[a]]);
+        t.hi.push_back(in_starts[a][blk[a]] + in->chunks[a][blk[a]]);
+        if (!reduced[a]) partial_elements *= in->chunks[a][blk[a]];
+      }
+      if (single_partial) {
+        t.key = KeyFor(group, out_block);
+        t.group = group;
+        t.finalize = finalize_for(out_block);
+        t.est_bytes = NumElements(t.finalize.out_shape) * out_item;
+      } else {
+        t.key = KeyFor(partial_group, blk);
+        t.group = partial_group;
+        t.est_bytes = partial_elements * partial_item;
+      }
+      AddInputChunks(b, &t);
+      TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
+      partials[static_cast<size_t>(flat_of(out_block, out_nblocks))].push_back(
+          graph_.tasks.size());
+      graph_.tasks.push_back(std::move(t));
+    } while (NextBlock(in_nblocks, &blk));
+
+    // Combine trees, one per output block, in C order of the output blocks.
+    if (!single_partial) {
+      std::vector<int64_t> out_block(out_nblocks.size(), 0);
+      const size_t split = static_cast<size_t>(red->split_every);
+      do {
+        const size_t flat = static_cast<size_t>(flat_of(out_block, out_nblocks));
+        std::vector<std::string> level_keys;
+        int64_t partial_bytes = 0;
+        for (size_t i : partials[flat]) {
+          level_keys.push_back(graph_.tasks[i].key);
+          partial_bytes = std::max(partial_bytes, graph_.tasks[i].est_bytes);
+        }
+        for (int64_t level = 0; level_keys.size() > 1; ++level) {
+          const bool last_level = level_keys.size() <= split;
+          std::vector<std::string> next;
+          for (size_t g = 0; g < level_keys.size(); g += split) {
+            const size_t end = std::min(level_keys.size(), g + split);
+            if (end - g == 1) {
+              next.push_back(level_keys[g]);  // a lone leftover moves up unchanged
+              continue;
+            }
+            TaskSpec t;
+            t.kind = TaskKind::kCombine;
+            t.combine_op = red->reduce;
+            t.deps.assign(level_keys.begin() + static_cast<ptrdiff_t>(g),
+                          level_keys.begin() + static_cast<ptrdiff_t>(end));
+            if (last_level) {
+              t.key = KeyFor(group, out_block);
+              t.group = group;
+              t.finalize = finalize_for(out_block);
+              t.est_bytes = NumElements(t.finalize.out_shape) * out_item;
+            } else {
+              std::vector<int64_t> index = out_block;
+              index.push_back(level);
+              index.push_back(static_cast<int64_t>(g / split));
+              t.key = KeyFor(combine_group, index);
+              t.group = combine_group;
+              t.est_bytes = partial_bytes;
+            }
+            TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
+            next.push_back(t.key);
+            graph_.tasks.push_back(std::move(t));
+          }
+          level_keys = std::move(next);
+        }
+      } while (NextBlock(out_nblocks, &out_block));
+    }
+
+    ProgramInput result;
+    result.name = group;
+    result.shape = red->shape;
+    result.dtype = red->dtype;
+    result.chunks = red->chunks;
+    return result;
+  }
+
+  // The node as an array in the cluster: a source's own keys, or a reduction lowered once.
+  absl::StatusOr<ProgramInput> Materialize(const NodePtr& node) {
+    if (node->kind == OpKind::kSource) {
+      ProgramInput in;
+      in.name = node->source_name;
+      in.shape = node->shape;
+      in.dtype = node->dtype;
+      in.chunks = node->chunks;
+      sources_.insert(in.name);
+      return in;
+    }
+    if (node->kind != OpKind::kReduce) {
+      return absl::InternalError(absl::StrCat("cannot materialise a ", NodeOpName(*node),
+                                              " node"));
+    }
+    // Content-identical reductions built separately share one set of tasks (and keys).
+    const std::string token = TokenOf(node);
+    auto it = materialized_.find(token);
+    if (it != materialized_.end()) return it->second;
+    TESSERA_ASSIGN_OR_RETURN(ProgramInput in, LowerReduce(node));
+    materialized_.emplace(token, in);
+    return in;
+  }
+
+  const LowerOptions& options_;
+  TaskGraph graph_;
+  std::unordered_map<const Node*, std::string> tokens_;
+  std::unordered_map<std::string, ProgramInput> materialized_;
+  std::unordered_set<std::string> sources_;  // names of kSource arrays (external keys)
+  std::unordered_set<std::string> external_seen_;
+};
+
+}  // namespace
+
+absl::StatusOr<TaskGraph> Lower(const NodePtr& root, const LowerOptions& options) {
+  Lowerer lowerer(options);
+  return lowerer.Run(root);
+}
+
+}  // namespace tessera::graph
