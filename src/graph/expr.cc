@@ -313,7 +313,7 @@ class Fnv {
     Bytes(b, 8);
   }
   void Double(double v) {
-    if (v == 0) v = 0;  // -0.0 and 0.0 describe the same expression
+    // Bit patterns, so -0.0 and 0.0 differ (1 / x tells them apart).
     uint64_t bits;
     std::memcpy(&bits, &v, sizeof bits);
     Int(static_cast<int64_t>(bits));

@@ -129,12 +129,8 @@ class Lowerer {
   // A fused program under construction, over the output space of one node.
   struct Builder {
     ChunkProgram program;
-    struct Memo {
-      const Node* node;
-      IndexMap map;
-      int index;
-    };
-    std::vector<Memo> memo;
+    // (node, map) -> program node, so shared subexpressions are emitted once.
+    std::unordered_map<const Node*, std::vector<std::pair<IndexMap, int>>> memo;
     std::vector<InputGrid> grids;  // parallel to program.inputs
   };
 
@@ -157,8 +153,9 @@ class Lowerer {
   // Emits `node` read through `map` (program coordinates -> node coordinates) into the
   // program, returning its ProgramNode index.
   absl::StatusOr<int> Emit(Builder* b, const NodePtr& node, const IndexMap& map) {
-    for (const auto& m : b->memo) {
-      if (m.node == node.get() && m.map == map) return m.index;
+    auto& seen = b->memo[node.get()];
+    for (const auto& [seen_map, seen_index] : seen) {
+      if (seen_map == map) return seen_index;
     }
     ProgramNode p;
     p.dtype = node->dtype;
@@ -272,7 +269,7 @@ class Lowerer {
     }
     const int index = static_cast<int>(b->program.nodes.size());
     b->program.nodes.push_back(std::move(p));
-    b->memo.push_back({node.get(), map, index});
+    b->memo[node.get()].emplace_back(map, index);
     return index;
   }
 

@@ -368,6 +368,10 @@ TEST(ExprToken, StableAndContentBased) {
   auto s3 = *Binary(BinaryOp::kAdd, Scalar(1, true), a);
   EXPECT_NE(Token(s1), Token(s2));
   EXPECT_NE(Token(s1), Token(s3));  // operand order matters
+  EXPECT_NE(Token(*Binary(BinaryOp::kDivide, a, Scalar(0.0, true))),
+            Token(*Binary(BinaryOp::kDivide, a, Scalar(-0.0, true))));
+  EXPECT_NE(Token(*Binary(BinaryOp::kAdd, a, Scalar(1, true))),
+            Token(*Binary(BinaryOp::kAdd, a, Scalar(1, false))));
   EXPECT_NE(Token(*Reduce(ReduceOp::kSum, a, {0}, false)),
             Token(*Reduce(ReduceOp::kSum, a, {1}, false)));
   EXPECT_NE(Token(*Reduce(ReduceOp::kSum, a, {0}, false)),

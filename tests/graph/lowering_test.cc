@@ -631,6 +631,18 @@ TEST(Lowering, ReductionOfReduction) {
   ExpectMatchesReference(outer);
   NodePtr z = Sum(Sub(x, Ok(Reduce(ReduceOp::kMean, x, {0}, true))), {0});
   ExpectMatchesReference(z);
+  // A slice of a reduction reads its chunks through a composed map.
+  NodePtr rows = Ok(Reduce(ReduceOp::kMin, x, {1}, false));
+  NodePtr rev = Ok(Slice(rows, {IndexItem::Slice(25, 3, -2)}));
+  const TaskGraph gr = LowerOk(rev);
+  CheckWellFormed(gr);
+  const ChunkProgram& p = gr.programs[gr.tasks.back().program];
+  ASSERT_EQ(p.nodes.size(), 1u);
+  EXPECT_EQ(p.nodes[0].kind, PK::kInput);
+  EXPECT_EQ(p.nodes[0].map, (IndexMap{{25}, {-2}, {0}}));
+  ExpectMatchesReference(rev);
+  ExpectMatchesReference(Add(Ok(Slice(rows, {IndexItem::NewAxis(), IndexItem::Slice()})),
+                             Ok(Slice(rows, {IndexItem::Slice(), IndexItem::NewAxis()}))));
 }
 
 TEST(Lowering, SourceInputListsOnlyIntersectingChunks) {
@@ -708,6 +720,13 @@ TEST(Lowering, ZeroDimAndEmptyArrays) {
   CheckWellFormed(ge);
   ExpectMatchesReference(Sum(e, {0}));
   ExpectMatchesReference(Sum(e));
+  // Reducing a 0-d array reduces nothing: one chunk task, finalised.
+  NodePtr r0 = Ok(Reduce(ReduceOp::kMean, s, {}, false));
+  const TaskGraph g0 = LowerOk(r0);
+  ASSERT_EQ(g0.tasks.size(), 1u);
+  EXPECT_TRUE(g0.tasks[0].finalize.enabled);
+  EXPECT_EQ(g0.tasks[0].finalize.divide_by, 1);
+  ExpectMatchesReference(r0);
 }
 
 TEST(Lowering, Determinism) {
