@@ -390,6 +390,9 @@ class Parser {
         const Token& dot = Next();
         ExprPtr attr = Make(Expr::Kind::kAttribute, dot);
         if (!At(TokenKind::kName)) Unexpected(Peek());
+        // Errors about an attribute point at its name.
+        attr->line = Peek().line;
+        attr->column = Peek().column;
         attr->name = Next().text;
         attr->items.push_back(std::move(e));
         e = std::move(attr);

@@ -1,0 +1,1556 @@
+#include "cli/interpreter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <limits>
+#include <numbers>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/parser.h"
+#include "common/dtype.h"
+#include "common/shape.h"
+#include "graph/expr.h"
+
+namespace tessera::cli {
+
+// The arguments of one call after binding them to a builtin's parameters.
+class Args;
+
+/// A function of the language: its parameters (Python's positional-or-keyword, in order) and
+/// its body. `variadic` builtins take their raw positional arguments instead.
+struct Builtin {
+  std::string name;
+  std::vector<std::string> params;
+  size_t required = 0;
+  bool variadic = false;
+  bool method = false;  ///< params[0] is the object, never passed by keyword
+  std::function<Value(Args&)> body;
+};
+
+namespace {
+
+// An Error that already names its line and column, so callers up the tree do not re-prefix it.
+class LocatedError : public Error {
+ public:
+  using Error::Error;
+};
+
+std::string Where(const Expr& at) {
+  return absl::StrCat("line ", at.line, ", column ", at.column, ": ");
+}
+
+[[noreturn]] void Fail(const Expr& at, const std::string& message, int code = 3) {
+  throw LocatedError(code, Where(at) + message);
+}
+
+graph::NodePtr Check(absl::StatusOr<graph::NodePtr> node) {
+  if (!node.ok()) {
+    throw Error(static_cast<int>(node.status().code()), std::string(node.status().message()));
+  }
+  return *std::move(node);
+}
+
+bool IsNumber(const Value& v) {
+  return v.kind == Value::Kind::kInt || v.kind == Value::Kind::kFloat ||
+         v.kind == Value::Kind::kBool ||
+         (v.kind == Value::Kind::kNDArray && v.ndarray->size() == 1 && v.ndarray->ndim() == 0);
+}
+
+// A 0-d computed array acts as a NumPy scalar: a Python number of its kind.
+Value Scalarize(const Value& v) {
+  if (v.kind != Value::Kind::kNDArray || v.ndarray->ndim() != 0) return v;
+  const double x = v.ndarray->at(0);
+  switch (v.ndarray->dtype()) {
+    case DType::kBool:
+      return Value::Bool(x != 0);
+    case DType::kInt32:
+    case DType::kInt64: {
+      int64_t i = 0;
+      if (v.ndarray->dtype() == DType::kInt64) {
+        std::memcpy(&i, v.ndarray->bytes().data(), sizeof i);
+      } else {
+        int32_t j;
+        std::memcpy(&j, v.ndarray->bytes().data(), sizeof j);
+        i = j;
+      }
+      return Value::Int(i);
+    }
+    default:
+      return Value::Float(x);
+  }
+}
+
+double AsDouble(const Value& v) {
+  const Value s = Scalarize(v);
+  switch (s.kind) {
+    case Value::Kind::kBool:
+      return s.b ? 1 : 0;
+    case Value::Kind::kInt:
+      return static_cast<double>(s.i);
+    default:
+      return s.f;
+  }
+}
+
+std::string FloatRepr(double v) {
+  std::vector<uint8_t> bytes(sizeof v);
+  std::memcpy(bytes.data(), &v, sizeof v);
+  return NDArray(DType::kFloat64, {}, std::move(bytes)).repr();
+}
+
+std::string StringRepr(const std::string& s) {
+  const char quote = (s.find('\'') != std::string::npos && s.find('"') == std::string::npos)
+                         ? '"'
+                         : '\'';
+  std::string out(1, quote);
+  for (char c : s) {
+    if (c == '\\' || c == quote) {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back(quote);
+  return out;
+}
+
+// The dotted text of a name/attribute chain as written ("da.random"), for messages.
+std::string WrittenPath(const Expr& e) {
+  if (e.kind == Expr::Kind::kName) return e.name;
+  if (e.kind == Expr::Kind::kAttribute) return WrittenPath(*e.items[0]) + "." + e.name;
+  return "";
+}
+
+// The node of an operand: an array, or a Python scalar (weakly typed, as NumPy does).
+graph::NodePtr NodeOf(const Value& v) {
+  if (v.kind == Value::Kind::kArray) return v.array->node();
+  const Value s = Scalarize(v);
+  if (s.kind == Value::Kind::kFloat) return graph::Scalar(s.f, /*is_float=*/true);
+  return graph::Scalar(AsDouble(s), /*is_float=*/false);
+}
+
+bool IsArrayOperand(const Value& v) { return v.kind == Value::Kind::kArray; }
+
+}  // namespace
+
+// ---- Argument binding and conversion ----
+
+class Args {
+ public:
+  Args(const Builtin& fn, const Expr& call, std::vector<Value> positional,
+       std::vector<const Expr*> positional_at,
+       std::vector<std::pair<std::string, Value>> keywords, std::vector<const Expr*> keyword_at,
+       Interpreter* interp)
+      : fn_(fn), call_(call), interp_(interp) {
+    if (fn.variadic) {
+      raw_ = std::move(positional);
+      raw_at_ = std::move(positional_at);
+      if (!keywords.empty()) {
+        Fail(*keyword_at[0], absl::StrCat(fn.name, "() got an unexpected keyword argument '",
+                                          keywords[0].first, "'"));
+      }
+      return;
+    }
+    values_.resize(fn.params.size());
+    at_.resize(fn.params.size(), &call);
+    if (positional.size() > fn.params.size()) {
+      Fail(*positional_at[fn.params.size()],
+           absl::StrCat(fn.name, "() takes at most ", fn.params.size(), " positional argument",
+                        fn.params.size() == 1 ? "" : "s", " (", positional.size(), " given)"));
+    }
+    for (size_t i = 0; i < positional.size(); ++i) {
+      values_[i] = std::move(positional[i]);
+      at_[i] = positional_at[i];
+    }
+    for (size_t k = 0; k < keywords.size(); ++k) {
+      auto it = std::find(fn.params.begin(), fn.params.end(), keywords[k].first);
+      if (it == fn.params.end() || *it == "self" || (fn.method && it == fn.params.begin())) {
+        Fail(*keyword_at[k], absl::StrCat(fn.name, "() got an unexpected keyword argument '",
+                                          keywords[k].first, "'"));
+      }
+      const size_t i = static_cast<size_t>(it - fn.params.begin());
+      if (values_[i]) {
+        Fail(*keyword_at[k], absl::StrCat(fn.name, "() got multiple values for argument '",
+                                          keywords[k].first, "'"));
+      }
+      values_[i] = std::move(keywords[k].second);
+      at_[i] = keyword_at[k];
+    }
+    for (size_t i = 0; i < fn.required; ++i) {
+      if (!values_[i]) {
+        Fail(*call.items[0],
+             absl::StrCat(fn.name, "() missing required argument '", fn.params[i], "'"));
+      }
+    }
+  }
+
+  Interpreter& interp() { return *interp_; }
+  const Expr& call() const { return call_; }
+  /// The callee of the call (errors about the call point here).
+  const Expr& callee() const { return *call_.items[0]; }
+  const std::vector<Value>& raw() const { return raw_; }
+  const Expr& raw_at(size_t i) const { return *raw_at_[i]; }
+
+  /// True if the argument was given and is not None.
+  bool Has(std::string_view name) const {
+    const size_t i = IndexOf(name);
+    return values_[i] && values_[i]->kind != Value::Kind::kNone;
+  }
+  const Value& Get(std::string_view name) const {
+    static const Value kNone;
+    const size_t i = IndexOf(name);
+    return values_[i] ? *values_[i] : kNone;
+  }
+  const Expr& At(std::string_view name) const { return *at_[IndexOf(name)]; }
+
+  [[noreturn]] void Bad(std::string_view name, std::string_view expected) const {
+    Fail(At(name), absl::StrCat(fn_.name, "() argument '", std::string(name), "' must be ",
+                                std::string(expected), ", not ", Get(name).TypeName()));
+  }
+
+  int64_t Int(std::string_view name) const {
+    const Value v = Scalarize(Get(name));
+    if (v.kind == Value::Kind::kInt) return v.i;
+    if (v.kind == Value::Kind::kBool) return v.b ? 1 : 0;
+    Bad(name, "an int");
+  }
+  int64_t Int(std::string_view name, int64_t fallback) const {
+    return Has(name) ? Int(name) : fallback;
+  }
+  double Number(std::string_view name) const {
+    if (!IsNumber(Get(name))) Bad(name, "a number");
+    return AsDouble(Get(name));
+  }
+  double Number(std::string_view name, double fallback) const {
+    return Has(name) ? Number(name) : fallback;
+  }
+  bool Bool(std::string_view name, bool fallback) const {
+    if (!Has(name)) return fallback;
+    const Value v = Scalarize(Get(name));
+    if (v.kind == Value::Kind::kBool) return v.b;
+    if (v.kind == Value::Kind::kInt) return v.i != 0;
+    Bad(name, "a bool");
+  }
+  const Array& GetArray(std::string_view name) const {
+    if (Get(name).kind != Value::Kind::kArray) Bad(name, "an array");
+    return *Get(name).array;
+  }
+
+  Shape GetShape(std::string_view name) const {
+    const Value& v = Get(name);
+    if (v.kind == Value::Kind::kInt) return {v.i};
+    if (v.kind == Value::Kind::kTuple || v.kind == Value::Kind::kList) {
+      Shape shape;
+      for (const Value& item : v.items) {
+        if (item.kind != Value::Kind::kInt) Bad(name, "an int or a tuple of ints");
+        shape.push_back(item.i);
+      }
+      return shape;
+    }
+    Bad(name, "an int or a tuple of ints");
+  }
+
+  // dask's chunks=: 'auto', an int, or per axis an int (-1/None: whole axis), 'auto' or a
+  // tuple of block sizes.
+  ChunkSpec GetChunks(std::string_view name) const {
+    if (!Has(name)) return ChunkSpec();
+    const Value& v = Get(name);
+    const char* kExpected = "'auto', an int, or a tuple of ints, 'auto' or tuples of ints";
+    if (v.kind == Value::Kind::kString) {
+      if (v.text != "auto") {
+        Fail(At(name), absl::StrCat(fn_.name, "() argument '", std::string(name),
+                                    "': unsupported chunks ", StringRepr(v.text),
+                                    " (expected 'auto', an int or a tuple)"));
+      }
+      return ChunkSpec();
+    }
+    if (v.kind == Value::Kind::kInt) return ChunkSpec(v.i);
+    if (v.kind != Value::Kind::kTuple && v.kind != Value::Kind::kList) Bad(name, kExpected);
+    std::vector<ChunkSpec::Axis> axes;
+    for (const Value& item : v.items) {
+      if (item.kind == Value::Kind::kInt) {
+        axes.emplace_back(item.i);
+      } else if (item.kind == Value::Kind::kNone) {
+        axes.emplace_back(int64_t{-1});
+      } else if (item.kind == Value::Kind::kString && item.text == "auto") {
+        axes.emplace_back(kAutoChunk);
+      } else if (item.kind == Value::Kind::kTuple || item.kind == Value::Kind::kList) {
+        std::vector<int64_t> blocks;
+        for (const Value& b : item.items) {
+          if (b.kind != Value::Kind::kInt) Bad(name, kExpected);
+          blocks.push_back(b.i);
+        }
+        axes.emplace_back(std::move(blocks));
+      } else {
+        Bad(name, kExpected);
+      }
+    }
+    return ChunkSpec::PerAxis(std::move(axes));
+  }
+
+  DType GetDType(std::string_view name, DType fallback) const {
+    if (!Has(name)) return fallback;
+    const Value& v = Get(name);
+    if (v.kind == Value::Kind::kDType) return v.dtype;
+    if (v.kind == Value::Kind::kString) {
+      absl::StatusOr<DType> d = ParseDType(v.text);
+      if (!d.ok()) Fail(At(name), std::string(d.status().message()));
+      return *d;
+    }
+    if (v.kind == Value::Kind::kFunction) {
+      if (v.text == "float") return DType::kFloat64;
+      if (v.text == "int") return DType::kInt64;
+      if (v.text == "bool") return DType::kBool;
+    }
+    Bad(name, "a dtype name such as 'float32'");
+  }
+
+  std::vector<int> GetAxes(std::string_view name) const {
+    if (!Has(name)) return {};
+    const Value& v = Get(name);
+    if (v.kind == Value::Kind::kInt) return {static_cast<int>(v.i)};
+    if (v.kind == Value::Kind::kTuple || v.kind == Value::Kind::kList) {
+      std::vector<int> axes;
+      for (const Value& item : v.items) {
+        if (item.kind != Value::Kind::kInt) Bad(name, "None, an int or a tuple of ints");
+        axes.push_back(static_cast<int>(item.i));
+      }
+      return axes;
+    }
+    Bad(name, "None, an int or a tuple of ints");
+  }
+
+  std::optional<uint64_t> GetSeed(std::string_view name) const {
+    if (!Has(name)) return std::nullopt;
+    const int64_t seed = Int(name);
+    if (seed < 0) {
+      Fail(At(name), absl::StrCat(fn_.name, "() argument '", std::string(name),
+                                  "' must be non-negative, not ", seed));
+    }
+    return static_cast<uint64_t>(seed);
+  }
+
+ private:
+  size_t IndexOf(std::string_view name) const {
+    auto it = std::find(fn_.params.begin(), fn_.params.end(), name);
+    return static_cast<size_t>(it - fn_.params.begin());
+  }
+
+  const Builtin& fn_;
+  const Expr& call_;
+  Interpreter* interp_;
+  std::vector<std::optional<Value>> values_;
+  std::vector<const Expr*> at_;
+  std::vector<Value> raw_;
+  std::vector<const Expr*> raw_at_;
+};
+
+// ---- Value ----
+
+Value Value::Bool(bool v) {
+  Value x;
+  x.kind = Kind::kBool;
+  x.b = v;
+  return x;
+}
+Value Value::Int(int64_t v) {
+  Value x;
+  x.kind = Kind::kInt;
+  x.i = v;
+  return x;
+}
+Value Value::Float(double v) {
+  Value x;
+  x.kind = Kind::kFloat;
+  x.f = v;
+  return x;
+}
+Value Value::String(std::string v) {
+  Value x;
+  x.kind = Kind::kString;
+  x.text = std::move(v);
+  return x;
+}
+Value Value::Tuple(std::vector<Value> items) {
+  Value x;
+  x.kind = Kind::kTuple;
+  x.items = std::move(items);
+  return x;
+}
+Value Value::FromArray(Array a) {
+  Value x;
+  x.kind = Kind::kArray;
+  x.array = std::make_shared<const Array>(std::move(a));
+  return x;
+}
+Value Value::FromNDArray(NDArray a) {
+  Value x;
+  x.kind = Kind::kNDArray;
+  x.ndarray = std::make_shared<const NDArray>(std::move(a));
+  return x;
+}
+Value Value::FromDType(DType d) {
+  Value x;
+  x.kind = Kind::kDType;
+  x.dtype = d;
+  return x;
+}
+Value Value::Module(std::string name) {
+  Value x;
+  x.kind = Kind::kModule;
+  x.text = std::move(name);
+  return x;
+}
+
+std::string Value::TypeName() const {
+  switch (kind) {
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
+    case Kind::kTuple:
+      return "tuple";
+    case Kind::kList:
+      return "list";
+    case Kind::kEllipsis:
+      return "ellipsis";
+    case Kind::kSlice:
+      return "slice";
+    case Kind::kArray:
+      return "Array";
+    case Kind::kNDArray:
+      return "numpy.ndarray";
+    case Kind::kDType:
+      return "dtype";
+    case Kind::kFunction:
+      return "function";
+    case Kind::kModule:
+      return "module";
+  }
+  return "object";
+}
+
+namespace {
+
+Value FunctionValue(std::shared_ptr<const Builtin> fn) {
+  Value v;
+  v.kind = Value::Kind::kFunction;
+  v.text = fn->name;
+  v.function = std::move(fn);
+  return v;
+}
+
+using BuiltinTable = std::map<std::string, std::shared_ptr<const Builtin>, std::less<>>;
+
+std::shared_ptr<const Builtin> Make(std::string name, std::vector<std::string> params,
+                                    size_t required, std::function<Value(Args&)> body) {
+  auto b = std::make_shared<Builtin>();
+  b->name = std::move(name);
+  b->params = std::move(params);
+  b->required = required;
+  b->body = std::move(body);
+  return b;
+}
+
+std::shared_ptr<const Builtin> MakeVariadic(std::string name, std::function<Value(Args&)> body) {
+  auto b = std::make_shared<Builtin>();
+  b->name = std::move(name);
+  b->variadic = true;
+  b->body = std::move(body);
+  return b;
+}
+
+double ApplyUnaryScalar(graph::UnaryOp op, double x) {
+  using graph::UnaryOp;
+  switch (op) {
+    case UnaryOp::kNegative: return -x;
+    case UnaryOp::kAbs: return std::fabs(x);
+    case UnaryOp::kSqrt: return std::sqrt(x);
+    case UnaryOp::kSquare: return x * x;
+    case UnaryOp::kExp: return std::exp(x);
+    case UnaryOp::kExpm1: return std::expm1(x);
+    case UnaryOp::kLog: return std::log(x);
+    case UnaryOp::kLog1p: return std::log1p(x);
+    case UnaryOp::kLog2: return std::log2(x);
+    case UnaryOp::kLog10: return std::log10(x);
+    case UnaryOp::kSin: return std::sin(x);
+    case UnaryOp::kCos: return std::cos(x);
+    case UnaryOp::kTan: return std::tan(x);
+    case UnaryOp::kArcsin: return std::asin(x);
+    case UnaryOp::kArccos: return std::acos(x);
+    case UnaryOp::kArctan: return std::atan(x);
+    case UnaryOp::kSinh: return std::sinh(x);
+    case UnaryOp::kCosh: return std::cosh(x);
+    case UnaryOp::kTanh: return std::tanh(x);
+    case UnaryOp::kFloor: return std::floor(x);
+    case UnaryOp::kCeil: return std::ceil(x);
+    case UnaryOp::kRound: return std::nearbyint(x);
+    case UnaryOp::kSign: return x > 0 ? 1 : (x < 0 ? -1 : x);
+    case UnaryOp::kIsnan: return std::isnan(x) ? 1 : 0;
+    case UnaryOp::kIsfinite: return std::isfinite(x) ? 1 : 0;
+    case UnaryOp::kAstype: return x;
+  }
+  return x;
+}
+
+// A NumPy ufunc of one argument: on an array it builds a node, on a Python number it is
+// evaluated here (NumPy would return a NumPy scalar; a Python number prints the same).
+std::shared_ptr<const Builtin> UnaryFunction(graph::UnaryOp op) {
+  const std::string name(graph::UnaryOpName(op));
+  return Make(name, {"x"}, 1, [op, name](Args& a) -> Value {
+    const Value& x = a.Get("x");
+    if (IsArrayOperand(x)) return Value::FromArray(Array(Check(graph::Unary(op, x.array->node()))));
+    if (!IsNumber(x)) a.Bad("x", "an array or a number");
+    const Value s = Scalarize(x);
+    const bool int_like = s.kind != Value::Kind::kFloat;
+    if (op == graph::UnaryOp::kIsnan || op == graph::UnaryOp::kIsfinite) {
+      return Value::Bool(ApplyUnaryScalar(op, AsDouble(s)) != 0);
+    }
+    if (int_like && (op == graph::UnaryOp::kNegative || op == graph::UnaryOp::kAbs ||
+                     op == graph::UnaryOp::kSquare || op == graph::UnaryOp::kSign)) {
+      return Value::Int(static_cast<int64_t>(ApplyUnaryScalar(op, AsDouble(s))));
+    }
+    return Value::Float(ApplyUnaryScalar(op, AsDouble(s)));
+  });
+}
+
+}  // namespace
+
+// ---- The interpreter ----
+
+namespace {
+
+// Tables of the modules, built once: dask.array / numpy functions and the random module.
+struct Modules {
+  BuiltinTable array;   // dask.array and numpy
+  BuiltinTable random;  // dask.array.random and numpy.random
+  BuiltinTable python;  // Python builtins (print, len, float, int, ...)
+};
+
+Value Reduction(graph::ReduceOp op, Args& a, bool with_dtype) {
+  const Array& x = a.GetArray("a");
+  graph::NodePtr node = x.node();
+  if (with_dtype && a.Has("dtype")) {
+    node = Check(graph::Unary(graph::UnaryOp::kAstype, node, a.GetDType("dtype", x.dtype())));
+  }
+  const int split_every = static_cast<int>(a.Int("split_every", 8));
+  return Value::FromArray(Array(Check(
+      graph::Reduce(op, node, a.GetAxes("axis"), a.Bool("keepdims", false), split_every))));
+}
+
+Value BinaryValue(graph::BinaryOp op, const Value& x, const Value& y) {
+  return Value::FromArray(Array(Check(graph::Binary(op, NodeOf(x), NodeOf(y)))));
+}
+
+const Modules& GetModules() {
+  static const Modules* modules = [] {
+    auto* m = new Modules;
+    using graph::ReduceOp;
+    using graph::UnaryOp;
+    // Creation.
+    for (const char* name : {"ones", "zeros", "empty"}) {
+      const double value = std::string(name) == "ones" ? 1 : 0;
+      m->array[name] = Make(name, {"shape", "dtype", "chunks"}, 1, [value](Args& a) {
+        ArrayOptions o{a.GetChunks("chunks"), a.GetDType("dtype", DType::kFloat64)};
+        return Value::FromArray(full(a.GetShape("shape"), value, o));
+      });
+    }
+    m->array["full"] = Make("full", {"shape", "fill_value", "dtype", "chunks"}, 2, [](Args& a) {
+      const Value fill = Scalarize(a.Get("fill_value"));
+      if (!IsNumber(fill)) a.Bad("fill_value", "a number");
+      const DType natural = fill.kind == Value::Kind::kFloat ? DType::kFloat64
+                            : fill.kind == Value::Kind::kBool ? DType::kBool
+                                                              : DType::kInt64;
+      ArrayOptions o{a.GetChunks("chunks"), a.GetDType("dtype", natural)};
+      return Value::FromArray(full(a.GetShape("shape"), AsDouble(fill), o));
+    });
+    m->array["arange"] =
+        Make("arange", {"start", "stop", "step", "dtype", "chunks"}, 1, [](Args& a) {
+          double start = 0, stop = 0, step = 1;
+          bool all_int = true;
+          for (const char* p : {"start", "stop", "step"}) {
+            if (a.Has(p)) {
+              if (!IsNumber(a.Get(p))) a.Bad(p, "a number");
+              all_int &= Scalarize(a.Get(p)).kind != Value::Kind::kFloat;
+            }
+          }
+          if (a.Has("stop")) {
+            start = a.Number("start");
+            stop = a.Number("stop");
+          } else {
+            stop = a.Number("start");
+          }
+          step = a.Number("step", 1);
+          ArrayOptions o{a.GetChunks("chunks"),
+                         a.GetDType("dtype", all_int ? DType::kInt64 : DType::kFloat64)};
+          return Value::FromArray(arange(start, stop, step, o));
+        });
+    // Elementwise.
+    for (int op = 0; op <= static_cast<int>(UnaryOp::kIsfinite); ++op) {
+      auto fn = UnaryFunction(static_cast<UnaryOp>(op));
+      m->array[fn->name] = fn;
+    }
+    m->array["abs"] = m->array["absolute"];
+    struct NamedBinary {
+      const char* name;
+      graph::BinaryOp op;
+    };
+    for (NamedBinary nb : std::initializer_list<NamedBinary>{
+             {"add", graph::BinaryOp::kAdd},
+             {"subtract", graph::BinaryOp::kSubtract},
+             {"multiply", graph::BinaryOp::kMultiply},
+             {"divide", graph::BinaryOp::kDivide},
+             {"true_divide", graph::BinaryOp::kDivide},
+             {"floor_divide", graph::BinaryOp::kFloorDivide},
+             {"mod", graph::BinaryOp::kMod},
+             {"remainder", graph::BinaryOp::kMod},
+             {"power", graph::BinaryOp::kPower},
+             {"maximum", graph::BinaryOp::kMaximum},
+             {"minimum", graph::BinaryOp::kMinimum},
+             {"arctan2", graph::BinaryOp::kArctan2},
+             {"hypot", graph::BinaryOp::kHypot},
+             {"less", graph::BinaryOp::kLess},
+             {"less_equal", graph::BinaryOp::kLessEqual},
+             {"greater", graph::BinaryOp::kGreater},
+             {"greater_equal", graph::BinaryOp::kGreaterEqual},
+             {"equal", graph::BinaryOp::kEqual},
+             {"not_equal", graph::BinaryOp::kNotEqual}}) {
+      const graph::BinaryOp op = nb.op;
+      m->array[nb.name] = Make(nb.name, {"x1", "x2"}, 2, [op](Args& a) -> Value {
+        const Value& x = a.Get("x1");
+        const Value& y = a.Get("x2");
+        for (const char* p : {"x1", "x2"}) {
+          if (!IsArrayOperand(a.Get(p)) && !IsNumber(a.Get(p))) a.Bad(p, "an array or a number");
+        }
+        if (IsArrayOperand(x) || IsArrayOperand(y)) return BinaryValue(op, x, y);
+        const double u = AsDouble(x), v = AsDouble(y);
+        switch (op) {
+          case graph::BinaryOp::kMaximum:
+            return Value::Float(std::isnan(u) || u > v ? u : v);
+          case graph::BinaryOp::kMinimum:
+            return Value::Float(std::isnan(u) || u < v ? u : v);
+          case graph::BinaryOp::kArctan2:
+            return Value::Float(std::atan2(u, v));
+          case graph::BinaryOp::kHypot:
+            return Value::Float(std::hypot(u, v));
+          default:
+            break;
+        }
+        // The rest match Python's operators on numbers.
+        static const std::map<graph::BinaryOp, std::string> kOps = {
+            {graph::BinaryOp::kAdd, "+"},          {graph::BinaryOp::kSubtract, "-"},
+            {graph::BinaryOp::kMultiply, "*"},     {graph::BinaryOp::kDivide, "/"},
+            {graph::BinaryOp::kFloorDivide, "//"}, {graph::BinaryOp::kMod, "%"},
+            {graph::BinaryOp::kPower, "**"},       {graph::BinaryOp::kLess, "<"},
+            {graph::BinaryOp::kLessEqual, "<="},   {graph::BinaryOp::kGreater, ">"},
+            {graph::BinaryOp::kGreaterEqual, ">="}, {graph::BinaryOp::kEqual, "=="},
+            {graph::BinaryOp::kNotEqual, "!="}};
+        return a.interp().EvalBinary(a.call(), kOps.at(op), x, y);
+      });
+    }
+    // Reductions, as functions; the methods are the same builtins with `self` first.
+    struct NamedReduce {
+      const char* name;
+      ReduceOp op;
+      bool with_dtype;
+    };
+    for (NamedReduce nr : std::initializer_list<NamedReduce>{{"sum", ReduceOp::kSum, true},
+                                                             {"prod", ReduceOp::kProd, true},
+                                                             {"mean", ReduceOp::kMean, true},
+                                                             {"min", ReduceOp::kMin, false},
+                                                             {"max", ReduceOp::kMax, false}}) {
+      const ReduceOp op = nr.op;
+      const bool with_dtype = nr.with_dtype;
+      std::vector<std::string> params = {"a", "axis"};
+      if (with_dtype) params.push_back("dtype");
+      params.push_back("keepdims");
+      params.push_back("split_every");
+      m->array[nr.name] = Make(nr.name, params, 1, [op, with_dtype](Args& a) {
+        return Reduction(op, a, with_dtype);
+      });
+    }
+    m->array["amin"] = m->array["min"];
+    m->array["amax"] = m->array["max"];
+    m->array["astype"] = Make("astype", {"a", "dtype"}, 2, [](Args& a) {
+      return Value::FromArray(a.GetArray("a").astype(a.GetDType("dtype", DType::kFloat64)));
+    });
+
+    // Random.
+    auto random_options = [](Args& a) {
+      random::RandomOptions o;
+      o.chunks = a.GetChunks("chunks");
+      o.dtype = a.GetDType("dtype", DType::kFloat64);
+      o.seed = a.GetSeed("seed");
+      return o;
+    };
+    auto size_of = [](Args& a) { return a.Has("size") ? a.GetShape("size") : Shape{}; };
+    m->random["random"] = Make("random", {"size", "chunks", "dtype", "seed"}, 0,
+                               [=](Args& a) {
+                                 return Value::FromArray(
+                                     random::random(size_of(a), random_options(a)));
+                               });
+    m->random["random_sample"] = m->random["random"];
+    m->random["uniform"] =
+        Make("uniform", {"low", "high", "size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
+          return Value::FromArray(random::uniform(a.Number("low", 0), a.Number("high", 1),
+                                                  size_of(a), random_options(a)));
+        });
+    m->random["normal"] =
+        Make("normal", {"loc", "scale", "size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
+          return Value::FromArray(random::normal(a.Number("loc", 0), a.Number("scale", 1),
+                                                 size_of(a), random_options(a)));
+        });
+    m->random["standard_normal"] =
+        Make("standard_normal", {"size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
+          return Value::FromArray(random::normal(0, 1, size_of(a), random_options(a)));
+        });
+
+    // Python builtins.
+    m->python["print"] = MakeVariadic("print", [](Args& a) {
+      std::vector<std::string> parts;
+      for (const Value& v : a.raw()) {
+        parts.push_back(v.kind == Value::Kind::kString ? v.text : a.interp().Repr(v));
+      }
+      a.interp().Print(absl::StrJoin(parts, " "));
+      return Value::None();
+    });
+    m->python["len"] = Make("len", {"obj"}, 1, [](Args& a) {
+      const Value& v = a.Get("obj");
+      switch (v.kind) {
+        case Value::Kind::kTuple:
+        case Value::Kind::kList:
+          return Value::Int(static_cast<int64_t>(v.items.size()));
+        case Value::Kind::kString:
+          return Value::Int(static_cast<int64_t>(v.text.size()));
+        case Value::Kind::kArray:
+          if (v.array->ndim() > 0) return Value::Int(v.array->shape()[0]);
+          break;
+        case Value::Kind::kNDArray:
+          if (v.ndarray->ndim() > 0) return Value::Int(v.ndarray->shape()[0]);
+          break;
+        default:
+          break;
+      }
+      Fail(a.At("obj"), absl::StrCat("object of type '", v.TypeName(), "' has no len()"));
+    });
+    auto to_number = [](Args& a) -> Value {
+      Value v = a.Get("x");
+      if (v.kind == Value::Kind::kArray) v = a.interp().Compute(a.callee(), v);
+      if (v.kind == Value::Kind::kNDArray) {
+        if (v.ndarray->size() != 1) {
+          Fail(a.At("x"), "only arrays of one element can be converted to Python scalars");
+        }
+        return Value::Float(v.ndarray->at(0));
+      }
+      if (v.kind == Value::Kind::kString) {
+        char* end = nullptr;
+        const double d = std::strtod(v.text.c_str(), &end);
+        if (v.text.empty() || *end != '\0') {
+          Fail(a.At("x"), absl::StrCat("could not convert string to a number: ",
+                                       StringRepr(v.text)));
+        }
+        return Value::Float(d);
+      }
+      if (!IsNumber(v)) a.Bad("x", "a number, a string or an array");
+      return Scalarize(v);
+    };
+    m->python["float"] = Make("float", {"x"}, 0, [to_number](Args& a) {
+      return Value::Float(a.Has("x") ? AsDouble(to_number(a)) : 0.0);
+    });
+    m->python["int"] = Make("int", {"x"}, 0, [to_number](Args& a) {
+      if (!a.Has("x")) return Value::Int(0);
+      const Value v = to_number(a);
+      if (v.kind == Value::Kind::kFloat) {
+        if (!std::isfinite(v.f) || std::fabs(v.f) >= 9.2e18) {
+          Fail(a.At("x"), absl::StrCat("cannot convert float ", FloatRepr(v.f), " to int"));
+        }
+        return Value::Int(static_cast<int64_t>(v.f));
+      }
+      return Value::Int(static_cast<int64_t>(AsDouble(v)));
+    });
+    m->python["bool"] = Make("bool", {"x"}, 0, [](Args& a) {
+      return Value::Bool(a.Has("x") && a.interp().Truth(a.At("x"), a.Get("x")));
+    });
+    return m;
+  }();
+  return *modules;
+}
+
+}  // namespace
+
+Interpreter::Interpreter(InterpreterOptions options) : options_(std::move(options)) {
+  const Modules& m = GetModules();
+  for (const auto& [name, fn] : m.array) globals_[name] = FunctionValue(fn);
+  // Python's builtins shadow NumPy's names where both exist (abs, min, max, ...) only for
+  // those that differ in meaning: print, len, float, int, bool.
+  for (const auto& [name, fn] : m.python) globals_[name] = FunctionValue(fn);
+  globals_["da"] = Value::Module("dask.array");
+  globals_["np"] = Value::Module("numpy");
+  globals_["dask"] = Value::Module("dask");
+  globals_["numpy"] = Value::Module("numpy");
+  globals_["random"] = Value::Module("dask.array.random");
+  for (DType d : {DType::kFloat64, DType::kFloat32, DType::kInt64, DType::kInt32}) {
+    globals_[std::string(DTypeName(d))] = Value::FromDType(d);
+  }
+  globals_["bool_"] = Value::FromDType(DType::kBool);
+  globals_["newaxis"] = Value::None();
+  globals_["pi"] = Value::Float(std::numbers::pi);
+  globals_["e"] = Value::Float(std::numbers::e);
+  globals_["inf"] = Value::Float(std::numeric_limits<double>::infinity());
+  globals_["nan"] = Value::Float(std::numeric_limits<double>::quiet_NaN());
+}
+
+Interpreter::~Interpreter() = default;
+
+const Value* Interpreter::Lookup(const std::string& name) const {
+  auto it = globals_.find(name);
+  return it == globals_.end() ? nullptr : &it->second;
+}
+
+void Interpreter::Print(const std::string& line) {
+  if (options_.print) {
+    options_.print(line);
+  } else {
+    std::cout << line << std::endl;
+  }
+}
+
+Value Interpreter::Compute(const Expr& at, const Value& v) {
+  if (v.kind != Value::Kind::kArray) return v;
+  if (!options_.compute) Fail(at, "no cluster to compute on", 9);
+  return Value::FromNDArray(options_.compute(*v.array));
+}
+
+Value Interpreter::Evaluate(std::string_view source) {
+  absl::StatusOr<Program> program = Parse(source);
+  if (!program.ok()) {
+    throw Error(static_cast<int>(program.status().code()), std::string(program.status().message()));
+  }
+  Value last;
+  for (const Stmt& stmt : program->statements) {
+    last = Value::None();
+    switch (stmt.kind) {
+      case Stmt::Kind::kExpr:
+        last = Eval(*stmt.value);
+        break;
+      case Stmt::Kind::kAssign: {
+        Value v = Eval(*stmt.value);
+        for (const std::string& t : stmt.targets) globals_[t] = v;
+        break;
+      }
+      case Stmt::Kind::kAugAssign: {
+        const Value* current = Lookup(stmt.targets[0]);
+        if (!current) {
+          Fail(*stmt.value, absl::StrCat("name '", stmt.targets[0], "' is not defined"));
+        }
+        globals_[stmt.targets[0]] = EvalBinary(*stmt.value, stmt.op, *current, Eval(*stmt.value));
+        break;
+      }
+      case Stmt::Kind::kImport: {
+        static const std::set<std::string, std::less<>> kKnown = {
+            "dask", "dask.array", "dask.array.random", "numpy", "numpy.random"};
+        if (!kKnown.count(stmt.module)) {
+          throw LocatedError(
+              3, absl::StrCat("line ", stmt.line, ", column ", stmt.column, ": no module named '",
+                              stmt.module, "' (the tessera language knows dask.array and numpy)"));
+        }
+        if (stmt.alias.empty()) {
+          const std::string top = stmt.module.substr(0, stmt.module.find('.'));
+          globals_[top] = Value::Module(top);
+        } else {
+          globals_[stmt.alias] = Value::Module(stmt.module);
+        }
+        break;
+      }
+    }
+  }
+  return last;
+}
+
+std::optional<std::string> Interpreter::Run(std::string_view source) {
+  Value v = Evaluate(source);
+  if (v.kind == Value::Kind::kNone) return std::nullopt;
+  return Repr(v);
+}
+
+std::string Interpreter::Repr(const Value& v) { return ReprImpl(v, /*top=*/true); }
+
+std::string Interpreter::ReprImpl(const Value& v, bool top) {
+  const int64_t threshold = options_.print_array ? std::numeric_limits<int64_t>::max() : 1000;
+  switch (v.kind) {
+    case Value::Kind::kNone:
+      return "None";
+    case Value::Kind::kBool:
+      return v.b ? "True" : "False";
+    case Value::Kind::kInt:
+      return absl::StrCat(v.i);
+    case Value::Kind::kFloat:
+      return FloatRepr(v.f);
+    case Value::Kind::kString:
+      return StringRepr(v.text);
+    case Value::Kind::kTuple:
+    case Value::Kind::kList: {
+      std::vector<std::string> parts;
+      for (const Value& item : v.items) parts.push_back(ReprImpl(item, false));
+      if (v.kind == Value::Kind::kList) return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
+      if (parts.size() == 1) return absl::StrCat("(", parts[0], ",)");
+      return absl::StrCat("(", absl::StrJoin(parts, ", "), ")");
+    }
+    case Value::Kind::kEllipsis:
+      return "Ellipsis";
+    case Value::Kind::kSlice:
+      return absl::StrCat("slice(", ReprImpl(v.items[0], false), ", ", ReprImpl(v.items[1], false),
+                          ", ", ReprImpl(v.items[2], false), ")");
+    case Value::Kind::kArray: {
+      if (!top) return v.array->repr();
+      if (!options_.compute) throw Error(9, "no cluster to compute on");
+      return options_.compute(*v.array).repr(threshold);
+    }
+    case Value::Kind::kNDArray:
+      return v.ndarray->repr(threshold);
+    case Value::Kind::kDType:
+      return absl::StrCat("dtype('", std::string(DTypeName(v.dtype)), "')");
+    case Value::Kind::kFunction:
+      if (!v.items.empty()) return absl::StrCat("<bound method ", v.text, ">");
+      return absl::StrCat("<function ", v.text, ">");
+    case Value::Kind::kModule:
+      return absl::StrCat("<module '", v.text, "'>");
+  }
+  return "?";
+}
+
+bool Interpreter::Truth(const Expr& at, const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::kNone:
+      return false;
+    case Value::Kind::kBool:
+      return v.b;
+    case Value::Kind::kInt:
+      return v.i != 0;
+    case Value::Kind::kFloat:
+      return v.f != 0;
+    case Value::Kind::kString:
+      return !v.text.empty();
+    case Value::Kind::kTuple:
+    case Value::Kind::kList:
+      return !v.items.empty();
+    case Value::Kind::kArray:
+      // As dask does, a one-element array is computed to decide.
+      if (v.array->size() == 1) return Truth(at, Compute(at, v));
+      [[fallthrough]];
+    case Value::Kind::kNDArray:
+      if (v.kind == Value::Kind::kNDArray && v.ndarray->size() == 1) return v.ndarray->at(0) != 0;
+      Fail(at, "the truth value of an array is ambiguous; compute it or reduce it with "
+               ".min() / .max() first");
+    default:
+      return true;
+  }
+}
+
+Value Interpreter::Eval(const Expr& e) {
+  switch (e.kind) {
+    case Expr::Kind::kName: {
+      const Value* v = Lookup(e.name);
+      if (!v) Fail(e, absl::StrCat("name '", e.name, "' is not defined"));
+      return *v;
+    }
+    case Expr::Kind::kInt:
+      return Value::Int(e.int_value);
+    case Expr::Kind::kFloat:
+      return Value::Float(e.float_value);
+    case Expr::Kind::kString:
+      return Value::String(e.name);
+    case Expr::Kind::kBool:
+      return Value::Bool(e.bool_value);
+    case Expr::Kind::kNone:
+      return Value::None();
+    case Expr::Kind::kEllipsis: {
+      Value v;
+      v.kind = Value::Kind::kEllipsis;
+      return v;
+    }
+    case Expr::Kind::kTuple:
+    case Expr::Kind::kList: {
+      Value v;
+      v.kind = e.kind == Expr::Kind::kTuple ? Value::Kind::kTuple : Value::Kind::kList;
+      for (const ExprPtr& item : e.items) v.items.push_back(Eval(*item));
+      return v;
+    }
+    case Expr::Kind::kUnary:
+      if (e.op == "not") return Value::Bool(!Truth(*e.items[0], Eval(*e.items[0])));
+      return EvalUnary(e, e.op, Eval(*e.items[0]));
+    case Expr::Kind::kBinary: {
+      if (e.op == "and" || e.op == "or") {
+        Value a = Eval(*e.items[0]);
+        const bool t = Truth(*e.items[0], a);
+        if ((e.op == "and") != t) return a;
+        return Eval(*e.items[1]);
+      }
+      Value a = Eval(*e.items[0]);
+      Value b = Eval(*e.items[1]);
+      return EvalBinary(e, e.op, a, b);
+    }
+    case Expr::Kind::kCompare:
+      return EvalCompare(e);
+    case Expr::Kind::kCall:
+      return EvalCall(e);
+    case Expr::Kind::kAttribute:
+      return EvalAttribute(e);
+    case Expr::Kind::kSubscript:
+      return EvalSubscript(e);
+    case Expr::Kind::kSlice: {
+      Value v;
+      v.kind = Value::Kind::kSlice;
+      for (const ExprPtr& item : e.items) v.items.push_back(item ? Eval(*item) : Value::None());
+      return v;
+    }
+  }
+  Fail(e, "unsupported expression");
+}
+
+Value Interpreter::EvalCall(const Expr& e) {
+  const Value callee = Eval(*e.items[0]);
+  if (callee.kind != Value::Kind::kFunction) {
+    Fail(*e.items[0], absl::StrCat("'", callee.TypeName(), "' object is not callable"));
+  }
+  std::vector<Value> positional;
+  std::vector<const Expr*> positional_at;
+  // A bound method passes its object first.
+  for (const Value& self : callee.items) {
+    positional.push_back(self);
+    positional_at.push_back(e.items[0].get());
+  }
+  for (size_t i = 1; i < e.items.size(); ++i) {
+    positional.push_back(Eval(*e.items[i]));
+    positional_at.push_back(e.items[i].get());
+  }
+  std::vector<std::pair<std::string, Value>> keywords;
+  std::vector<const Expr*> keyword_at;
+  for (const auto& [name, value] : e.keywords) {
+    keywords.emplace_back(name, Eval(*value));
+    keyword_at.push_back(value.get());
+  }
+  try {
+    Args args(*callee.function, e, std::move(positional), std::move(positional_at),
+              std::move(keywords), std::move(keyword_at), this);
+    return callee.function->body(args);
+  } catch (const LocatedError&) {
+    throw;
+  } catch (const Error& error) {
+    throw LocatedError(error.code(), Where(*e.items[0]) + error.what());
+  }
+}
+
+namespace {
+
+std::shared_ptr<const Builtin> Method(std::string_view name) {
+  static const BuiltinTable* methods = [] {
+    auto* t = new BuiltinTable;
+    const Modules& m = GetModules();
+    // Methods are the dask.array functions with the array as `self`.
+    for (const char* name : {"sum", "prod", "mean", "min", "max", "astype"}) {
+      const Builtin& f = *m.array.at(name);
+      auto b = std::make_shared<Builtin>(f);
+      b->method = true;
+      (*t)[name] = b;
+    }
+    return t;
+  }();
+  auto it = methods->find(name);
+  return it == methods->end() ? nullptr : it->second;
+}
+
+}  // namespace
+
+Value Interpreter::EvalAttribute(const Expr& e) {
+  const Value base = Eval(*e.items[0]);
+  const std::string& name = e.name;
+  switch (base.kind) {
+    case Value::Kind::kModule: {
+      const Modules& m = GetModules();
+      const std::string& mod = base.text;
+      const BuiltinTable* table = nullptr;
+      if (mod == "dask") {
+        if (name == "array") return Value::Module("dask.array");
+      } else if (mod == "dask.array" || mod == "numpy") {
+        if (name == "random") return Value::Module(mod + ".random");
+        table = &m.array;
+        if (name == "newaxis") return Value::None();
+        for (const char* c : {"pi", "e", "inf", "nan"}) {
+          if (name == c) return globals_.at(c);
+        }
+        for (DType d : {DType::kFloat64, DType::kFloat32, DType::kInt64, DType::kInt32}) {
+          if (name == DTypeName(d)) return Value::FromDType(d);
+        }
+        if (name == "bool_") return Value::FromDType(DType::kBool);
+      } else {
+        table = &m.random;
+      }
+      if (table) {
+        auto it = table->find(name);
+        if (it != table->end()) return FunctionValue(it->second);
+      }
+      const std::string written = WrittenPath(*e.items[0]);
+      Fail(e, absl::StrCat("module '", written.empty() ? mod : written, "' has no attribute '",
+                           name, "'"));
+    }
+    case Value::Kind::kArray: {
+      const Array& x = *base.array;
+      if (name == "shape") {
+        std::vector<Value> items;
+        for (int64_t d : x.shape()) items.push_back(Value::Int(d));
+        return Value::Tuple(std::move(items));
+      }
+      if (name == "chunksize") {
+        std::vector<Value> items;
+        for (int64_t d : x.chunksize()) items.push_back(Value::Int(d));
+        return Value::Tuple(std::move(items));
+      }
+      if (name == "numblocks") {
+        std::vector<Value> items;
+        for (int64_t d : NumBlocks(x.chunks())) items.push_back(Value::Int(d));
+        return Value::Tuple(std::move(items));
+      }
+      if (name == "chunks") {
+        std::vector<Value> axes;
+        for (const auto& axis : x.chunks()) {
+          std::vector<Value> blocks;
+          for (int64_t b : axis) blocks.push_back(Value::Int(b));
+          axes.push_back(Value::Tuple(std::move(blocks)));
+        }
+        return Value::Tuple(std::move(axes));
+      }
+      if (name == "dtype") return Value::FromDType(x.dtype());
+      if (name == "ndim") return Value::Int(x.ndim());
+      if (name == "size") return Value::Int(x.size());
+      if (name == "nbytes") return Value::Int(x.nbytes());
+      if (name == "npartitions") return Value::Int(x.npartitions());
+      if (name == "T") Fail(e, "'.T' (transpose) is not supported yet");
+      if (name == "compute" || name == "persist") {
+        const bool compute = name == "compute";
+        auto b = Make(name, {"self"}, 1, [this, compute](Args& a) -> Value {
+          if (compute) return Compute(a.callee(), a.Get("self"));
+          if (!options_.persist) Fail(a.callee(), "no cluster to persist on", 9);
+          return Value::FromArray(options_.persist(*a.Get("self").array));
+        });
+        Value v = FunctionValue(b);
+        v.items.push_back(base);
+        return v;
+      }
+      if (auto method = Method(name)) {
+        Value v = FunctionValue(method);
+        v.items.push_back(base);
+        return v;
+      }
+      Fail(e, absl::StrCat("'Array' object has no attribute '", name, "'"));
+    }
+    case Value::Kind::kNDArray: {
+      const NDArray& x = *base.ndarray;
+      if (name == "shape") {
+        std::vector<Value> items;
+        for (int64_t d : x.shape()) items.push_back(Value::Int(d));
+        return Value::Tuple(std::move(items));
+      }
+      if (name == "dtype") return Value::FromDType(x.dtype());
+      if (name == "ndim") return Value::Int(x.ndim());
+      if (name == "size") return Value::Int(x.size());
+      if (name == "nbytes") return Value::Int(static_cast<int64_t>(x.bytes().size()));
+      if (name == "item" || name == "compute") {
+        const bool item = name == "item";
+        auto b = Make(name, {"self"}, 1, [item](Args& a) -> Value {
+          const Value& self = a.Get("self");
+          if (!item) return self;
+          if (self.ndarray->size() != 1) {
+            Fail(a.callee(), "can only convert an array of size 1 to a Python scalar");
+          }
+          Value v = Value::FromNDArray(
+              NDArray(self.ndarray->dtype(), {}, self.ndarray->bytes()));
+          return Scalarize(v);
+        });
+        Value v = FunctionValue(b);
+        v.items.push_back(base);
+        return v;
+      }
+      Fail(e, absl::StrCat("'numpy.ndarray' object has no attribute '", name, "'"));
+    }
+    case Value::Kind::kDType:
+      if (name == "name") return Value::String(std::string(DTypeName(base.dtype)));
+      if (name == "itemsize") return Value::Int(ItemSize(base.dtype));
+      Fail(e, absl::StrCat("'dtype' object has no attribute '", name, "'"));
+    default:
+      Fail(e, absl::StrCat("'", base.TypeName(), "' object has no attribute '", name, "'"));
+  }
+}
+
+namespace {
+
+Index ToIndex(const Expr& at, const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::kInt:
+      return Index(v.i);
+    case Value::Kind::kNone:
+      return newaxis;
+    case Value::Kind::kEllipsis:
+      return ellipsis;
+    case Value::Kind::kSlice: {
+      std::optional<int64_t> parts[3];
+      for (int i = 0; i < 3; ++i) {
+        const Value& p = v.items[static_cast<size_t>(i)];
+        if (p.kind == Value::Kind::kInt) {
+          parts[i] = p.i;
+        } else if (p.kind != Value::Kind::kNone) {
+          Fail(at, absl::StrCat("slice indices must be integers or None, not ", p.TypeName()));
+        }
+      }
+      return Slice(parts[0], parts[1], parts[2]);
+    }
+    case Value::Kind::kArray:
+    case Value::Kind::kNDArray:
+    case Value::Kind::kList:
+      Fail(at, "indexing with an array or a list (fancy indexing) is not supported yet");
+    default:
+      Fail(at, absl::StrCat("only integers, slices (`:`), ellipsis (`...`) and None are valid "
+                            "indices, not ",
+                            v.TypeName()));
+  }
+}
+
+// Python's slice.indices(n) followed by the selection.
+std::vector<int64_t> SliceSelection(const Expr& at, const Value& s, int64_t n) {
+  auto get = [&](size_t i) -> std::optional<int64_t> {
+    const Value& p = s.items[i];
+    if (p.kind == Value::Kind::kNone) return std::nullopt;
+    if (p.kind != Value::Kind::kInt) {
+      Fail(at, absl::StrCat("slice indices must be integers or None, not ", p.TypeName()));
+    }
+    return p.i;
+  };
+  const int64_t step = get(2).value_or(1);
+  if (step == 0) Fail(at, "slice step cannot be zero");
+  auto clamp = [&](std::optional<int64_t> v, int64_t def) {
+    if (!v) return def;
+    int64_t x = *v < 0 ? *v + n : *v;
+    if (step > 0) return std::clamp<int64_t>(x, 0, n);
+    return std::clamp<int64_t>(x, -1, n - 1);
+  };
+  const int64_t start = clamp(get(0), step > 0 ? 0 : n - 1);
+  const int64_t stop = clamp(get(1), step > 0 ? n : -1);
+  std::vector<int64_t> out;
+  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(i);
+  return out;
+}
+
+}  // namespace
+
+Value Interpreter::EvalSubscript(const Expr& e) {
+  const Value base = Eval(*e.items[0]);
+  std::vector<Value> items;
+  std::vector<const Expr*> at;
+  for (size_t i = 1; i < e.items.size(); ++i) {
+    items.push_back(Eval(*e.items[i]));
+    at.push_back(e.items[i].get());
+  }
+  // x[t] with a tuple value t is x[t0, t1, ...], as in Python.
+  if (!e.subscript_tuple && items.size() == 1 && items[0].kind == Value::Kind::kTuple) {
+    Value t = items[0];
+    items = t.items;
+    at.assign(items.size(), at[0]);
+  }
+  switch (base.kind) {
+    case Value::Kind::kArray: {
+      std::vector<Index> index;
+      for (size_t i = 0; i < items.size(); ++i) index.push_back(ToIndex(*at[i], items[i]));
+      try {
+        return Value::FromArray((*base.array)[index]);
+      } catch (const Error& error) {
+        throw LocatedError(error.code(), Where(e) + error.what());
+      }
+    }
+    case Value::Kind::kTuple:
+    case Value::Kind::kList:
+    case Value::Kind::kString: {
+      if (items.size() != 1 || e.subscript_tuple) {
+        Fail(e, absl::StrCat(base.TypeName(), " indices must be integers or slices, not tuple"));
+      }
+      const int64_t n = static_cast<int64_t>(base.kind == Value::Kind::kString
+                                                 ? base.text.size()
+                                                 : base.items.size());
+      auto element = [&](int64_t i) {
+        if (base.kind == Value::Kind::kString) {
+          return Value::String(std::string(1, base.text[static_cast<size_t>(i)]));
+        }
+        return base.items[static_cast<size_t>(i)];
+      };
+      if (items[0].kind == Value::Kind::kSlice) {
+        Value out;
+        out.kind = base.kind;
+        for (int64_t i : SliceSelection(*at[0], items[0], n)) {
+          if (base.kind == Value::Kind::kString) {
+            out.text += base.text[static_cast<size_t>(i)];
+          } else {
+            out.items.push_back(element(i));
+          }
+        }
+        return out;
+      }
+      const Value idx = Scalarize(items[0]);
+      if (idx.kind != Value::Kind::kInt) {
+        Fail(*at[0], absl::StrCat(base.TypeName(), " indices must be integers or slices, not ",
+                                  items[0].TypeName()));
+      }
+      const int64_t i = idx.i < 0 ? idx.i + n : idx.i;
+      if (i < 0 || i >= n) Fail(*at[0], absl::StrCat(base.TypeName(), " index out of range"));
+      return element(i);
+    }
+    case Value::Kind::kNDArray:
+      Fail(e, "indexing a computed array is not supported; index the array before .compute()");
+    default:
+      Fail(e, absl::StrCat("'", base.TypeName(), "' object is not subscriptable"));
+  }
+}
+
+Value Interpreter::EvalUnary(const Expr& at, const std::string& op, const Value& a) {
+  if (a.kind == Value::Kind::kArray) {
+    if (op == "+") return a;
+    if (op == "-") return Value::FromArray(-*a.array);
+    Fail(at, absl::StrCat("operator '", op, "' is not supported on arrays"));
+  }
+  const Value s = Scalarize(a);
+  if (op == "~" && (s.kind == Value::Kind::kInt || s.kind == Value::Kind::kBool)) {
+    return Value::Int(~static_cast<int64_t>(AsDouble(s)));
+  }
+  if (op != "~" && IsNumber(s)) {
+    if (s.kind == Value::Kind::kFloat) return Value::Float(op == "-" ? -s.f : s.f);
+    const int64_t i = s.kind == Value::Kind::kBool ? (s.b ? 1 : 0) : s.i;
+    if (op == "-" && i == std::numeric_limits<int64_t>::min()) Fail(at, "integer overflow");
+    return Value::Int(op == "-" ? -i : i);
+  }
+  Fail(at, absl::StrCat("bad operand type for unary ", op, ": '", a.TypeName(), "'"));
+}
+
+namespace {
+
+int64_t FloorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+double FloorMod(double a, double b) {
+  double m = std::fmod(a, b);
+  if (m != 0 && ((m < 0) != (b < 0))) m += b;
+  return m;
+}
+
+const std::map<std::string, graph::BinaryOp, std::less<>>& ArrayOps() {
+  static const auto* ops = new std::map<std::string, graph::BinaryOp, std::less<>>{
+      {"+", graph::BinaryOp::kAdd},         {"-", graph::BinaryOp::kSubtract},
+      {"*", graph::BinaryOp::kMultiply},    {"/", graph::BinaryOp::kDivide},
+      {"//", graph::BinaryOp::kFloorDivide}, {"%", graph::BinaryOp::kMod},
+      {"**", graph::BinaryOp::kPower},      {"<", graph::BinaryOp::kLess},
+      {"<=", graph::BinaryOp::kLessEqual},  {">", graph::BinaryOp::kGreater},
+      {">=", graph::BinaryOp::kGreaterEqual}, {"==", graph::BinaryOp::kEqual},
+      {"!=", graph::BinaryOp::kNotEqual}};
+  return *ops;
+}
+
+bool ValuesEqual(const Value& a, const Value& b) {
+  if (IsNumber(a) && IsNumber(b)) return AsDouble(a) == AsDouble(b);
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Value::Kind::kNone:
+    case Value::Kind::kEllipsis:
+      return true;
+    case Value::Kind::kString:
+    case Value::Kind::kModule:
+      return a.text == b.text;
+    case Value::Kind::kDType:
+      return a.dtype == b.dtype;
+    case Value::Kind::kTuple:
+    case Value::Kind::kList:
+    case Value::Kind::kSlice:
+      if (a.items.size() != b.items.size()) return false;
+      for (size_t i = 0; i < a.items.size(); ++i) {
+        if (!ValuesEqual(a.items[i], b.items[i])) return false;
+      }
+      return true;
+    case Value::Kind::kFunction:
+      return a.function == b.function;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value& a,
+                              const Value& b) {
+  if (a.kind == Value::Kind::kArray || b.kind == Value::Kind::kArray) {
+    if (op == "@") Fail(at, "matrix multiplication ('@') is not supported yet");
+    auto it = ArrayOps().find(op);
+    if (it == ArrayOps().end()) {
+      Fail(at, absl::StrCat("operator '", op, "' is not supported on arrays"));
+    }
+    for (const Value* v : {&a, &b}) {
+      if (v->kind != Value::Kind::kArray && !IsNumber(*v)) {
+        Fail(at, absl::StrCat("unsupported operand type(s) for ", op, ": '", a.TypeName(),
+                              "' and '", b.TypeName(), "'"));
+      }
+    }
+    try {
+      return BinaryValue(it->second, a, b);
+    } catch (const LocatedError&) {
+      throw;
+    } catch (const Error& error) {
+      throw LocatedError(error.code(), Where(at) + error.what());
+    }
+  }
+  if ((a.kind == Value::Kind::kNDArray && !IsNumber(a)) ||
+      (b.kind == Value::Kind::kNDArray && !IsNumber(b))) {
+    Fail(at, "arithmetic on computed arrays is not supported; operate before .compute()");
+  }
+  if (op == "==") return Value::Bool(ValuesEqual(a, b));
+  if (op == "!=") return Value::Bool(!ValuesEqual(a, b));
+  const auto bad = [&]() {
+    Fail(at, absl::StrCat("unsupported operand type(s) for ", op, ": '", a.TypeName(), "' and '",
+                          b.TypeName(), "'"));
+  };
+  // Sequences: concatenation and ordering of strings.
+  if (a.kind == Value::Kind::kString && b.kind == Value::Kind::kString) {
+    if (op == "+") return Value::String(a.text + b.text);
+    if (op == "<") return Value::Bool(a.text < b.text);
+    if (op == "<=") return Value::Bool(a.text <= b.text);
+    if (op == ">") return Value::Bool(a.text > b.text);
+    if (op == ">=") return Value::Bool(a.text >= b.text);
+    bad();
+  }
+  if ((a.kind == Value::Kind::kTuple || a.kind == Value::Kind::kList) && a.kind == b.kind &&
+      op == "+") {
+    Value out = a;
+    out.items.insert(out.items.end(), b.items.begin(), b.items.end());
+    return out;
+  }
+  if (!IsNumber(a) || !IsNumber(b)) bad();
+  const Value x = Scalarize(a), y = Scalarize(b);
+  const bool ints = x.kind != Value::Kind::kFloat && y.kind != Value::Kind::kFloat;
+  if (ints) {
+    const int64_t i = static_cast<int64_t>(AsDouble(x)), j = static_cast<int64_t>(AsDouble(y));
+    const int64_t u = x.kind == Value::Kind::kInt ? x.i : i;
+    const int64_t v = y.kind == Value::Kind::kInt ? y.i : j;
+    int64_t r = 0;
+    if (op == "+" && !__builtin_add_overflow(u, v, &r)) return Value::Int(r);
+    if (op == "-" && !__builtin_sub_overflow(u, v, &r)) return Value::Int(r);
+    if (op == "*" && !__builtin_mul_overflow(u, v, &r)) return Value::Int(r);
+    if (op == "+" || op == "-" || op == "*") Fail(at, "integer overflow (beyond 64 bits)");
+    if (op == "//" || op == "%") {
+      if (v == 0) Fail(at, "integer division or modulo by zero");
+      if (u == std::numeric_limits<int64_t>::min() && v == -1) Fail(at, "integer overflow");
+      const int64_t q = FloorDiv(u, v);
+      return Value::Int(op == "//" ? q : u - q * v);
+    }
+    if (op == "**" && v >= 0) {
+      int64_t result = 1;
+      for (int64_t k = 0; k < v; ++k) {
+        if (__builtin_mul_overflow(result, u, &result)) {
+          Fail(at, "integer overflow (beyond 64 bits)");
+        }
+        if (result == 0 || result == 1) break;
+      }
+      // 1 ** n and 0 ** n stop early; (-1) ** n alternates.
+      if (u == -1) result = (v % 2 == 0) ? 1 : -1;
+      return Value::Int(result);
+    }
+    if (op == "&") return Value::Int(u & v);
+    if (op == "|") return Value::Int(u | v);
+    if (op == "^") return Value::Int(u ^ v);
+    if (op == "<<" || op == ">>") {
+      if (v < 0) Fail(at, "negative shift count");
+      if (op == ">>") return Value::Int(v >= 64 ? (u < 0 ? -1 : 0) : u >> v);
+      if (v >= 63 || (u != 0 && (std::abs(u) >> (63 - v)) != 0)) {
+        Fail(at, "integer overflow (beyond 64 bits)");
+      }
+      return Value::Int(u * (int64_t{1} << v));
+    }
+    if (op == "<") return Value::Bool(u < v);
+    if (op == "<=") return Value::Bool(u <= v);
+    if (op == ">") return Value::Bool(u > v);
+    if (op == ">=") return Value::Bool(u >= v);
+  }
+  const double u = AsDouble(x), v = AsDouble(y);
+  if (op == "+") return Value::Float(u + v);
+  if (op == "-") return Value::Float(u - v);
+  if (op == "*") return Value::Float(u * v);
+  if (op == "/") {
+    if (v == 0) Fail(at, "division by zero");
+    return Value::Float(u / v);
+  }
+  if (op == "//" || op == "%") {
+    if (v == 0) Fail(at, "float floor division or modulo by zero");
+    const double m = FloorMod(u, v);
+    return Value::Float(op == "%" ? m : std::round((u - m) / v));
+  }
+  if (op == "**") {
+    if (u == 0 && v < 0) Fail(at, "0.0 cannot be raised to a negative power");
+    return Value::Float(std::pow(u, v));
+  }
+  if (op == "<") return Value::Bool(u < v);
+  if (op == "<=") return Value::Bool(u <= v);
+  if (op == ">") return Value::Bool(u > v);
+  if (op == ">=") return Value::Bool(u >= v);
+  if (op == "@") Fail(at, "matrix multiplication ('@') needs arrays");
+  bad();
+  return Value::None();
+}
+
+Value Interpreter::EvalCompare(const Expr& e) {
+  Value left = Eval(*e.items[0]);
+  Value result;
+  for (size_t k = 0; k < e.ops.size(); ++k) {
+    Value right = Eval(*e.items[k + 1]);
+    const std::string& op = e.ops[k];
+    if (op == "is" || op == "is not") {
+      const bool same = left.kind == right.kind &&
+                        (left.kind == Value::Kind::kNone || ValuesEqual(left, right));
+      result = Value::Bool((op == "is") == same);
+    } else if (op == "in" || op == "not in") {
+      bool found = false;
+      if (right.kind == Value::Kind::kTuple || right.kind == Value::Kind::kList) {
+        for (const Value& item : right.items) found |= ValuesEqual(left, item);
+      } else if (right.kind == Value::Kind::kString && left.kind == Value::Kind::kString) {
+        found = right.text.find(left.text) != std::string::npos;
+      } else {
+        Fail(e, absl::StrCat("argument of type '", right.TypeName(), "' is not iterable"));
+      }
+      result = Value::Bool((op == "in") == found);
+    } else {
+      result = EvalBinary(e, op, left, right);
+    }
+    if (e.ops.size() > 1) {
+      if (result.kind == Value::Kind::kArray) {
+        Fail(e, "chained comparisons of arrays are not supported; compare two at a time");
+      }
+      if (!Truth(e, result)) return result;
+    }
+    left = std::move(right);
+  }
+  return result;
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,127 @@
+// The evaluator of the `tessera` language: runs a parsed program over the Array API.
+//
+// The interpreter never talks to a cluster itself: `.compute()`, `.persist()` and the value of
+// the last expression go through callbacks, so tests run it with a fake and `tessera` wires in
+// a tessera::Client.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/tessera.h"
+
+namespace tessera::cli {
+
+struct Expr;
+struct Builtin;
+
+/// A value of the language: Python scalars and containers, arrays (lazy or computed), dtypes,
+/// functions and modules.
+struct Value {
+  enum class Kind : int8_t {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kTuple,
+    kList,
+    kEllipsis,
+    kSlice,     ///< `items` holds start, stop, step (None where omitted)
+    kArray,     ///< lazy tessera::Array
+    kNDArray,   ///< a computed array
+    kDType,
+    kFunction,  ///< a builtin, or a method bound to `items[0]`
+    kModule,    ///< `text` is the module's dotted name ("dask.array", "dask.array.random")
+  };
+  Kind kind = Kind::kNone;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0;
+  std::string text;  ///< kString, kModule; kFunction: its name
+  std::vector<Value> items;
+  std::shared_ptr<const Array> array;
+  std::shared_ptr<const NDArray> ndarray;
+  DType dtype = DType::kFloat64;
+  std::shared_ptr<const Builtin> function;
+
+  static Value None() { return {}; }
+  static Value Bool(bool v);
+  static Value Int(int64_t v);
+  static Value Float(double v);
+  static Value String(std::string v);
+  static Value Tuple(std::vector<Value> items);
+  static Value FromArray(Array a);
+  static Value FromNDArray(NDArray a);
+  static Value FromDType(DType d);
+  static Value Module(std::string name);
+
+  /// Python's type name ("int", "tuple", "Array", ...), for error messages.
+  std::string TypeName() const;
+};
+
+/// What the interpreter needs from the outside world.
+struct InterpreterOptions {
+  /// Computes an array (Client::compute(x).get()). Required for `.compute()` and for printing
+  /// an array value.
+  std::function<NDArray(const Array&)> compute;
+  /// Client::persist. Without it `.persist()` is an error.
+  std::function<Array(const Array&)> persist;
+  /// Where `print(...)` writes a line (default: stdout).
+  std::function<void(const std::string&)> print;
+  /// Print arrays in full instead of NumPy's summary of more than 1000 elements.
+  bool print_array = false;
+};
+
+/// Runs programs of the tessera language. Names persist from one Run to the next. Not
+/// thread-safe.
+class Interpreter {
+ public:
+  explicit Interpreter(InterpreterOptions options);
+  ~Interpreter();
+
+  /// Runs `source`. If the last statement is an expression, returns its value (not computed);
+  /// otherwise None. Throws tessera::Error with a one-line message that names the line and
+  /// column ("line 1, column 9: name 'foo' is not defined").
+  Value Evaluate(std::string_view source);
+
+  /// Runs `source` and returns what Python's REPL would print for the last expression: an
+  /// array is computed and shown as NumPy's repr, None prints nothing (nullopt). Throws Error.
+  std::optional<std::string> Run(std::string_view source);
+
+  /// Python's repr of a value; a lazy array is computed first.
+  std::string Repr(const Value& value);
+
+  /// The value bound to `name`, or nullptr.
+  const Value* Lookup(const std::string& name) const;
+
+  // Used by the builtins (interpreter.cc).
+  /// Writes one line where `print` goes.
+  void Print(const std::string& line);
+  /// Computes `v` if it is a lazy array (errors located at `at`); other values pass through.
+  Value Compute(const Expr& at, const Value& v);
+  /// Python's truth value; an array of more than one element is an error.
+  bool Truth(const Expr& at, const Value& v);
+  /// Python's binary operator `op` ("+", "**", "<", ...) on arrays and numbers.
+  Value EvalBinary(const Expr& at, const std::string& op, const Value& a, const Value& b);
+
+ private:
+  std::string ReprImpl(const Value& v, bool top);
+  Value Eval(const Expr& e);
+  Value EvalCall(const Expr& e);
+  Value EvalAttribute(const Expr& e);
+  Value EvalSubscript(const Expr& e);
+  Value EvalUnary(const Expr& at, const std::string& op, const Value& a);
+  Value EvalCompare(const Expr& e);
+
+  InterpreterOptions options_;
+  std::map<std::string, Value, std::less<>> globals_;
+};
+
+}  // namespace tessera::cli

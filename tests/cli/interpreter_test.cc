@@ -1,0 +1,237 @@
+// The tessera language end to end, with the unchunked reference evaluator standing in for a
+// cluster.
+#include "cli/interpreter.h"
+
+#include <gtest/gtest.h>
+
+#include "../graph/reference_eval.h"
+
+namespace tessera::cli {
+namespace {
+
+NDArray ReferenceCompute(const Array& x) {
+  auto buffer = testing::EvaluateReference(x.node());
+  if (!buffer.ok()) {
+    throw Error(static_cast<int>(buffer.status().code()), std::string(buffer.status().message()));
+  }
+  return NDArray(buffer->dtype, buffer->shape, buffer->bytes);
+}
+
+class InterpreterTest : public ::testing::Test {
+ protected:
+  InterpreterTest() : interp_(Options()) {}
+
+  InterpreterOptions Options() {
+    InterpreterOptions o;
+    o.compute = [this](const Array& x) {
+      ++computes_;
+      return ReferenceCompute(x);
+    };
+    o.print = [this](const std::string& line) { printed_ += line + "\n"; };
+    return o;
+  }
+
+  // What the REPL prints for `src` ("" when nothing).
+  std::string Run(std::string_view src) {
+    try {
+      return interp_.Run(src).value_or("");
+    } catch (const tessera::Error& e) {
+      ADD_FAILURE() << src << ": " << e.what();
+      return "";
+    }
+  }
+
+  // The last expression as a lazy array.
+  Array Lazy(std::string_view src) {
+    Value v = interp_.Evaluate(src);
+    EXPECT_EQ(v.kind, Value::Kind::kArray) << src;
+    return v.kind == Value::Kind::kArray ? *v.array : ones({1});
+  }
+
+  std::string ErrorOf(std::string_view src) {
+    try {
+      interp_.Run(src);
+    } catch (const tessera::Error& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "no error from " << src;
+    return "";
+  }
+
+  Interpreter interp_;
+  int computes_ = 0;
+  std::string printed_;
+};
+
+TEST_F(InterpreterTest, SeedLinesBuildTheExpectedArrays) {
+  Array y = Lazy("x = da.random.random((50000, 50000)); y = da.exp(x).mean(); y");
+  EXPECT_EQ(y.shape(), Shape{});
+  EXPECT_EQ(y.dtype(), DType::kFloat64);
+  const Value* x = interp_.Lookup("x");
+  ASSERT_NE(x, nullptr);
+  EXPECT_EQ(x->array->shape(), (Shape{50000, 50000}));
+  EXPECT_TRUE(random::seed_of(*x->array).has_value());
+
+  Array s = Lazy("x = da.ones((200000, 200000), chunks=(10000, 10000)); (x * x[::-1, ::-1]).sum()");
+  EXPECT_EQ(s.shape(), Shape{});
+  EXPECT_EQ(interp_.Lookup("x")->array->chunksize(), (Shape{10000, 10000}));
+
+  Array t = Lazy(
+      "x = da.random.random((10000, 20000, 10), chunks=(1000, 1000, 5)); "
+      "y = da.random.random((10000, 20000, 10), chunks=(1000, 1000, 5)); "
+      "(da.arcsin(x) + da.arccos(y)).sum(axis=(1, 2))");
+  EXPECT_EQ(t.shape(), (Shape{10000}));
+  EXPECT_EQ(t.chunks()[0].size(), 10u);
+  EXPECT_EQ(computes_, 0);  // building computes nothing
+}
+
+TEST_F(InterpreterTest, ComputesAndPrintsLikeNumPy) {
+  EXPECT_EQ(Run("x = da.ones((4, 5), chunks=2); x.sum()"), "20.0");
+  EXPECT_EQ(computes_, 1);
+  EXPECT_EQ(Run("da.arange(5)"), "array([0, 1, 2, 3, 4])");
+  EXPECT_EQ(Run("x = da.arange(6, chunks=2); (x * x[::-1]).sum()"), "20");
+  EXPECT_EQ(Run("da.arange(4).mean()"), "1.5");
+  EXPECT_EQ(Run("(da.ones((3, 3)) * 2)[::-1, 0]"), "array([2., 2., 2.])");
+  EXPECT_EQ(Run("da.arange(10)[::-1][:3]"), "array([9, 8, 7])");
+  EXPECT_EQ(Run("da.ones((2, 3)).sum(axis=0, keepdims=True)"), "array([[2., 2., 2.]])");
+  EXPECT_EQ(Run("da.sum(da.ones((2, 3, 4)), axis=(1, 2))"), "array([12., 12.])");
+  EXPECT_EQ(Run("da.full((2,), 3)"), "array([3, 3])");
+  EXPECT_EQ(Run("da.zeros(2, dtype='float32')"), "array([0., 0.], dtype=float32)");
+  EXPECT_EQ(Run("-da.ones(2) + 1 / 2"), "array([-0.5, -0.5])");
+  EXPECT_EQ(Run("da.maximum(da.arange(3), 1)"), "array([1, 1, 2])");
+  EXPECT_EQ(Run("da.arange(3) < 2"), "array([ True,  True, False])");
+  EXPECT_EQ(Run("da.arange(1, 4) ** 2"), "array([1, 4, 9])");
+  EXPECT_EQ(Run("np.exp(da.zeros(2))"), "array([1., 1.])");
+  EXPECT_EQ(Run("exp(zeros(2)).max()"), "1.0");
+  EXPECT_EQ(Run("da.arange(3).astype('float32').dtype"), "dtype('float32')");
+  EXPECT_EQ(Run("da.arange(3)[None, :, None].shape"), "(1, 3, 1)");
+  EXPECT_EQ(Run("da.ones((2, 3, 4))[..., 0].shape"), "(2, 3)");
+}
+
+TEST_F(InterpreterTest, RandomFunctionsAndSeeds) {
+  EXPECT_EQ(Run("da.random.uniform(2, 3, size=(4, 4), chunks=2, seed=1).shape"), "(4, 4)");
+  EXPECT_EQ(Run("x = random.random(100, seed=7); bool(x.min() >= 0) and bool(x.max() < 1)"),
+            "True");
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("x")->array), 7u);
+  EXPECT_EQ(Run("a = da.random.normal(0, 1, 50, seed=3).sum().compute(); "
+                "b = da.random.normal(0, 1, 50, chunks=7, seed=3).sum().compute(); a == b"),
+            "True");
+  EXPECT_EQ(Run("np.random.normal(size=3).dtype"), "dtype('float64')");
+}
+
+TEST_F(InterpreterTest, PythonValues) {
+  EXPECT_EQ(Run("(50000, 50000)"), "(50000, 50000)");
+  EXPECT_EQ(Run("x = da.ones((50000, 50000)); x.shape"), "(50000, 50000)");
+  EXPECT_EQ(Run("x = 1"), "");
+  EXPECT_EQ(Run("0.1 + 0.2"), "0.30000000000000004");
+  EXPECT_EQ(Run("2 ** 10, 2 ** -1, 7 // -2, -7 % 3, 7 / 2, 10_000"),
+            "(1024, 0.5, -4, 2, 3.5, 10000)");
+  EXPECT_EQ(Run("'a' + \"b\""), "'ab'");
+  EXPECT_EQ(Run("[1, (2,), None, True, ...]"), "[1, (2,), None, True, Ellipsis]");
+  EXPECT_EQ(Run("da.ones((2, 3), chunks=(1, (2, 1))).chunks"), "((1, 1), (2, 1))");
+  EXPECT_EQ(Run("da.ones((4, 6), chunks=(-1, 'auto')).chunksize"), "(4, 6)");
+  EXPECT_EQ(Run("x = da.ones((10, 10), chunks=5); x.ndim, x.size, x.nbytes, x.npartitions"),
+            "(2, 100, 800, 4)");
+  EXPECT_EQ(Run("x.shape[0] * 2"), "20");
+  EXPECT_EQ(Run("len(x.shape), 1 < 2 < 3, 3 in (1, 2), not 0"), "(2, True, False, True)");
+  EXPECT_EQ(Run("y = da.ones(3).sum(); [y]"), "[tessera.array<sum, shape=(), dtype=float64, "
+                                              "chunksize=(), chunktype=numpy.ndarray>]");
+  EXPECT_EQ(Run("float(da.ones(3).sum()) + 1"), "4.0");
+  EXPECT_EQ(Run("da.ones(4).sum().compute() * 2"), "8.0");
+  EXPECT_EQ(Run("x = 2; x += 3; x *= 2; x"), "10");
+}
+
+TEST_F(InterpreterTest, ImportsAndPrefixes) {
+  EXPECT_EQ(Run("import dask.array as da2\nimport numpy as np\nda2.ones(2).shape"), "(2,)");
+  EXPECT_EQ(Run("from dask import array as A; A.random.random(3).shape"), "(3,)");
+  EXPECT_EQ(Run("import dask.array; dask.array.zeros(1).shape"), "(1,)");
+  EXPECT_EQ(ErrorOf("import math"),
+            "line 1, column 1: no module named 'math' (the tessera language knows dask.array "
+            "and numpy)");
+}
+
+TEST_F(InterpreterTest, PrintAndCompute) {
+  EXPECT_EQ(Run("print('sum:', da.ones(3).sum(), (1, 'a'))"), "");
+  EXPECT_EQ(printed_, "sum: 3.0 (1, 'a')\n");
+  EXPECT_EQ(Run("da.arange(3).compute()"), "array([0, 1, 2])");
+  EXPECT_EQ(Run("da.arange(2000)"), "array([   0,    1,    2, ..., 1997, 1998, 1999])");
+  EXPECT_EQ(ErrorOf("da.ones(3).persist()"), "line 1, column 12: no cluster to persist on");
+}
+
+TEST(InterpreterOptionsTest, PrintArrayInFullAndPersist) {
+  InterpreterOptions o;
+  o.compute = ReferenceCompute;
+  int persisted = 0;
+  o.persist = [&](const Array& x) {
+    ++persisted;
+    return x;
+  };
+  o.print_array = true;
+  Interpreter interp(o);
+  const std::string full = interp.Run("da.arange(2000).persist()").value();
+  EXPECT_EQ(persisted, 1);
+  EXPECT_EQ(full.find("..."), std::string::npos);
+  EXPECT_NE(full.find("1999])"), std::string::npos);
+  EXPECT_GT(full.size(), 2000u * 6);
+}
+
+TEST_F(InterpreterTest, ErrorsNameLineColumnAndCause) {
+  EXPECT_EQ(ErrorOf("x = 1\nfoo + 1"), "line 2, column 1: name 'foo' is not defined");
+  EXPECT_EQ(ErrorOf("da.foo(3)"), "line 1, column 4: module 'da' has no attribute 'foo'");
+  EXPECT_EQ(ErrorOf("da.random.foo(3)"),
+            "line 1, column 11: module 'da.random' has no attribute 'foo'");
+  EXPECT_EQ(ErrorOf("da.ones(3).foo()"), "line 1, column 12: 'Array' object has no attribute 'foo'");
+  EXPECT_EQ(ErrorOf("da.ones(3).T"), "line 1, column 12: '.T' (transpose) is not supported yet");
+  EXPECT_EQ(ErrorOf("da.ones('a')"),
+            "line 1, column 9: ones() argument 'shape' must be an int or a tuple of ints, not str");
+  EXPECT_EQ(ErrorOf("da.ones(3, foo=1)"),
+            "line 1, column 16: ones() got an unexpected keyword argument 'foo'");
+  EXPECT_EQ(ErrorOf("da.ones()"), "line 1, column 4: ones() missing required argument 'shape'");
+  EXPECT_EQ(ErrorOf("da.ones(3, 'f8', 1, 2)"),
+            "line 1, column 21: ones() takes at most 3 positional arguments (4 given)");
+  EXPECT_EQ(ErrorOf("da.ones(3, dtype='complex')"),
+            "line 1, column 18: unknown dtype 'complex' (expected float64, float32, int64, "
+            "int32 or bool)");
+  EXPECT_EQ(ErrorOf("da.ones(3, chunks='10MiB')"),
+            "line 1, column 19: ones() argument 'chunks': unsupported chunks '10MiB' (expected "
+            "'auto', an int or a tuple)");
+  EXPECT_EQ(ErrorOf("1 / 0"), "line 1, column 3: division by zero");
+  EXPECT_EQ(ErrorOf("x = da.ones(3); x @ x"),
+            "line 1, column 19: matrix multiplication ('@') is not supported yet");
+  EXPECT_EQ(ErrorOf("da.ones(3) & 1"), "line 1, column 12: operator '&' is not supported on arrays");
+  EXPECT_EQ(ErrorOf("da.ones(3) + 'a'"),
+            "line 1, column 12: unsupported operand type(s) for +: 'Array' and 'str'");
+  EXPECT_EQ(ErrorOf("3()"), "line 1, column 1: 'int' object is not callable");
+  EXPECT_EQ(ErrorOf("da.ones(3)[1.5]"),
+            "line 1, column 12: only integers, slices (`:`), ellipsis (`...`) and None are valid "
+            "indices, not float");
+  EXPECT_EQ(ErrorOf("x = (1 + )"), "line 1, column 10: unexpected token ')'");
+  EXPECT_EQ(ErrorOf("if da.ones(2): 1"),
+            "line 1, column 1: 'if' is not supported by the tessera language (expressions, "
+            "assignments and imports only)");
+  // Errors of the Array API keep their message and gain the location of the call.
+  const std::string negative = ErrorOf("da.ones((-1, 3))");
+  EXPECT_EQ(negative.rfind("line 1, column 4: ", 0), 0u) << negative;
+  EXPECT_NE(negative.find("-1"), std::string::npos) << negative;
+  const std::string axis = ErrorOf("da.ones((2, 3)).sum(axis=5)");
+  EXPECT_EQ(axis.rfind("line 1, column 17: ", 0), 0u) << axis;
+  const std::string broadcast = ErrorOf("da.ones(3) + da.ones(4)");
+  EXPECT_EQ(broadcast.rfind("line 1, column 12: ", 0), 0u) << broadcast;
+  const std::string step = ErrorOf("da.ones(3)[::0]");
+  EXPECT_EQ(step.rfind("line 1, column 11: ", 0), 0u) << step;
+  EXPECT_EQ(ErrorOf("da.ones(3)[0, 0]").rfind("line 1, column 11: ", 0), 0u);
+}
+
+TEST(InterpreterNoClusterTest, ComputeWithoutCallbackIsAnError) {
+  Interpreter interp({});
+  EXPECT_EQ(interp.Run("1 + 1").value(), "2");
+  try {
+    interp.Run("da.ones(2).sum()");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), 9);
+  }
+}
+
+}  // namespace
+}  // namespace tessera::cli
