@@ -17,66 +17,114 @@ namespace tessera::graph {
 
 std::string_view UnaryOpName(UnaryOp op) {
   switch (op) {
-    case UnaryOp::kNegative: return "negative";
-    case UnaryOp::kAbs: return "absolute";
-    case UnaryOp::kSqrt: return "sqrt";
-    case UnaryOp::kSquare: return "square";
-    case UnaryOp::kExp: return "exp";
-    case UnaryOp::kExpm1: return "expm1";
-    case UnaryOp::kLog: return "log";
-    case UnaryOp::kLog1p: return "log1p";
-    case UnaryOp::kLog2: return "log2";
-    case UnaryOp::kLog10: return "log10";
-    case UnaryOp::kSin: return "sin";
-    case UnaryOp::kCos: return "cos";
-    case UnaryOp::kTan: return "tan";
-    case UnaryOp::kArcsin: return "arcsin";
-    case UnaryOp::kArccos: return "arccos";
-    case UnaryOp::kArctan: return "arctan";
-    case UnaryOp::kSinh: return "sinh";
-    case UnaryOp::kCosh: return "cosh";
-    case UnaryOp::kTanh: return "tanh";
-    case UnaryOp::kFloor: return "floor";
-    case UnaryOp::kCeil: return "ceil";
-    case UnaryOp::kRound: return "round";
-    case UnaryOp::kSign: return "sign";
-    case UnaryOp::kIsnan: return "isnan";
-    case UnaryOp::kIsfinite: return "isfinite";
-    case UnaryOp::kAstype: return "astype";
+    case UnaryOp::kNegative:
+      return "negative";
+    case UnaryOp::kAbs:
+      return "absolute";
+    case UnaryOp::kSqrt:
+      return "sqrt";
+    case UnaryOp::kSquare:
+      return "square";
+    case UnaryOp::kExp:
+      return "exp";
+    case UnaryOp::kExpm1:
+      return "expm1";
+    case UnaryOp::kLog:
+      return "log";
+    case UnaryOp::kLog1p:
+      return "log1p";
+    case UnaryOp::kLog2:
+      return "log2";
+    case UnaryOp::kLog10:
+      return "log10";
+    case UnaryOp::kSin:
+      return "sin";
+    case UnaryOp::kCos:
+      return "cos";
+    case UnaryOp::kTan:
+      return "tan";
+    case UnaryOp::kArcsin:
+      return "arcsin";
+    case UnaryOp::kArccos:
+      return "arccos";
+    case UnaryOp::kArctan:
+      return "arctan";
+    case UnaryOp::kSinh:
+      return "sinh";
+    case UnaryOp::kCosh:
+      return "cosh";
+    case UnaryOp::kTanh:
+      return "tanh";
+    case UnaryOp::kFloor:
+      return "floor";
+    case UnaryOp::kCeil:
+      return "ceil";
+    case UnaryOp::kRound:
+      return "round";
+    case UnaryOp::kSign:
+      return "sign";
+    case UnaryOp::kIsnan:
+      return "isnan";
+    case UnaryOp::kIsfinite:
+      return "isfinite";
+    case UnaryOp::kAstype:
+      return "astype";
   }
   return "unary";
 }
 
 std::string_view BinaryOpName(BinaryOp op) {
   switch (op) {
-    case BinaryOp::kAdd: return "add";
-    case BinaryOp::kSubtract: return "subtract";
-    case BinaryOp::kMultiply: return "multiply";
-    case BinaryOp::kDivide: return "divide";
-    case BinaryOp::kFloorDivide: return "floor_divide";
-    case BinaryOp::kMod: return "remainder";
-    case BinaryOp::kPower: return "power";
-    case BinaryOp::kMaximum: return "maximum";
-    case BinaryOp::kMinimum: return "minimum";
-    case BinaryOp::kArctan2: return "arctan2";
-    case BinaryOp::kHypot: return "hypot";
-    case BinaryOp::kLess: return "less";
-    case BinaryOp::kLessEqual: return "less_equal";
-    case BinaryOp::kGreater: return "greater";
-    case BinaryOp::kGreaterEqual: return "greater_equal";
-    case BinaryOp::kEqual: return "equal";
-    case BinaryOp::kNotEqual: return "not_equal";
+    case BinaryOp::kAdd:
+      return "add";
+    case BinaryOp::kSubtract:
+      return "subtract";
+    case BinaryOp::kMultiply:
+      return "multiply";
+    case BinaryOp::kDivide:
+      return "divide";
+    case BinaryOp::kFloorDivide:
+      return "floor_divide";
+    case BinaryOp::kMod:
+      return "remainder";
+    case BinaryOp::kPower:
+      return "power";
+    case BinaryOp::kMaximum:
+      return "maximum";
+    case BinaryOp::kMinimum:
+      return "minimum";
+    case BinaryOp::kArctan2:
+      return "arctan2";
+    case BinaryOp::kHypot:
+      return "hypot";
+    case BinaryOp::kLess:
+      return "less";
+    case BinaryOp::kLessEqual:
+      return "less_equal";
+    case BinaryOp::kGreater:
+      return "greater";
+    case BinaryOp::kGreaterEqual:
+      return "greater_equal";
+    case BinaryOp::kEqual:
+      return "equal";
+    case BinaryOp::kNotEqual:
+      return "not_equal";
   }
   return "binary";
 }
 
 std::string_view ReduceOpName(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return "sum";
-    case ReduceOp::kProd: return "prod";
-    case ReduceOp::kMin: return "min";
-    case ReduceOp::kMax: return "max";
-    case ReduceOp::kMean: return "mean";
+    case ReduceOp::kSum:
+      return "sum";
+    case ReduceOp::kProd:
+      return "prod";
+    case ReduceOp::kMin:
+      return "min";
+    case ReduceOp::kMax:
+      return "max";
+    case ReduceOp::kMean:
+      return "mean";
   }
   return "reduce";
 }
@@ -126,15 +174,14 @@ absl::StatusOr<double> CastValue(double value, DType dtype) {
     case DType::kInt64:
     case DType::kInt32: {
       if (!std::isfinite(value)) {
-        return absl::InvalidArgumentError(absl::StrCat("cannot convert float ", value,
-                                                       " to integer dtype ",
-                                                       Name(DTypeName(dtype))));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "cannot convert float ", value, " to integer dtype ", Name(DTypeName(dtype))));
       }
       const double lo = dtype == DType::kInt32 ? -2147483648.0 : -9223372036854775808.0;
       const double hi = dtype == DType::kInt32 ? 2147483648.0 : 9223372036854775808.0;
       if (value < lo || value >= hi) {
-        return absl::InvalidArgumentError(absl::StrCat("value ", value, " is out of range for ",
-                                                       Name(DTypeName(dtype))));
+        return absl::InvalidArgumentError(
+            absl::StrCat("value ", value, " is out of range for ", Name(DTypeName(dtype))));
       }
       return std::trunc(value);
     }
@@ -437,10 +484,6 @@ absl::StatusOr<NodePtr> Arange(double start, double stop, double step, DType dty
 absl::StatusOr<NodePtr> Random(const Shape& shape, RandomDist dist, double a, double b,
                                uint64_t seed, DType dtype, const ChunkSpec& chunks,
                                int64_t chunk_target_bytes) {
-  if (!IsFloating(dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat("random arrays are float64 or float32, not ",
-                                                   Name(DTypeName(dtype))));
-  }
   if (dist != RandomDist::kUniform && dist != RandomDist::kNormal) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown random distribution ", static_cast<int>(dist)));
@@ -449,8 +492,30 @@ absl::StatusOr<NodePtr> Random(const Shape& shape, RandomDist dist, double a, do
     return absl::InvalidArgumentError(
         absl::StrCat("random parameters must be finite, got ", a, " and ", b));
   }
+  if (dtype == DType::kBool || (dist == RandomDist::kNormal && !IsFloating(dtype))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(dist == RandomDist::kNormal ? "normal" : "random",
+                     " arrays cannot have dtype ", Name(DTypeName(dtype))));
+  }
   if (dist == RandomDist::kNormal && b < 0) {
     return absl::InvalidArgumentError(absl::StrCat("normal: scale ", b, " is negative"));
+  }
+  if (!IsFloating(dtype)) {
+    // An integer uniform array is randint(low, high) (docs/random.md): integral bounds with
+    // low < high whose values fit the dtype.
+    const double lo = dtype == DType::kInt32 ? -2147483648.0 : -9223372036854775808.0;
+    const double hi = dtype == DType::kInt32 ? 2147483648.0 : 9223372036854775808.0;
+    if (a != std::trunc(a) || b != std::trunc(b)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("randint bounds must be integers, got ", a, " and ", b));
+    }
+    if (!(a < b)) {
+      return absl::InvalidArgumentError(absl::StrCat("randint: low >= high (", a, " >= ", b, ")"));
+    }
+    if (a < lo || b > hi) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("randint bounds [", a, ", ", b, ") do not fit ", Name(DTypeName(dtype))));
+    }
   }
   TESSERA_ASSIGN_OR_RETURN(Chunks normalized,
                            CreationChunks(shape, dtype, chunks, chunk_target_bytes));
@@ -608,9 +673,8 @@ absl::StatusOr<NodePtr> Slice(NodePtr x, const std::vector<IndexItem>& items) {
         const int64_t n = x->shape[axis];
         const int64_t i = item.index < 0 ? item.index + n : item.index;
         if (i < 0 || i >= n) {
-          return absl::InvalidArgumentError(absl::StrCat("index ", item.index,
-                                                         " is out of bounds for axis ", axis,
-                                                         " with size ", n));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "index ", item.index, " is out of bounds for axis ", axis, " with size ", n));
         }
         ix.kind = AxisIndex::Kind::kInteger;
         ix.start = i;
@@ -635,9 +699,8 @@ absl::StatusOr<NodePtr> Slice(NodePtr x, const std::vector<IndexItem>& items) {
     index.push_back(ix);
   }
   if (static_cast<int64_t>(shape.size()) > kMaxDims) {
-    return absl::InvalidArgumentError(absl::StrCat("indexing gives ", shape.size(),
-                                                   " dimensions; at most ", kMaxDims,
-                                                   " are supported"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "indexing gives ", shape.size(), " dimensions; at most ", kMaxDims, " are supported"));
   }
   auto node = std::make_shared<Node>();
   node->kind = OpKind::kSlice;
@@ -663,8 +726,8 @@ absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bo
   } else {
     for (int a : axes) {
       if (a < -ndim || a >= ndim) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "axis ", a, " is out of bounds for array of dimension ", ndim));
+        return absl::InvalidArgumentError(
+            absl::StrCat("axis ", a, " is out of bounds for array of dimension ", ndim));
       }
       const int n = a < 0 ? a + ndim : a;
       if (std::find(normalized.begin(), normalized.end(), n) != normalized.end()) {
@@ -677,9 +740,9 @@ absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bo
   if (op == ReduceOp::kMin || op == ReduceOp::kMax) {
     for (int a : normalized) {
       if (x->shape[a] == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("zero-size array to reduction operation ", Name(ReduceOpName(op)),
-                         " which has no identity"));
+        return absl::InvalidArgumentError(absl::StrCat("zero-size array to reduction operation ",
+                                                       Name(ReduceOpName(op)),
+                                                       " which has no identity"));
       }
     }
   }

@@ -380,10 +380,10 @@ class Lowerer {
       input_bytes += NumElements(c.shape) * ItemSize(program.inputs[c.input].dtype);
     }
     if (input_bytes > options_.max_chunk_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "task ", task.key, " reads ", FormatBytes(input_bytes),
-          " of materialised input, more than the limit of ", FormatBytes(options_.max_chunk_bytes),
-          " per chunk; rechunk the inputs"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("task ", task.key, " reads ", FormatBytes(input_bytes),
+                       " of materialised input, more than the limit of ",
+                       FormatBytes(options_.max_chunk_bytes), " per chunk; rechunk the inputs"));
     }
     return absl::OkStatus();
   }
@@ -520,8 +520,7 @@ class Lowerer {
       }
       AddInputChunks(b, &t);
       TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
-      partials[static_cast<size_t>(flat_of(out_block, out_nblocks))].push_back(
-          graph_.tasks.size());
+      partials[static_cast<size_t>(flat_of(out_block, out_nblocks))].push_back(graph_.tasks.size());
       graph_.tasks.push_back(std::move(t));
     } while (NextBlock(in_nblocks, &blk));
 
@@ -593,8 +592,7 @@ class Lowerer {
       return in;
     }
     if (node->kind != OpKind::kReduce) {
-      return absl::InternalError(absl::StrCat("cannot materialise a ", NodeOpName(*node),
-                                              " node"));
+      return absl::InternalError(absl::StrCat("cannot materialise a ", NodeOpName(*node), " node"));
     }
     // Content-identical reductions built separately share one set of tasks (and keys).
     const std::string token = TokenOf(node);

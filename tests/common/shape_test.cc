@@ -41,8 +41,8 @@ TEST(NormalizeChunks, AutoMatchesDask) {
 }
 
 TEST(NormalizeChunks, AutoOnOneAxisWithOthersFixed) {
-  auto c = NormalizeChunks(ChunkSpec::PerAxis(std::vector<int64_t>{kAutoChunk, -1}), {1000000, 1000},
-                           DType::kFloat64);
+  auto c = NormalizeChunks(ChunkSpec::PerAxis(std::vector<int64_t>{kAutoChunk, -1}),
+                           {1000000, 1000}, DType::kFloat64);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ((*c)[1], (std::vector<int64_t>{1000}));
   // 128 MiB / (8 B * 1000) = 16777 rows, rounded to a factor of 10^6 within a factor of two.
@@ -73,9 +73,9 @@ TEST(NormalizeChunks, ExplicitTuples) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(*c, (Chunks{{5, 5}, {3, 7}}));
   // Explicit on one axis, a size on another.
-  auto m = NormalizeChunks(ChunkSpec::PerAxis(std::vector<ChunkSpec::Axis>{
-                               std::vector<int64_t>{1, 2, 3}, int64_t{4}}),
-                           {6, 9}, DType::kFloat64);
+  auto m = NormalizeChunks(
+      ChunkSpec::PerAxis(std::vector<ChunkSpec::Axis>{std::vector<int64_t>{1, 2, 3}, int64_t{4}}),
+      {6, 9}, DType::kFloat64);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(*m, (Chunks{{1, 2, 3}, {4, 4, 1}}));
 }
@@ -105,12 +105,11 @@ TEST(NormalizeChunks, Errors) {
               "add up to 9, not to the extent 10");
   ExpectError(NormalizeChunks(ChunkSpec({5, 5, 5}), {10, 10}, DType::kFloat64),
               "chunks have 3 dimensions");
-  ExpectError(NormalizeChunks(ChunkSpec(1), {1000, 1000}, DType::kFloat64, kDefaultChunkBytes,
-                              1000),
-              "more than 1000 chunks");
-  EXPECT_TRUE(NormalizeChunks(ChunkSpec(100), {1000, 1000}, DType::kFloat64, kDefaultChunkBytes,
-                              100)
-                  .ok());
+  ExpectError(
+      NormalizeChunks(ChunkSpec(1), {1000, 1000}, DType::kFloat64, kDefaultChunkBytes, 1000),
+      "more than 1000 chunks");
+  EXPECT_TRUE(
+      NormalizeChunks(ChunkSpec(100), {1000, 1000}, DType::kFloat64, kDefaultChunkBytes, 100).ok());
 }
 
 TEST(Shape, ValidateShape) {

@@ -90,11 +90,19 @@ TEST(ExprCreation, CreationErrors) {
   ExpectError(Full({3, -1}, 1, DType::kFloat64, ChunkSpec()), "negative extent -1");
   ExpectError(Full({10}, 1, DType::kFloat64, ChunkSpec(0)), "chunk size 0");
   ExpectError(Full({10}, 1, DType::kFloat64, ChunkSpec(-3)), "negative chunk size -3");
-  ExpectError(Full({1, 1, 1, 1, 1, 1, 1, 1, 1}, 1, DType::kFloat64, ChunkSpec()),
-              "9 dimensions");
-  ExpectError(Full({int64_t{1} << 40, int64_t{1} << 40}, 1, DType::kFloat64, ChunkSpec()),
-              "int64");
-  ExpectError(Random({3}, RandomDist::kUniform, 0, 1, 1, DType::kInt64, ChunkSpec()), "int64");
+  ExpectError(Full({1, 1, 1, 1, 1, 1, 1, 1, 1}, 1, DType::kFloat64, ChunkSpec()), "9 dimensions");
+  ExpectError(Full({int64_t{1} << 40, int64_t{1} << 40}, 1, DType::kFloat64, ChunkSpec()), "int64");
+  ExpectError(Random({3}, RandomDist::kNormal, 0, 1, 1, DType::kInt64, ChunkSpec()), "int64");
+  ExpectError(Random({3}, RandomDist::kUniform, 0, 1, 1, DType::kBool, ChunkSpec()), "bool");
+  ExpectError(Random({3}, RandomDist::kUniform, 5, 5, 1, DType::kInt64, ChunkSpec()),
+              "low >= high");
+  ExpectError(Random({3}, RandomDist::kUniform, 0.5, 5, 1, DType::kInt64, ChunkSpec()), "integers");
+  ExpectError(Random({3}, RandomDist::kUniform, 0, 3e9, 1, DType::kInt32, ChunkSpec()),
+              "do not fit int32");
+  ExpectError(Random({3}, RandomDist::kNormal, 0, -1, 1, DType::kFloat64, ChunkSpec()), "scale -1");
+  auto randint = Random({3}, RandomDist::kUniform, -10, 10, 1, DType::kInt32, ChunkSpec());
+  ASSERT_TRUE(randint.ok()) << randint.status();
+  EXPECT_EQ((*randint)->dtype, DType::kInt32);
   ExpectError(Source("", {3}, DType::kFloat64, {{3}}), "empty name");
   ExpectError(Source("s", {3}, DType::kFloat64, {{2}}), "add up to 2");
 }
@@ -122,8 +130,8 @@ TEST(ExprUnary, DTypeRules) {
   auto i32 = Ones({4}, ChunkSpec(), DType::kInt32);
   auto i64 = Ones({4}, ChunkSpec(), DType::kInt64);
   auto b = Ones({4}, ChunkSpec(), DType::kBool);
-  for (UnaryOp op : {UnaryOp::kExp, UnaryOp::kLog, UnaryOp::kSqrt, UnaryOp::kSin,
-                     UnaryOp::kArcsin, UnaryOp::kTanh}) {
+  for (UnaryOp op : {UnaryOp::kExp, UnaryOp::kLog, UnaryOp::kSqrt, UnaryOp::kSin, UnaryOp::kArcsin,
+                     UnaryOp::kTanh}) {
     EXPECT_EQ((*Unary(op, f32))->dtype, DType::kFloat32) << UnaryOpName(op);
     EXPECT_EQ((*Unary(op, i32))->dtype, DType::kFloat64) << UnaryOpName(op);
     EXPECT_EQ((*Unary(op, i64))->dtype, DType::kFloat64) << UnaryOpName(op);
@@ -283,8 +291,7 @@ TEST(ExprSlice, IntegersNewAxisEllipsis) {
 
 TEST(ExprSlice, Errors) {
   auto x = Ones({5, 4});
-  ExpectError(Slice(x, {IndexItem::Integer(7)}),
-              "index 7 is out of bounds for axis 0 with size 5");
+  ExpectError(Slice(x, {IndexItem::Integer(7)}), "index 7 is out of bounds for axis 0 with size 5");
   ExpectError(Slice(x, {IndexItem::Slice(), IndexItem::Integer(-5)}),
               "index -5 is out of bounds for axis 1 with size 4");
   ExpectError(Slice(x, {IndexItem::Slice(std::nullopt, std::nullopt, 0)}),
@@ -356,9 +363,9 @@ TEST(ExprToken, StableAndContentBased) {
   EXPECT_EQ(ta.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_EQ(ta, Token(b));  // separately built, same content
   EXPECT_EQ(ta, Token(a));
-  EXPECT_NE(ta, Token(Rand({100, 100}, ChunkSpec(10), 8)));   // seed
-  EXPECT_NE(ta, Token(Rand({100, 100}, ChunkSpec(20), 7)));   // chunks
-  EXPECT_NE(ta, Token(Rand({100, 101}, ChunkSpec(10), 7)));   // shape
+  EXPECT_NE(ta, Token(Rand({100, 100}, ChunkSpec(10), 8)));  // seed
+  EXPECT_NE(ta, Token(Rand({100, 100}, ChunkSpec(20), 7)));  // chunks
+  EXPECT_NE(ta, Token(Rand({100, 101}, ChunkSpec(10), 7)));  // shape
   auto ea = *Unary(UnaryOp::kExp, a);
   auto la = *Unary(UnaryOp::kLog, a);
   EXPECT_NE(Token(ea), Token(la));

@@ -124,20 +124,28 @@ std::vector<int64_t> LeafCoord(const IndexMap& m, const std::vector<int64_t>& ou
 double Combine(ReduceOp op, double acc, double v) {
   switch (op) {
     case ReduceOp::kSum:
-    case ReduceOp::kMean: return acc + v;
-    case ReduceOp::kProd: return acc * v;
-    case ReduceOp::kMin: return !std::isnan(acc) && (std::isnan(v) || v < acc) ? v : acc;
-    case ReduceOp::kMax: return !std::isnan(acc) && (std::isnan(v) || v > acc) ? v : acc;
+    case ReduceOp::kMean:
+      return acc + v;
+    case ReduceOp::kProd:
+      return acc * v;
+    case ReduceOp::kMin:
+      return !std::isnan(acc) && (std::isnan(v) || v < acc) ? v : acc;
+    case ReduceOp::kMax:
+      return !std::isnan(acc) && (std::isnan(v) || v > acc) ? v : acc;
   }
   return acc;
 }
 
 double Identity(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kProd: return 1;
-    case ReduceOp::kMin: return INFINITY;
-    case ReduceOp::kMax: return -INFINITY;
-    default: return 0;
+    case ReduceOp::kProd:
+      return 1;
+    case ReduceOp::kMin:
+      return INFINITY;
+    case ReduceOp::kMax:
+      return -INFINITY;
+    default:
+      return 0;
   }
 }
 
@@ -183,8 +191,12 @@ std::map<std::string, Buf> RunGraph(const TaskGraph& g, const std::map<std::stri
           double v = 0;
           switch (n.kind) {
             case PK::kFull:
-            case PK::kScalar: v = n.value; break;
-            case PK::kArange: v = n.start + static_cast<double>(LeafCoord(n.map, out)[0]) * n.step; break;
+            case PK::kScalar:
+              v = n.value;
+              break;
+            case PK::kArange:
+              v = n.start + static_cast<double>(LeafCoord(n.map, out)[0]) * n.step;
+              break;
             case PK::kRandom: {
               const auto c = LeafCoord(n.map, out);
               int64_t flat = 0;
@@ -215,7 +227,9 @@ std::map<std::string, Buf> RunGraph(const TaskGraph& g, const std::map<std::stri
               EXPECT_TRUE(found) << t.key << " lacks the input chunk for an element";
               break;
             }
-            case PK::kUnary: v = testing::ReferenceUnary(n.unary, vals[n.arg0]); break;
+            case PK::kUnary:
+              v = testing::ReferenceUnary(n.unary, vals[n.arg0]);
+              break;
             case PK::kBinary:
               v = testing::ReferenceBinary(n.binary, vals[n.arg0], vals[n.arg1], n.dtype);
               break;
@@ -246,7 +260,8 @@ std::map<std::string, Buf> RunGraph(const TaskGraph& g, const std::map<std::stri
       }
     }
     if (t.finalize.enabled) {
-      for (double& v : result.v) v = testing::RoundToDType(v / t.finalize.divide_by, t.finalize.out_dtype);
+      for (double& v : result.v)
+        v = testing::RoundToDType(v / t.finalize.divide_by, t.finalize.out_dtype);
       EXPECT_EQ(NumElements(result.shape), NumElements(t.finalize.out_shape));
       result.shape = t.finalize.out_shape;
     }
@@ -431,7 +446,8 @@ TEST(Lowering, ReversedSliceMapsAndChunks) {
 TEST(Lowering, SlicesComposeIntoOneMap) {
   NodePtr x = Rand({20, 30}, ChunkSpec({7, 8}));
   // x[2:18:3, ::-2][::-1, 1:]: rows 17, 14, ..., 2 and columns 27, 25, ..., 1.
-  NodePtr a = Ok(Slice(x, {IndexItem::Slice(2, 18, 3), IndexItem::Slice(std::nullopt, std::nullopt, -2)}));
+  NodePtr a =
+      Ok(Slice(x, {IndexItem::Slice(2, 18, 3), IndexItem::Slice(std::nullopt, std::nullopt, -2)}));
   NodePtr b = Ok(Slice(a, {IndexItem::Slice(std::nullopt, std::nullopt, -1), IndexItem::Slice(1)}));
   const TaskGraph g = LowerOk(b);
   ASSERT_EQ(g.programs.size(), 1u);
@@ -542,8 +558,8 @@ TEST(Lowering, PartialsTileTheInputAndEachOutputBlock) {
     EXPECT_EQ(vol, 90 * 12);
   }
   EXPECT_EQ(reached_all.size(), g.tasks.size());
-  ExpectMatchesReference(Ok(Reduce(ReduceOp::kSum, Rand({9, 7, 12}, ChunkSpec({2, 3, 5})),
-                                   {0, 2}, true, 3)));
+  ExpectMatchesReference(
+      Ok(Reduce(ReduceOp::kSum, Rand({9, 7, 12}, ChunkSpec({2, 3, 5})), {0, 2}, true, 3)));
 }
 
 TEST(Lowering, MeanFinalizeDividesByCount) {
@@ -765,19 +781,26 @@ TEST(Lowering, DTypesFlowThroughPrograms) {
   EXPECT_EQ(g.programs[0].nodes[0].leaf_shape, (Shape{24}));
   ExpectMatchesReference(f);
   ExpectMatchesReference(Ok(Binary(BinaryOp::kFloorDivide, i, Scalar(-5, false))));
-  ExpectMatchesReference(Ok(Binary(BinaryOp::kMod, Ok(Unary(UnaryOp::kNegative, i)), Scalar(7, false))));
-  ExpectMatchesReference(Ok(Reduce(ReduceOp::kProd, Ok(Slice(Ok(Unary(UnaryOp::kAstype, i, DType::kFloat32)),
-                                                             {IndexItem::Slice(1, 8)})), {}, false)));
+  ExpectMatchesReference(
+      Ok(Binary(BinaryOp::kMod, Ok(Unary(UnaryOp::kNegative, i)), Scalar(7, false))));
+  ExpectMatchesReference(Ok(
+      Reduce(ReduceOp::kProd,
+             Ok(Slice(Ok(Unary(UnaryOp::kAstype, i, DType::kFloat32)), {IndexItem::Slice(1, 8)})),
+             {}, false)));
   NodePtr mean_i = Ok(Reduce(ReduceOp::kMean, i, {}, false));
   const TaskGraph gm = LowerOk(mean_i);
   EXPECT_EQ(gm.tasks.back().finalize.out_dtype, DType::kFloat64);
   ExpectMatchesReference(mean_i);
-  ExpectMatchesReference(Sum(Ok(Binary(BinaryOp::kLess, Rand({30}, ChunkSpec(7)), Scalar(0.5, true)))));
+  ExpectMatchesReference(
+      Sum(Ok(Binary(BinaryOp::kLess, Rand({30}, ChunkSpec(7)), Scalar(0.5, true)))));
 }
 
 TEST(Lowering, NormalAndFloat32Random) {
-  NodePtr n = Ok(Random({25, 4}, RandomDist::kNormal, 3, 2, 11, DType::kFloat64, ChunkSpec({6, 3})));
+  NodePtr n =
+      Ok(Random({25, 4}, RandomDist::kNormal, 3, 2, 11, DType::kFloat64, ChunkSpec({6, 3})));
   ExpectMatchesReference(Rev2(n));
+  NodePtr ri = Ok(Random({12, 9}, RandomDist::kUniform, -10, 10, 3, DType::kInt64, ChunkSpec(4)));
+  ExpectMatchesReference(Sum(Rev2(ri), {1}));
   NodePtr u = Rand({33}, ChunkSpec(8), 5, DType::kFloat32);
   ExpectMatchesReference(Ok(Slice(u, {IndexItem::Slice(30, 2, -4)})));
 }
@@ -803,14 +826,16 @@ TEST(Lowering, HundredThousandChunksIsFast) {
   EXPECT_LT(elementwise_s, 1.0);
   t0 = std::chrono::steady_clock::now();
   const TaskGraph gs = LowerOk(Sum(Mul(x, Rev2(x))));
-  const double reduce_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double reduce_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_GT(gs.tasks.size(), 100000u);
   EXPECT_LT(reduce_s, 1.0);
   // A source with 100 000 chunks read through a mirror.
   NodePtr src = Ok(Source("big", {1000, 1000}, DType::kFloat64, x->chunks));
   t0 = std::chrono::steady_clock::now();
   const TaskGraph gr = LowerOk(Sub(src, Rev2(src)));
-  const double source_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double source_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(gr.tasks.size(), 100000u);
   EXPECT_EQ(gr.tasks[0].deps.size(), 2u);
   EXPECT_EQ(gr.external_deps.size(), 100000u);

@@ -80,32 +80,58 @@ double RoundToDType(double x, DType dtype) {
 
 double ReferenceUnary(UnaryOp op, double x) {
   switch (op) {
-    case UnaryOp::kNegative: return -x;
-    case UnaryOp::kAbs: return std::fabs(x);
-    case UnaryOp::kSqrt: return std::sqrt(x);
-    case UnaryOp::kSquare: return x * x;
-    case UnaryOp::kExp: return std::exp(x);
-    case UnaryOp::kExpm1: return std::expm1(x);
-    case UnaryOp::kLog: return std::log(x);
-    case UnaryOp::kLog1p: return std::log1p(x);
-    case UnaryOp::kLog2: return std::log2(x);
-    case UnaryOp::kLog10: return std::log10(x);
-    case UnaryOp::kSin: return std::sin(x);
-    case UnaryOp::kCos: return std::cos(x);
-    case UnaryOp::kTan: return std::tan(x);
-    case UnaryOp::kArcsin: return std::asin(x);
-    case UnaryOp::kArccos: return std::acos(x);
-    case UnaryOp::kArctan: return std::atan(x);
-    case UnaryOp::kSinh: return std::sinh(x);
-    case UnaryOp::kCosh: return std::cosh(x);
-    case UnaryOp::kTanh: return std::tanh(x);
-    case UnaryOp::kFloor: return std::floor(x);
-    case UnaryOp::kCeil: return std::ceil(x);
-    case UnaryOp::kRound: return std::nearbyint(x);  // half to even, as np.round
-    case UnaryOp::kSign: return x > 0 ? 1.0 : x < 0 ? -1.0 : x;  // NaN and 0 stay
-    case UnaryOp::kIsnan: return std::isnan(x) ? 1.0 : 0.0;
-    case UnaryOp::kIsfinite: return std::isfinite(x) ? 1.0 : 0.0;
-    case UnaryOp::kAstype: return x;  // the cast to the node's dtype does the work
+    case UnaryOp::kNegative:
+      return -x;
+    case UnaryOp::kAbs:
+      return std::fabs(x);
+    case UnaryOp::kSqrt:
+      return std::sqrt(x);
+    case UnaryOp::kSquare:
+      return x * x;
+    case UnaryOp::kExp:
+      return std::exp(x);
+    case UnaryOp::kExpm1:
+      return std::expm1(x);
+    case UnaryOp::kLog:
+      return std::log(x);
+    case UnaryOp::kLog1p:
+      return std::log1p(x);
+    case UnaryOp::kLog2:
+      return std::log2(x);
+    case UnaryOp::kLog10:
+      return std::log10(x);
+    case UnaryOp::kSin:
+      return std::sin(x);
+    case UnaryOp::kCos:
+      return std::cos(x);
+    case UnaryOp::kTan:
+      return std::tan(x);
+    case UnaryOp::kArcsin:
+      return std::asin(x);
+    case UnaryOp::kArccos:
+      return std::acos(x);
+    case UnaryOp::kArctan:
+      return std::atan(x);
+    case UnaryOp::kSinh:
+      return std::sinh(x);
+    case UnaryOp::kCosh:
+      return std::cosh(x);
+    case UnaryOp::kTanh:
+      return std::tanh(x);
+    case UnaryOp::kFloor:
+      return std::floor(x);
+    case UnaryOp::kCeil:
+      return std::ceil(x);
+    case UnaryOp::kRound:
+      return std::nearbyint(x);  // half to even, as np.round
+    case UnaryOp::kSign:
+      return x > 0 ? 1.0 : x < 0 ? -1.0 : x;  // NaN and 0 stay
+    case UnaryOp::kIsnan:
+      return std::isnan(x) ? 1.0 : 0.0;
+    case UnaryOp::kIsfinite:
+      return std::isfinite(x) ? 1.0 : 0.0;
+    case UnaryOp::kAstype:
+      return x;  // the cast to the node's dtype does the work
   }
   return x;
 }
@@ -114,10 +140,14 @@ double ReferenceBinary(BinaryOp op, double a, double b, DType result_dtype) {
   // Integer results follow NumPy's integer rules for // and % (division by zero gives 0).
   const bool integer = IsInteger(result_dtype);
   switch (op) {
-    case BinaryOp::kAdd: return a + b;
-    case BinaryOp::kSubtract: return a - b;
-    case BinaryOp::kMultiply: return a * b;
-    case BinaryOp::kDivide: return a / b;
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSubtract:
+      return a - b;
+    case BinaryOp::kMultiply:
+      return a * b;
+    case BinaryOp::kDivide:
+      return a / b;
     case BinaryOp::kFloorDivide:
       if (integer && b == 0) return 0;
       return std::floor(a / b);
@@ -127,21 +157,30 @@ double ReferenceBinary(BinaryOp op, double a, double b, DType result_dtype) {
       if (r != 0 && ((r < 0) != (b < 0))) r += b;
       return r;
     }
-    case BinaryOp::kPower: return std::pow(a, b);
+    case BinaryOp::kPower:
+      return std::pow(a, b);
     case BinaryOp::kMaximum:
       if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
       return a > b ? a : b;
     case BinaryOp::kMinimum:
       if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
       return a < b ? a : b;
-    case BinaryOp::kArctan2: return std::atan2(a, b);
-    case BinaryOp::kHypot: return std::hypot(a, b);
-    case BinaryOp::kLess: return a < b ? 1.0 : 0.0;
-    case BinaryOp::kLessEqual: return a <= b ? 1.0 : 0.0;
-    case BinaryOp::kGreater: return a > b ? 1.0 : 0.0;
-    case BinaryOp::kGreaterEqual: return a >= b ? 1.0 : 0.0;
-    case BinaryOp::kEqual: return a == b ? 1.0 : 0.0;
-    case BinaryOp::kNotEqual: return a != b ? 1.0 : 0.0;
+    case BinaryOp::kArctan2:
+      return std::atan2(a, b);
+    case BinaryOp::kHypot:
+      return std::hypot(a, b);
+    case BinaryOp::kLess:
+      return a < b ? 1.0 : 0.0;
+    case BinaryOp::kLessEqual:
+      return a <= b ? 1.0 : 0.0;
+    case BinaryOp::kGreater:
+      return a > b ? 1.0 : 0.0;
+    case BinaryOp::kGreaterEqual:
+      return a >= b ? 1.0 : 0.0;
+    case BinaryOp::kEqual:
+      return a == b ? 1.0 : 0.0;
+    case BinaryOp::kNotEqual:
+      return a != b ? 1.0 : 0.0;
   }
   return 0;
 }
@@ -150,6 +189,10 @@ double ReferenceRandom(graph::RandomDist dist, uint64_t seed, double a, double b
                        uint64_t index) {
   const philox::Block block = philox::ElementBlock(seed, index);
   if (dist == graph::RandomDist::kNormal) return a + b * philox::NormalDouble(block);
+  if (IsInteger(dtype)) {
+    return static_cast<double>(
+        philox::RandInt(block, static_cast<int64_t>(a), static_cast<int64_t>(b)));
+  }
   if (dtype == DType::kFloat32) {
     return a + (b - a) * static_cast<double>(philox::UniformFloat(block));
   }
@@ -179,10 +222,12 @@ class Evaluator {
         for (auto& x : out.v) x = node->value;
         break;
       case OpKind::kArange:
-        for (int64_t i = 0; i < n; ++i) out.v[i] = node->start + static_cast<double>(i) * node->step;
+        for (int64_t i = 0; i < n; ++i)
+          out.v[i] = node->start + static_cast<double>(i) * node->step;
         break;
       case OpKind::kRandom:
-        for (int64_t i = 0; i < n; ++i) out.v[i] = ReferenceRandom(node->dist, node->seed, node->param_a, node->param_b,
+        for (int64_t i = 0; i < n; ++i)
+          out.v[i] = ReferenceRandom(node->dist, node->seed, node->param_a, node->param_b,
                                      node->dtype, static_cast<uint64_t>(i));
         break;
       case OpKind::kSource: {
@@ -282,10 +327,18 @@ class Evaluator {
     for (size_t i = 0; i < m; ++i) {
       switch (node.reduce) {
         case ReduceOp::kSum:
-        case ReduceOp::kMean: acc[i] = 0; break;
-        case ReduceOp::kProd: acc[i] = 1; break;
-        case ReduceOp::kMin: acc[i] = std::numeric_limits<long double>::infinity(); break;
-        case ReduceOp::kMax: acc[i] = -std::numeric_limits<long double>::infinity(); break;
+        case ReduceOp::kMean:
+          acc[i] = 0;
+          break;
+        case ReduceOp::kProd:
+          acc[i] = 1;
+          break;
+        case ReduceOp::kMin:
+          acc[i] = std::numeric_limits<long double>::infinity();
+          break;
+        case ReduceOp::kMax:
+          acc[i] = -std::numeric_limits<long double>::infinity();
+          break;
       }
     }
     int64_t i = 0;
@@ -298,8 +351,12 @@ class Evaluator {
       long double& r = acc[o];
       switch (node.reduce) {
         case ReduceOp::kSum:
-        case ReduceOp::kMean: r += v; break;
-        case ReduceOp::kProd: r *= v; break;
+        case ReduceOp::kMean:
+          r += v;
+          break;
+        case ReduceOp::kProd:
+          r *= v;
+          break;
         case ReduceOp::kMin:
           if (!std::isnan(r) && (std::isnan(v) || v < r)) r = v;
           break;
@@ -322,11 +379,21 @@ class Evaluator {
 
 void Store(double x, DType dtype, ChunkBuffer* buf, int64_t i) {
   switch (dtype) {
-    case DType::kFloat64: buf->mutable_data<double>()[i] = x; break;
-    case DType::kFloat32: buf->mutable_data<float>()[i] = static_cast<float>(x); break;
-    case DType::kInt64: buf->mutable_data<int64_t>()[i] = static_cast<int64_t>(x); break;
-    case DType::kInt32: buf->mutable_data<int32_t>()[i] = static_cast<int32_t>(x); break;
-    case DType::kBool: buf->mutable_data<uint8_t>()[i] = x != 0 ? 1 : 0; break;
+    case DType::kFloat64:
+      buf->mutable_data<double>()[i] = x;
+      break;
+    case DType::kFloat32:
+      buf->mutable_data<float>()[i] = static_cast<float>(x);
+      break;
+    case DType::kInt64:
+      buf->mutable_data<int64_t>()[i] = static_cast<int64_t>(x);
+      break;
+    case DType::kInt32:
+      buf->mutable_data<int32_t>()[i] = static_cast<int32_t>(x);
+      break;
+    case DType::kBool:
+      buf->mutable_data<uint8_t>()[i] = x != 0 ? 1 : 0;
+      break;
   }
 }
 

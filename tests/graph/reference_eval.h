@@ -19,7 +19,8 @@ namespace tessera::testing {
 /// Evaluates `root` into one dense buffer of the root's dtype and shape. kSource nodes read
 /// `sources[source_name]`, which must have the node's shape and dtype. Random numbers follow
 /// common/philox.h with the flat index of the element in the random array's own shape:
-/// uniform = a + (b - a) * UniformDouble (UniformFloat for float32), normal = a + b * NormalDouble.
+/// uniform = a + (b - a) * UniformDouble (UniformFloat for float32), normal = a + b * NormalDouble,
+/// and an integer uniform array is randint: RandInt(a, b) (docs/random.md).
 /// Errors: a missing or mismatched source, an array too large to evaluate here.
 absl::StatusOr<ChunkBuffer> EvaluateReference(
     const graph::NodePtr& root, const std::map<std::string, ChunkBuffer>& sources = {});
