@@ -1,0 +1,226 @@
+// `tessera`: the command line of a Tessera cluster.
+//
+//   tessera info                          scheduler address and workers
+//   tessera eval 'da.ones((1000, 1000)).sum()'
+//   tessera run notebook.py               a file of the tessera language (Python subset)
+//
+// The scheduler comes from --scheduler, else $TESSERA_SCHEDULER, else an embedded local cluster
+// started in this process. Exit status: 0 on success, 1 with "error: <reason>" on stderr when
+// anything fails, 2 for bad flags.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/interpreter.h"
+#include "common/shape.h"
+#include "tessera/tessera.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A progress bar on stderr, drawn only when stderr is a terminal and a computation has run
+// for more than half a second (short ones stay silent, as dask's ProgressBar(minimum=0.5)).
+class ProgressBar {
+ public:
+  ProgressBar() : enabled_(isatty(STDERR_FILENO) == 1) {}
+
+  void Start() {
+    start_ = Clock::now();
+    last_draw_ = {};
+    drawn_ = false;
+  }
+
+  void Update(int64_t done, int64_t total) {
+    if (!enabled_ || total <= 0) return;
+    const Clock::time_point now = Clock::now();
+    if (now - start_ < std::chrono::milliseconds(500)) return;
+    if (done < total && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    drawn_ = true;
+    constexpr int kWidth = 40;
+    const int filled = static_cast<int>(kWidth * done / total);
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "\r[%s%s] | %3d%% | %lld/%lld tasks | %.1fs",
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(),
+                 static_cast<int>(100 * done / total), static_cast<long long>(done),
+                 static_cast<long long>(total), seconds);
+    std::fflush(stderr);
+  }
+
+  void Finish() {
+    if (drawn_) std::fputs("\n", stderr);
+    drawn_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  Clock::time_point start_, last_draw_;
+};
+
+// The cluster connection, made on first use so that `tessera eval '1 + 1'` starts nothing.
+class Session {
+ public:
+  explicit Session(std::string scheduler) : scheduler_(std::move(scheduler)) {}
+
+  tessera::Client& client() {
+    if (!client_) {
+      if (scheduler_.empty()) {
+        client_.emplace(tessera::Client::local());
+      } else {
+        client_.emplace(tessera::Client::connect(scheduler_));
+      }
+    }
+    return *client_;
+  }
+
+  tessera::NDArray Compute(const tessera::Array& x) {
+    tessera::Client& c = client();
+    progress_.Start();
+    try {
+      tessera::NDArray result =
+          c.compute(x, [this](int64_t done, int64_t total) { progress_.Update(done, total); })
+              .get();
+      progress_.Finish();
+      return result;
+    } catch (...) {
+      progress_.Finish();
+      throw;
+    }
+  }
+
+  tessera::Array Persist(const tessera::Array& x) { return client().persist(x); }
+
+ private:
+  std::string scheduler_;
+  std::optional<tessera::Client> client_;
+  ProgressBar progress_;
+};
+
+std::string Pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+void PrintInfo(Session& session) {
+  tessera::Client& client = session.client();
+  const tessera::SchedulerInfo info = client.scheduler_info();
+  std::cout << "Scheduler: " << (info.address.empty() ? client.address() : info.address) << "\n"
+            << "Workers:   " << info.workers.size() << "\n";
+  if (info.workers.empty()) return;
+  std::vector<std::vector<std::string>> rows = {{"NAME", "ADDRESS", "KIND", "THREADS", "MEMORY"}};
+  for (const tessera::WorkerInfo& w : info.workers) {
+    rows.push_back({w.name, w.address, w.kind, std::to_string(w.nthreads),
+                    w.memory_limit > 0 ? tessera::FormatBytes(w.memory_limit) : "-"});
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += c + 1 == row.size() ? row[c] : Pad(row[c], widths[c] + 2);
+    }
+    std::cout << line << "\n";
+  }
+}
+
+void RunSource(Session& session, const std::string& source, bool print_array) {
+  tessera::cli::InterpreterOptions options;
+  options.compute = [&session](const tessera::Array& x) { return session.Compute(x); };
+  options.persist = [&session](const tessera::Array& x) { return session.Persist(x); };
+  options.print_array = print_array;
+  tessera::cli::Interpreter interpreter(std::move(options));
+  std::optional<std::string> out = interpreter.Run(source);
+  if (out) std::cout << *out << "\n";
+  std::cout.flush();
+}
+
+std::string ReadSource(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream s;
+    s << std::cin.rdbuf();
+    return s.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw tessera::Error(5, "cannot read '" + path + "': no such file or not readable");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// One line, whatever the message holds.
+std::string OneLine(std::string message) {
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return message;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tessera: distributed chunked arrays (dask.array in C++).", "tessera"};
+  app.set_version_flag("--version", "tessera " + tessera::version());
+  app.require_subcommand(1);
+
+  std::string scheduler;
+  app.add_option("--scheduler", scheduler,
+                 "scheduler address (tcp://host:port, host:port or [v6]:port); default: "
+                 "$TESSERA_SCHEDULER, else an embedded local cluster")
+      ->envname("TESSERA_SCHEDULER");
+
+  CLI::App* info = app.add_subcommand("info", "Print the scheduler address and its workers.");
+
+  CLI::App* eval = app.add_subcommand(
+      "eval", "Evaluate an expression of the tessera language (dask.array's Python subset) and "
+              "print the value of the last expression.");
+  std::string expression;
+  bool eval_print_array = false;
+  eval->add_option("EXPR", expression, "statements separated by ';' or newlines")->required();
+  eval->add_flag("--print-array", eval_print_array, "print arrays in full, not summarised");
+
+  CLI::App* run = app.add_subcommand("run", "Run a file of the tessera language ('-': stdin).");
+  std::string file;
+  bool run_print_array = false;
+  run->add_option("FILE", file, "the program")->required();
+  run->add_flag("--print-array", run_print_array, "print arrays in full, not summarised");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  try {
+    Session session(scheduler);
+    if (info->parsed()) {
+      PrintInfo(session);
+    } else if (eval->parsed()) {
+      RunSource(session, expression, eval_print_array);
+    } else if (run->parsed()) {
+      RunSource(session, ReadSource(file), run_print_array);
+    }
+  } catch (const tessera::Error& e) {
+    std::cout.flush();
+    std::cerr << "error: " << OneLine(e.what()) << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::cerr << "error: " << OneLine(e.what()) << std::endl;
+    return 1;
+  }
+  return 0;
+}
