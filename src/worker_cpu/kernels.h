@@ -25,6 +25,9 @@ void ArangeBlock(double* out, double start, double step, int64_t first, int64_t 
 /// dtype selects the recipe: float32 uniform uses UniformFloat, integer uniform uses RandInt.
 void RandomBlock(double* out, graph::RandomDist dist, DType dtype, uint64_t seed, double a,
                  double b, int64_t first, int64_t stride, int64_t n);
+/// Caps the SIMD level of the hand-vectorised kernels (0 none, 1 AVX2, 2 AVX-512) at most at
+/// what the CPU supports, and returns the level in effect. For tests; not thread-safe.
+int SetSimdLevelForTesting(int level);
 /// out[i] = src[first + i * stride].
 void GatherBlock(double* out, const double* src, int64_t first, int64_t stride, int64_t n);
 /// out[i] = op(x[i]) in double.

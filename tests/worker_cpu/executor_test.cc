@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/philox.h"
+#include "worker_cpu/kernels.h"
 
 namespace tessera::cpu {
 namespace {
@@ -332,6 +333,33 @@ TEST(ExecutorTest, RandomIsBitIdenticalAcrossChunkings) {
       ExpectSameBits(AsDoubles(whole), NaiveRegion(p, {0, 0}, {37, 3001}));
     }
   }
+}
+
+// Long rows with negative, large and zero strides along the last axis, at every SIMD level the
+// CPU has (the hand-vectorised Philox must give the scalar recipe's bits).
+TEST(ExecutorTest, RandomSimdStridesMatchScalarRecipe) {
+  ChunkProgram p;
+  p.ndim = 2;
+  // out[i, j] = rnd[39 - j, 1999 - i] (transposed and reversed: stride -2000 along j) +
+  //             rnd[i, 1999 - j] (stride -1) + rnd[i, 7] (stride 0).
+  p.nodes.push_back(Random({40, 2000}, Map({39, 1999}, {-1, -1}, {1, 0}), RandomDist::kUniform,
+                           DType::kFloat64, 0xfeedfacecafebeefull, -1, 2));
+  p.nodes.push_back(Random({2000, 2000}, Map({0, 1999}, {1, -1}, {0, 1})));
+  p.nodes.push_back(Random({2000, 2000}, Map({0, 7}, {1, 0}, {0, 1})));
+  p.nodes.push_back(Binary(BinaryOp::kAdd, 0, 1));
+  p.nodes.push_back(Binary(BinaryOp::kAdd, 3, 2));
+  const std::vector<double> want = NaiveRegion(p, {3, 0}, {40, 40});
+  for (int level = 2; level >= 0; --level) {
+    const int got_level = detail::SetSimdLevelForTesting(level);
+    SCOPED_TRACE(testing::Message() << "SIMD level " << got_level);
+    // Region columns 0..40 of rows 3..40, and column offsets that leave odd tails.
+    ExpectSameBits(AsDoubles(Eval(p, {3, 0}, {40, 40})), want);
+    ChunkProgram q;
+    q.ndim = 1;
+    q.nodes.push_back(Random({3000}, Map({2999}, {-1}, {0})));
+    ExpectSameBits(AsDoubles(Eval(q, {1}, {2998})), NaiveRegion(q, {1}, {2998}));
+  }
+  detail::SetSimdLevelForTesting(2);
 }
 
 // ---- Typed tests over dtypes -----------------------------------------------------------------
