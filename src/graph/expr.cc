@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "graph/task_graph.h"
@@ -587,6 +588,17 @@ absl::StatusOr<NodePtr> Binary(BinaryOp op, NodePtr a, NodePtr b) {
     base = PromoteWithScalar(a->dtype, b->scalar_is_float);
   } else {
     base = PromoteTypes(a->dtype, b->dtype);
+  }
+  if (a_scalar != b_scalar) {
+    // NumPy 2 refuses a Python integer that the array's integer dtype cannot hold.
+    const Node& scalar = a_scalar ? *a : *b;
+    if (!scalar.scalar_is_float && (base == DType::kInt32 || base == DType::kInt64)) {
+      const double hi = base == DType::kInt32 ? 2147483648.0 : 9223372036854775808.0;
+      if (!(scalar.value >= -hi && scalar.value < hi)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "Python integer %.0f out of bounds for %s", scalar.value, Name(DTypeName(base))));
+      }
+    }
   }
   TESSERA_ASSIGN_OR_RETURN(DType dtype, BinaryDType(op, base));
 

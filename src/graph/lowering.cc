@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -131,7 +132,8 @@ class Lowerer {
     ChunkProgram program;
     // (node, map) -> program node, so shared subexpressions are emitted once.
     std::unordered_map<const Node*, std::vector<std::pair<IndexMap, int>>> memo;
-    std::vector<InputGrid> grids;  // parallel to program.inputs
+    std::map<std::pair<double, DType>, int> scalars;  // (value, dtype) -> kScalar node
+    std::vector<InputGrid> grids;                     // parallel to program.inputs
   };
 
   std::string TokenOf(const NodePtr& node) {
@@ -230,6 +232,14 @@ class Lowerer {
               m.out_axis.push_back(map.out_axis[axis]);
             }
           }
+          const NodePtr& other = node->inputs[1 - i];
+          if (operand->kind == OpKind::kScalar && other->kind != OpKind::kScalar) {
+            // A Python scalar takes the array's dtype first, as NumPy's weak scalars do, so that
+            // float32 arithmetic with a float literal rounds like NumPy's.
+            args[i] =
+                EmitScalar(b, *operand, PromoteWithScalar(other->dtype, operand->scalar_is_float));
+            continue;
+          }
           TESSERA_ASSIGN_OR_RETURN(args[i], Emit(b, operand, m));
         }
         p.kind = ProgramNode::Kind::kBinary;
@@ -270,6 +280,24 @@ class Lowerer {
     const int index = static_cast<int>(b->program.nodes.size());
     b->program.nodes.push_back(std::move(p));
     b->memo[node.get()].emplace_back(map, index);
+    return index;
+  }
+
+  // A kScalar leaf holding `scalar`'s value as an element of `dtype`.
+  int EmitScalar(Builder* b, const Node& scalar, DType dtype) {
+    double value = scalar.value;
+    if (dtype == DType::kFloat32) value = static_cast<double>(static_cast<float>(value));
+    if (dtype == DType::kBool) value = value != 0 ? 1.0 : 0.0;
+    const auto key = std::make_pair(value, dtype);
+    auto it = b->scalars.find(key);
+    if (it != b->scalars.end()) return it->second;
+    ProgramNode p;
+    p.kind = ProgramNode::Kind::kScalar;
+    p.dtype = dtype;
+    p.value = value;
+    const int index = static_cast<int>(b->program.nodes.size());
+    b->program.nodes.push_back(std::move(p));
+    b->scalars.emplace(key, index);
     return index;
   }
 

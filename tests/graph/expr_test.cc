@@ -205,6 +205,10 @@ TEST(ExprBinary, DTypeRules) {
   EXPECT_EQ((*ss)->dtype, DType::kInt64);
   EXPECT_TRUE((*ss)->shape.empty());
   ExpectError(Binary(BinaryOp::kSubtract, b, b), "boolean subtract");
+  ExpectError(Binary(BinaryOp::kAdd, i32, Scalar(3e9, false)),
+              "Python integer 3000000000 out of bounds for int32");
+  EXPECT_TRUE(Binary(BinaryOp::kAdd, i64, Scalar(3e9, false)).ok());
+  EXPECT_TRUE(Binary(BinaryOp::kAdd, i32, Scalar(3e9, true)).ok());
 }
 
 TEST(ExprBinary, ScalarKeepsArrayShapeAndChunks) {

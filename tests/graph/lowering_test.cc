@@ -795,6 +795,38 @@ TEST(Lowering, DTypesFlowThroughPrograms) {
       Sum(Ok(Binary(BinaryOp::kLess, Rand({30}, ChunkSpec(7)), Scalar(0.5, true)))));
 }
 
+TEST(Lowering, WeakScalarsTakeTheArrayDType) {
+  // float32 * 0.1 multiplies by float32(0.1), as NumPy does, and rounds once.
+  NodePtr u = Rand({50}, ChunkSpec(20), 9, DType::kFloat32);
+  NodePtr y = Ok(Binary(BinaryOp::kMultiply, u, Scalar(0.1, true)));
+  const TaskGraph g = LowerOk(y);
+  const ChunkProgram& p = g.programs[0];
+  ASSERT_EQ(p.nodes.size(), 3u);
+  EXPECT_EQ(p.nodes[1].kind, PK::kScalar);
+  EXPECT_EQ(p.nodes[1].dtype, DType::kFloat32);
+  EXPECT_EQ(p.nodes[1].value, static_cast<double>(0.1f));
+  ExpectMatchesReference(y);
+  auto ref = testing::EvaluateReference(y);
+  ASSERT_TRUE(ref.ok());
+  auto base = testing::EvaluateReference(u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(ref->data<float>()[i], base->data<float>()[i] * 0.1f) << i;
+  }
+  // An int literal with an int32 array stays int32; the same scalar node may appear with
+  // different dtypes in one program.
+  NodePtr i32 = Ok(Arange(0, 10, 1, DType::kInt32, ChunkSpec(4)));
+  NodePtr two = Scalar(2, false);
+  NodePtr z = Add(Ok(Binary(BinaryOp::kMultiply, i32, two)),
+                  Ok(Binary(BinaryOp::kMultiply, Ok(Unary(UnaryOp::kSqrt, i32)), two)));
+  const TaskGraph gz = LowerOk(z);
+  int scalars = 0;
+  for (const auto& n : gz.programs[0].nodes) {
+    if (n.kind == PK::kScalar) ++scalars;
+  }
+  EXPECT_EQ(scalars, 2);  // 2 as int32 and 2 as float64
+  ExpectMatchesReference(z);
+}
+
 TEST(Lowering, NormalAndFloat32Random) {
   NodePtr n =
       Ok(Random({25, 4}, RandomDist::kNormal, 3, 2, 11, DType::kFloat64, ChunkSpec({6, 3})));

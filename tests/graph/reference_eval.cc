@@ -252,6 +252,20 @@ class Evaluator {
       case OpKind::kBinary: {
         TESSERA_ASSIGN_OR_RETURN(const Dense* a, Eval(node->inputs[0]));
         TESSERA_ASSIGN_OR_RETURN(const Dense* b, Eval(node->inputs[1]));
+        // NumPy's weak scalars: a Python scalar is first converted to the array's dtype.
+        Dense weak[2];
+        const Dense* operands[2] = {a, b};
+        for (int k = 0; k < 2; ++k) {
+          const Node& s = *node->inputs[k];
+          const Node& other = *node->inputs[1 - k];
+          if (s.kind == OpKind::kScalar && other.kind != OpKind::kScalar) {
+            const DType d = PromoteWithScalar(other.dtype, s.scalar_is_float);
+            weak[k].v = {RoundToDType(s.value, d)};
+            operands[k] = &weak[k];
+          }
+        }
+        a = operands[0];
+        b = operands[1];
         const std::vector<int64_t> sa = BroadcastStrides(a->shape, node->shape);
         const std::vector<int64_t> sb = BroadcastStrides(b->shape, node->shape);
         int64_t i = 0;
