@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -120,7 +119,9 @@ class Lowerer {
       const std::vector<int64_t> nblocks = NumBlocks(root->chunks);
       do {
         graph_.output_keys.push_back(KeyFor(out.name, b));
-        if (root->kind == OpKind::kSource) AddExternal(graph_.output_keys.back());
+        // A source root is its own existing keys: nothing to run, all of them external.
+        if (root->kind == OpKind::kSource)
+          graph_.external_deps.push_back(graph_.output_keys.back());
       } while (NextBlock(nblocks, &b));
     }
     return std::move(graph_);
@@ -146,10 +147,6 @@ class Lowerer {
 
   std::string Group(const NodePtr& node) {
     return absl::StrCat(NodeOpName(*node), "-", TokenOf(node).substr(0, 12));
-  }
-
-  void AddExternal(const std::string& key) {
-    if (external_seen_.insert(key).second) graph_.external_deps.push_back(key);
   }
 
   // Emits `node` read through `map` (program coordinates -> node coordinates) into the
@@ -326,7 +323,9 @@ class Lowerer {
     for (size_t a = 0; a < task->lo.size(); ++a) {
       if (task->hi[a] <= task->lo[a]) return;  // an empty region reads nothing
     }
-    std::vector<std::set<int64_t>> wanted(b.program.inputs.size());  // flat block indices
+    std::vector<std::vector<int64_t>>& wanted = wanted_;  // flat block indices per input
+    wanted.resize(b.program.inputs.size());
+    for (auto& w : wanted) w.clear();
     std::vector<std::vector<int64_t>> candidates;
     for (const ProgramNode& p : b.program.nodes) {
       if (p.kind != ProgramNode::Kind::kInput) continue;
@@ -363,7 +362,7 @@ class Lowerer {
       while (true) {
         int64_t flat = 0;
         for (size_t a = 0; a < ndim; ++a) flat = flat * grid.nblocks[a] + candidates[a][pos[a]];
-        wanted[p.input].insert(flat);
+        wanted[p.input].push_back(flat);
         int a = static_cast<int>(ndim) - 1;
         for (; a >= 0; --a) {
           if (++pos[a] < candidates[a].size()) break;
@@ -373,10 +372,15 @@ class Lowerer {
       }
     }
     for (size_t i = 0; i < wanted.size(); ++i) {
+      std::sort(wanted[i].begin(), wanted[i].end());  // C order, each chunk once
+      wanted[i].erase(std::unique(wanted[i].begin(), wanted[i].end()), wanted[i].end());
       const ProgramInput& in = b.program.inputs[i];
+      // Keys of a source already exist; each is listed once in external_deps.
+      auto source = sources_.find(in.name);
       const InputGrid& grid = b.grids[i];
       const size_t ndim = in.shape.size();
       for (int64_t flat : wanted[i]) {
+        const bool new_external = source != sources_.end() && source->second.insert(flat).second;
         std::vector<int64_t> block(ndim);
         for (int a = static_cast<int>(ndim) - 1; a >= 0; --a) {
           block[a] = flat % grid.nblocks[a];
@@ -389,7 +393,7 @@ class Lowerer {
           chunk.shape.push_back(in.chunks[a][block[a]]);
         }
         std::string key = KeyFor(in.name, block);
-        if (sources_.count(in.name) != 0) AddExternal(key);
+        if (new_external) graph_.external_deps.push_back(key);
         task->deps.push_back(std::move(key));
         task->input_chunks.push_back(std::move(chunk));
       }
@@ -616,7 +620,7 @@ class Lowerer {
       in.shape = node->shape;
       in.dtype = node->dtype;
       in.chunks = node->chunks;
-      sources_.insert(in.name);
+      sources_[in.name];
       return in;
     }
     if (node->kind != OpKind::kReduce) {
@@ -635,8 +639,9 @@ class Lowerer {
   TaskGraph graph_;
   std::unordered_map<const Node*, std::string> tokens_;
   std::unordered_map<std::string, ProgramInput> materialized_;
-  std::unordered_set<std::string> sources_;  // names of kSource arrays (external keys)
-  std::unordered_set<std::string> external_seen_;
+  // Per kSource array read, the flat indices of its chunks already in external_deps.
+  std::unordered_map<std::string, std::unordered_set<int64_t>> sources_;
+  std::vector<std::vector<int64_t>> wanted_;  // scratch of AddInputChunks
 };
 
 }  // namespace
