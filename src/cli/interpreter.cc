@@ -105,9 +105,8 @@ std::string FloatRepr(double v) {
 }
 
 std::string StringRepr(const std::string& s) {
-  const char quote = (s.find('\'') != std::string::npos && s.find('"') == std::string::npos)
-                         ? '"'
-                         : '\'';
+  const char quote =
+      (s.find('\'') != std::string::npos && s.find('"') == std::string::npos) ? '"' : '\'';
   std::string out(1, quote);
   for (char c : s) {
     if (c == '\\' || c == quote) {
@@ -149,9 +148,8 @@ bool IsArrayOperand(const Value& v) { return v.kind == Value::Kind::kArray; }
 class Args {
  public:
   Args(const Builtin& fn, const Expr& call, std::vector<Value> positional,
-       std::vector<const Expr*> positional_at,
-       std::vector<std::pair<std::string, Value>> keywords, std::vector<const Expr*> keyword_at,
-       Interpreter* interp)
+       std::vector<const Expr*> positional_at, std::vector<std::pair<std::string, Value>> keywords,
+       std::vector<const Expr*> keyword_at, Interpreter* interp)
       : fn_(fn), call_(call), interp_(interp) {
     if (fn.variadic) {
       raw_ = std::move(positional);
@@ -269,9 +267,9 @@ class Args {
     const char* kExpected = "'auto', an int, or a tuple of ints, 'auto' or tuples of ints";
     if (v.kind == Value::Kind::kString) {
       if (v.text != "auto") {
-        Fail(At(name), absl::StrCat(fn_.name, "() argument '", std::string(name),
-                                    "': unsupported chunks ", StringRepr(v.text),
-                                    " (expected 'auto', an int or a tuple)"));
+        Fail(At(name),
+             absl::StrCat(fn_.name, "() argument '", std::string(name), "': unsupported chunks ",
+                          StringRepr(v.text), " (expected 'auto', an int or a tuple)"));
       }
       return ChunkSpec();
     }
@@ -480,32 +478,58 @@ std::shared_ptr<const Builtin> MakeVariadic(std::string name, std::function<Valu
 double ApplyUnaryScalar(graph::UnaryOp op, double x) {
   using graph::UnaryOp;
   switch (op) {
-    case UnaryOp::kNegative: return -x;
-    case UnaryOp::kAbs: return std::fabs(x);
-    case UnaryOp::kSqrt: return std::sqrt(x);
-    case UnaryOp::kSquare: return x * x;
-    case UnaryOp::kExp: return std::exp(x);
-    case UnaryOp::kExpm1: return std::expm1(x);
-    case UnaryOp::kLog: return std::log(x);
-    case UnaryOp::kLog1p: return std::log1p(x);
-    case UnaryOp::kLog2: return std::log2(x);
-    case UnaryOp::kLog10: return std::log10(x);
-    case UnaryOp::kSin: return std::sin(x);
-    case UnaryOp::kCos: return std::cos(x);
-    case UnaryOp::kTan: return std::tan(x);
-    case UnaryOp::kArcsin: return std::asin(x);
-    case UnaryOp::kArccos: return std::acos(x);
-    case UnaryOp::kArctan: return std::atan(x);
-    case UnaryOp::kSinh: return std::sinh(x);
-    case UnaryOp::kCosh: return std::cosh(x);
-    case UnaryOp::kTanh: return std::tanh(x);
-    case UnaryOp::kFloor: return std::floor(x);
-    case UnaryOp::kCeil: return std::ceil(x);
-    case UnaryOp::kRound: return std::nearbyint(x);
-    case UnaryOp::kSign: return x > 0 ? 1 : (x < 0 ? -1 : x);
-    case UnaryOp::kIsnan: return std::isnan(x) ? 1 : 0;
-    case UnaryOp::kIsfinite: return std::isfinite(x) ? 1 : 0;
-    case UnaryOp::kAstype: return x;
+    case UnaryOp::kNegative:
+      return -x;
+    case UnaryOp::kAbs:
+      return std::fabs(x);
+    case UnaryOp::kSqrt:
+      return std::sqrt(x);
+    case UnaryOp::kSquare:
+      return x * x;
+    case UnaryOp::kExp:
+      return std::exp(x);
+    case UnaryOp::kExpm1:
+      return std::expm1(x);
+    case UnaryOp::kLog:
+      return std::log(x);
+    case UnaryOp::kLog1p:
+      return std::log1p(x);
+    case UnaryOp::kLog2:
+      return std::log2(x);
+    case UnaryOp::kLog10:
+      return std::log10(x);
+    case UnaryOp::kSin:
+      return std::sin(x);
+    case UnaryOp::kCos:
+      return std::cos(x);
+    case UnaryOp::kTan:
+      return std::tan(x);
+    case UnaryOp::kArcsin:
+      return std::asin(x);
+    case UnaryOp::kArccos:
+      return std::acos(x);
+    case UnaryOp::kArctan:
+      return std::atan(x);
+    case UnaryOp::kSinh:
+      return std::sinh(x);
+    case UnaryOp::kCosh:
+      return std::cosh(x);
+    case UnaryOp::kTanh:
+      return std::tanh(x);
+    case UnaryOp::kFloor:
+      return std::floor(x);
+    case UnaryOp::kCeil:
+      return std::ceil(x);
+    case UnaryOp::kRound:
+      return std::nearbyint(x);
+    case UnaryOp::kSign:
+      return x > 0 ? 1 : (x < 0 ? -1 : x);
+    case UnaryOp::kIsnan:
+      return std::isnan(x) ? 1 : 0;
+    case UnaryOp::kIsfinite:
+      return std::isfinite(x) ? 1 : 0;
+    case UnaryOp::kAstype:
+      return x;
   }
   return x;
 }
@@ -551,8 +575,8 @@ Value Reduction(graph::ReduceOp op, Args& a, bool with_dtype) {
     node = Check(graph::Unary(graph::UnaryOp::kAstype, node, a.GetDType("dtype", x.dtype())));
   }
   const int split_every = static_cast<int>(a.Int("split_every", 8));
-  return Value::FromArray(Array(Check(
-      graph::Reduce(op, node, a.GetAxes("axis"), a.Bool("keepdims", false), split_every))));
+  return Value::FromArray(Array(
+      Check(graph::Reduce(op, node, a.GetAxes("axis"), a.Bool("keepdims", false), split_every))));
 }
 
 Value BinaryValue(graph::BinaryOp op, const Value& x, const Value& y) {
@@ -575,7 +599,7 @@ const Modules& GetModules() {
     m->array["full"] = Make("full", {"shape", "fill_value", "dtype", "chunks"}, 2, [](Args& a) {
       const Value fill = Scalarize(a.Get("fill_value"));
       if (!IsNumber(fill)) a.Bad("fill_value", "a number");
-      const DType natural = fill.kind == Value::Kind::kFloat ? DType::kFloat64
+      const DType natural = fill.kind == Value::Kind::kFloat  ? DType::kFloat64
                             : fill.kind == Value::Kind::kBool ? DType::kBool
                                                               : DType::kInt64;
       ArrayOptions o{a.GetChunks("chunks"), a.GetDType("dtype", natural)};
@@ -612,26 +636,26 @@ const Modules& GetModules() {
       const char* name;
       graph::BinaryOp op;
     };
-    for (NamedBinary nb : std::initializer_list<NamedBinary>{
-             {"add", graph::BinaryOp::kAdd},
-             {"subtract", graph::BinaryOp::kSubtract},
-             {"multiply", graph::BinaryOp::kMultiply},
-             {"divide", graph::BinaryOp::kDivide},
-             {"true_divide", graph::BinaryOp::kDivide},
-             {"floor_divide", graph::BinaryOp::kFloorDivide},
-             {"mod", graph::BinaryOp::kMod},
-             {"remainder", graph::BinaryOp::kMod},
-             {"power", graph::BinaryOp::kPower},
-             {"maximum", graph::BinaryOp::kMaximum},
-             {"minimum", graph::BinaryOp::kMinimum},
-             {"arctan2", graph::BinaryOp::kArctan2},
-             {"hypot", graph::BinaryOp::kHypot},
-             {"less", graph::BinaryOp::kLess},
-             {"less_equal", graph::BinaryOp::kLessEqual},
-             {"greater", graph::BinaryOp::kGreater},
-             {"greater_equal", graph::BinaryOp::kGreaterEqual},
-             {"equal", graph::BinaryOp::kEqual},
-             {"not_equal", graph::BinaryOp::kNotEqual}}) {
+    for (NamedBinary nb :
+         std::initializer_list<NamedBinary>{{"add", graph::BinaryOp::kAdd},
+                                            {"subtract", graph::BinaryOp::kSubtract},
+                                            {"multiply", graph::BinaryOp::kMultiply},
+                                            {"divide", graph::BinaryOp::kDivide},
+                                            {"true_divide", graph::BinaryOp::kDivide},
+                                            {"floor_divide", graph::BinaryOp::kFloorDivide},
+                                            {"mod", graph::BinaryOp::kMod},
+                                            {"remainder", graph::BinaryOp::kMod},
+                                            {"power", graph::BinaryOp::kPower},
+                                            {"maximum", graph::BinaryOp::kMaximum},
+                                            {"minimum", graph::BinaryOp::kMinimum},
+                                            {"arctan2", graph::BinaryOp::kArctan2},
+                                            {"hypot", graph::BinaryOp::kHypot},
+                                            {"less", graph::BinaryOp::kLess},
+                                            {"less_equal", graph::BinaryOp::kLessEqual},
+                                            {"greater", graph::BinaryOp::kGreater},
+                                            {"greater_equal", graph::BinaryOp::kGreaterEqual},
+                                            {"equal", graph::BinaryOp::kEqual},
+                                            {"not_equal", graph::BinaryOp::kNotEqual}}) {
       const graph::BinaryOp op = nb.op;
       m->array[nb.name] = Make(nb.name, {"x1", "x2"}, 2, [op](Args& a) -> Value {
         const Value& x = a.Get("x1");
@@ -655,11 +679,11 @@ const Modules& GetModules() {
         }
         // The rest match Python's operators on numbers.
         static const std::map<graph::BinaryOp, std::string> kOps = {
-            {graph::BinaryOp::kAdd, "+"},          {graph::BinaryOp::kSubtract, "-"},
-            {graph::BinaryOp::kMultiply, "*"},     {graph::BinaryOp::kDivide, "/"},
-            {graph::BinaryOp::kFloorDivide, "//"}, {graph::BinaryOp::kMod, "%"},
-            {graph::BinaryOp::kPower, "**"},       {graph::BinaryOp::kLess, "<"},
-            {graph::BinaryOp::kLessEqual, "<="},   {graph::BinaryOp::kGreater, ">"},
+            {graph::BinaryOp::kAdd, "+"},           {graph::BinaryOp::kSubtract, "-"},
+            {graph::BinaryOp::kMultiply, "*"},      {graph::BinaryOp::kDivide, "/"},
+            {graph::BinaryOp::kFloorDivide, "//"},  {graph::BinaryOp::kMod, "%"},
+            {graph::BinaryOp::kPower, "**"},        {graph::BinaryOp::kLess, "<"},
+            {graph::BinaryOp::kLessEqual, "<="},    {graph::BinaryOp::kGreater, ">"},
             {graph::BinaryOp::kGreaterEqual, ">="}, {graph::BinaryOp::kEqual, "=="},
             {graph::BinaryOp::kNotEqual, "!="}};
         return a.interp().EvalBinary(a.call(), kOps.at(op), x, y);
@@ -682,9 +706,8 @@ const Modules& GetModules() {
       if (with_dtype) params.push_back("dtype");
       params.push_back("keepdims");
       params.push_back("split_every");
-      m->array[nr.name] = Make(nr.name, params, 1, [op, with_dtype](Args& a) {
-        return Reduction(op, a, with_dtype);
-      });
+      m->array[nr.name] = Make(nr.name, params, 1,
+                               [op, with_dtype](Args& a) { return Reduction(op, a, with_dtype); });
     }
     m->array["amin"] = m->array["min"];
     m->array["amax"] = m->array["max"];
@@ -701,11 +724,9 @@ const Modules& GetModules() {
       return o;
     };
     auto size_of = [](Args& a) { return a.Has("size") ? a.GetShape("size") : Shape{}; };
-    m->random["random"] = Make("random", {"size", "chunks", "dtype", "seed"}, 0,
-                               [=](Args& a) {
-                                 return Value::FromArray(
-                                     random::random(size_of(a), random_options(a)));
-                               });
+    m->random["random"] = Make("random", {"size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
+      return Value::FromArray(random::random(size_of(a), random_options(a)));
+    });
     m->random["random_sample"] = m->random["random"];
     m->random["uniform"] =
         Make("uniform", {"low", "high", "size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
@@ -763,8 +784,8 @@ const Modules& GetModules() {
         char* end = nullptr;
         const double d = std::strtod(v.text.c_str(), &end);
         if (v.text.empty() || *end != '\0') {
-          Fail(a.At("x"), absl::StrCat("could not convert string to a number: ",
-                                       StringRepr(v.text)));
+          Fail(a.At("x"),
+               absl::StrCat("could not convert string to a number: ", StringRepr(v.text)));
         }
         return Value::Float(d);
       }
@@ -957,8 +978,9 @@ bool Interpreter::Truth(const Expr& at, const Value& v) {
       [[fallthrough]];
     case Value::Kind::kNDArray:
       if (v.kind == Value::Kind::kNDArray && v.ndarray->size() == 1) return v.ndarray->at(0) != 0;
-      Fail(at, "the truth value of an array is ambiguous; compute it or reduce it with "
-               ".min() / .max() first");
+      Fail(at,
+           "the truth value of an array is ambiguous; compute it or reduce it with "
+           ".min() / .max() first");
     default:
       return true;
   }
@@ -1180,8 +1202,7 @@ Value Interpreter::EvalAttribute(const Expr& e) {
           if (self.ndarray->size() != 1) {
             Fail(a.callee(), "can only convert an array of size 1 to a Python scalar");
           }
-          Value v = Value::FromNDArray(
-              NDArray(self.ndarray->dtype(), {}, self.ndarray->bytes()));
+          Value v = Value::FromNDArray(NDArray(self.ndarray->dtype(), {}, self.ndarray->bytes()));
           return Scalarize(v);
         });
         Value v = FunctionValue(b);
@@ -1289,9 +1310,8 @@ Value Interpreter::EvalSubscript(const Expr& e) {
       if (items.size() != 1 || e.subscript_tuple) {
         Fail(e, absl::StrCat(base.TypeName(), " indices must be integers or slices, not tuple"));
       }
-      const int64_t n = static_cast<int64_t>(base.kind == Value::Kind::kString
-                                                 ? base.text.size()
-                                                 : base.items.size());
+      const int64_t n = static_cast<int64_t>(base.kind == Value::Kind::kString ? base.text.size()
+                                                                               : base.items.size());
       auto element = [&](int64_t i) {
         if (base.kind == Value::Kind::kString) {
           return Value::String(std::string(1, base.text[static_cast<size_t>(i)]));
@@ -1361,11 +1381,11 @@ double FloorMod(double a, double b) {
 
 const std::map<std::string, graph::BinaryOp, std::less<>>& ArrayOps() {
   static const auto* ops = new std::map<std::string, graph::BinaryOp, std::less<>>{
-      {"+", graph::BinaryOp::kAdd},         {"-", graph::BinaryOp::kSubtract},
-      {"*", graph::BinaryOp::kMultiply},    {"/", graph::BinaryOp::kDivide},
-      {"//", graph::BinaryOp::kFloorDivide}, {"%", graph::BinaryOp::kMod},
-      {"**", graph::BinaryOp::kPower},      {"<", graph::BinaryOp::kLess},
-      {"<=", graph::BinaryOp::kLessEqual},  {">", graph::BinaryOp::kGreater},
+      {"+", graph::BinaryOp::kAdd},           {"-", graph::BinaryOp::kSubtract},
+      {"*", graph::BinaryOp::kMultiply},      {"/", graph::BinaryOp::kDivide},
+      {"//", graph::BinaryOp::kFloorDivide},  {"%", graph::BinaryOp::kMod},
+      {"**", graph::BinaryOp::kPower},        {"<", graph::BinaryOp::kLess},
+      {"<=", graph::BinaryOp::kLessEqual},    {">", graph::BinaryOp::kGreater},
       {">=", graph::BinaryOp::kGreaterEqual}, {"==", graph::BinaryOp::kEqual},
       {"!=", graph::BinaryOp::kNotEqual}};
   return *ops;
@@ -1526,8 +1546,8 @@ Value Interpreter::EvalCompare(const Expr& e) {
     Value right = Eval(*e.items[k + 1]);
     const std::string& op = e.ops[k];
     if (op == "is" || op == "is not") {
-      const bool same = left.kind == right.kind &&
-                        (left.kind == Value::Kind::kNone || ValuesEqual(left, right));
+      const bool same =
+          left.kind == right.kind && (left.kind == Value::Kind::kNone || ValuesEqual(left, right));
       result = Value::Bool((op == "is") == same);
     } else if (op == "in" || op == "not in") {
       bool found = false;

@@ -33,9 +33,9 @@ struct Value {
     kTuple,
     kList,
     kEllipsis,
-    kSlice,     ///< `items` holds start, stop, step (None where omitted)
-    kArray,     ///< lazy tessera::Array
-    kNDArray,   ///< a computed array
+    kSlice,    ///< `items` holds start, stop, step (None where omitted)
+    kArray,    ///< lazy tessera::Array
+    kNDArray,  ///< a computed array
     kDType,
     kFunction,  ///< a builtin, or a method bound to `items[0]`
     kModule,    ///< `text` is the module's dotted name ("dask.array", "dask.array.random")

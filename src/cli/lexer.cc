@@ -16,10 +16,10 @@ bool IsDigit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; 
 
 // Longest first, so that "**=" wins over "**" and "*".
 constexpr std::string_view kOps[] = {
-    "**=", "//=", ">>=", "<<=", "...", "**", "//", "==", "!=", "<=", ">=", "<<", ">>", "+=",
-    "-=",  "*=",  "/=",  "%=",  "@=",  "&=", "|=", "^=", "->", ":=", "+",  "-",  "*",  "/",
-    "%",   "@",   "<",   ">",   "=",   "(",  ")",  "[",  "]",  "{",  "}",  ",",  ":",  ".",
-    ";",   "~",   "&",   "|",   "^"};
+    "**=", "//=", ">>=", "<<=", "...", "**", "//", "==", "!=", "<=", ">=", "<<",
+    ">>",  "+=",  "-=",  "*=",  "/=",  "%=", "@=", "&=", "|=", "^=", "->", ":=",
+    "+",   "-",   "*",   "/",   "%",   "@",  "<",  ">",  "=",  "(",  ")",  "[",
+    "]",   "{",   "}",   ",",   ":",   ".",  ";",  "~",  "&",  "|",  "^"};
 
 class Lexer {
  public:
@@ -48,8 +48,9 @@ class Lexer {
           while (pos_ <= p) Advance();
           continue;
         }
-        return Fail(line_, Column(), "unexpected character '\\' (line continuation must end "
-                                     "the line)");
+        return Fail(line_, Column(),
+                    "unexpected character '\\' (line continuation must end "
+                    "the line)");
       }
       absl::Status status;
       if (IsDigit(c) || (c == '.' && pos_ + 1 < src_.size() && IsDigit(src_[pos_ + 1]))) {
@@ -149,8 +150,8 @@ class Lexer {
     }
     const std::string text(src_.substr(start, pos_ - start));
     if (pos_ < src_.size() && IsNameChar(src_[pos_])) {
-      return Fail(line, column, absl::StrCat("invalid number literal '", text,
-                                             std::string(1, src_[pos_]), "'"));
+      return Fail(line, column,
+                  absl::StrCat("invalid number literal '", text, std::string(1, src_[pos_]), "'"));
     }
     Token t;
     t.text = text;
@@ -161,7 +162,8 @@ class Lexer {
       t.float_value = std::strtod(digits.c_str(), nullptr);
     } else {
       t.kind = TokenKind::kInt;
-      if (digits.empty()) return Fail(line, column, absl::StrCat("invalid number literal '", text, "'"));
+      if (digits.empty())
+        return Fail(line, column, absl::StrCat("invalid number literal '", text, "'"));
       errno = 0;
       char* end = nullptr;
       const unsigned long long v = std::strtoull(digits.c_str(), &end, base);
@@ -235,7 +237,8 @@ class Lexer {
           open_char_ = op[0];
         }
       } else if (op == ")" || op == "]" || op == "}") {
-        if (depth_ == 0) return Fail(line, column, absl::StrCat("unmatched '", std::string(op), "'"));
+        if (depth_ == 0)
+          return Fail(line, column, absl::StrCat("unmatched '", std::string(op), "'"));
         --depth_;
       }
       Push(TokenKind::kOp, std::string(op), line, column);
@@ -243,8 +246,7 @@ class Lexer {
     }
     const unsigned char c = static_cast<unsigned char>(src_[pos_]);
     if (c >= 0x80) return Fail(line, column, "invalid non-ASCII character");
-    return Fail(line, column, absl::StrCat("invalid character '", std::string(1, src_[pos_]),
-                                           "'"));
+    return Fail(line, column, absl::StrCat("invalid character '", std::string(1, src_[pos_]), "'"));
   }
 
   std::string_view src_;
@@ -259,9 +261,7 @@ class Lexer {
 
 }  // namespace
 
-absl::StatusOr<std::vector<Token>> Tokenize(std::string_view source) {
-  return Lexer(source).Run();
-}
+absl::StatusOr<std::vector<Token>> Tokenize(std::string_view source) { return Lexer(source).Run(); }
 
 std::string DescribeToken(const Token& token) {
   switch (token.kind) {

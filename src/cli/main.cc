@@ -89,9 +89,9 @@ class Session {
     tessera::Client& c = client();
     progress_.Start();
     try {
-      tessera::NDArray result =
-          c.compute(x, [this](int64_t done, int64_t total) { progress_.Update(done, total); })
-              .get();
+      tessera::NDArray result = c.compute(x, [this](int64_t done, int64_t total) {
+                                   progress_.Update(done, total);
+                                 }).get();
       progress_.Finish();
       return result;
     } catch (...) {
@@ -184,8 +184,9 @@ int main(int argc, char** argv) {
   CLI::App* info = app.add_subcommand("info", "Print the scheduler address and its workers.");
 
   CLI::App* eval = app.add_subcommand(
-      "eval", "Evaluate an expression of the tessera language (dask.array's Python subset) and "
-              "print the value of the last expression.");
+      "eval",
+      "Evaluate an expression of the tessera language (dask.array's Python subset) and "
+      "print the value of the last expression.");
   std::string expression;
   bool eval_print_array = false;
   eval->add_option("EXPR", expression, "statements separated by ';' or newlines")->required();

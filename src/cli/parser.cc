@@ -14,11 +14,10 @@ namespace {
 // expression.
 const std::set<std::string, std::less<>>& Keywords() {
   static const auto* k = new std::set<std::string, std::less<>>{
-      "False",  "None",   "True",    "and",      "as",     "assert", "async",
-      "await",  "break",  "class",   "continue", "def",    "del",    "elif",
-      "else",   "except", "finally", "for",      "from",   "global", "if",
-      "import", "in",     "is",      "lambda",   "nonlocal", "not",  "or",
-      "pass",   "raise",  "return",  "try",      "while",  "with",   "yield"};
+      "False", "None",     "True",  "and",    "as",   "assert", "async",  "await",    "break",
+      "class", "continue", "def",   "del",    "elif", "else",   "except", "finally",  "for",
+      "from",  "global",   "if",    "import", "in",   "is",     "lambda", "nonlocal", "not",
+      "or",    "pass",     "raise", "return", "try",  "while",  "with",   "yield"};
   return *k;
 }
 
@@ -54,9 +53,7 @@ class Parser {
   }
   bool At(TokenKind kind) const { return Peek().kind == kind; }
   bool AtOp(std::string_view op) const { return At(TokenKind::kOp) && Peek().text == op; }
-  bool AtName(std::string_view name) const {
-    return At(TokenKind::kName) && Peek().text == name;
-  }
+  bool AtName(std::string_view name) const { return At(TokenKind::kName) && Peek().text == name; }
   const Token& Next() { return tokens_[pos_ < tokens_.size() - 1 ? pos_++ : pos_]; }
 
   [[noreturn]] static void Fail(const Token& at, const std::string& message) {
@@ -75,7 +72,7 @@ class Parser {
         Fail(t, absl::StrCat("expected '", std::string(op), "' but found ", DescribeToken(t)));
       }
       Fail(t, absl::StrCat("unexpected token ", DescribeToken(t), " (expected '", std::string(op),
-                              "')"));
+                           "')"));
     }
     ++pos_;
   }
@@ -104,11 +101,12 @@ class Parser {
         return;
       }
       static const std::set<std::string, std::less<>> kUnsupported = {
-          "def", "class", "if", "elif", "else", "for", "while", "with", "try", "except",
-          "finally", "return", "del", "global", "nonlocal", "assert", "raise", "break",
-          "continue", "yield", "async", "await", "lambda"};
+          "def",   "class",  "if",       "elif",   "else",  "for",    "while",    "with",
+          "try",   "except", "finally",  "return", "del",   "global", "nonlocal", "assert",
+          "raise", "break",  "continue", "yield",  "async", "await",  "lambda"};
       if (kUnsupported.count(first.text)) {
-        Fail(first, absl::StrCat("'", first.text, "' is not supported by the tessera language "
+        Fail(first, absl::StrCat("'", first.text,
+                                 "' is not supported by the tessera language "
                                  "(expressions, assignments and imports only)"));
       }
     }
@@ -241,8 +239,8 @@ class Parser {
       case TokenKind::kString:
         return true;
       case TokenKind::kOp:
-        return t.text == "(" || t.text == "[" || t.text == "-" || t.text == "+" ||
-               t.text == "~" || t.text == "...";
+        return t.text == "(" || t.text == "[" || t.text == "-" || t.text == "+" || t.text == "~" ||
+               t.text == "...";
       default:
         return false;
     }
@@ -412,8 +410,7 @@ class Parser {
     call->items.push_back(std::move(callee));
     while (!AtOp(")")) {
       if (AtOp("*") || AtOp("**")) {
-        Fail(Peek(), absl::StrCat("argument unpacking with '", Peek().text,
-                                  "' is not supported"));
+        Fail(Peek(), absl::StrCat("argument unpacking with '", Peek().text, "' is not supported"));
       }
       if (At(TokenKind::kName) && Peek(1).kind == TokenKind::kOp && Peek(1).text == "=") {
         const Token& name = Peek();
@@ -623,8 +620,7 @@ std::string DebugString(const Expr& e) {
     case Expr::Kind::kEllipsis:
       return "...";
     case Expr::Kind::kTuple:
-      return absl::StrCat("(tuple", e.items.empty() ? "" : " ", absl::StrJoin(items(0), " "),
-                          ")");
+      return absl::StrCat("(tuple", e.items.empty() ? "" : " ", absl::StrJoin(items(0), " "), ")");
     case Expr::Kind::kList:
       return absl::StrCat("(list", e.items.empty() ? "" : " ", absl::StrJoin(items(0), " "), ")");
     case Expr::Kind::kUnary:

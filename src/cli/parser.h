@@ -19,11 +19,11 @@ using ExprPtr = std::unique_ptr<Expr>;
 /// One expression node. Which fields apply depends on `kind`.
 struct Expr {
   enum class Kind : int8_t {
-    kName,       ///< `name`
-    kInt,        ///< `int_value`
-    kFloat,      ///< `float_value`
-    kString,     ///< `name` holds the text
-    kBool,       ///< `bool_value`
+    kName,    ///< `name`
+    kInt,     ///< `int_value`
+    kFloat,   ///< `float_value`
+    kString,  ///< `name` holds the text
+    kBool,    ///< `bool_value`
     kNone,
     kEllipsis,   ///< `...`
     kTuple,      ///< `items`

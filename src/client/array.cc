@@ -304,8 +304,7 @@ class FloatFormat {
 
  private:
   static std::string Pad(const std::string& s, int width) {
-    return std::string(static_cast<size_t>(std::max(0, width - static_cast<int>(s.size()))),
-                       ' ') +
+    return std::string(static_cast<size_t>(std::max(0, width - static_cast<int>(s.size()))), ' ') +
            s;
   }
   static constexpr int kPrecision = 8;
@@ -314,9 +313,7 @@ class FloatFormat {
   int pad_left_ = 0, pad_right_ = 0, precision_ = 0, exp_size_ = 0;
 };
 
-std::string IntString(double v) {
-  return absl::StrCat(static_cast<int64_t>(v));
-}
+std::string IntString(double v) { return absl::StrCat(static_cast<int64_t>(v)); }
 
 // NumPy's _formatArray (linewidth 75, legacy off) over the elements of `a`.
 class ArrayFormatter {
@@ -332,8 +329,8 @@ class ArrayFormatter {
     }
     strides_.assign(a.shape().size(), 1);
     for (int i = a.ndim() - 2; i >= 0; --i) {
-      strides_[static_cast<size_t>(i)] = strides_[static_cast<size_t>(i) + 1] *
-                                         a.shape()[static_cast<size_t>(i) + 1];
+      strides_[static_cast<size_t>(i)] =
+          strides_[static_cast<size_t>(i) + 1] * a.shape()[static_cast<size_t>(i) + 1];
     }
   }
 
@@ -377,8 +374,7 @@ class ArrayFormatter {
     if (float_format_) return (*float_format_)(v);
     if (a_.dtype() == DType::kBool) return v != 0 ? " True" : "False";
     std::string s = IntString(v);
-    return std::string(static_cast<size_t>(std::max(0, width_ - static_cast<int>(s.size()))),
-                       ' ') +
+    return std::string(static_cast<size_t>(std::max(0, width_ - static_cast<int>(s.size()))), ' ') +
            s;
   }
 
@@ -464,8 +460,8 @@ int64_t Array::npartitions() const { return TotalBlocks(node_->chunks); }
 std::string Array::repr() const {
   std::string out =
       absl::StrCat("tessera.array<", NodeName(*node_), ", shape=", ShapeToString(shape()),
-                   ", dtype=", std::string(DTypeName(dtype())), ", chunksize=", ShapeToString(chunksize()),
-                   ", chunktype=numpy.ndarray");
+                   ", dtype=", std::string(DTypeName(dtype())),
+                   ", chunksize=", ShapeToString(chunksize()), ", chunktype=numpy.ndarray");
   if (node_->kind == graph::OpKind::kRandom) absl::StrAppend(&out, ", seed=", node_->seed);
   return out + ">";
 }
@@ -482,12 +478,8 @@ Array Array::operator[](const std::vector<Index>& index) const {
 Array Array::operator[](const Index& index) const { return (*this)[std::vector<Index>{index}]; }
 
 Array Array::sum(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kSum, *this, o); }
-Array Array::prod(const ReduceOptions& o) const {
-  return Reduce(graph::ReduceOp::kProd, *this, o);
-}
-Array Array::mean(const ReduceOptions& o) const {
-  return Reduce(graph::ReduceOp::kMean, *this, o);
-}
+Array Array::prod(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kProd, *this, o); }
+Array Array::mean(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMean, *this, o); }
 Array Array::min(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMin, *this, o); }
 Array Array::max(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMax, *this, o); }
 
@@ -546,8 +538,7 @@ Array arange(double stop, const ArrayOptions& o) { return arange(0, stop, 1, o);
 
 namespace random {
 namespace {
-Array Make(const Shape& shape, graph::RandomDist dist, double a, double b,
-           const RandomOptions& o) {
+Array Make(const Shape& shape, graph::RandomDist dist, double a, double b, const RandomOptions& o) {
   const uint64_t seed = o.seed ? *o.seed : FreshSeed();
   return Wrap(graph::Random(shape, dist, a, b, seed, o.dtype, o.chunks));
 }
@@ -653,8 +644,8 @@ std::string NDArray::repr(int64_t threshold) const {
       }
     }
   }
-  const bool implied = dtype_ == DType::kFloat64 || dtype_ == DType::kInt64 ||
-                       dtype_ == DType::kBool;
+  const bool implied =
+      dtype_ == DType::kFloat64 || dtype_ == DType::kInt64 || dtype_ == DType::kBool;
   const std::string prefix = "array(";
   std::string out;
   if (size() == 0) {

@@ -134,8 +134,9 @@ TEST_F(InterpreterTest, PythonValues) {
             "(2, 100, 800, 4)");
   EXPECT_EQ(Run("x.shape[0] * 2"), "20");
   EXPECT_EQ(Run("len(x.shape), 1 < 2 < 3, 3 in (1, 2), not 0"), "(2, True, False, True)");
-  EXPECT_EQ(Run("y = da.ones(3).sum(); [y]"), "[tessera.array<sum, shape=(), dtype=float64, "
-                                              "chunksize=(), chunktype=numpy.ndarray>]");
+  EXPECT_EQ(Run("y = da.ones(3).sum(); [y]"),
+            "[tessera.array<sum, shape=(), dtype=float64, "
+            "chunksize=(), chunktype=numpy.ndarray>]");
   EXPECT_EQ(Run("float(da.ones(3).sum()) + 1"), "4.0");
   EXPECT_EQ(Run("da.ones(4).sum().compute() * 2"), "8.0");
   EXPECT_EQ(Run("x = 2; x += 3; x *= 2; x"), "10");
@@ -180,7 +181,8 @@ TEST_F(InterpreterTest, ErrorsNameLineColumnAndCause) {
   EXPECT_EQ(ErrorOf("da.foo(3)"), "line 1, column 4: module 'da' has no attribute 'foo'");
   EXPECT_EQ(ErrorOf("da.random.foo(3)"),
             "line 1, column 11: module 'da.random' has no attribute 'foo'");
-  EXPECT_EQ(ErrorOf("da.ones(3).foo()"), "line 1, column 12: 'Array' object has no attribute 'foo'");
+  EXPECT_EQ(ErrorOf("da.ones(3).foo()"),
+            "line 1, column 12: 'Array' object has no attribute 'foo'");
   EXPECT_EQ(ErrorOf("da.ones(3).T"), "line 1, column 12: '.T' (transpose) is not supported yet");
   EXPECT_EQ(ErrorOf("da.ones('a')"),
             "line 1, column 9: ones() argument 'shape' must be an int or a tuple of ints, not str");
@@ -198,7 +200,8 @@ TEST_F(InterpreterTest, ErrorsNameLineColumnAndCause) {
   EXPECT_EQ(ErrorOf("1 / 0"), "line 1, column 3: division by zero");
   EXPECT_EQ(ErrorOf("x = da.ones(3); x @ x"),
             "line 1, column 19: matrix multiplication ('@') is not supported yet");
-  EXPECT_EQ(ErrorOf("da.ones(3) & 1"), "line 1, column 12: operator '&' is not supported on arrays");
+  EXPECT_EQ(ErrorOf("da.ones(3) & 1"),
+            "line 1, column 12: operator '&' is not supported on arrays");
   EXPECT_EQ(ErrorOf("da.ones(3) + 'a'"),
             "line 1, column 12: unsupported operand type(s) for +: 'Array' and 'str'");
   EXPECT_EQ(ErrorOf("3()"), "line 1, column 1: 'int' object is not callable");

@@ -38,8 +38,8 @@ TEST(LexerTest, OperatorsLongestMatchAndPositions) {
   auto t = Lex("x**-2 // y\n  z[...]");
   std::vector<std::string> texts;
   for (const auto& tok : t) texts.push_back(tok.text);
-  EXPECT_EQ(texts, (std::vector<std::string>{"x", "**", "-", "2", "//", "y", "\n", "z", "[",
-                                             "...", "]", "\n", ""}));
+  EXPECT_EQ(texts, (std::vector<std::string>{"x", "**", "-", "2", "//", "y", "\n", "z", "[", "...",
+                                             "]", "\n", ""}));
   EXPECT_EQ(t[7].line, 2);
   EXPECT_EQ(t[7].column, 3);
   EXPECT_EQ(t[9].column, 5);
@@ -49,8 +49,7 @@ TEST(LexerTest, NewlinesInsideBracketsAndCommentsAreDropped) {
   auto t = Lex("f(1,  # one\n  2)\n# done\n");
   std::vector<std::string> texts;
   for (const auto& tok : t) texts.push_back(tok.text);
-  EXPECT_EQ(texts,
-            (std::vector<std::string>{"f", "(", "1", ",", "2", ")", "\n", "\n", "\n", ""}));
+  EXPECT_EQ(texts, (std::vector<std::string>{"f", "(", "1", ",", "2", ")", "\n", "\n", "\n", ""}));
 }
 
 TEST(LexerTest, BackslashContinuation) {

@@ -128,10 +128,12 @@ TEST(ParserTest, SyntaxErrorsNameLineColumnAndToken) {
   EXPECT_EQ(Error("for i in x: pass"),
             "line 1, column 1: 'for' is not supported by the tessera language (expressions, "
             "assignments and imports only)");
-  EXPECT_EQ(Error("x = lambda: 1"), "line 1, column 5: 'lambda' is not supported by the "
-                                    "tessera language");
-  EXPECT_EQ(Error("x = {}"), "line 1, column 5: dicts and sets are not supported by the "
-                             "tessera language");
+  EXPECT_EQ(Error("x = lambda: 1"),
+            "line 1, column 5: 'lambda' is not supported by the "
+            "tessera language");
+  EXPECT_EQ(Error("x = {}"),
+            "line 1, column 5: dicts and sets are not supported by the "
+            "tessera language");
   EXPECT_EQ(Error("x = (1, 2"), "line 1, column 5: '(' was never closed");
   EXPECT_EQ(Error("f(*args)"), "line 1, column 3: argument unpacking with '*' is not supported");
   EXPECT_EQ(Error("x.1"), "line 1, column 2: unexpected token '.1'");
