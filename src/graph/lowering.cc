@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -133,8 +134,8 @@ class Lowerer {
     ChunkProgram program;
     // (node, map) -> program node, so shared subexpressions are emitted once.
     std::unordered_map<const Node*, std::vector<std::pair<IndexMap, int>>> memo;
-    std::map<std::pair<double, DType>, int> scalars;  // (value, dtype) -> kScalar node
-    std::vector<InputGrid> grids;                     // parallel to program.inputs
+    std::map<std::pair<uint64_t, DType>, int> scalars;  // (value bits, dtype) -> kScalar node
+    std::vector<InputGrid> grids;                       // parallel to program.inputs
   };
 
   std::string TokenOf(const NodePtr& node) {
@@ -285,7 +286,9 @@ class Lowerer {
     double value = scalar.value;
     if (dtype == DType::kFloat32) value = static_cast<double>(static_cast<float>(value));
     if (dtype == DType::kBool) value = value != 0 ? 1.0 : 0.0;
-    const auto key = std::make_pair(value, dtype);
+    uint64_t bits;  // by bit pattern: NaN and -0.0 must not compare equal to other values
+    std::memcpy(&bits, &value, sizeof bits);
+    const auto key = std::make_pair(bits, dtype);
     auto it = b->scalars.find(key);
     if (it != b->scalars.end()) return it->second;
     ProgramNode p;

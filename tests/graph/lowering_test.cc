@@ -825,6 +825,18 @@ TEST(Lowering, WeakScalarsTakeTheArrayDType) {
   }
   EXPECT_EQ(scalars, 2);  // 2 as int32 and 2 as float64
   ExpectMatchesReference(z);
+  // NaN and -0.0 literals are distinct program scalars.
+  NodePtr x = Rand({8}, ChunkSpec(8));
+  NodePtr w = Add(Add(Ok(Binary(BinaryOp::kMaximum, x, Scalar(NAN, true))),
+                      Ok(Binary(BinaryOp::kDivide, x, Scalar(-0.0, true)))),
+                  Ok(Binary(BinaryOp::kDivide, x, Scalar(0.0, true))));
+  const TaskGraph gw = LowerOk(w);
+  scalars = 0;
+  for (const auto& n : gw.programs[0].nodes) {
+    if (n.kind == PK::kScalar) ++scalars;
+  }
+  EXPECT_EQ(scalars, 3);
+  ExpectMatchesReference(w);
 }
 
 TEST(Lowering, NormalAndFloat32Random) {
