@@ -300,8 +300,10 @@ AxisIndex ResolveSlice(const IndexItem& item, int64_t n) {
     const __int128 neg = -static_cast<__int128>(step);
     out.length = start > stop ? static_cast<int64_t>((start - stop + neg - 1) / neg) : 0;
   }
-  // An empty slice reads nothing; a canonical start keeps Tokens and wire round trips stable.
+  // A slice of at most one element reads the same whatever its step: a canonical start and
+  // step keep Tokens and wire round trips stable, and keep extreme steps out of later arithmetic.
   out.start = out.length > 0 ? static_cast<int64_t>(start) : 0;
+  if (out.length <= 1) out.step = 1;
   return out;
 }
 

@@ -267,6 +267,8 @@ TEST(ExprSlice, PythonBoundsClamping) {
   auto e = Slice(x, {IndexItem::Slice(std::nullopt, std::nullopt, INT64_MIN)});
   EXPECT_EQ((*e)->shape, (Shape{1}));
   EXPECT_EQ((*e)->index[0].start, 4);
+  EXPECT_EQ((*e)->index[0].step, 1);  // one element: the step is canonical
+  EXPECT_EQ(Token(*e), Token(*Slice(x, {IndexItem::Slice(4, 5)})));
 }
 
 TEST(ExprSlice, IntegersNewAxisEllipsis) {
