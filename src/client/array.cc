@@ -313,19 +313,32 @@ class FloatFormat {
   int pad_left_ = 0, pad_right_ = 0, precision_ = 0, exp_size_ = 0;
 };
 
-std::string IntString(double v) { return absl::StrCat(static_cast<int64_t>(v)); }
+// Element `i` of an integer array, exact beyond 2^53.
+int64_t IntAt(const NDArray& a, int64_t i) {
+  if (a.dtype() == DType::kInt64) {
+    int64_t v;
+    std::memcpy(&v, a.bytes().data() + i * 8, sizeof v);
+    return v;
+  }
+  return static_cast<int64_t>(a.at(i));
+}
 
 // NumPy's _formatArray (linewidth 75, legacy off) over the elements of `a`.
 class ArrayFormatter {
  public:
   ArrayFormatter(const NDArray& a, bool summarise) : a_(a), summarise_(summarise) {
     // The element format is fitted to the elements shown (NumPy's _leading_trailing).
-    std::vector<double> shown;
+    std::vector<int64_t> shown;
     CollectShown(0, 0, shown);
     if (IsFloating(a.dtype())) {
-      float_format_.emplace(shown, a.dtype() == DType::kFloat32);
+      std::vector<double> values;
+      values.reserve(shown.size());
+      for (int64_t i : shown) values.push_back(a.at(i));
+      float_format_.emplace(values, a.dtype() == DType::kFloat32);
     } else if (a.dtype() != DType::kBool) {
-      for (double v : shown) width_ = std::max(width_, static_cast<int>(IntString(v).size()));
+      for (int64_t i : shown) {
+        width_ = std::max(width_, static_cast<int>(absl::StrCat(IntAt(a, i)).size()));
+      }
     }
     strides_.assign(a.shape().size(), 1);
     for (int i = a.ndim() - 2; i >= 0; --i) {
@@ -357,9 +370,10 @@ class ArrayFormatter {
     return idx;
   }
 
-  void CollectShown(int axis, int64_t offset, std::vector<double>& out) const {
+  // The flat indices of the elements shown.
+  void CollectShown(int axis, int64_t offset, std::vector<int64_t>& out) const {
     if (axis == a_.ndim()) {
-      out.push_back(a_.at(offset));
+      out.push_back(offset);
       return;
     }
     int64_t stride = 1;
@@ -373,7 +387,7 @@ class ArrayFormatter {
     const double v = a_.at(flat);
     if (float_format_) return (*float_format_)(v);
     if (a_.dtype() == DType::kBool) return v != 0 ? " True" : "False";
-    std::string s = IntString(v);
+    std::string s = absl::StrCat(IntAt(a_, flat));
     return std::string(static_cast<size_t>(std::max(0, width_ - static_cast<int>(s.size()))), ' ') +
            s;
   }

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../graph/reference_eval.h"
+#include "graph/reference_eval.h"
 
 namespace tessera::cli {
 namespace {

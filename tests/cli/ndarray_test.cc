@@ -65,6 +65,8 @@ TEST(NDArrayReprTest, OneDimensionalAsNumPy) {
   EXPECT_EQ(F64({1, std::nan(""), std::numeric_limits<double>::infinity()}).repr(),
             "array([ 1., nan, inf])");
   EXPECT_EQ(I64({1, -20, 3}, {3}).repr(), "array([  1, -20,   3])");
+  EXPECT_EQ(I64({std::numeric_limits<int64_t>::max(), 0}, {2}).repr(),
+            "array([9223372036854775807,                   0])");
   EXPECT_EQ(Make<uint8_t>(DType::kBool, {2}, {1, 0}).repr(), "array([ True, False])");
   EXPECT_EQ(Make<float>(DType::kFloat32, {2}, {1, 2}).repr(), "array([1., 2.], dtype=float32)");
   EXPECT_EQ(Make<int32_t>(DType::kInt32, {2}, {1, 2}).repr(), "array([1, 2], dtype=int32)");
