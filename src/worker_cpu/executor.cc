@@ -476,18 +476,26 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
   return plan;
 }
 
-// Evaluates every node for a block of n elements; `start` holds, per leaf, the flat index of the
-// block's first element. Returns the root's values.
-const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t n, double* scratch) {
+// Evaluates every node for one block: `rows` row segments of `seg` elements each, stored one after
+// the other (several short rows share a block so per-node overheads are paid per block, not per
+// row). `start[i * max_rows + r]` is leaf i's flat index at the first element of segment r.
+// Returns the root's values.
+const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows, int64_t rows,
+                        int64_t seg, double* scratch, int64_t* index) {
   const ChunkProgram& p = *plan.program;
   const int last = plan.ndim - 1;
   const int count = static_cast<int>(p.nodes.size());
+  const int64_t n = rows * seg;
   for (int i = 0; i < count; ++i) {
     const ProgramNode& node = p.nodes[i];
     if (plan.buffer[i] < 0) continue;  // scalar operand
     double* out = scratch + plan.buffer[i] * kBlockSize;
     const LeafPlan& lp = plan.leaf[i];
     const int64_t stride = (last >= 0 && lp.active) ? lp.coef[last] : 0;
+    const int64_t* st = start + i * max_rows;
+    if (lp.active && (node.kind != Kind::kInput || rows > 1)) {
+      for (int64_t r = 0; r < rows; ++r) detail::AffineIndex(index + r * seg, st[r], stride, seg);
+    }
     switch (node.kind) {
       case Kind::kFull:
         detail::FillBlock(out, node.value, n);
@@ -496,15 +504,21 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t n, doubl
         detail::FillBlock(out, plan.scalar[i], n);
         break;
       case Kind::kArange:
-        detail::ArangeBlock(out, node.start, node.step, start[i], stride, n);
+        detail::ArangeIndexed(out, node.start, node.step, index, n);
         break;
       case Kind::kRandom:
         detail::RandomBlock(out, node.dist, node.dtype, node.seed, node.param_a, node.param_b,
-                            start[i], stride, n);
+                            index, n);
         break;
-      case Kind::kInput:
-        detail::GatherBlock(out, plan.windows[lp.window].data.data(), start[i], stride, n);
+      case Kind::kInput: {
+        const double* src = plan.windows[lp.window].data.data();
+        if (rows == 1) {
+          detail::GatherBlock(out, src, st[0], stride, n);
+        } else {
+          detail::GatherIndexed(out, src, index, n);
+        }
         break;
+      }
       case Kind::kUnary:
         detail::UnaryBlock(node.unary, out, scratch + plan.buffer[node.arg0] * kBlockSize, n);
         break;
@@ -666,38 +680,61 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   }
 
   std::vector<double> scratch(static_cast<size_t>(std::max(plan.num_buffers, 1)) * kBlockSize);
-  std::vector<int64_t> row_start(nn, 0), start(nn, 0);
-  std::vector<int64_t> idx(ndim > 0 ? ndim - 1 : 0, 0);  // position of the row in the region
-  const bool last_reduced = ndim > 0 && reduced[last];
-  for (int64_t row = 0; row < rows; ++row) {
-    int64_t prow = 0;
-    for (int k = 0; k < last; ++k) prow += idx[k] * pstride[k];
-    for (int i = 0; i < nn; ++i) {
-      const LeafPlan& lp = plan.leaf[i];
-      if (!lp.active) continue;
-      int64_t f = lp.base;
-      for (int k = 0; k < ndim; ++k) f += lp.coef[k] * (task.lo[k] + (k < last ? idx[k] : 0));
-      row_start[i] = f;
-    }
-    for (int64_t j0 = 0; j0 < row_len; j0 += kBlockSize) {
-      const int64_t n = std::min(kBlockSize, row_len - j0);
+  std::vector<int64_t> index(kBlockSize);
+  // Rows shorter than half a block are packed several to a block.
+  const int64_t rows_per_block =
+      (row_len > 0 && row_len <= kBlockSize / 2) ? kBlockSize / row_len : 1;
+  std::vector<int64_t> row_start(nn * rows_per_block, 0), start(nn * rows_per_block, 0);
+  std::vector<int64_t> prow(rows_per_block, 0);
+  std::vector<int64_t> idx(ndim > 0 ? ndim - 1 : 0, 0);  // position of the next row in the region
+  const bool last_reduced = ndim == 0 || reduced[last];
+  for (int64_t row = 0; row < rows;) {
+    const int64_t nr = std::min(rows_per_block, rows - row);
+    for (int64_t r = 0; r < nr; ++r) {
+      int64_t pr = 0;
+      for (int k = 0; k < last; ++k) pr += idx[k] * pstride[k];
+      prow[r] = pr;
       for (int i = 0; i < nn; ++i) {
         const LeafPlan& lp = plan.leaf[i];
-        if (lp.active) start[i] = row_start[i] + (ndim > 0 ? lp.coef[last] * j0 : 0);
+        if (!lp.active) continue;
+        int64_t f = lp.base;
+        for (int k = 0; k < ndim; ++k) f += lp.coef[k] * (task.lo[k] + (k < last ? idx[k] : 0));
+        row_start[i * rows_per_block + r] = f;
       }
-      const double* values = EvalBlock(plan, start.data(), n, scratch.data());
+      for (int k = last - 1; k >= 0; --k) {
+        if (++idx[k] < region[k]) break;
+        idx[k] = 0;
+      }
+    }
+    // With several rows per block, row_len <= kBlockSize / 2 and this loop runs once.
+    for (int64_t j0 = 0; j0 < row_len; j0 += kBlockSize) {
+      const int64_t seg = std::min(kBlockSize, row_len - j0);
+      for (int i = 0; i < nn; ++i) {
+        const LeafPlan& lp = plan.leaf[i];
+        if (!lp.active) continue;
+        const int64_t shift = ndim > 0 ? lp.coef[last] * j0 : 0;
+        for (int64_t r = 0; r < nr; ++r) {
+          start[i * rows_per_block + r] = row_start[i * rows_per_block + r] + shift;
+        }
+      }
+      const double* values =
+          EvalBlock(plan, start.data(), rows_per_block, nr, seg, scratch.data(), index.data());
       if (reducer == nullptr) {
-        StoreAs(root_dtype, values, n, result.bytes.data(), row * row_len + j0);
-      } else if (last_reduced || ndim == 0) {
-        reducer->AddToOne(prow, values, n);
+        // Full rows when nr > 1, so the block is contiguous in the output.
+        StoreAs(root_dtype, values, nr * seg, result.bytes.data(), row * row_len + j0);
+      } else if (last_reduced) {
+        // Consecutive rows that fold into the same partial element are summed as one span.
+        for (int64_t r = 0; r < nr;) {
+          int64_t r1 = r + 1;
+          while (r1 < nr && prow[r1] == prow[r]) ++r1;
+          reducer->AddToOne(prow[r], values + r * seg, (r1 - r) * seg);
+          r = r1;
+        }
       } else {
-        reducer->AddElementwise(prow + j0, values, n);
+        for (int64_t r = 0; r < nr; ++r) reducer->AddElementwise(prow[r] + j0, values + r * seg, seg);
       }
     }
-    for (int k = last - 1; k >= 0; --k) {
-      if (++idx[k] < region[k]) break;
-      idx[k] = 0;
-    }
+    row += nr;
   }
   if (reducer != nullptr) return reducer->Finish(out_shape);
   return result;

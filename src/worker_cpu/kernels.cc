@@ -130,11 +130,6 @@ TESSERA_CLONES void FillBlock(double* __restrict out, double v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = v;
 }
 
-TESSERA_CLONES void ArangeBlock(double* __restrict out, double start, double step, int64_t first,
-                                int64_t stride, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = start + step * static_cast<double>(first + i * stride);
-}
-
 namespace {
 
 // Philox4x32-10 for many counters at once with explicit SIMD: GCC's auto-vectorisation of the
@@ -153,7 +148,7 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 
 // Uniform float64 in [a, a + width) for n elements (n a multiple of 8), AVX-512.
 __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(
-    double* __restrict out, uint64_t seed, uint64_t first, uint64_t stride, int64_t n, double a,
+    double* __restrict out, uint64_t seed, const int64_t* __restrict index, int64_t n, double a,
     double width) {
   const __m512i mask = _mm512_set1_epi64(0xffffffffll);
   const __m512i m0 = _mm512_set1_epi64(philox::kMul0), m1 = _mm512_set1_epi64(philox::kMul1);
@@ -165,13 +160,10 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(
     k0 += philox::kWeyl0;
     k1 += philox::kWeyl1;
   }
-  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-  __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(first)),
-                                 _mm512_mullo_epi64(lane, _mm512_set1_epi64(static_cast<int64_t>(stride))));
-  const __m512i step = _mm512_set1_epi64(static_cast<int64_t>(stride * 8));
   const __m512d scale = _mm512_set1_pd(0x1.0p-53), va = _mm512_set1_pd(a),
                 vw = _mm512_set1_pd(width);
   for (int64_t i = 0; i < n; i += 8) {
+    const __m512i idx = _mm512_loadu_si512(index + i);
     __m512i c0 = _mm512_and_si512(idx, mask);
     __m512i c1 = _mm512_srli_epi64(idx, 32);
     __m512i c2 = _mm512_setzero_si512();
@@ -190,7 +182,6 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(
     const __m512i w = _mm512_srli_epi64(_mm512_or_si512(_mm512_slli_epi64(c1, 32), c0), 11);
     const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
     _mm512_storeu_pd(out + i, _mm512_add_pd(va, _mm512_mul_pd(vw, u)));
-    idx = _mm512_add_epi64(idx, step);
   }
 }
 
@@ -199,7 +190,7 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(
 // The same with AVX2 (n a multiple of 4). AVX2 has no int64 -> double conversion: the 53-bit
 // value is split into x1 and (x0 >> 11), each converted exactly through the 2^52 trick.
 __attribute__((target("avx2"))) void UniformF64Avx2(double* __restrict out, uint64_t seed,
-                                                    uint64_t first, uint64_t stride, int64_t n,
+                                                    const int64_t* __restrict index, int64_t n,
                                                     double a, double width) {
   const __m256i mask = _mm256_set1_epi64x(0xffffffffll);
   const __m256i m0 = _mm256_set1_epi64x(philox::kMul0), m1 = _mm256_set1_epi64x(philox::kMul1);
@@ -211,15 +202,12 @@ __attribute__((target("avx2"))) void UniformF64Avx2(double* __restrict out, uint
     k0 += philox::kWeyl0;
     k1 += philox::kWeyl1;
   }
-  __m256i idx = _mm256_set_epi64x(static_cast<int64_t>(first + 3 * stride),
-                                  static_cast<int64_t>(first + 2 * stride),
-                                  static_cast<int64_t>(first + stride), static_cast<int64_t>(first));
-  const __m256i step = _mm256_set1_epi64x(static_cast<int64_t>(stride * 4));
   const __m256i magic_bits = _mm256_set1_epi64x(0x4330000000000000ll);
   const __m256d magic = _mm256_set1_pd(kTwo52), two21 = _mm256_set1_pd(2097152.0);
   const __m256d scale = _mm256_set1_pd(0x1.0p-53), va = _mm256_set1_pd(a),
                 vw = _mm256_set1_pd(width);
   for (int64_t i = 0; i < n; i += 4) {
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + i));
     __m256i c0 = _mm256_and_si256(idx, mask);
     __m256i c1 = _mm256_srli_epi64(idx, 32);
     __m256i c2 = _mm256_setzero_si256();
@@ -240,7 +228,6 @@ __attribute__((target("avx2"))) void UniformF64Avx2(double* __restrict out, uint
         _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(c0, 11), magic_bits)), magic);
     const __m256d u = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(hi, two21), lo), scale);
     _mm256_storeu_pd(out + i, _mm256_add_pd(va, _mm256_mul_pd(vw, u)));
-    idx = _mm256_add_epi64(idx, step);
   }
 }
 
@@ -259,21 +246,21 @@ Simd g_simd = DetectSimd();
 const Simd kDetected = g_simd;
 #endif
 
-// Element i = a + width * UniformDouble(ElementBlock(seed, first + i * stride)).
-void UniformF64(double* __restrict out, uint64_t seed, uint64_t first, uint64_t stride,
+// Element i = a + width * UniformDouble(ElementBlock(seed, index[i])).
+void UniformF64(double* __restrict out, uint64_t seed, const int64_t* __restrict index,
                 int64_t n, double a, double width) {
   int64_t done = 0;
 #ifdef TESSERA_HAVE_X86_SIMD
   if (g_simd == Simd::kAvx512) {
     done = n - n % 8;
-    UniformF64Avx512(out, seed, first, stride, done, a, width);
+    UniformF64Avx512(out, seed, index, done, a, width);
   } else if (g_simd == Simd::kAvx2) {
     done = n - n % 4;
-    UniformF64Avx2(out, seed, first, stride, done, a, width);
+    UniformF64Avx2(out, seed, index, done, a, width);
   }
 #endif
   for (int64_t i = done; i < n; ++i) {
-    const philox::Block blk = philox::ElementBlock(seed, first + static_cast<uint64_t>(i) * stride);
+    const philox::Block blk = philox::ElementBlock(seed, static_cast<uint64_t>(index[i]));
     out[i] = a + width * philox::UniformDouble(blk);
   }
 }
@@ -291,25 +278,20 @@ int SetSimdLevelForTesting(int level) {
 }
 
 void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, uint64_t seed,
-                 double a, double b, int64_t first, int64_t stride, int64_t n) {
-  const uint64_t f = static_cast<uint64_t>(first);
-  const uint64_t s = static_cast<uint64_t>(stride);
+                 double a, double b, const int64_t* __restrict index, int64_t n) {
+  auto block = [&](int64_t i) { return philox::ElementBlock(seed, static_cast<uint64_t>(index[i])); };
   if (dist == graph::RandomDist::kNormal) {
-    for (int64_t i = 0; i < n; ++i) {
-      const philox::Block blk = philox::ElementBlock(seed, f + static_cast<uint64_t>(i) * s);
-      out[i] = a + b * philox::NormalDouble(blk);
-    }
+    for (int64_t i = 0; i < n; ++i) out[i] = a + b * philox::NormalDouble(block(i));
     return;
   }
   switch (dtype) {
     case DType::kFloat64:
-      UniformF64(out, seed, f, s, n, a, b - a);
+      UniformF64(out, seed, index, n, a, b - a);
       return;
     case DType::kFloat32: {
       const double width = b - a;
       for (int64_t i = 0; i < n; ++i) {
-        const philox::Block blk = philox::ElementBlock(seed, f + static_cast<uint64_t>(i) * s);
-        out[i] = a + width * static_cast<double>(philox::UniformFloat(blk));
+        out[i] = a + width * static_cast<double>(philox::UniformFloat(block(i)));
       }
       return;
     }
@@ -318,13 +300,25 @@ void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, ui
     case DType::kBool: {
       // randint(low, high): the executor has checked low < high.
       const int64_t lo = ToInt64(a), hi = ToInt64(b);
-      for (int64_t i = 0; i < n; ++i) {
-        const philox::Block blk = philox::ElementBlock(seed, f + static_cast<uint64_t>(i) * s);
-        out[i] = static_cast<double>(philox::RandInt(blk, lo, hi));
-      }
+      for (int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(philox::RandInt(block(i), lo, hi));
       return;
     }
   }
+}
+
+TESSERA_CLONES void AffineIndex(int64_t* __restrict index, int64_t first, int64_t stride,
+                                int64_t n) {
+  for (int64_t i = 0; i < n; ++i) index[i] = first + i * stride;
+}
+
+TESSERA_CLONES void ArangeIndexed(double* __restrict out, double start, double step,
+                                  const int64_t* __restrict index, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = start + step * static_cast<double>(index[i]);
+}
+
+TESSERA_CLONES void GatherIndexed(double* __restrict out, const double* __restrict src,
+                                  const int64_t* __restrict index, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = src[index[i]];
 }
 
 TESSERA_CLONES void GatherBlock(double* __restrict out, const double* __restrict src,

@@ -19,12 +19,16 @@ inline constexpr int64_t kBlockSize = 1024;
 
 /// out[i] = v.
 void FillBlock(double* out, double v, int64_t n);
-/// out[i] = start + step * (first + i * stride).
-void ArangeBlock(double* out, double start, double step, int64_t first, int64_t stride, int64_t n);
-/// Random leaf: element i uses the Philox block of flat index first + i * stride (docs/random.md).
-/// dtype selects the recipe: float32 uniform uses UniformFloat, integer uniform uses RandInt.
+/// index[i] = first + i * stride.
+void AffineIndex(int64_t* index, int64_t first, int64_t stride, int64_t n);
+/// out[i] = start + step * index[i].
+void ArangeIndexed(double* out, double start, double step, const int64_t* index, int64_t n);
+/// Random leaf: element i uses the Philox block of flat index index[i] (docs/random.md). dtype
+/// selects the recipe: float32 uniform uses UniformFloat, integer uniform uses RandInt.
 void RandomBlock(double* out, graph::RandomDist dist, DType dtype, uint64_t seed, double a,
-                 double b, int64_t first, int64_t stride, int64_t n);
+                 double b, const int64_t* index, int64_t n);
+/// out[i] = src[index[i]].
+void GatherIndexed(double* out, const double* src, const int64_t* index, int64_t n);
 /// Caps the SIMD level of the hand-vectorised kernels (0 none, 1 AVX2, 2 AVX-512) at most at
 /// what the CPU supports, and returns the level in effect. For tests; not thread-safe.
 int SetSimdLevelForTesting(int level);

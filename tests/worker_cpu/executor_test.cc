@@ -362,6 +362,49 @@ TEST(ExecutorTest, RandomSimdStridesMatchScalarRecipe) {
   detail::SetSimdLevelForTesting(2);
 }
 
+// Short rows (the last axis split in chunks of 5, as B3's (1000, 1000, 5)) are packed several to
+// a block; values, stores and every reduction layout must be unaffected.
+TEST(ExecutorTest, ShortRowsPackedIntoBlocks) {
+  ChunkProgram p;
+  p.ndim = 3;
+  p.nodes.push_back(Random({30, 400, 10}, Identity(3), RandomDist::kUniform, DType::kFloat64, 3));
+  p.nodes.push_back(Random({30, 400, 10}, Map({29, 0, 9}, {-1, 1, -1}, {0, 1, 2}),
+                           RandomDist::kNormal, DType::kFloat64, 4));
+  p.nodes.push_back(Arange(400, 0.5, 2, Map({0}, {1}, {1})));
+  p.nodes.push_back(Binary(BinaryOp::kAdd, 0, 1));
+  p.nodes.push_back(Binary(BinaryOp::kMultiply, 3, 2));
+  const std::vector<int64_t> lo = {2, 1, 5}, hi = {29, 400, 10};  // region (27, 399, 5)
+  const std::vector<double> values = NaiveRegion(p, lo, hi);
+  ExpectSameBits(AsDoubles(Eval(p, lo, hi)), values);
+  const Shape region = {27, 399, 5};
+  for (const std::vector<int>& axes :
+       std::vector<std::vector<int>>{{0, 1, 2}, {1, 2}, {2}, {0}, {1}, {0, 1}}) {
+    ChunkProgram q = p;
+    q.has_reduce = true;
+    q.reduce.op = ReduceOp::kSum;
+    q.reduce.axes = axes;
+    const ChunkBuffer got = Eval(q, lo, hi);
+    Shape pshape = region;
+    for (int a : axes) pshape[a] = 1;
+    ASSERT_EQ(got.shape, pshape);
+    std::vector<long double> want(got.num_elements(), 0);
+    for (int64_t i = 0; i < region[0]; ++i) {
+      for (int64_t j = 0; j < region[1]; ++j) {
+        for (int64_t k = 0; k < region[2]; ++k) {
+          const int64_t pi = pshape[0] == 1 ? 0 : i, pj = pshape[1] == 1 ? 0 : j,
+                        pk = pshape[2] == 1 ? 0 : k;
+          want[(pi * pshape[1] + pj) * pshape[2] + pk] += values[(i * region[1] + j) * region[2] + k];
+        }
+      }
+    }
+    for (int64_t e = 0; e < got.num_elements(); ++e) {
+      ASSERT_NEAR(got.data<double>()[e], static_cast<double>(want[e]),
+                  1e-12 * (1 + std::fabs(static_cast<double>(want[e]))))
+          << "axes size " << axes.size() << " element " << e;
+    }
+  }
+}
+
 // ---- Typed tests over dtypes -----------------------------------------------------------------
 
 template <typename T>
@@ -702,6 +745,14 @@ TYPED_TEST(TypedExecutorTest, InputWindowsWithReversedMaps) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->shape, (Shape{7, 10}));
   ExpectSameBits(AsDoubles(*got), NaiveRegion(p, {2, 1}, {9, 11}, &ci.dense));
+
+  // Short rows (3 elements) packed into one block read the window through an index array.
+  TaskSpec ts = ChunkTask({0, 4}, {10, 7});
+  ts.deps = ci.keys;
+  ts.input_chunks = ci.chunks;
+  got = ExecuteTask(ts, &p, ci.buffers);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectSameBits(AsDoubles(*got), NaiveRegion(p, {0, 4}, {10, 7}, &ci.dense));
 
   // Only the chunks that are read need to be given: a transposed read of x[0:4, 0:5].
   ChunkProgram q;
