@@ -1,0 +1,98 @@
+// The `tessera` binary end to end: flags, exit codes, one-line errors, and evaluation on the
+// embedded local cluster and on a cluster of real processes.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "integration/subprocess.h"
+
+namespace tessera {
+namespace {
+
+// Runs `tessera` with `args` (and extra environment) to completion.
+testing::RunResult Tessera(const std::vector<std::string>& args,
+                           const std::vector<std::string>& env = {}) {
+  return testing::Run("tessera", args, env);
+}
+
+TEST(CliBinaryTest, VersionAndHelp) {
+  auto version = Tessera({"--version"});
+  EXPECT_EQ(version.code, 0);
+  EXPECT_EQ(version.out, "tessera 0.1.0\n");
+  auto help = Tessera({"--help"});
+  EXPECT_EQ(help.code, 0);
+  for (const char* word : {"--scheduler", "info", "eval", "run"}) {
+    EXPECT_NE(help.out.find(word), std::string::npos) << word;
+  }
+}
+
+TEST(CliBinaryTest, BadFlagsExitWithTwo) {
+  EXPECT_EQ(Tessera({"--no-such-flag", "info"}).code, 2);
+  EXPECT_EQ(Tessera({}).code, 2);
+  EXPECT_EQ(Tessera({"eval"}).code, 2);
+}
+
+TEST(CliBinaryTest, ErrorsAreOneLineWithExitOne) {
+  auto syntax = Tessera({"eval", "x = (1 + )"});
+  EXPECT_EQ(syntax.code, 1);
+  EXPECT_EQ(syntax.err, "error: line 1, column 10: unexpected token ')'\n");
+  auto name = Tessera({"eval", "x = 1\nfoo(x)"});
+  EXPECT_EQ(name.code, 1);
+  EXPECT_EQ(name.err, "error: line 2, column 1: name 'foo' is not defined\n");
+  auto file = Tessera({"run", "/nonexistent/program.py"});
+  EXPECT_EQ(file.code, 1);
+  EXPECT_EQ(file.err.rfind("error: cannot read '/nonexistent/program.py'", 0), 0u) << file.err;
+  auto unreachable = Tessera({"info"}, {"TESSERA_SCHEDULER=127.0.0.1:1"});
+  EXPECT_EQ(unreachable.code, 1);
+  EXPECT_EQ(unreachable.err.rfind("error: ", 0), 0u) << unreachable.err;
+  EXPECT_EQ(unreachable.err.find('\n'), unreachable.err.size() - 1) << unreachable.err;
+}
+
+TEST(CliBinaryTest, EvalWithoutArraysStartsNoCluster) {
+  auto r = Tessera({"eval", "(50000, 50000), 2 ** 0.5"}, {"TESSERA_SCHEDULER=127.0.0.1:1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "((50000, 50000), 1.4142135623730951)\n");
+}
+
+TEST(CliBinaryTest, EvalAndRunOnTheEmbeddedCluster) {
+  auto r =
+      Tessera({"eval", "x = da.ones((2000, 2000), chunks=(500, 500)); (x * x[::-1, ::-1]).sum()"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "4000000.0\n");
+
+  const std::string path = ::testing::TempDir() + "/tessera_cli_program.py";
+  {
+    std::ofstream program(path);
+    program << "import dask.array as da\n"
+               "x = da.arange(2000, chunks=300)\n"
+               "print('total', x.sum().compute())\n"
+               "x\n";
+  }
+  auto summary = Tessera({"run", path});
+  EXPECT_EQ(summary.code, 0) << summary.err;
+  EXPECT_EQ(summary.out, "total 1999000\narray([   0,    1,    2, ..., 1997, 1998, 1999])\n");
+  auto full = Tessera({"run", "--print-array", path});
+  EXPECT_EQ(full.code, 0) << full.err;
+  EXPECT_EQ(full.out.find("..."), std::string::npos);
+  EXPECT_NE(full.out.find("1998, 1999])"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(CliBinaryTest, InfoAndEvalOnAClusterOfProcesses) {
+  testing::LocalProcessCluster cluster(2, 1);
+  ASSERT_TRUE(cluster.ok());
+  auto info = Tessera({"--scheduler", cluster.address(), "info"});
+  EXPECT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find("Workers:   2"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("w0"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("2.00 GiB"), std::string::npos) << info.out;
+  std::string env = "TESSERA_SCHEDULER=";
+  env += cluster.address();
+  auto eval = Tessera({"eval", "da.arange(10, chunks=3).astype('float32')[::-1][:3] * 2"}, {env});
+  EXPECT_EQ(eval.code, 0) << eval.err;
+  EXPECT_EQ(eval.out, "array([18., 16., 14.], dtype=float32)\n");
+}
+
+}  // namespace
+}  // namespace tessera
