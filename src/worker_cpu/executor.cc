@@ -134,11 +134,14 @@ struct LeafPlan {
 };
 
 // A gathered input window: a box of the input array, copied to contiguous doubles.
+// When one float64 chunk holds the whole box, the window is that chunk itself (no copy): `lo` and
+// `shape` are then the chunk's.
 struct Window {
   int input = -1;
   std::vector<int64_t> lo;
   Shape shape;
   std::vector<double> data;
+  const double* values = nullptr;  // data.data() or the chunk's values
 };
 
 struct Plan {
@@ -409,11 +412,28 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
     std::vector<int64_t> origin(r, 0);
     Shape space = shape;
     if (node.kind == Kind::kInput) {
-      // One gathered window per distinct (input, box).
+      // A float64 chunk that contains the whole box is read in place; otherwise one gathered
+      // window per distinct (input, box).
       Shape wshape(r);
       for (size_t a = 0; a < r; ++a) wshape[a] = cmax[a] - cmin[a] + 1;
       int wi = -1;
-      for (size_t k = 0; k < plan.windows.size(); ++k) {
+      for (size_t d = 0; d < deps.size() && wi < 0; ++d) {
+        const graph::InputChunk& ic = task.input_chunks[d];
+        if (ic.input != node.input || deps[d]->dtype != DType::kFloat64) continue;
+        bool inside = true;
+        for (size_t a = 0; a < r; ++a) {
+          inside = inside && ic.lo[a] <= cmin[a] && cmax[a] < ic.lo[a] + ic.shape[a];
+        }
+        if (!inside) continue;
+        Window w;
+        w.input = node.input;
+        w.lo = ic.lo;
+        w.shape = ic.shape;
+        w.values = deps[d]->data<double>();
+        plan.windows.push_back(std::move(w));
+        wi = static_cast<int>(plan.windows.size()) - 1;
+      }
+      for (size_t k = 0; k < plan.windows.size() && wi < 0; ++k) {
         if (plan.windows[k].input == node.input && plan.windows[k].lo == cmin &&
             plan.windows[k].shape == wshape) {
           wi = static_cast<int>(k);
@@ -425,12 +445,13 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
         w.lo = cmin;
         w.shape = wshape;
         TESSERA_RETURN_IF_ERROR(FillWindow(task, p, deps, w));
+        w.values = w.data.data();
         plan.windows.push_back(std::move(w));
         wi = static_cast<int>(plan.windows.size()) - 1;
       }
       lp.window = wi;
-      origin = cmin;
-      space = wshape;
+      origin = plan.windows[wi].lo;
+      space = plan.windows[wi].shape;
     }
     const std::vector<int64_t> stride = Strides(space);
     for (size_t a = 0; a < r; ++a) {
@@ -511,7 +532,7 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
                             index, n);
         break;
       case Kind::kInput: {
-        const double* src = plan.windows[lp.window].data.data();
+        const double* src = plan.windows[lp.window].values;
         if (rows == 1) {
           detail::GatherBlock(out, src, st[0], stride, n);
         } else {
