@@ -858,6 +858,13 @@ TEST(Lowering, MaxChunkBytesRefusesLargeTasks) {
   EXPECT_TRUE(Lower(Sum(Ones({1000}, ChunkSpec(500))), options).ok());
 }
 
+// Time limits hold for optimised builds; Debug and sanitizer builds only check the structure.
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
+constexpr double kTimeLimitS = 1.0;
+#else
+constexpr double kTimeLimitS = 1e9;
+#endif
+
 TEST(Lowering, HundredThousandChunksIsFast) {
   NodePtr x = Rand({1000, 1000}, ChunkSpec({10, 1}));
   ASSERT_EQ(TotalBlocks(x->chunks), 100000);
@@ -867,13 +874,13 @@ TEST(Lowering, HundredThousandChunksIsFast) {
   const double elementwise_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(g.tasks.size(), 100000u);
-  EXPECT_LT(elementwise_s, 1.0);
+  EXPECT_LT(elementwise_s, kTimeLimitS);
   t0 = std::chrono::steady_clock::now();
   const TaskGraph gs = LowerOk(Sum(Mul(x, Rev2(x))));
   const double reduce_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_GT(gs.tasks.size(), 100000u);
-  EXPECT_LT(reduce_s, 1.0);
+  EXPECT_LT(reduce_s, kTimeLimitS);
   // A source with 100 000 chunks read through a mirror.
   NodePtr src = Ok(Source("big", {1000, 1000}, DType::kFloat64, x->chunks));
   t0 = std::chrono::steady_clock::now();
@@ -881,9 +888,10 @@ TEST(Lowering, HundredThousandChunksIsFast) {
   const double source_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(gr.tasks.size(), 100000u);
-  EXPECT_EQ(gr.tasks[0].deps.size(), 2u);
+  // Block (0, 0) and its mirror (99, 999).
+  EXPECT_EQ(gr.tasks[0].deps, (std::vector<std::string>{"big/0,0", "big/99,999"}));
   EXPECT_EQ(gr.external_deps.size(), 100000u);
-  EXPECT_LT(source_s, 1.5);
+  EXPECT_LT(source_s, kTimeLimitS);
 }
 
 }  // namespace
