@@ -1393,6 +1393,12 @@ const std::map<std::string, graph::BinaryOp, std::less<>>& ArrayOps() {
 
 bool ValuesEqual(const Value& a, const Value& b) {
   if (IsNumber(a) && IsNumber(b)) return AsDouble(a) == AsDouble(b);
+  // NumPy: x.dtype == 'float64' compares the dtype with the named one.
+  if (a.kind == Value::Kind::kDType && b.kind == Value::Kind::kString) {
+    absl::StatusOr<DType> d = ParseDType(b.text);
+    return d.ok() && *d == a.dtype;
+  }
+  if (a.kind == Value::Kind::kString && b.kind == Value::Kind::kDType) return ValuesEqual(b, a);
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case Value::Kind::kNone:

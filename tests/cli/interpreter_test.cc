@@ -140,6 +140,8 @@ TEST_F(InterpreterTest, PythonValues) {
   EXPECT_EQ(Run("float(da.ones(3).sum()) + 1"), "4.0");
   EXPECT_EQ(Run("da.ones(4).sum().compute() * 2"), "8.0");
   EXPECT_EQ(Run("x = 2; x += 3; x *= 2; x"), "10");
+  EXPECT_EQ(Run("d = da.ones(2, dtype=np.int32).dtype; d == 'int32', d == 'f8', d.name"),
+            "(True, False, 'int32')");
 }
 
 TEST_F(InterpreterTest, ImportsAndPrefixes) {
