@@ -43,8 +43,8 @@ std::string VecToString(const std::vector<int64_t>& v) {
 std::string DName(DType d) { return std::string(DTypeName(d)); }
 
 bool ValidDType(DType d) {
-  return d == DType::kFloat64 || d == DType::kFloat32 || d == DType::kInt64 ||
-         d == DType::kInt32 || d == DType::kBool;
+  return d == DType::kFloat64 || d == DType::kFloat32 || d == DType::kInt64 || d == DType::kInt32 ||
+         d == DType::kBool;
 }
 
 // Element count of a shape, or -1 when an extent is negative or the count overflows int64.
@@ -147,17 +147,17 @@ struct Window {
 struct Plan {
   const ChunkProgram* program = nullptr;
   int ndim = 0;
-  std::vector<LeafPlan> leaf;      // per node (unused entries for inner nodes)
-  std::vector<int> buffer;         // per node: scratch buffer index, -1 for scalar operands
-  std::vector<double> scalar;      // per node: kScalar value rounded to its dtype
+  std::vector<LeafPlan> leaf;  // per node (unused entries for inner nodes)
+  std::vector<int> buffer;     // per node: scratch buffer index, -1 for scalar operands
+  std::vector<double> scalar;  // per node: kScalar value rounded to its dtype
   int num_buffers = 0;
   std::vector<Window> windows;
 };
 
-
 // Checks the program's structure (indices, enums, map sizes); no region involved.
 absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
-  if (p.ndim < 0 || p.ndim > kMaxDims) return Invalid(task, "program ndim ", p.ndim, " not in [0, 8]");
+  if (p.ndim < 0 || p.ndim > kMaxDims)
+    return Invalid(task, "program ndim ", p.ndim, " not in [0, 8]");
   if (p.nodes.empty()) return Invalid(task, "program has no nodes");
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const ProgramNode& n = p.nodes[i];
@@ -296,8 +296,8 @@ absl::Status FillWindow(const TaskSpec& task, const ChunkProgram& p,
       bool overlap = true;
       for (int a = 0; a < r; ++a) overlap = overlap && ilo[a] < bhi[a] && blo[a] < ihi[a];
       if (overlap) {
-        return Invalid(task, "input chunks of '", p.inputs[w.input].name, "' overlap (chunk ",
-                       d, " at ", VecToString(ic.lo), ")");
+        return Invalid(task, "input chunks of '", p.inputs[w.input].name, "' overlap (chunk ", d,
+                       " at ", VecToString(ic.lo), ")");
       }
     }
     boxes.emplace_back(ilo, ihi);
@@ -328,8 +328,8 @@ absl::Status FillWindow(const TaskSpec& task, const ChunkProgram& p,
   }
   if (covered != count) {
     return Invalid(task, "input chunks of '", p.inputs[w.input].name, "' do not cover ",
-                   "the elements read: box lo ", VecToString(w.lo), " shape ",
-                   VecToString(w.shape), " (", count - covered, " elements missing)");
+                   "the elements read: box lo ", VecToString(w.lo), " shape ", VecToString(w.shape),
+                   " (", count - covered, " elements missing)");
   }
   return absl::OkStatus();
 }
@@ -359,8 +359,8 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
     if (deps[d] == nullptr) return Invalid(task, "dependency '", dep_name, "' is null");
     const ChunkBuffer& c = *deps[d];
     if (c.dtype != in.dtype) {
-      return Invalid(task, "dependency '", dep_name, "' has dtype ", DName(c.dtype),
-                     ", expected ", DName(in.dtype));
+      return Invalid(task, "dependency '", dep_name, "' has dtype ", DName(c.dtype), ", expected ",
+                     DName(in.dtype));
     }
     if (c.shape != ic.shape) {
       return Invalid(task, "dependency '", dep_name, "' has shape ", VecToString(c.shape),
@@ -405,8 +405,8 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
       CoordRange(node.map, a, task.lo, task.hi, &cmin[a], &cmax[a]);
       if (cmin[a] < 0 || cmax[a] >= shape[a]) {
         return Invalid(task, "program node ", i, " reads coordinates [", cmin[a], ", ", cmax[a],
-                       "] on axis ", a, " of a leaf of shape ", VecToString(shape),
-                       " (region lo ", VecToString(task.lo), " hi ", VecToString(task.hi), ")");
+                       "] on axis ", a, " of a leaf of shape ", VecToString(shape), " (region lo ",
+                       VecToString(task.lo), " hi ", VecToString(task.hi), ")");
       }
     }
     std::vector<int64_t> origin(r, 0);
@@ -594,7 +594,9 @@ class Reducer {
       case ReduceOp::kMean:
         detail::NeumaierAdd(acc_[p], comp_[p], detail::PairwiseSum(x, n));
         break;
-      case ReduceOp::kProd: acc_[p] *= detail::BlockProd(x, n); break;
+      case ReduceOp::kProd:
+        acc_[p] *= detail::BlockProd(x, n);
+        break;
       case ReduceOp::kMin: {
         const double m = detail::BlockMin(x, n);
         detail::MinAccumulate(&acc_[p], &m, 1);
@@ -620,10 +622,18 @@ class Reducer {
     }
     switch (op_) {
       case ReduceOp::kSum:
-      case ReduceOp::kMean: detail::NeumaierAccumulate(&acc_[p], &comp_[p], x, n); break;
-      case ReduceOp::kProd: detail::ProdAccumulate(&acc_[p], x, n); break;
-      case ReduceOp::kMin: detail::MinAccumulate(&acc_[p], x, n); break;
-      case ReduceOp::kMax: detail::MaxAccumulate(&acc_[p], x, n); break;
+      case ReduceOp::kMean:
+        detail::NeumaierAccumulate(&acc_[p], &comp_[p], x, n);
+        break;
+      case ReduceOp::kProd:
+        detail::ProdAccumulate(&acc_[p], x, n);
+        break;
+      case ReduceOp::kMin:
+        detail::MinAccumulate(&acc_[p], x, n);
+        break;
+      case ReduceOp::kMax:
+        detail::MaxAccumulate(&acc_[p], x, n);
+        break;
     }
   }
 
@@ -688,8 +698,9 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
     for (int a : p.reduce.axes) {
       reduced[a] = true;
       if (region[a] == 0 && (p.reduce.op == ReduceOp::kMin || p.reduce.op == ReduceOp::kMax)) {
-        return Invalid(task, "zero-size reduction ", (p.reduce.op == ReduceOp::kMin ? "min" : "max"),
-                       " has no identity (axis ", a, " of the region is empty)");
+        return Invalid(task, "zero-size reduction ",
+                       (p.reduce.op == ReduceOp::kMin ? "min" : "max"), " has no identity (axis ",
+                       a, " of the region is empty)");
       }
       out_shape[a] = 1;
     }
@@ -752,7 +763,8 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
           r = r1;
         }
       } else {
-        for (int64_t r = 0; r < nr; ++r) reducer->AddElementwise(prow[r] + j0, values + r * seg, seg);
+        for (int64_t r = 0; r < nr; ++r)
+          reducer->AddElementwise(prow[r] + j0, values + r * seg, seg);
       }
     }
     row += nr;
@@ -786,17 +798,23 @@ absl::StatusOr<ChunkBuffer> RunCombine(const TaskSpec& task, const std::vector<C
   const int64_t count = SafeCount(deps[0]->shape);
   ChunkBuffer out = ChunkBuffer::Zeros(dtype, deps[0]->shape);
   const ReduceOp rop = task.combine_op;
-  if (IsInteger(dtype) && (rop == ReduceOp::kSum || rop == ReduceOp::kProd ||
-                           rop == ReduceOp::kMean)) {
+  if (IsInteger(dtype) &&
+      (rop == ReduceOp::kSum || rop == ReduceOp::kProd || rop == ReduceOp::kMean)) {
     // Exact (wrapping) int64 arithmetic, whatever the integer width of the partials.
     std::vector<int64_t> acc(count, rop == ReduceOp::kProd ? 1 : 0);
     for (const ChunkPtr& c : deps) {
       for (int64_t i = 0; i < count; ++i) {
         int64_t v = 0;
         switch (dtype) {
-          case DType::kInt64: v = c->data<int64_t>()[i]; break;
-          case DType::kInt32: v = c->data<int32_t>()[i]; break;
-          default: v = c->data<uint8_t>()[i] != 0; break;
+          case DType::kInt64:
+            v = c->data<int64_t>()[i];
+            break;
+          case DType::kInt32:
+            v = c->data<int32_t>()[i];
+            break;
+          default:
+            v = c->data<uint8_t>()[i] != 0;
+            break;
         }
         const uint64_t a = static_cast<uint64_t>(acc[i]), b = static_cast<uint64_t>(v);
         acc[i] = static_cast<int64_t>(rop == ReduceOp::kProd ? a * b : a + b);
@@ -804,11 +822,15 @@ absl::StatusOr<ChunkBuffer> RunCombine(const TaskSpec& task, const std::vector<C
     }
     for (int64_t i = 0; i < count; ++i) {
       switch (dtype) {
-        case DType::kInt64: out.mutable_data<int64_t>()[i] = acc[i]; break;
+        case DType::kInt64:
+          out.mutable_data<int64_t>()[i] = acc[i];
+          break;
         case DType::kInt32:
           out.mutable_data<int32_t>()[i] = static_cast<int32_t>(static_cast<uint32_t>(acc[i]));
           break;
-        default: out.mutable_data<uint8_t>()[i] = acc[i] != 0; break;
+        default:
+          out.mutable_data<uint8_t>()[i] = acc[i] != 0;
+          break;
       }
     }
     return out;
@@ -822,9 +844,15 @@ absl::StatusOr<ChunkBuffer> RunCombine(const TaskSpec& task, const std::vector<C
       case ReduceOp::kMean:
         detail::NeumaierAccumulate(acc.data(), comp.data(), vals.data(), count);
         break;
-      case ReduceOp::kProd: detail::ProdAccumulate(acc.data(), vals.data(), count); break;
-      case ReduceOp::kMin: detail::MinAccumulate(acc.data(), vals.data(), count); break;
-      case ReduceOp::kMax: detail::MaxAccumulate(acc.data(), vals.data(), count); break;
+      case ReduceOp::kProd:
+        detail::ProdAccumulate(acc.data(), vals.data(), count);
+        break;
+      case ReduceOp::kMin:
+        detail::MinAccumulate(acc.data(), vals.data(), count);
+        break;
+      case ReduceOp::kMax:
+        detail::MaxAccumulate(acc.data(), vals.data(), count);
+        break;
     }
   }
   if (rop == ReduceOp::kSum || rop == ReduceOp::kMean) {
@@ -880,9 +908,14 @@ absl::StatusOr<ChunkBuffer> ExecuteTask(const graph::TaskSpec& task,
                                         const std::vector<ChunkPtr>& deps) {
   absl::StatusOr<ChunkBuffer> result;
   switch (task.kind) {
-    case TaskKind::kChunk: result = RunChunk(task, program, deps); break;
-    case TaskKind::kCombine: result = RunCombine(task, deps); break;
-    default: return Invalid(task, "bad task kind ", static_cast<int>(task.kind));
+    case TaskKind::kChunk:
+      result = RunChunk(task, program, deps);
+      break;
+    case TaskKind::kCombine:
+      result = RunCombine(task, deps);
+      break;
+    default:
+      return Invalid(task, "bad task kind ", static_cast<int>(task.kind));
   }
   if (!result.ok() || !task.finalize.enabled) return result;
   return ApplyFinalize(task, std::move(result).value());

@@ -51,9 +51,7 @@ inline double Remainder(double a, double b) {
   return mod;
 }
 
-inline double Sign(double x) {
-  return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x));
-}
+inline double Sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x)); }
 
 // NumPy's maximum / minimum propagate NaN from either side.
 inline double Maximum(double a, double b) { return (a >= b || a != a) ? a : b; }
@@ -77,10 +75,14 @@ inline void Loop2(double* __restrict out, A a, B b, int64_t n, F f) {
 template <typename A, typename B>
 inline void Binary(BinaryOp op, bool integer, double* __restrict out, A a, B b, int64_t n) {
   switch (op) {
-    case BinaryOp::kAdd: return Loop2(out, a, b, n, [](double x, double y) { return x + y; });
-    case BinaryOp::kSubtract: return Loop2(out, a, b, n, [](double x, double y) { return x - y; });
-    case BinaryOp::kMultiply: return Loop2(out, a, b, n, [](double x, double y) { return x * y; });
-    case BinaryOp::kDivide: return Loop2(out, a, b, n, [](double x, double y) { return x / y; });
+    case BinaryOp::kAdd:
+      return Loop2(out, a, b, n, [](double x, double y) { return x + y; });
+    case BinaryOp::kSubtract:
+      return Loop2(out, a, b, n, [](double x, double y) { return x - y; });
+    case BinaryOp::kMultiply:
+      return Loop2(out, a, b, n, [](double x, double y) { return x * y; });
+    case BinaryOp::kDivide:
+      return Loop2(out, a, b, n, [](double x, double y) { return x / y; });
     case BinaryOp::kFloorDivide:
       if (integer) {
         return Loop2(out, a, b, n,
@@ -95,8 +97,10 @@ inline void Binary(BinaryOp op, bool integer, double* __restrict out, A a, B b, 
       return Loop2(out, a, b, n, [](double x, double y) { return Remainder(x, y); });
     case BinaryOp::kPower:
       return Loop2(out, a, b, n, [](double x, double y) { return std::pow(x, y); });
-    case BinaryOp::kMaximum: return Loop2(out, a, b, n, Maximum);
-    case BinaryOp::kMinimum: return Loop2(out, a, b, n, Minimum);
+    case BinaryOp::kMaximum:
+      return Loop2(out, a, b, n, Maximum);
+    case BinaryOp::kMinimum:
+      return Loop2(out, a, b, n, Minimum);
     case BinaryOp::kArctan2:
       return Loop2(out, a, b, n, [](double x, double y) { return std::atan2(x, y); });
     case BinaryOp::kHypot:
@@ -147,9 +151,11 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 // Uniform float64 in [a, a + width) for n elements (n a multiple of 8), AVX-512.
-__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(
-    double* __restrict out, uint64_t seed, const int64_t* __restrict index, int64_t n, double a,
-    double width) {
+__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __restrict out,
+                                                                  uint64_t seed,
+                                                                  const int64_t* __restrict index,
+                                                                  int64_t n, double a,
+                                                                  double width) {
   const __m512i mask = _mm512_set1_epi64(0xffffffffll);
   const __m512i m0 = _mm512_set1_epi64(philox::kMul0), m1 = _mm512_set1_epi64(philox::kMul1);
   __m512i keys0[10], keys1[10];
@@ -171,8 +177,10 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(
     for (int r = 0; r < 10; ++r) {
       const __m512i p0 = _mm512_mul_epu32(c0, m0);
       const __m512i p1 = _mm512_mul_epu32(c2, m1);
-      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), c1), keys0[r]);
-      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), c3), keys1[r]);
+      const __m512i n0 =
+          _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), c1), keys0[r]);
+      const __m512i n2 =
+          _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), c3), keys1[r]);
       c1 = _mm512_and_si512(p1, mask);
       c3 = _mm512_and_si512(p0, mask);
       c0 = n0;
@@ -215,8 +223,10 @@ __attribute__((target("avx2"))) void UniformF64Avx2(double* __restrict out, uint
     for (int r = 0; r < 10; ++r) {
       const __m256i p0 = _mm256_mul_epu32(c0, m0);
       const __m256i p1 = _mm256_mul_epu32(c2, m1);
-      const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), keys0[r]);
-      const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), keys1[r]);
+      const __m256i n0 =
+          _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), keys0[r]);
+      const __m256i n2 =
+          _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), keys1[r]);
       c1 = _mm256_and_si256(p1, mask);
       c3 = _mm256_and_si256(p0, mask);
       c0 = n0;
@@ -247,8 +257,8 @@ const Simd kDetected = g_simd;
 #endif
 
 // Element i = a + width * UniformDouble(ElementBlock(seed, index[i])).
-void UniformF64(double* __restrict out, uint64_t seed, const int64_t* __restrict index,
-                int64_t n, double a, double width) {
+void UniformF64(double* __restrict out, uint64_t seed, const int64_t* __restrict index, int64_t n,
+                double a, double width) {
   int64_t done = 0;
 #ifdef TESSERA_HAVE_X86_SIMD
   if (g_simd == Simd::kAvx512) {
@@ -279,7 +289,9 @@ int SetSimdLevelForTesting(int level) {
 
 void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, uint64_t seed,
                  double a, double b, const int64_t* __restrict index, int64_t n) {
-  auto block = [&](int64_t i) { return philox::ElementBlock(seed, static_cast<uint64_t>(index[i])); };
+  auto block = [&](int64_t i) {
+    return philox::ElementBlock(seed, static_cast<uint64_t>(index[i]));
+  };
   if (dist == graph::RandomDist::kNormal) {
     for (int64_t i = 0; i < n; ++i) out[i] = a + b * philox::NormalDouble(block(i));
     return;
@@ -300,7 +312,8 @@ void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, ui
     case DType::kBool: {
       // randint(low, high): the executor has checked low < high.
       const int64_t lo = ToInt64(a), hi = ToInt64(b);
-      for (int64_t i = 0; i < n; ++i) out[i] = static_cast<double>(philox::RandInt(block(i), lo, hi));
+      for (int64_t i = 0; i < n; ++i)
+        out[i] = static_cast<double>(philox::RandInt(block(i), lo, hi));
       return;
     }
   }
@@ -321,8 +334,8 @@ TESSERA_CLONES void GatherIndexed(double* __restrict out, const double* __restri
   for (int64_t i = 0; i < n; ++i) out[i] = src[index[i]];
 }
 
-TESSERA_CLONES void GatherBlock(double* __restrict out, const double* __restrict src,
-                                int64_t first, int64_t stride, int64_t n) {
+TESSERA_CLONES void GatherBlock(double* __restrict out, const double* __restrict src, int64_t first,
+                                int64_t stride, int64_t n) {
   const double* p = src + first;
   if (stride == 1) {
     for (int64_t i = 0; i < n; ++i) out[i] = p[i];
@@ -339,42 +352,66 @@ TESSERA_CLONES void GatherBlock(double* __restrict out, const double* __restrict
 TESSERA_CLONES void UnaryBlock(UnaryOp op, double* __restrict out, const double* __restrict x,
                                int64_t n) {
   switch (op) {
-    case UnaryOp::kNegative: return Loop1(out, x, n, [](double v) { return -v; });
-    case UnaryOp::kAbs: return Loop1(out, x, n, [](double v) { return std::fabs(v); });
-    case UnaryOp::kSqrt: return Loop1(out, x, n, [](double v) { return std::sqrt(v); });
-    case UnaryOp::kSquare: return Loop1(out, x, n, [](double v) { return v * v; });
-    case UnaryOp::kExp: return Loop1(out, x, n, [](double v) { return std::exp(v); });
-    case UnaryOp::kExpm1: return Loop1(out, x, n, [](double v) { return std::expm1(v); });
-    case UnaryOp::kLog: return Loop1(out, x, n, [](double v) { return std::log(v); });
-    case UnaryOp::kLog1p: return Loop1(out, x, n, [](double v) { return std::log1p(v); });
-    case UnaryOp::kLog2: return Loop1(out, x, n, [](double v) { return std::log2(v); });
-    case UnaryOp::kLog10: return Loop1(out, x, n, [](double v) { return std::log10(v); });
-    case UnaryOp::kSin: return Loop1(out, x, n, [](double v) { return std::sin(v); });
-    case UnaryOp::kCos: return Loop1(out, x, n, [](double v) { return std::cos(v); });
-    case UnaryOp::kTan: return Loop1(out, x, n, [](double v) { return std::tan(v); });
-    case UnaryOp::kArcsin: return Loop1(out, x, n, [](double v) { return std::asin(v); });
-    case UnaryOp::kArccos: return Loop1(out, x, n, [](double v) { return std::acos(v); });
-    case UnaryOp::kArctan: return Loop1(out, x, n, [](double v) { return std::atan(v); });
-    case UnaryOp::kSinh: return Loop1(out, x, n, [](double v) { return std::sinh(v); });
-    case UnaryOp::kCosh: return Loop1(out, x, n, [](double v) { return std::cosh(v); });
-    case UnaryOp::kTanh: return Loop1(out, x, n, [](double v) { return std::tanh(v); });
-    case UnaryOp::kFloor: return Loop1(out, x, n, [](double v) { return std::floor(v); });
-    case UnaryOp::kCeil: return Loop1(out, x, n, [](double v) { return std::ceil(v); });
+    case UnaryOp::kNegative:
+      return Loop1(out, x, n, [](double v) { return -v; });
+    case UnaryOp::kAbs:
+      return Loop1(out, x, n, [](double v) { return std::fabs(v); });
+    case UnaryOp::kSqrt:
+      return Loop1(out, x, n, [](double v) { return std::sqrt(v); });
+    case UnaryOp::kSquare:
+      return Loop1(out, x, n, [](double v) { return v * v; });
+    case UnaryOp::kExp:
+      return Loop1(out, x, n, [](double v) { return std::exp(v); });
+    case UnaryOp::kExpm1:
+      return Loop1(out, x, n, [](double v) { return std::expm1(v); });
+    case UnaryOp::kLog:
+      return Loop1(out, x, n, [](double v) { return std::log(v); });
+    case UnaryOp::kLog1p:
+      return Loop1(out, x, n, [](double v) { return std::log1p(v); });
+    case UnaryOp::kLog2:
+      return Loop1(out, x, n, [](double v) { return std::log2(v); });
+    case UnaryOp::kLog10:
+      return Loop1(out, x, n, [](double v) { return std::log10(v); });
+    case UnaryOp::kSin:
+      return Loop1(out, x, n, [](double v) { return std::sin(v); });
+    case UnaryOp::kCos:
+      return Loop1(out, x, n, [](double v) { return std::cos(v); });
+    case UnaryOp::kTan:
+      return Loop1(out, x, n, [](double v) { return std::tan(v); });
+    case UnaryOp::kArcsin:
+      return Loop1(out, x, n, [](double v) { return std::asin(v); });
+    case UnaryOp::kArccos:
+      return Loop1(out, x, n, [](double v) { return std::acos(v); });
+    case UnaryOp::kArctan:
+      return Loop1(out, x, n, [](double v) { return std::atan(v); });
+    case UnaryOp::kSinh:
+      return Loop1(out, x, n, [](double v) { return std::sinh(v); });
+    case UnaryOp::kCosh:
+      return Loop1(out, x, n, [](double v) { return std::cosh(v); });
+    case UnaryOp::kTanh:
+      return Loop1(out, x, n, [](double v) { return std::tanh(v); });
+    case UnaryOp::kFloor:
+      return Loop1(out, x, n, [](double v) { return std::floor(v); });
+    case UnaryOp::kCeil:
+      return Loop1(out, x, n, [](double v) { return std::ceil(v); });
     // NumPy rounds half to even: nearbyint in the default rounding mode.
-    case UnaryOp::kRound: return Loop1(out, x, n, [](double v) { return std::nearbyint(v); });
-    case UnaryOp::kSign: return Loop1(out, x, n, Sign);
-    case UnaryOp::kIsnan: return Loop1(out, x, n, [](double v) { return v != v ? 1.0 : 0.0; });
+    case UnaryOp::kRound:
+      return Loop1(out, x, n, [](double v) { return std::nearbyint(v); });
+    case UnaryOp::kSign:
+      return Loop1(out, x, n, Sign);
+    case UnaryOp::kIsnan:
+      return Loop1(out, x, n, [](double v) { return v != v ? 1.0 : 0.0; });
     case UnaryOp::kIsfinite:
       return Loop1(out, x, n, [](double v) { return v - v == 0 ? 1.0 : 0.0; });
     // The cast itself is the node's rounding to its dtype (RoundBlock).
-    case UnaryOp::kAstype: return Loop1(out, x, n, [](double v) { return v; });
+    case UnaryOp::kAstype:
+      return Loop1(out, x, n, [](double v) { return v; });
   }
   for (int64_t i = 0; i < n; ++i) out[i] = std::numeric_limits<double>::quiet_NaN();
 }
 
-TESSERA_CLONES void BinaryBlock(BinaryOp op, bool integer, double* __restrict out,
-                                const double* a, double av, const double* b, double bv,
-                                int64_t n) {
+TESSERA_CLONES void BinaryBlock(BinaryOp op, bool integer, double* __restrict out, const double* a,
+                                double av, const double* b, double bv, int64_t n) {
   if (a != nullptr && b != nullptr) return Binary(op, integer, out, Vec{a}, Vec{b}, n);
   if (a != nullptr) return Binary(op, integer, out, Vec{a}, Sca{bv}, n);
   if (b != nullptr) return Binary(op, integer, out, Sca{av}, Vec{b}, n);
@@ -383,18 +420,24 @@ TESSERA_CLONES void BinaryBlock(BinaryOp op, bool integer, double* __restrict ou
 
 double RoundValue(DType dtype, double v) {
   switch (dtype) {
-    case DType::kFloat64: return v;
-    case DType::kFloat32: return static_cast<double>(static_cast<float>(v));
-    case DType::kInt64: return static_cast<double>(ToInt64(v));
-    case DType::kInt32: return static_cast<double>(ToInt32(v));
-    case DType::kBool: return v != 0 ? 1.0 : 0.0;
+    case DType::kFloat64:
+      return v;
+    case DType::kFloat32:
+      return static_cast<double>(static_cast<float>(v));
+    case DType::kInt64:
+      return static_cast<double>(ToInt64(v));
+    case DType::kInt32:
+      return static_cast<double>(ToInt32(v));
+    case DType::kBool:
+      return v != 0 ? 1.0 : 0.0;
   }
   return v;
 }
 
 TESSERA_CLONES void RoundBlock(DType dtype, double* __restrict x, int64_t n) {
   switch (dtype) {
-    case DType::kFloat64: return;
+    case DType::kFloat64:
+      return;
     case DType::kFloat32:
       for (int64_t i = 0; i < n; ++i) x[i] = static_cast<double>(static_cast<float>(x[i]));
       return;
@@ -448,23 +491,21 @@ TESSERA_CLONES void NeumaierAccumulate(double* __restrict s, double* __restrict 
   for (int64_t i = 0; i < n; ++i) NeumaierAdd(s[i], c[i], x[i]);
 }
 
-TESSERA_CLONES void IntAccumulate(int64_t* __restrict acc, const double* __restrict x,
-                                  int64_t n) {
+TESSERA_CLONES void IntAccumulate(int64_t* __restrict acc, const double* __restrict x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    acc[i] = static_cast<int64_t>(static_cast<uint64_t>(acc[i]) +
-                                  static_cast<uint64_t>(ToInt64(x[i])));
+    acc[i] =
+        static_cast<int64_t>(static_cast<uint64_t>(acc[i]) + static_cast<uint64_t>(ToInt64(x[i])));
   }
 }
 
-TESSERA_CLONES void ProdAccumulate(double* __restrict acc, const double* __restrict x,
-                                   int64_t n) {
+TESSERA_CLONES void ProdAccumulate(double* __restrict acc, const double* __restrict x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] *= x[i];
 }
 
 void IntProdAccumulate(int64_t* __restrict acc, const double* __restrict x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    acc[i] = static_cast<int64_t>(static_cast<uint64_t>(acc[i]) *
-                                  static_cast<uint64_t>(ToInt64(x[i])));
+    acc[i] =
+        static_cast<int64_t>(static_cast<uint64_t>(acc[i]) * static_cast<uint64_t>(ToInt64(x[i])));
   }
 }
 

@@ -73,9 +73,7 @@ inline void NeumaierAdd(double& s, double& c, double x) {
   s = t;
 }
 /// The value of a compensated sum (the compensation is meaningless once s is inf or NaN).
-inline double NeumaierResult(double s, double c) {
-  return (s - s == 0) ? s + c : s;
-}
+inline double NeumaierResult(double s, double c) { return (s - s == 0) ? s + c : s; }
 
 /// NumPy's float->int64 conversion (x86): truncation, INT64_MIN for NaN and out of range.
 inline int64_t ToInt64(double v) {
@@ -86,7 +84,8 @@ inline int64_t ToInt64(double v) {
 /// INT32_MIN for NaN and values outside int64.
 inline int32_t ToInt32(double v) {
   if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
-    return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(static_cast<int64_t>(v))));
+    return static_cast<int32_t>(
+        static_cast<uint32_t>(static_cast<uint64_t>(static_cast<int64_t>(v))));
   }
   return INT32_MIN;
 }

@@ -33,11 +33,9 @@ uint32_t Bits(float v) {
 // Random123's kat_vectors, "philox4x32 10" lines: counter, key, expected output.
 TEST(PhiloxTest, Random123KnownAnswers) {
   ExpectBlock(Philox4x32_10(0, 0, 0, 0, 0, 0), 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8);
-  ExpectBlock(Philox4x32_10(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
-                            0xffffffff),
+  ExpectBlock(Philox4x32_10(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff),
               0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd);
-  ExpectBlock(Philox4x32_10(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822,
-                            0x299f31d0),
+  ExpectBlock(Philox4x32_10(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0),
               0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1);
 }
 
@@ -62,18 +60,18 @@ struct Pinned {
   uint64_t uniform_bits;
   uint64_t normal_bits;
   uint32_t float_bits;
-  int64_t randint_pm10;   // RandInt(b, -10, 10)
-  int64_t randint_1e6;    // RandInt(b, 0, 1000000)
-  int64_t randint_full;   // RandInt(b, INT64_MIN, INT64_MAX)
+  int64_t randint_pm10;  // RandInt(b, -10, 10)
+  int64_t randint_1e6;   // RandInt(b, 0, 1000000)
+  int64_t randint_full;  // RandInt(b, INT64_MIN, INT64_MAX)
 };
 
 constexpr Pinned kPinned[] = {
-    {0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8, 0x3fec2d38b1acc4fd,
-     0xbff9ffd9aa3bc9b7, 0x3ecc4fd0, 7, 880520, 7019358705328580820},
-    {42, 0, 0x9ceaf053, 0x77f5493b, 0x12bf50ad, 0x5742b3d7, 0x3fddfd524ee73abc,
-     0xbfe371e09f80c7dc, 0x3f1ceaf0, -1, 468586, -579476456662699950},
-    {42, 1, 0xfcdb2127, 0x53ba6cfd, 0x838f5a6e, 0x744e06fb, 0x3fd4ee9b3f7f36c8,
-     0xbfeb510d5acb221c, 0x3f7cdb21, -4, 327063, -3190117547913830106},
+    {0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8, 0x3fec2d38b1acc4fd, 0xbff9ffd9aa3bc9b7,
+     0x3ecc4fd0, 7, 880520, 7019358705328580820},
+    {42, 0, 0x9ceaf053, 0x77f5493b, 0x12bf50ad, 0x5742b3d7, 0x3fddfd524ee73abc, 0xbfe371e09f80c7dc,
+     0x3f1ceaf0, -1, 468586, -579476456662699950},
+    {42, 1, 0xfcdb2127, 0x53ba6cfd, 0x838f5a6e, 0x744e06fb, 0x3fd4ee9b3f7f36c8, 0xbfeb510d5acb221c,
+     0x3f7cdb21, -4, 327063, -3190117547913830106},
     {42, 123456789, 0x5f01aba0, 0xb67f0d70, 0xf25e8d57, 0xfda7c468, 0x3fe6cfe1ae0be035,
      0x3ff93c0a28ade9e7, 0x3ebe0356, 4, 712876, 3926872176371805087},
     {0xdeadbeefcafef00dull, 0x123456789abull, 0x6461fa15, 0x6a754319, 0xb43b6d98, 0x481c3500,

@@ -139,11 +139,16 @@ ChunkBuffer Eval(const ChunkProgram& p, std::vector<int64_t> lo, std::vector<int
 
 double RoundTo(DType d, double v) {
   switch (d) {
-    case DType::kFloat64: return v;
-    case DType::kFloat32: return static_cast<float>(v);
-    case DType::kInt64: return static_cast<double>(static_cast<int64_t>(v));
-    case DType::kInt32: return static_cast<double>(static_cast<int32_t>(static_cast<int64_t>(v)));
-    case DType::kBool: return v != 0;
+    case DType::kFloat64:
+      return v;
+    case DType::kFloat32:
+      return static_cast<float>(v);
+    case DType::kInt64:
+      return static_cast<double>(static_cast<int64_t>(v));
+    case DType::kInt32:
+      return static_cast<double>(static_cast<int32_t>(static_cast<int64_t>(v)));
+    case DType::kBool:
+      return v != 0;
   }
   return v;
 }
@@ -152,7 +157,8 @@ double RoundTo(DType d, double v) {
 int64_t LeafFlat(const ProgramNode& n, const Shape& shape, const std::vector<int64_t>& out) {
   int64_t flat = 0;
   for (size_t a = 0; a < shape.size(); ++a) {
-    const int64_t c = n.map.offset[a] + (n.map.out_axis[a] < 0 ? 0 : n.map.step[a] * out[n.map.out_axis[a]]);
+    const int64_t c =
+        n.map.offset[a] + (n.map.out_axis[a] < 0 ? 0 : n.map.step[a] * out[n.map.out_axis[a]]);
     flat = flat * shape[a] + c;
   }
   return flat;
@@ -170,8 +176,12 @@ double NaiveValue(const ChunkProgram& p, const std::vector<int64_t>& out,
     double x = 0;
     switch (n.kind) {
       case Kind::kFull:
-      case Kind::kScalar: x = n.value; break;
-      case Kind::kArange: x = n.start + n.step * static_cast<double>(LeafFlat(n, n.leaf_shape, out)); break;
+      case Kind::kScalar:
+        x = n.value;
+        break;
+      case Kind::kArange:
+        x = n.start + n.step * static_cast<double>(LeafFlat(n, n.leaf_shape, out));
+        break;
       case Kind::kRandom: {
         const philox::Block b = philox::ElementBlock(n.seed, LeafFlat(n, n.leaf_shape, out));
         if (n.dist == RandomDist::kNormal) {
@@ -181,8 +191,8 @@ double NaiveValue(const ChunkProgram& p, const std::vector<int64_t>& out,
         } else if (n.dtype == DType::kFloat32) {
           x = n.param_a + (n.param_b - n.param_a) * static_cast<double>(philox::UniformFloat(b));
         } else {
-          x = static_cast<double>(philox::RandInt(b, static_cast<int64_t>(n.param_a),
-                                                  static_cast<int64_t>(n.param_b)));
+          x = static_cast<double>(
+              philox::RandInt(b, static_cast<int64_t>(n.param_a), static_cast<int64_t>(n.param_b)));
         }
         break;
       }
@@ -192,24 +202,46 @@ double NaiveValue(const ChunkProgram& p, const std::vector<int64_t>& out,
       case Kind::kUnary: {
         const double a = v[n.arg0];
         switch (n.unary) {
-          case UnaryOp::kNegative: x = -a; break;
-          case UnaryOp::kExp: x = std::exp(a); break;
-          case UnaryOp::kSqrt: x = std::sqrt(a); break;
-          case UnaryOp::kSin: x = std::sin(a); break;
-          case UnaryOp::kAstype: x = a; break;
-          default: ADD_FAILURE() << "naive evaluator lacks unary op " << static_cast<int>(n.unary);
+          case UnaryOp::kNegative:
+            x = -a;
+            break;
+          case UnaryOp::kExp:
+            x = std::exp(a);
+            break;
+          case UnaryOp::kSqrt:
+            x = std::sqrt(a);
+            break;
+          case UnaryOp::kSin:
+            x = std::sin(a);
+            break;
+          case UnaryOp::kAstype:
+            x = a;
+            break;
+          default:
+            ADD_FAILURE() << "naive evaluator lacks unary op " << static_cast<int>(n.unary);
         }
         break;
       }
       case Kind::kBinary: {
         const double a = v[n.arg0], b = v[n.arg1];
         switch (n.binary) {
-          case BinaryOp::kAdd: x = a + b; break;
-          case BinaryOp::kSubtract: x = a - b; break;
-          case BinaryOp::kMultiply: x = a * b; break;
-          case BinaryOp::kDivide: x = a / b; break;
-          case BinaryOp::kLess: x = a < b; break;
-          default: ADD_FAILURE() << "naive evaluator lacks binary op " << static_cast<int>(n.binary);
+          case BinaryOp::kAdd:
+            x = a + b;
+            break;
+          case BinaryOp::kSubtract:
+            x = a - b;
+            break;
+          case BinaryOp::kMultiply:
+            x = a * b;
+            break;
+          case BinaryOp::kDivide:
+            x = a / b;
+            break;
+          case BinaryOp::kLess:
+            x = a < b;
+            break;
+          default:
+            ADD_FAILURE() << "naive evaluator lacks binary op " << static_cast<int>(n.binary);
         }
         break;
       }
@@ -393,7 +425,8 @@ TEST(ExecutorTest, ShortRowsPackedIntoBlocks) {
         for (int64_t k = 0; k < region[2]; ++k) {
           const int64_t pi = pshape[0] == 1 ? 0 : i, pj = pshape[1] == 1 ? 0 : j,
                         pk = pshape[2] == 1 ? 0 : k;
-          want[(pi * pshape[1] + pj) * pshape[2] + pk] += values[(i * region[1] + j) * region[2] + k];
+          want[(pi * pshape[1] + pj) * pshape[2] + pk] +=
+              values[(i * region[1] + j) * region[2] + k];
         }
       }
     }
@@ -409,10 +442,22 @@ TEST(ExecutorTest, ShortRowsPackedIntoBlocks) {
 
 template <typename T>
 struct DTypeOf;
-template <> struct DTypeOf<double> { static constexpr DType value = DType::kFloat64; };
-template <> struct DTypeOf<float> { static constexpr DType value = DType::kFloat32; };
-template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::kInt64; };
-template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kInt32; };
+template <>
+struct DTypeOf<double> {
+  static constexpr DType value = DType::kFloat64;
+};
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::kFloat32;
+};
+template <>
+struct DTypeOf<int64_t> {
+  static constexpr DType value = DType::kInt64;
+};
+template <>
+struct DTypeOf<int32_t> {
+  static constexpr DType value = DType::kInt32;
+};
 
 template <typename T>
 class TypedExecutorTest : public ::testing::Test {};
@@ -491,8 +536,8 @@ TYPED_TEST(TypedExecutorTest, MinMaxProdMatchNaiveLoop) {
   constexpr DType kD = DTypeOf<TypeParam>::value;
   ChunkProgram base;
   base.ndim = 2;
-  base.nodes.push_back(Random({40, 2100}, Identity(2), RandomDist::kUniform, DType::kFloat64, 8,
-                              1, 3));
+  base.nodes.push_back(
+      Random({40, 2100}, Identity(2), RandomDist::kUniform, DType::kFloat64, 8, 1, 3));
   base.nodes.push_back(Unary(UnaryOp::kAstype, 0, kD));
   const std::vector<double> values = NaiveRegion(base, {0, 0}, {40, 2100});
   for (ReduceOp op : {ReduceOp::kMin, ReduceOp::kMax, ReduceOp::kProd}) {
@@ -594,7 +639,8 @@ TEST(ExecutorTest, BoolSumCountsTrue) {
   const ChunkBuffer got = Eval(p, {0}, {10000});
   ASSERT_EQ(got.dtype, DType::kInt64);
   int64_t want = 0;
-  for (int64_t i = 0; i < 10000; ++i) want += philox::UniformDouble(philox::ElementBlock(1234, i)) < 0.25;
+  for (int64_t i = 0; i < 10000; ++i)
+    want += philox::UniformDouble(philox::ElementBlock(1234, i)) < 0.25;
   EXPECT_EQ(got.data<int64_t>()[0], want);
 }
 
@@ -639,8 +685,8 @@ TEST(ExecutorTest, FloorDivideAndModFollowPython) {
             (std::vector<double>{3, -4, -4, 3, 3, -4, 0, 0}));  // ints: x // 0 == 0
   EXPECT_EQ(EvalBinary(BinaryOp::kMod, DType::kInt64, DType::kInt64, a, b),
             (std::vector<double>{1, 1, -1, -1, 1, 1, 0, 0}));
-  const std::vector<double> fd = EvalBinary(BinaryOp::kFloorDivide, DType::kFloat64,
-                                            DType::kFloat64, a, b);
+  const std::vector<double> fd =
+      EvalBinary(BinaryOp::kFloorDivide, DType::kFloat64, DType::kFloat64, a, b);
   EXPECT_EQ(std::vector<double>(fd.begin(), fd.end() - 1),
             (std::vector<double>{3, -4, -4, 3, 3, -4, 0}));
   EXPECT_EQ(fd.back(), INFINITY);
@@ -659,17 +705,18 @@ TEST(ExecutorTest, ComparisonsAndCasts) {
             (std::vector<double>{1, 0, 1, 0, 1, 1}));
   // Casting the operands first: int32 truncates (-2.7 -> -2; 1e10 wraps as NumPy's int64 ->
   // int32 does), float32 rounds, bool is x != 0 (NaN is True).
-  const std::vector<double> ia = EvalBinary(BinaryOp::kAdd, DType::kInt32, DType::kInt32,
-                                            {-2.7, 2.9, 1e10}, {0, 0, 0});
-  EXPECT_EQ(ia, (std::vector<double>{-2, 2, static_cast<double>(static_cast<int32_t>(
-                                                int64_t{10000000000} & 0xffffffff))}));
+  const std::vector<double> ia =
+      EvalBinary(BinaryOp::kAdd, DType::kInt32, DType::kInt32, {-2.7, 2.9, 1e10}, {0, 0, 0});
+  EXPECT_EQ(ia, (std::vector<double>{
+                    -2, 2,
+                    static_cast<double>(static_cast<int32_t>(int64_t{10000000000} & 0xffffffff))}));
   EXPECT_EQ(EvalBinary(BinaryOp::kAdd, DType::kFloat32, DType::kFloat32, {0.1}, {0.2}),
             (std::vector<double>{static_cast<float>(0.1f + 0.2f)}));
   EXPECT_EQ(EvalBinary(BinaryOp::kAdd, DType::kBool, DType::kBool, {NAN, 0, 0.5}, {0, 0, 0}),
             (std::vector<double>{1, 0, 1}));
-  EXPECT_EQ(EvalBinary(BinaryOp::kMaximum, DType::kFloat64, DType::kFloat64, {1, NAN}, {NAN, 1})
-                .size(),
-            2u);
+  EXPECT_EQ(
+      EvalBinary(BinaryOp::kMaximum, DType::kFloat64, DType::kFloat64, {1, NAN}, {NAN, 1}).size(),
+      2u);
 }
 
 TEST(ExecutorTest, UnaryOpsFollowNumPy) {
@@ -712,11 +759,21 @@ ChunkedInput MakeInput(DType dtype) {
         for (int64_t j = c0[b]; j < c0[b + 1]; ++j, ++e) {
           const double v = static_cast<double>(i * 12 + j);
           switch (dtype) {
-            case DType::kFloat64: buf->mutable_data<double>()[e] = v; break;
-            case DType::kFloat32: buf->mutable_data<float>()[e] = static_cast<float>(v); break;
-            case DType::kInt64: buf->mutable_data<int64_t>()[e] = static_cast<int64_t>(v); break;
-            case DType::kInt32: buf->mutable_data<int32_t>()[e] = static_cast<int32_t>(v); break;
-            case DType::kBool: buf->mutable_data<uint8_t>()[e] = 1; break;
+            case DType::kFloat64:
+              buf->mutable_data<double>()[e] = v;
+              break;
+            case DType::kFloat32:
+              buf->mutable_data<float>()[e] = static_cast<float>(v);
+              break;
+            case DType::kInt64:
+              buf->mutable_data<int64_t>()[e] = static_cast<int64_t>(v);
+              break;
+            case DType::kInt32:
+              buf->mutable_data<int32_t>()[e] = static_cast<int32_t>(v);
+              break;
+            case DType::kBool:
+              buf->mutable_data<uint8_t>()[e] = 1;
+              break;
           }
         }
       }
@@ -773,11 +830,21 @@ ChunkPtr Partial(DType dtype, Shape shape, const std::vector<double>& v) {
   auto b = std::make_shared<ChunkBuffer>(ChunkBuffer::Zeros(dtype, std::move(shape)));
   for (size_t i = 0; i < v.size(); ++i) {
     switch (dtype) {
-      case DType::kFloat64: b->mutable_data<double>()[i] = v[i]; break;
-      case DType::kFloat32: b->mutable_data<float>()[i] = static_cast<float>(v[i]); break;
-      case DType::kInt64: b->mutable_data<int64_t>()[i] = static_cast<int64_t>(v[i]); break;
-      case DType::kInt32: b->mutable_data<int32_t>()[i] = static_cast<int32_t>(v[i]); break;
-      case DType::kBool: b->mutable_data<uint8_t>()[i] = v[i] != 0; break;
+      case DType::kFloat64:
+        b->mutable_data<double>()[i] = v[i];
+        break;
+      case DType::kFloat32:
+        b->mutable_data<float>()[i] = static_cast<float>(v[i]);
+        break;
+      case DType::kInt64:
+        b->mutable_data<int64_t>()[i] = static_cast<int64_t>(v[i]);
+        break;
+      case DType::kInt32:
+        b->mutable_data<int32_t>()[i] = static_cast<int32_t>(v[i]);
+        break;
+      case DType::kBool:
+        b->mutable_data<uint8_t>()[i] = v[i] != 0;
+        break;
     }
   }
   return b;
@@ -813,8 +880,8 @@ TEST(ExecutorTest, CombineInOrder) {
   absl::StatusOr<ChunkBuffer> mn = ExecuteTask(CombineTask(ReduceOp::kMin, 3), nullptr, parts);
   ASSERT_TRUE(mn.ok());
   EXPECT_EQ(mn->data<double>()[1], -3.0);
-  absl::StatusOr<ChunkBuffer> pr = ExecuteTask(CombineTask(ReduceOp::kProd, 2), nullptr,
-                                               {parts[1], parts[2]});
+  absl::StatusOr<ChunkBuffer> pr =
+      ExecuteTask(CombineTask(ReduceOp::kProd, 2), nullptr, {parts[1], parts[2]});
   ASSERT_TRUE(pr.ok());
   EXPECT_EQ(pr->data<double>()[1], -21.0);
 
@@ -853,7 +920,8 @@ TEST(ExecutorTest, FinalizeMean) {
   c.finalize.divide_by = 4;
   c.finalize.out_shape = {1, 1};
   c.finalize.out_dtype = DType::kFloat32;
-  r = ExecuteTask(c, nullptr, {Partial(DType::kFloat64, {1, 1}, {3}), Partial(DType::kFloat64, {1, 1}, {7})});
+  r = ExecuteTask(c, nullptr,
+                  {Partial(DType::kFloat64, {1, 1}, {3}), Partial(DType::kFloat64, {1, 1}, {7})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->dtype, DType::kFloat32);
   EXPECT_EQ(r->shape, (Shape{1, 1}));
@@ -861,7 +929,8 @@ TEST(ExecutorTest, FinalizeMean) {
 
   // A shape that does not hold the elements is an error.
   c.finalize.out_shape = {2};
-  r = ExecuteTask(c, nullptr, {Partial(DType::kFloat64, {1, 1}, {3}), Partial(DType::kFloat64, {1, 1}, {7})});
+  r = ExecuteTask(c, nullptr,
+                  {Partial(DType::kFloat64, {1, 1}, {3}), Partial(DType::kFloat64, {1, 1}, {7})});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -877,13 +946,14 @@ TEST(ExecutorErrorTest, MismatchedDependency) {
   t.deps = {ci.keys[0]};
   t.input_chunks = {ci.chunks[0]};
   // Wrong shape.
-  absl::StatusOr<ChunkBuffer> r =
-      ExecuteTask(t, &p, {std::make_shared<ChunkBuffer>(ChunkBuffer::Zeros(DType::kFloat64, {4, 4}))});
+  absl::StatusOr<ChunkBuffer> r = ExecuteTask(
+      t, &p, {std::make_shared<ChunkBuffer>(ChunkBuffer::Zeros(DType::kFloat64, {4, 4}))});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("test-chunk"), std::string::npos) << r.status();
   EXPECT_NE(r.status().message().find("x/0,0"), std::string::npos) << r.status();
   // Wrong dtype.
-  r = ExecuteTask(t, &p, {std::make_shared<ChunkBuffer>(ChunkBuffer::Zeros(DType::kFloat32, {4, 5}))});
+  r = ExecuteTask(t, &p,
+                  {std::make_shared<ChunkBuffer>(ChunkBuffer::Zeros(DType::kFloat32, {4, 5}))});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   // Missing dependency.
   r = ExecuteTask(t, &p, {});
@@ -921,7 +991,8 @@ TEST(ExecutorErrorTest, MalformedPrograms) {
   ChunkProgram p;
   p.ndim = 1;
   const TaskSpec t = ChunkTask({0}, {4});
-  EXPECT_EQ(ExecuteTask(t, &p, {}).status().code(), absl::StatusCode::kInvalidArgument);  // no nodes
+  EXPECT_EQ(ExecuteTask(t, &p, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);  // no nodes
   EXPECT_EQ(ExecuteTask(t, nullptr, {}).status().code(), absl::StatusCode::kInvalidArgument);
   p.nodes.push_back(Full(1));
   p.nodes.push_back(Unary(UnaryOp::kExp, 1));  // not an earlier node
@@ -941,11 +1012,12 @@ TEST(ExecutorErrorTest, MalformedPrograms) {
   p.reduce.axes = {0};
   EXPECT_TRUE(ExecuteTask(t, &p, {}).ok());
   // Combine of partials that disagree.
-  EXPECT_EQ(ExecuteTask(CombineTask(ReduceOp::kSum, 2), nullptr,
-                        {Partial(DType::kFloat64, {2}, {1, 2}), Partial(DType::kFloat64, {3}, {1, 2, 3})})
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ExecuteTask(CombineTask(ReduceOp::kSum, 2), nullptr,
+                  {Partial(DType::kFloat64, {2}, {1, 2}), Partial(DType::kFloat64, {3}, {1, 2, 3})})
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ExecuteTask(CombineTask(ReduceOp::kSum, 0), nullptr, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
