@@ -103,7 +103,8 @@ TEST_F(ClusterTest, AxisReductionMatchesReference) {
   NDArray got = client_->compute(z).get();
   ASSERT_EQ(got.shape(), Shape({100}));
   ExpectClose(got, Reference(z));
-  for (int64_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got.at(i), 2000 * M_PI / 2, 60);
+  // Each row sums 2000 terms of std ~0.6: six standard deviations is ~170.
+  for (int64_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got.at(i), 2000 * M_PI / 2, 170);
 }
 
 TEST_F(ClusterTest, ReductionsOverAxesAndKeepdims) {

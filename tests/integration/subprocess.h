@@ -37,7 +37,8 @@ class Subprocess {
       close(err[0]);
       for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
       std::vector<char*> argv;
-      const std::string path = BinDir() + "/" + program;
+      std::string path = BinDir();
+      path.append("/").append(program);
       argv.push_back(const_cast<char*>(path.c_str()));
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
@@ -152,13 +153,13 @@ class LocalProcessCluster {
     const size_t at = out.find("Scheduler at tcp://");
     const size_t colon = out.find(':', at + 19);
     const size_t end = out.find('\n', colon);
-    address_ = "127.0.0.1:" + out.substr(colon + 1, end - colon - 1);
+    address_ = std::string("127.0.0.1:").append(out.substr(colon + 1, end - colon - 1));
     for (int i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<Subprocess>(
           "cpu-worker", std::vector<std::string>{"--scheduler", address_, "--nthreads",
                                                   std::to_string(threads), "--name",
-                                                  "w" + std::to_string(i), "--memory-limit",
-                                                  "2GiB"}));
+                                                  std::string("w").append(std::to_string(i)),
+                                                  "--memory-limit", "2GiB"}));
     }
     for (auto& w : workers_) {
       if (!w->WaitForOutput("registered with scheduler", std::chrono::seconds(20))) return;
