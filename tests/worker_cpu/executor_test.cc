@@ -730,6 +730,44 @@ TEST(ExecutorTest, UnaryOpsFollowNumPy) {
   EXPECT_EQ(AsDoubles(Eval(p, {0}, {8})), (std::vector<double>{-3, -2, -1, 0, 1, 2, 3, 3}));
 }
 
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The block exp (kernels.cc) is within 1 ulp of libm's and exact at the special values.
+TEST(ExecutorTest, ExpIsWithinOneUlpOfLibm) {
+  std::vector<double> x;
+  for (int i = 0; i < 200000; ++i) {
+    const double u = philox::UniformDouble(philox::ElementBlock(77, i));
+    x.push_back(i % 2 == 0 ? 2 * u - 1 : 1460 * u - 745);
+  }
+  for (double v : {0.0,    -0.0,  1.0,    -1.0,   1e-300, -1e-300, 1e-17,  511.99, -511.99, 512.0,
+                   -512.0, 700.0, -700.0, 709.78, 709.79, -745.1,  -745.2, kInf,   -kInf,   kNaN}) {
+    x.push_back(v);
+  }
+  std::vector<double> got(x.size());
+  for (size_t i = 0; i < x.size(); i += detail::kBlockSize) {
+    const int64_t n = std::min<int64_t>(detail::kBlockSize, static_cast<int64_t>(x.size() - i));
+    detail::UnaryBlock(UnaryOp::kExp, got.data() + i, x.data() + i, n);
+  }
+  int64_t differing = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = std::exp(x[i]);
+    if (std::isnan(want)) {
+      ASSERT_TRUE(std::isnan(got[i])) << x[i];
+      continue;
+    }
+    int64_t a, b;
+    std::memcpy(&a, &got[i], 8);
+    std::memcpy(&b, &want, 8);
+    ASSERT_LE(std::llabs(a - b), 1) << "exp(" << x[i] << ") = " << got[i] << ", libm " << want;
+    differing += a != b;
+  }
+  EXPECT_LT(differing, static_cast<int64_t>(x.size() / 50));  // mostly the same bits as libm
+  EXPECT_EQ(got[got.size() - 20], 1.0);                       // exp(0)
+  EXPECT_EQ(got[got.size() - 3], kInf);
+  EXPECT_EQ(got[got.size() - 2], 0.0);
+}
+
 // ---- Inputs ----------------------------------------------------------------------------------
 
 // A (10, 12) input of the given dtype, values i * 12 + j, chunked 4 x 5.
