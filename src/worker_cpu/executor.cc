@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -276,6 +278,17 @@ absl::Status FillWindow(const TaskSpec& task, const ChunkProgram& p,
                         const std::vector<ChunkPtr>& deps, Window& w) {
   const int r = static_cast<int>(w.shape.size());
   const int64_t count = SafeCount(w.shape);
+  // Chunks that together hold fewer elements than the window cannot cover it: fail before
+  // allocating a window that may be absurdly large.
+  int64_t available = 0;
+  for (size_t d = 0; d < deps.size(); ++d) {
+    if (task.input_chunks[d].input == w.input) available += deps[d]->num_elements();
+  }
+  if (available < count) {
+    return Invalid(task, "input chunks of '", p.inputs[w.input].name, "' do not cover ",
+                   "the elements read: box lo ", VecToString(w.lo), " shape ", VecToString(w.shape),
+                   " needs ", count, " elements, the chunks hold ", available);
+  }
   w.data.assign(count, 0.0);
   const std::vector<int64_t> wstride = Strides(w.shape);
   int64_t covered = 0;
@@ -678,7 +691,9 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
     region[k] = task.hi[k] - task.lo[k];
   }
   const int64_t total = SafeCount(region);
-  if (total < 0) return Invalid(task, "region ", VecToString(region), " is too large");
+  if (total < 0 || total > std::numeric_limits<int64_t>::max() / 8) {
+    return Invalid(task, "region ", VecToString(region), " is too large");
+  }
   const bool empty_region = total == 0;
   TESSERA_ASSIGN_OR_RETURN(Plan plan, MakePlan(task, p, deps, empty_region));
 
@@ -901,11 +916,8 @@ absl::StatusOr<ChunkBuffer> ApplyFinalize(const TaskSpec& task, ChunkBuffer in) 
   return out;
 }
 
-}  // namespace
-
-absl::StatusOr<ChunkBuffer> ExecuteTask(const graph::TaskSpec& task,
-                                        const graph::ChunkProgram* program,
-                                        const std::vector<ChunkPtr>& deps) {
+absl::StatusOr<ChunkBuffer> ExecuteTaskImpl(const TaskSpec& task, const ChunkProgram* program,
+                                            const std::vector<ChunkPtr>& deps) {
   absl::StatusOr<ChunkBuffer> result;
   switch (task.kind) {
     case TaskKind::kChunk:
@@ -919,6 +931,23 @@ absl::StatusOr<ChunkBuffer> ExecuteTask(const graph::TaskSpec& task,
   }
   if (!result.ok() || !task.finalize.enabled) return result;
   return ApplyFinalize(task, std::move(result).value());
+}
+
+}  // namespace
+
+absl::StatusOr<ChunkBuffer> ExecuteTask(const graph::TaskSpec& task,
+                                        const graph::ChunkProgram* program,
+                                        const std::vector<ChunkPtr>& deps) {
+  // A region or window too large for this machine's memory must not take the worker down.
+  try {
+    return ExecuteTaskImpl(task, program, deps);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("task '", task.key, "': out of memory evaluating the task"));
+  } catch (const std::length_error&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("task '", task.key, "': result too large to allocate"));
+  }
 }
 
 }  // namespace tessera::cpu
