@@ -4,7 +4,10 @@
 // Every kernel is compiled for baseline x86-64 and, where the compiler supports it, for
 // x86-64-v3 (AVX2) and x86-64-v4 (AVX-512) with run-time dispatch (target_clones), so a binary
 // built once uses the widest vectors of the machine it runs on. -ffp-contract=off keeps the
-// results identical across those variants (no FMA contraction).
+// results identical across those variants (no FMA contraction). Two kernels are written by hand
+// because auto-vectorisation cannot reach them: Philox for float64 uniforms (AVX-512 / AVX2
+// intrinsics, bit-identical to common/philox.h) and exp (a table-driven algorithm in plain C++
+// that vectorises with gathers; < 1 ulp from libm and the same bits on every variant).
 #pragma once
 
 #include <cstdint>
