@@ -1,6 +1,7 @@
 #include "worker_cpu/kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -253,8 +254,18 @@ Simd DetectSimd() {
   return Simd::kNone;
 }
 
-Simd g_simd = DetectSimd();
-const Simd kDetected = g_simd;
+// Function-local statics: initialised on first use, thread-safely, whatever the order of static
+// initialisation across translation units.
+Simd DetectedSimd() {
+  static const Simd detected = DetectSimd();
+  return detected;
+}
+std::atomic<int> g_simd_cap{2};  // lowered by SetSimdLevelForTesting
+
+Simd ActiveSimd() {
+  return static_cast<Simd>(
+      std::min(static_cast<int>(DetectedSimd()), g_simd_cap.load(std::memory_order_relaxed)));
+}
 #endif
 
 // Element i = a + width * UniformDouble(ElementBlock(seed, index[i])).
@@ -262,10 +273,11 @@ void UniformF64(double* __restrict out, uint64_t seed, const int64_t* __restrict
                 double a, double width) {
   int64_t done = 0;
 #ifdef TESSERA_HAVE_X86_SIMD
-  if (g_simd == Simd::kAvx512) {
+  const Simd simd = ActiveSimd();
+  if (simd == Simd::kAvx512) {
     done = n - n % 8;
     UniformF64Avx512(out, seed, index, done, a, width);
-  } else if (g_simd == Simd::kAvx2) {
+  } else if (simd == Simd::kAvx2) {
     done = n - n % 4;
     UniformF64Avx2(out, seed, index, done, a, width);
   }
@@ -280,9 +292,8 @@ void UniformF64(double* __restrict out, uint64_t seed, const int64_t* __restrict
 
 int SetSimdLevelForTesting(int level) {
 #ifdef TESSERA_HAVE_X86_SIMD
-  const int detected = static_cast<int>(kDetected);
-  g_simd = static_cast<Simd>(std::min(std::max(level, 0), detected));
-  return static_cast<int>(g_simd);
+  g_simd_cap.store(std::min(std::max(level, 0), 2));
+  return static_cast<int>(ActiveSimd());
 #else
   return 0;
 #endif
@@ -392,11 +403,15 @@ ExpTable MakeExpTable() {
   return t;
 }
 
-const ExpTable kExpTable = MakeExpTable();
+const ExpTable& GetExpTable() {
+  static const ExpTable table = MakeExpTable();
+  return table;
+}
 
 TESSERA_CLONES void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
-  const uint64_t* __restrict tab = kExpTable.tab;
-  const double ln2hi = kExpTable.ln2hi_n, ln2lo = kExpTable.ln2lo_n;
+  const ExpTable& t = GetExpTable();
+  const uint64_t* __restrict tab = t.tab;
+  const double ln2hi = t.ln2hi_n, ln2lo = t.ln2lo_n;
   constexpr double kInvLn2N = 184.66496523378731;  // N / ln2, rounded
   constexpr double kShift = 0x1.8p52;
   int64_t special = 0;

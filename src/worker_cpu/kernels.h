@@ -33,7 +33,7 @@ void RandomBlock(double* out, graph::RandomDist dist, DType dtype, uint64_t seed
 /// out[i] = src[index[i]].
 void GatherIndexed(double* out, const double* src, const int64_t* index, int64_t n);
 /// Caps the SIMD level of the hand-vectorised kernels (0 none, 1 AVX2, 2 AVX-512) at most at
-/// what the CPU supports, and returns the level in effect. For tests; not thread-safe.
+/// what the CPU supports, and returns the level in effect. For tests.
 int SetSimdLevelForTesting(int level);
 /// out[i] = src[first + i * stride].
 void GatherBlock(double* out, const double* src, int64_t first, int64_t stride, int64_t n);
