@@ -163,8 +163,10 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
   if (p.nodes.empty()) return Invalid(task, "program has no nodes");
   for (size_t i = 0; i < p.nodes.size(); ++i) {
     const ProgramNode& n = p.nodes[i];
-    const std::string where = absl::StrCat("program node ", i, ": ");
-    if (!ValidDType(n.dtype)) return Invalid(task, where, "bad dtype ", static_cast<int>(n.dtype));
+    // Built only on error: this runs for every task.
+    auto where = [i] { return absl::StrCat("program node ", i, ": "); };
+    if (!ValidDType(n.dtype))
+      return Invalid(task, where(), "bad dtype ", static_cast<int>(n.dtype));
     switch (n.kind) {
       case Kind::kFull:
       case Kind::kScalar:
@@ -174,36 +176,36 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
       case Kind::kInput: {
         if (n.kind == Kind::kInput &&
             (n.input < 0 || n.input >= static_cast<int>(p.inputs.size()))) {
-          return Invalid(task, where, "input index ", n.input, " out of range (", p.inputs.size(),
+          return Invalid(task, where(), "input index ", n.input, " out of range (", p.inputs.size(),
                          " inputs)");
         }
         const Shape& shape = n.kind == Kind::kInput ? p.inputs[n.input].shape : n.leaf_shape;
         if (n.kind == Kind::kInput && n.leaf_shape != shape && !n.leaf_shape.empty()) {
-          return Invalid(task, where, "leaf_shape ", VecToString(n.leaf_shape),
+          return Invalid(task, where(), "leaf_shape ", VecToString(n.leaf_shape),
                          " differs from input shape ", VecToString(shape));
         }
         if (shape.size() > static_cast<size_t>(kMaxDims) || SafeCount(shape) < 0) {
-          return Invalid(task, where, "bad leaf shape ", VecToString(shape));
+          return Invalid(task, where(), "bad leaf shape ", VecToString(shape));
         }
         const size_t r = shape.size();
         if (n.map.offset.size() != r || n.map.step.size() != r || n.map.out_axis.size() != r) {
-          return Invalid(task, where, "index map sizes (", n.map.offset.size(), ", ",
+          return Invalid(task, where(), "index map sizes (", n.map.offset.size(), ", ",
                          n.map.step.size(), ", ", n.map.out_axis.size(),
                          ") do not match the leaf rank ", r);
         }
         for (size_t a = 0; a < r; ++a) {
           if (n.map.out_axis[a] < -1 || n.map.out_axis[a] >= p.ndim) {
-            return Invalid(task, where, "out_axis ", n.map.out_axis[a], " not in [-1, ", p.ndim,
+            return Invalid(task, where(), "out_axis ", n.map.out_axis[a], " not in [-1, ", p.ndim,
                            ")");
           }
         }
         if (n.kind == Kind::kRandom) {
           if (n.dist != graph::RandomDist::kUniform && n.dist != graph::RandomDist::kNormal) {
-            return Invalid(task, where, "bad random distribution ", static_cast<int>(n.dist));
+            return Invalid(task, where(), "bad random distribution ", static_cast<int>(n.dist));
           }
           if (n.dist == graph::RandomDist::kUniform && IsInteger(n.dtype) &&
               !(detail::ToInt64(n.param_a) < detail::ToInt64(n.param_b))) {
-            return Invalid(task, where, "randint needs low < high, got ", n.param_a, ", ",
+            return Invalid(task, where(), "randint needs low < high, got ", n.param_a, ", ",
                            n.param_b);
           }
         }
@@ -211,25 +213,25 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
       }
       case Kind::kUnary:
         if (n.arg0 < 0 || n.arg0 >= static_cast<int>(i)) {
-          return Invalid(task, where, "arg0 ", n.arg0, " is not an earlier node");
+          return Invalid(task, where(), "arg0 ", n.arg0, " is not an earlier node");
         }
         if (static_cast<int>(n.unary) < 0 ||
             static_cast<int>(n.unary) > static_cast<int>(graph::UnaryOp::kAstype)) {
-          return Invalid(task, where, "bad unary op ", static_cast<int>(n.unary));
+          return Invalid(task, where(), "bad unary op ", static_cast<int>(n.unary));
         }
         break;
       case Kind::kBinary:
         if (n.arg0 < 0 || n.arg0 >= static_cast<int>(i) || n.arg1 < 0 ||
             n.arg1 >= static_cast<int>(i)) {
-          return Invalid(task, where, "args (", n.arg0, ", ", n.arg1, ") are not earlier nodes");
+          return Invalid(task, where(), "args (", n.arg0, ", ", n.arg1, ") are not earlier nodes");
         }
         if (static_cast<int>(n.binary) < 0 ||
             static_cast<int>(n.binary) > static_cast<int>(graph::BinaryOp::kNotEqual)) {
-          return Invalid(task, where, "bad binary op ", static_cast<int>(n.binary));
+          return Invalid(task, where(), "bad binary op ", static_cast<int>(n.binary));
         }
         break;
       default:
-        return Invalid(task, where, "bad node kind ", static_cast<int>(n.kind));
+        return Invalid(task, where(), "bad node kind ", static_cast<int>(n.kind));
     }
   }
   for (size_t i = 0; i < p.inputs.size(); ++i) {
@@ -726,8 +728,13 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
     result = ChunkBuffer::Zeros(root_dtype, region);
   }
 
-  std::vector<double> scratch(static_cast<size_t>(std::max(plan.num_buffers, 1)) * kBlockSize);
-  std::vector<int64_t> index(kBlockSize);
+  // Per-thread scratch, kept between tasks: small tasks (1e3-element chunks) should not pay for
+  // allocating and zeroing it each time.
+  thread_local std::vector<double> scratch;
+  thread_local std::vector<int64_t> index;
+  const size_t scratch_size = static_cast<size_t>(std::max(plan.num_buffers, 1)) * kBlockSize;
+  if (scratch.size() < scratch_size) scratch.resize(scratch_size);
+  if (index.size() < static_cast<size_t>(kBlockSize)) index.resize(kBlockSize);
   // Rows shorter than half a block are packed several to a block.
   const int64_t rows_per_block =
       (row_len > 0 && row_len <= kBlockSize / 2) ? kBlockSize / row_len : 1;
