@@ -712,14 +712,17 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   std::unique_ptr<Reducer> reducer;
   ChunkBuffer result;
   if (p.has_reduce) {
+    int empty_axis = -1;
     for (int a : p.reduce.axes) {
       reduced[a] = true;
-      if (region[a] == 0 && (p.reduce.op == ReduceOp::kMin || p.reduce.op == ReduceOp::kMax)) {
-        return Invalid(task, "zero-size reduction ",
-                       (p.reduce.op == ReduceOp::kMin ? "min" : "max"), " has no identity (axis ",
-                       a, " of the region is empty)");
-      }
+      if (region[a] == 0) empty_axis = a;
       out_shape[a] = 1;
+    }
+    // As NumPy: min / max of no elements has no identity (unless the result itself is empty).
+    if (empty_axis >= 0 && SafeCount(out_shape) > 0 &&
+        (p.reduce.op == ReduceOp::kMin || p.reduce.op == ReduceOp::kMax)) {
+      return Invalid(task, "zero-size reduction ", (p.reduce.op == ReduceOp::kMin ? "min" : "max"),
+                     " has no identity (axis ", empty_axis, " of the region is empty)");
     }
     const std::vector<int64_t> s = Strides(out_shape);
     for (int k = 0; k < ndim; ++k) pstride[k] = reduced[k] ? 0 : s[k];

@@ -591,6 +591,25 @@ TEST(ExecutorTest, MinMaxPropagateNaN) {
   }
 }
 
+TEST(ExecutorTest, EmptyReductions) {
+  ChunkProgram p;
+  p.ndim = 2;
+  p.nodes.push_back(Random({10, 10}, Identity(2)));
+  p.has_reduce = true;
+  p.reduce.axes = {1};
+  // sum over an empty axis is 0; min has no identity (NumPy raises) unless the result is empty.
+  p.reduce.op = ReduceOp::kSum;
+  ChunkBuffer got = Eval(p, {0, 4}, {3, 4});
+  EXPECT_EQ(AsDoubles(got), (std::vector<double>{0, 0, 0}));
+  p.reduce.op = ReduceOp::kProd;
+  EXPECT_EQ(AsDoubles(Eval(p, {0, 4}, {3, 4})), (std::vector<double>{1, 1, 1}));
+  p.reduce.op = ReduceOp::kMin;
+  EXPECT_EQ(ExecuteTask(ChunkTask({0, 4}, {3, 4}), &p, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  got = Eval(p, {2, 4}, {2, 4});
+  EXPECT_EQ(got.shape, (Shape{0, 1}));
+}
+
 TEST(ExecutorTest, FloatSumIsAccurate) {
   // 4e6 uniforms in [0, 1): the compensated pairwise sum matches a long double sum to 1e-14.
   ChunkProgram p;
