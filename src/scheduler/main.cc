@@ -49,12 +49,9 @@ int main(int argc, char** argv) {
     TESSERA_LOG(kInfo, "received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
     (*server)->Shutdown();
   });
+  // Only the signal thread shuts the server down, so it has finished when Wait returns.
   (*server)->Wait();
-  // Wake the signal thread if the server stopped for another reason.
-  if (waiter.joinable()) {
-    pthread_kill(waiter.native_handle(), SIGTERM);
-    waiter.join();
-  }
+  waiter.join();
   TESSERA_LOG(kInfo, "scheduler stopped");
   return 0;
 }
