@@ -606,7 +606,7 @@ const Modules& GetModules() {
       return Value::FromArray(full(a.GetShape("shape"), AsDouble(fill), o));
     });
     m->array["arange"] =
-        Make("arange", {"start", "stop", "step", "dtype", "chunks"}, 1, [](Args& a) {
+        Make("arange", {"start", "stop", "step", "chunks", "dtype"}, 1, [](Args& a) {
           double start = 0, stop = 0, step = 1;
           bool all_int = true;
           for (const char* p : {"start", "stop", "step"}) {
