@@ -94,10 +94,16 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   int64_t largest_worker = 0;
   for (const auto& [id, w] : workers_) largest_worker = std::max(largest_worker, w.spec.memory_limit);
   for (const std::string& key : graph.external_deps) {
+    // A persisted key may be momentarily out of memory (its holder died and it is being
+    // recomputed from lineage): tasks reading it simply wait for it.
     const Task* t = Find(key);
-    if (t == nullptr || t->status != TaskStatus::kMemory) {
+    if (t == nullptr) {
       return absl::NotFoundError(absl::StrCat("input key '", key,
                                               "' is not in the cluster (was it released?)"));
+    }
+    if (t->status == TaskStatus::kErred) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("input key '", key, "' erred: ", t->error));
     }
   }
   std::unordered_set<std::string> new_keys;

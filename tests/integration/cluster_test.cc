@@ -2,6 +2,7 @@
 // the C++ client over gRPC, checked against the unchunked reference evaluator.
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
@@ -166,6 +167,26 @@ TEST_F(ClusterTest, MalformedGraphIsRejectedAndTheSchedulerKeepsServing) {
   EXPECT_NE(s.error_message().find("-4"), std::string::npos) << s.error_message();
 
   EXPECT_EQ(client_->compute(ones({10, 10}).sum()).get().scalar<double>(), 100.0);
+}
+
+TEST(WorkerLoss, PersistedChunksOfADeadWorkerAreRecomputed) {
+  LocalProcessCluster cluster(2, 1);
+  ASSERT_TRUE(cluster.ok());
+  Client client = Client::connect(cluster.address());
+  auto x = random::random({4000, 1000}, {.chunks = {250, 1000}, .seed = 21});
+  Array p = client.persist(x * 2);  // 16 chunks of 2 MB, held on both workers
+  EXPECT_GT(client.scheduler_info().workers[0].tasks_stored, 0);
+  EXPECT_GT(client.scheduler_info().workers[1].tasks_stored, 0);
+  cluster.worker(0).Kill();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (client.scheduler_info().workers.size() != 1) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the dead worker was not removed";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The lost chunks come back from their lineage; the answer is the same.
+  const double got = client.compute((p + 1).sum()).get().scalar<double>();
+  EXPECT_NEAR(got, Reference((x * 2 + 1).sum()).scalar<double>(), 1e-9 * std::abs(got));
+  EXPECT_EQ(client.compute(p).get().bytes(), Reference(x * 2).bytes());
 }
 
 TEST(ClientErrors, DeadAddressFailsFastNamingTheAddress) {

@@ -250,6 +250,42 @@ TEST(SchedulerState, RefusesUnknownDependencies) {
   EXPECT_EQ(s.Submit("c1", g).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(SchedulerState, WorkOnAPersistedKeyWaitsWhileItIsRecomputed) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 4));
+  TaskGraph persisted;
+  persisted.programs.emplace_back();
+  TaskSpec leaf;
+  leaf.key = "x/0";
+  leaf.program = 0;
+  persisted.tasks.push_back(leaf);
+  persisted.output_keys = {"x/0"};
+  ASSERT_TRUE(s.Submit("c1", persisted).ok());
+  s.TakeCommands(a);
+  s.TaskFinished(a, TaskResult{"x/0", 1 << 20, nullptr, 0});
+  const WorkerId b = s.AddWorker(Spec("b", 4));
+  s.RemoveWorker(a);  // x/0 is lost and recomputed on b
+  EXPECT_EQ(s.StatusOf("x/0"), TaskStatus::kProcessing);
+
+  TaskGraph reader;
+  TaskSpec sum;
+  sum.key = "sum/0";
+  sum.kind = TaskKind::kCombine;
+  sum.deps = {"x/0"};
+  reader.tasks.push_back(sum);
+  reader.external_deps = {"x/0"};
+  reader.output_keys = {"sum/0"};
+  auto r = s.Submit("c1", reader);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kWaiting);
+  auto cmds = s.TakeCommands(b);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "x/0");
+  s.TaskFinished(b, TaskResult{"x/0", 1 << 20, nullptr, 0});
+  EXPECT_EQ(FinishAll(s, b), 1);
+  EXPECT_TRUE(s.GetProgress(r->computation).finished);
+}
+
 TEST(SchedulerState, QueuesUntilAWorkerArrives) {
   SchedulerState s;
   auto r = s.Submit("c1", TreeGraph("sum", 3));
