@@ -262,8 +262,12 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       id = state_.AddWorker(spec);
       sessions_[id] = Session{ctx, absl::Now()};
     }
-    TESSERA_LOG(kInfo, "register worker ", spec.name, " at tcp://", spec.address, " (", spec.kind,
-                ", ", spec.nthreads, " threads, ", FormatBytes(spec.memory_limit), ")");
+    // A worker's default name is its address; say it once then.
+    const std::string who = spec.name == absl::StrCat("tcp://", spec.address)
+                                ? spec.name
+                                : absl::StrCat(spec.name, " at tcp://", spec.address);
+    TESSERA_LOG(kInfo, "register worker ", who, " (", spec.kind, ", ", spec.nthreads, " threads, ",
+                FormatBytes(spec.memory_limit), ")");
     v1::SchedulerMessage ack;
     ack.mutable_ack()->set_worker_id(absl::StrCat(id));
     ack.mutable_ack()->set_scheduler_id(id_);
@@ -331,7 +335,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       state_.RemoveWorker(id);
       sessions_.erase(id);
     }
-    TESSERA_LOG(kInfo, "remove worker ", spec.name, " at tcp://", spec.address);
+    TESSERA_LOG(kInfo, "remove worker ", who);
     return Status::OK;
   }
 
