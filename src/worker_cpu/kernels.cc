@@ -437,7 +437,119 @@ TESSERA_CLONES void ExpBlock(double* __restrict out, const double* __restrict x,
   }
 }
 
+// asin / acos for whole blocks: libm's are scalar calls (~16 ns each); these vectorise. Only IEEE
+// adds, multiplies, divides, sqrt and bit masks (no FMA: -ffp-contract=off), written once and
+// compiled for baseline x86-64 (which GCC leaves scalar, but branch-free), AVX2 and AVX-512
+// (dispatched like the Philox kernels), so every variant gives the same bits. Algorithm (the
+// classic fdlibm structure):
+//   |x| <= 1/2:  asin(x) = x + x R(x^2),  acos(x) = pi/2 - (x + x R(x^2)),
+//   |x| >  1/2:  with t = (1 - |x|) / 2 (exact) and s = sqrt(t), asin(|x|) = pi/2 - 2 asin(s) and
+//                acos(|x|) = 2 asin(s), acos(-|x|) = pi - 2 asin(s), asin(s) = s + s R(t).
+// R(t) = t P(t), P a degree-13 polynomial interpolating (asin(sqrt t) - sqrt t) / t^1.5 at the
+// Chebyshev nodes of [0, 1/4] (error < 2^-58). Where rounding s would cost accuracy (asin for
+// 1/2 < |x| < 0.975, acos for |x| > 1/2), s = w + c with w = s truncated to 21 bits (w^2 exact)
+// and c = (t - w^2) / (s + w), and pi/2, pi/4 are split into a double and a tail. Measured over
+// dense sweeps and random points: at most 1 ulp from glibc (< 0.84 / 0.78 ulp from the exact
+// asin / acos), NaN outside [-1, 1], asin(-0) = -0.
+constexpr double kPio2Hi = 0x1.921fb54442d18p+0;   // pi/2 rounded down
+constexpr double kPio2Lo = 0x1.1a62633145c07p-54;  // pi/2 - kPio2Hi
+constexpr double kPio4Hi = 0x1.921fb54442d18p-1;   // kPio2Hi / 2
+constexpr double kAsinP[14] = {0x1.5555555555555p-3,  0x1.3333333333388p-4, 0x1.6db6db6dac1e0p-5,
+                               0x1.f1c71c7a52ba3p-6,  0x1.6e8ba123e494cp-6, 0x1.1c4efce23019fp-6,
+                               0x1.c990ad3d8fdcap-7,  0x1.7b027ee1dd585p-7, 0x1.3b49de7121487p-7,
+                               0x1.31622469ce5adp-7,  0x1.8f193743418ffp-9, 0x1.406192d124629p-6,
+                               -0x1.3b416bb7d9257p-6, 0x1.e529c6fce9bb4p-6};
+
+// R(t) = asin(y) / y - 1 for t = y^2 in [0, 1/4], by Horner's rule.
+inline double AsinR(double t) {
+  double p = kAsinP[13];
+  for (int k = 12; k >= 0; --k) p = p * t + kAsinP[k];
+  return t * p;
+}
+
+// cond ? a : b through bit masks. A plain ?: lets GCC move the divide and sqrt feeding one side
+// under a branch, and under -ftrapping-math it will not speculate them back for AVX2 blends, so
+// the loop would not vectorise below AVX-512.
+inline double Select(bool cond, double a, double b) {
+  const uint64_t m = uint64_t{0} - static_cast<uint64_t>(cond);
+  return AsDouble((AsBits(a) & m) | (AsBits(b) & ~m));
+}
+
+// s = w + c to about 2^-74 relative, w being s with the low 32 bits of its significand cleared.
+// (t - w^2) / (s + w) is 0 / 0 for t == 0 (|x| == 1), where c = 0.
+inline void SplitSqrt(double t, double s, double& w, double& c) {
+  w = AsDouble(AsBits(s) & 0xffffffff00000000ull);
+  c = Select(t == 0, 0.0, (t - w * w) / (s + w));
+}
+
+template <bool kAcos>
+__attribute__((always_inline)) inline void AsinAcosLoop(double* __restrict out,
+                                                        const double* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const double a = std::fabs(v);
+    const bool small = a <= 0.5;  // false for NaN
+    const double tl = (1.0 - a) * 0.5;
+    const double r = AsinR(Select(small, v * v, tl));
+    const double s = std::sqrt(tl);  // NaN for |x| > 1
+    double w, c;
+    SplitSqrt(tl, s, w, c);
+    double res;
+    if constexpr (kAcos) {
+      const double small_res = kPio2Hi - (v - (kPio2Lo - v * r));
+      // pi - 2 w is exact: 2 w has 21 significant bits, none below 2^-51 as s >= 2^-27.
+      const double neg_res = (2 * kPio2Hi - 2 * w) - 2 * ((s * r + c) - kPio2Lo);
+      const double pos_res = 2 * (w + (s * r + c));
+      res = Select(small, small_res, Select(v < 0, neg_res, pos_res));
+    } else {
+      const double small_res = a + a * r;
+      const double near1_res = kPio2Hi - (2 * (s + s * r) - kPio2Lo);
+      const double mid_res = kPio4Hi - ((2 * s * r - (kPio2Lo - 2 * c)) - (kPio4Hi - 2 * w));
+      res = std::copysign(Select(small, small_res, Select(a >= 0.975, near1_res, mid_res)), v);
+    }
+    out[i] = res;
+  }
+}
+
+template <bool kAcos>
+void AsinAcosDefault(double* __restrict out, const double* __restrict x, int64_t n) {
+  AsinAcosLoop<kAcos>(out, x, n);
+}
+
+#ifdef TESSERA_HAVE_X86_SIMD
+template <bool kAcos>
+__attribute__((target("avx2"))) void AsinAcosAvx2(double* __restrict out,
+                                                  const double* __restrict x, int64_t n) {
+  AsinAcosLoop<kAcos>(out, x, n);
+}
+
+template <bool kAcos>
+__attribute__((target("avx512f,avx512dq"))) void AsinAcosAvx512(double* __restrict out,
+                                                                const double* __restrict x,
+                                                                int64_t n) {
+  AsinAcosLoop<kAcos>(out, x, n);
+}
+#endif
+
+template <bool kAcos>
+void AsinAcosBlock(double* __restrict out, const double* __restrict x, int64_t n) {
+#ifdef TESSERA_HAVE_X86_SIMD
+  switch (ActiveSimd()) {
+    case Simd::kAvx512:
+      return AsinAcosAvx512<kAcos>(out, x, n);
+    case Simd::kAvx2:
+      return AsinAcosAvx2<kAcos>(out, x, n);
+    case Simd::kNone:
+      break;
+  }
+#endif
+  AsinAcosDefault<kAcos>(out, x, n);
+}
+
 }  // namespace
+
+void ArcsinBlock(double* out, const double* x, int64_t n) { AsinAcosBlock<false>(out, x, n); }
+void ArccosBlock(double* out, const double* x, int64_t n) { AsinAcosBlock<true>(out, x, n); }
 
 TESSERA_CLONES void UnaryBlock(UnaryOp op, double* __restrict out, const double* __restrict x,
                                int64_t n) {

@@ -7,7 +7,9 @@
 // results identical across those variants (no FMA contraction). Two kernels are written by hand
 // because auto-vectorisation cannot reach them: Philox for float64 uniforms (AVX-512 / AVX2
 // intrinsics, bit-identical to common/philox.h) and exp (a table-driven algorithm in plain C++
-// that vectorises with gathers; < 1 ulp from libm and the same bits on every variant).
+// that vectorises with gathers; < 1 ulp from libm and the same bits on every variant). Float64
+// arcsin / arccos are likewise vectorised (a polynomial plus sqrt, baseline / AVX2 / AVX-512
+// variants chosen at run time): within 1 ulp of glibc and the same bits on every variant.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +41,10 @@ int SetSimdLevelForTesting(int level);
 void GatherBlock(double* out, const double* src, int64_t first, int64_t stride, int64_t n);
 /// out[i] = op(x[i]) in double.
 void UnaryBlock(graph::UnaryOp op, double* out, const double* x, int64_t n);
+/// out[i] = asin(x[i]) / acos(x[i]) for float64 nodes: vectorised, within 1 ulp of glibc's
+/// asin / acos and the same bits at every SIMD level (UnaryBlock keeps libm's, for float32).
+void ArcsinBlock(double* out, const double* x, int64_t n);
+void ArccosBlock(double* out, const double* x, int64_t n);
 /// out[i] = op(a[i], b[i]); a null pointer means the scalar av / bv. `integer` selects NumPy's
 /// integer semantics where they differ from float's (x // 0 and x % 0 give 0).
 void BinaryBlock(graph::BinaryOp op, bool integer, double* out, const double* a, double av,

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -785,6 +786,141 @@ TEST(ExecutorTest, ExpIsWithinOneUlpOfLibm) {
   EXPECT_EQ(got[got.size() - 20], 1.0);                       // exp(0)
   EXPECT_EQ(got[got.size() - 3], kInf);
   EXPECT_EQ(got[got.size() - 2], 0.0);
+}
+
+int64_t UlpDistance(double a, double b) {
+  int64_t ia, ib;
+  std::memcpy(&ia, &a, 8);
+  std::memcpy(&ib, &b, 8);
+  if (ia < 0) ia = INT64_MIN - ia;  // monotonic in the value, +0 and -0 adjacent
+  if (ib < 0) ib = INT64_MIN - ib;
+  return ia > ib ? ia - ib : ib - ia;
+}
+
+std::vector<double> BlockApply(void (*kernel)(double*, const double*, int64_t),
+                               const std::vector<double>& x) {
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); i += detail::kBlockSize) {
+    const int64_t n = std::min<int64_t>(detail::kBlockSize, static_cast<int64_t>(x.size() - i));
+    kernel(out.data() + i, x.data() + i, n);
+  }
+  return out;
+}
+
+// The block arcsin / arccos (kernels.cc) are within 1 ulp of libm's over [-1, 1], NaN outside,
+// exact at the special values, and give the same bits at every SIMD level.
+TEST(ExecutorTest, ArcsinArccosWithinOneUlpOfLibmAtEverySimdLevel) {
+  std::vector<double> x;
+  for (int i = 0; i <= 400000; ++i) x.push_back(-1.0 + i / 200000.0);  // dense sweep
+  for (int i = 0; i < 100000; ++i) {
+    x.push_back(2 * philox::UniformDouble(philox::ElementBlock(78, i)) - 1);
+  }
+  for (double c : {1.0, -1.0, 0.5, -0.5, 0.975, -0.975}) {  // ulp by ulp around the breakpoints
+    double lo = c, hi = c;
+    for (int k = 0; k < 3000; ++k) {
+      lo = std::nextafter(lo, -2.0);
+      hi = std::nextafter(hi, 2.0);
+      x.push_back(lo);
+      x.push_back(hi);
+    }
+  }
+  for (int e = -1074; e <= -1; ++e) {  // tiny and subnormal magnitudes
+    x.push_back(std::ldexp(1.0, e));
+    x.push_back(-std::ldexp(1.37, e));
+  }
+  // From index 10 on, outside [-1, 1].
+  std::vector<double> specials;
+  for (double v :
+       {0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.4901161193847656e-8, 7.450580596923828e-9, 4.9e-324,
+        3.337610787760802e-308, 1.0000000000000002, -1.0000000000000002, 2.0, kInf, -kInf, kNaN}) {
+    specials.push_back(v);
+  }
+  x.insert(x.end(), specials.begin(), specials.end());
+  for (int acos = 0; acos < 2; ++acos) {
+    SCOPED_TRACE(acos ? "arccos" : "arcsin");
+    auto kernel = acos ? detail::ArccosBlock : detail::ArcsinBlock;
+    std::vector<double> first;
+    for (int level = 2; level >= 0; --level) {
+      const int got_level = detail::SetSimdLevelForTesting(level);
+      SCOPED_TRACE(testing::Message() << "SIMD level " << got_level);
+      const std::vector<double> got = BlockApply(kernel, x);
+      if (first.empty()) {
+        first = got;
+      } else {
+        ExpectSameBits(got, first);
+      }
+    }
+    detail::SetSimdLevelForTesting(2);
+    int64_t differing = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = acos ? std::acos(x[i]) : std::asin(x[i]);
+      if (std::isnan(want)) {
+        ASSERT_TRUE(std::isnan(first[i])) << x[i];
+        continue;
+      }
+      ASSERT_EQ(std::signbit(first[i]), std::signbit(want)) << x[i];
+      const int64_t d = UlpDistance(first[i], want);
+      ASSERT_LE(d, 1) << std::hexfloat << "(" << x[i] << ") = " << first[i] << ", libm " << want;
+      differing += d != 0;
+    }
+    EXPECT_LT(differing, static_cast<int64_t>(x.size() / 10));  // mostly libm's bits
+    const double* sp = first.data() + (x.size() - specials.size());
+    if (acos) {
+      EXPECT_EQ(sp[0], std::acos(0.0));
+      EXPECT_EQ(sp[2], 0.0);
+      EXPECT_FALSE(std::signbit(sp[2]));
+      EXPECT_EQ(sp[3], std::acos(-1.0));
+    } else {
+      EXPECT_TRUE(sp[0] == 0 && !std::signbit(sp[0]));
+      EXPECT_TRUE(sp[1] == 0 && std::signbit(sp[1]));  // asin(-0) = -0
+      EXPECT_EQ(sp[2], std::asin(1.0));
+      EXPECT_EQ(sp[3], -std::asin(1.0));
+      EXPECT_EQ(sp[8], 4.9e-324);
+    }
+    for (size_t k = 10; k < specials.size(); ++k) EXPECT_TRUE(std::isnan(sp[k])) << specials[k];
+  }
+}
+
+// Float64 arcsin / arccos nodes go through the block kernels (B3's arcsin(x) + arccos(y)), float32
+// ones through libm as before.
+TEST(ExecutorTest, ArcsinArccosNodes) {
+  ChunkProgram p;
+  p.ndim = 2;
+  p.nodes.push_back(Random({9, 700}, Identity(2), RandomDist::kUniform, DType::kFloat64, 5));
+  p.nodes.push_back(Unary(UnaryOp::kArcsin, 0));
+  p.nodes.push_back(Random({9, 700}, Identity(2), RandomDist::kUniform, DType::kFloat64, 6, -1, 1));
+  p.nodes.push_back(Unary(UnaryOp::kArccos, 2));
+  p.nodes.push_back(Binary(BinaryOp::kAdd, 1, 3));
+  const std::vector<int64_t> lo = {1, 3}, hi = {9, 700};
+  const std::vector<double> got = AsDoubles(Eval(p, lo, hi));
+  ChunkProgram leaves;  // the random values alone
+  leaves.ndim = 2;
+  leaves.nodes = {p.nodes[0]};
+  const std::vector<double> x = NaiveRegion(leaves, lo, hi);
+  leaves.nodes = {p.nodes[2]};
+  const std::vector<double> y = NaiveRegion(leaves, lo, hi);
+  const std::vector<double> as = BlockApply(detail::ArcsinBlock, x);
+  const std::vector<double> ac = BlockApply(detail::ArccosBlock, y);
+  ASSERT_EQ(got.size(), x.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i], as[i] + ac[i]) << i;
+    ASSERT_LE(UlpDistance(as[i], std::asin(x[i])), 1);
+    ASSERT_LE(UlpDistance(ac[i], std::acos(y[i])), 1);
+  }
+  // float32 nodes: libm's value rounded to float.
+  ChunkProgram q;
+  q.ndim = 1;
+  q.nodes.push_back(Random({500}, Identity(1), RandomDist::kUniform, DType::kFloat32, 7, -1, 1));
+  q.nodes.push_back(Unary(UnaryOp::kArcsin, 0, DType::kFloat32));
+  q.nodes.push_back(Unary(UnaryOp::kArccos, 0, DType::kFloat32));
+  q.nodes.push_back(Binary(BinaryOp::kAdd, 1, 2, DType::kFloat32));
+  const std::vector<double> got32 = AsDoubles(Eval(q, {0}, {500}));
+  q.nodes.resize(1);
+  const std::vector<double> z = NaiveRegion(q, {0}, {500});
+  for (size_t i = 0; i < z.size(); ++i) {
+    const float a = static_cast<float>(std::asin(z[i])), b = static_cast<float>(std::acos(z[i]));
+    ASSERT_EQ(got32[i], static_cast<double>(a + b)) << i;
+  }
 }
 
 // ---- Inputs ----------------------------------------------------------------------------------
