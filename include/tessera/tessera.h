@@ -133,6 +133,14 @@ class Array {
   Array max(std::initializer_list<int> axes) const { return max(ReduceOptions{axes}); }
   Array prod(std::initializer_list<int> axes) const { return prod(ReduceOptions{axes}); }
 
+  /// NumPy's transpose: output axis i is input axis axes[i]; empty `axes` reverses the axes.
+  /// Chunks are permuted with the axes; nothing is copied (the permutation composes into the
+  /// index maps of the fused chunk programs). Throws Error for a length other than ndim(), an
+  /// axis out of range or a repeated axis.
+  Array transpose(const std::vector<int>& axes = {}) const;
+  /// dask.array's `x.T`: the axes reversed.
+  Array T() const { return transpose(); }
+
   Array astype(DType dtype) const;
   Array operator-() const;
 
@@ -181,6 +189,9 @@ Array mean(const Array& x, const ReduceOptions& options = {});
 Array min(const Array& x, const ReduceOptions& options = {});
 Array max(const Array& x, const ReduceOptions& options = {});
 Array prod(const Array& x, const ReduceOptions& options = {});
+
+/// numpy.transpose(x, axes): see Array::transpose.
+Array transpose(const Array& x, const std::vector<int>& axes = {});
 
 /// Options of a creation function.
 struct ArrayOptions {

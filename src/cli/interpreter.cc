@@ -709,6 +709,9 @@ const Modules& GetModules() {
       m->array[nr.name] = Make(nr.name, params, 1,
                                [op, with_dtype](Args& a) { return Reduction(op, a, with_dtype); });
     }
+    m->array["transpose"] = Make("transpose", {"a", "axes"}, 1, [](Args& a) {
+      return Value::FromArray(a.GetArray("a").transpose(a.GetAxes("axes")));
+    });
     m->array["amin"] = m->array["min"];
     m->array["amax"] = m->array["max"];
     m->array["astype"] = Make("astype", {"a", "dtype"}, 2, [](Args& a) {
@@ -1093,6 +1096,30 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
       b->method = true;
       (*t)[name] = b;
     }
+    // x.transpose(*axes), as NumPy: no arguments or None (reversed), one tuple, or the axes
+    // as separate ints.
+    auto transpose = std::make_shared<Builtin>(*MakeVariadic("transpose", [](Args& a) {
+      const std::vector<Value>& raw = a.raw();
+      const Array& x = *raw[0].array;
+      std::vector<int> axes;
+      auto add = [&](const Value& v, const Expr& at) {
+        if (v.kind != Value::Kind::kInt) {
+          Fail(at, absl::StrCat("transpose() axes must be ints, not ", v.TypeName()));
+        }
+        axes.push_back(static_cast<int>(v.i));
+      };
+      if (raw.size() == 2 && raw[1].kind == Value::Kind::kNone) {
+        // x.transpose(None): reversed axes
+      } else if (raw.size() == 2 &&
+                 (raw[1].kind == Value::Kind::kTuple || raw[1].kind == Value::Kind::kList)) {
+        for (const Value& v : raw[1].items) add(v, a.raw_at(1));
+      } else {
+        for (size_t i = 1; i < raw.size(); ++i) add(raw[i], a.raw_at(i));
+      }
+      return Value::FromArray(x.transpose(axes));
+    }));
+    transpose->method = true;
+    (*t)["transpose"] = transpose;
     return t;
   }();
   auto it = methods->find(name);
@@ -1164,7 +1191,7 @@ Value Interpreter::EvalAttribute(const Expr& e) {
       if (name == "size") return Value::Int(x.size());
       if (name == "nbytes") return Value::Int(x.nbytes());
       if (name == "npartitions") return Value::Int(x.npartitions());
-      if (name == "T") Fail(e, "'.T' (transpose) is not supported yet");
+      if (name == "T") return Value::FromArray(x.T());
       if (name == "compute" || name == "persist") {
         const bool compute = name == "compute";
         auto b = Make(name, {"self"}, 1, [this, compute](Args& a) -> Value {

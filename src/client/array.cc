@@ -53,6 +53,8 @@ std::string NodeName(const graph::Node& n) {
       return std::string(graph::BinaryOpName(n.binary));
     case graph::OpKind::kSlice:
       return "getitem";
+    case graph::OpKind::kTranspose:
+      return "transpose";
     case graph::OpKind::kReduce:
       return std::string(graph::ReduceOpName(n.reduce));
   }
@@ -497,6 +499,10 @@ Array Array::mean(const ReduceOptions& o) const { return Reduce(graph::ReduceOp:
 Array Array::min(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMin, *this, o); }
 Array Array::max(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMax, *this, o); }
 
+Array Array::transpose(const std::vector<int>& axes) const {
+  return Wrap(graph::Transpose(node_, axes));
+}
+
 Array Array::astype(DType dtype) const {
   return Wrap(graph::Unary(graph::UnaryOp::kAstype, node_, dtype));
 }
@@ -538,6 +544,8 @@ Array mean(const Array& x, const ReduceOptions& o) { return x.mean(o); }
 Array min(const Array& x, const ReduceOptions& o) { return x.min(o); }
 Array max(const Array& x, const ReduceOptions& o) { return x.max(o); }
 Array prod(const Array& x, const ReduceOptions& o) { return x.prod(o); }
+
+Array transpose(const Array& x, const std::vector<int>& axes) { return x.transpose(axes); }
 
 Array ones(const Shape& shape, const ArrayOptions& o) { return full(shape, 1, o); }
 Array zeros(const Shape& shape, const ArrayOptions& o) { return full(shape, 0, o); }

@@ -427,6 +427,10 @@ uint64_t HashNode(const Node* node, std::unordered_map<const Node*, uint64_t>* m
         h.Int(ix.length);
       }
       break;
+    case OpKind::kTranspose:
+      h.Int(static_cast<int64_t>(node->axes.size()));
+      for (int a : node->axes) h.Int(a);
+      break;
     case OpKind::kReduce:
       h.Int(static_cast<int64_t>(node->reduce));
       h.Int(static_cast<int64_t>(node->axes.size()));
@@ -781,6 +785,44 @@ absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bo
   node->axes = std::move(normalized);
   node->keepdims = keepdims;
   node->split_every = split_every;
+  node->inputs = {std::move(x)};
+  return NodePtr(std::move(node));
+}
+
+absl::StatusOr<NodePtr> Transpose(NodePtr x, std::vector<int> axes) {
+  if (x == nullptr) return absl::InvalidArgumentError("transposed array is null");
+  const int ndim = static_cast<int>(x->shape.size());
+  if (axes.empty()) {
+    for (int i = ndim - 1; i >= 0; --i) axes.push_back(i);
+  } else if (static_cast<int>(axes.size()) != ndim) {
+    return absl::InvalidArgumentError(absl::StrCat("transpose: axes (", absl::StrJoin(axes, ", "),
+                                                   ") don't match array of dimension ", ndim));
+  }
+  std::vector<bool> seen(static_cast<size_t>(ndim), false);
+  for (int& a : axes) {
+    if (a < -ndim || a >= ndim) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("transpose: axis ", a, " is out of bounds for array of dimension ", ndim));
+    }
+    const int n = a < 0 ? a + ndim : a;
+    if (seen[static_cast<size_t>(n)]) {
+      return absl::InvalidArgumentError(absl::StrCat("transpose: repeated axis ", a));
+    }
+    seen[static_cast<size_t>(n)] = true;
+    a = n;
+  }
+  Shape shape;
+  Chunks chunks;
+  for (int a : axes) {
+    shape.push_back(x->shape[a]);
+    chunks.push_back(x->chunks[a]);
+  }
+  auto node = std::make_shared<Node>();
+  node->kind = OpKind::kTranspose;
+  node->dtype = x->dtype;
+  node->shape = std::move(shape);
+  node->chunks = std::move(chunks);
+  node->axes = std::move(axes);
   node->inputs = {std::move(x)};
   return NodePtr(std::move(node));
 }

@@ -28,6 +28,7 @@ enum class OpKind : int8_t {
   kBinary = 6,
   kSlice = 7,    ///< Basic indexing: slices with steps, integers, None (new axis).
   kReduce = 8,
+  kTranspose = 9,  ///< Permutes axes: output axis i is input axis `axes[i]`.
 };
 
 enum class UnaryOp : int8_t {
@@ -97,7 +98,8 @@ struct Node {
   BinaryOp binary = BinaryOp::kAdd;
   std::vector<AxisIndex> index;   ///< kSlice: one entry per output-producing item, see Slice()
   ReduceOp reduce = ReduceOp::kSum;
-  std::vector<int> axes;          ///< kReduce: sorted, unique, non-negative
+  std::vector<int> axes;          ///< kReduce: sorted, unique, non-negative;
+                                  ///< kTranspose: the permutation, non-negative
   bool keepdims = false;
   int split_every = 8;            ///< kReduce: fan-in of the combine tree
   std::string source_name;        ///< kSource: key prefix; chunk keys are KeyFor(name, block)
@@ -126,6 +128,11 @@ absl::StatusOr<NodePtr> Slice(NodePtr x, const std::vector<IndexItem>& items);
 /// axes are errors.
 absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bool keepdims,
                                int split_every = 8);
+
+/// NumPy's transpose: output axis i is input axis axes[i]. `axes` empty means reversed axes;
+/// negative axes count from the end. Errors: a length other than the rank, an axis out of
+/// range, a repeated axis.
+absl::StatusOr<NodePtr> Transpose(NodePtr x, std::vector<int> axes = {});
 
 /// The key of block `index` of an array named `name`: "name/i,j,k" ("name/" for 0-d).
 std::string KeyFor(std::string_view name, const std::vector<int64_t>& block_index);

@@ -25,6 +25,7 @@ bool IsFusible(OpKind kind) {
     case OpKind::kUnary:
     case OpKind::kBinary:
     case OpKind::kSlice:
+    case OpKind::kTranspose:
       return true;
     case OpKind::kSource:
     case OpKind::kReduce:
@@ -52,6 +53,8 @@ std::string NodeOpName(const Node& node) {
       return std::string(BinaryOpName(node.binary));
     case OpKind::kSlice:
       return "getitem";
+    case OpKind::kTranspose:
+      return "transpose";
     case OpKind::kReduce:
       return std::string(ReduceOpName(node.reduce));
   }
@@ -273,6 +276,21 @@ class Lowerer {
           }
         }
         return Emit(b, node->inputs[0], m);  // a slice is only a change of coordinates
+      }
+      case OpKind::kTranspose: {
+        // Input axis axes[i] is the node's axis i: permute the map's entries back.
+        const size_t r = node->axes.size();
+        IndexMap m;
+        m.offset.resize(r);
+        m.step.resize(r);
+        m.out_axis.resize(r);
+        for (size_t i = 0; i < r; ++i) {
+          const size_t in_axis = static_cast<size_t>(node->axes[i]);
+          m.offset[in_axis] = map.offset[i];
+          m.step[in_axis] = map.step[i];
+          m.out_axis[in_axis] = map.out_axis[i];
+        }
+        return Emit(b, node->inputs[0], m);  // like a slice, only a change of coordinates
       }
     }
     const int index = static_cast<int>(b->program.nodes.size());

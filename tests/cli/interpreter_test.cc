@@ -178,6 +178,34 @@ TEST(InterpreterOptionsTest, PrintArrayInFullAndPersist) {
   EXPECT_GT(full.size(), 2000u * 6);
 }
 
+TEST_F(InterpreterTest, Transpose) {
+  EXPECT_EQ(Run("x = da.arange(6, chunks=2)[None, :] + da.arange(0, 20, 10)[:, None]; x.T"),
+            "array([[ 0, 10],\n       [ 1, 11],\n       [ 2, 12],\n       [ 3, 13],\n"
+            "       [ 4, 14],\n       [ 5, 15]])");
+  EXPECT_EQ(Run("x.T.shape"), "(6, 2)");
+  EXPECT_EQ(Run("x.T.chunks"), "((2, 2, 2), (2,))");
+  EXPECT_EQ(Run("y = da.ones((2, 3, 4), chunks=(1, 2, 3)); da.transpose(y).shape"), "(4, 3, 2)");
+  EXPECT_EQ(Run("da.transpose(y, axes=(1, 0, 2)).shape"), "(3, 2, 4)");
+  EXPECT_EQ(Run("np.transpose(y, (2, 0, 1)).chunks"), "((3, 1), (1, 1), (2, 1))");
+  EXPECT_EQ(Run("y.transpose().shape"), "(4, 3, 2)");
+  EXPECT_EQ(Run("y.transpose(None).shape"), "(4, 3, 2)");
+  EXPECT_EQ(Run("y.transpose(1, 2, 0).shape"), "(3, 4, 2)");
+  EXPECT_EQ(Run("y.transpose((1, 2, 0)).shape"), "(3, 4, 2)");
+  EXPECT_EQ(Run("y.transpose([-1, 0, 1]).shape"), "(4, 2, 3)");
+  EXPECT_EQ(Run("int((x.T[::-1] * x.T).sum())"), "940");
+  EXPECT_EQ(Run("da.ones(()).T.shape"), "()");
+  EXPECT_EQ(ErrorOf("y.transpose(0, 0, 1)"), "line 1, column 3: transpose: repeated axis 0");
+  EXPECT_EQ(ErrorOf("y.transpose(0, 3, 1)"),
+            "line 1, column 3: transpose: axis 3 is out of bounds for array of dimension 3");
+  EXPECT_EQ(ErrorOf("da.transpose(y, (0, 1))"),
+            "line 1, column 4: transpose: axes (0, 1) don't match array of dimension 3");
+  EXPECT_EQ(ErrorOf("y.transpose(0, 1.5, 2)"),
+            "line 1, column 16: transpose() axes must be ints, not float");
+  EXPECT_EQ(ErrorOf("da.transpose(y, axes='a')"),
+            "line 1, column 22: transpose() argument 'axes' must be None, an int or a tuple of "
+            "ints, not str");
+}
+
 TEST_F(InterpreterTest, ErrorsNameLineColumnAndCause) {
   EXPECT_EQ(ErrorOf("x = 1\nfoo + 1"), "line 2, column 1: name 'foo' is not defined");
   EXPECT_EQ(ErrorOf("da.foo(3)"), "line 1, column 4: module 'da' has no attribute 'foo'");
@@ -185,7 +213,6 @@ TEST_F(InterpreterTest, ErrorsNameLineColumnAndCause) {
             "line 1, column 11: module 'da.random' has no attribute 'foo'");
   EXPECT_EQ(ErrorOf("da.ones(3).foo()"),
             "line 1, column 12: 'Array' object has no attribute 'foo'");
-  EXPECT_EQ(ErrorOf("da.ones(3).T"), "line 1, column 12: '.T' (transpose) is not supported yet");
   EXPECT_EQ(ErrorOf("da.ones('a')"),
             "line 1, column 9: ones() argument 'shape' must be an int or a tuple of ints, not str");
   EXPECT_EQ(ErrorOf("da.ones(3, foo=1)"),

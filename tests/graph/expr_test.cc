@@ -355,6 +355,40 @@ TEST(ExprReduce, Errors) {
   EXPECT_TRUE(Reduce(ReduceOp::kSum, empty, {}, false).ok());
 }
 
+TEST(ExprTranspose, PermutesShapeAndChunks) {
+  auto x = Ones({6, 7, 8}, ChunkSpec({4, 3, 5}));
+  auto t = Transpose(x, {2, 0, 1});
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->kind, OpKind::kTranspose);
+  EXPECT_EQ((*t)->shape, (Shape{8, 6, 7}));
+  EXPECT_EQ((*t)->chunks, (Chunks{{5, 3}, {4, 2}, {3, 3, 1}}));
+  EXPECT_EQ((*t)->axes, (std::vector<int>{2, 0, 1}));
+  auto rev = Transpose(x);  // no axes: reversed, as x.T
+  ASSERT_TRUE(rev.ok());
+  EXPECT_EQ((*rev)->axes, (std::vector<int>{2, 1, 0}));
+  EXPECT_EQ((*rev)->shape, (Shape{8, 7, 6}));
+  auto neg = Transpose(x, {-1, 0, -2});  // negative axes count from the end
+  ASSERT_TRUE(neg.ok());
+  EXPECT_EQ((*neg)->axes, (std::vector<int>{2, 0, 1}));
+  EXPECT_EQ(Token(*neg), Token(*t));
+  EXPECT_NE(Token(*rev), Token(*t));
+  auto zero_d = Transpose(Ones({}));
+  ASSERT_TRUE(zero_d.ok());
+  EXPECT_EQ((*zero_d)->shape, Shape{});
+  EXPECT_EQ((*Transpose(Ones({3}, ChunkSpec({1}), DType::kInt32)))->dtype, DType::kInt32);
+}
+
+TEST(ExprTranspose, Errors) {
+  auto x = Ones({3, 4});
+  ExpectError(Transpose(x, {0}), "axes (0) don't match array of dimension 2");
+  ExpectError(Transpose(x, {0, 1, 2}), "axes (0, 1, 2) don't match array of dimension 2");
+  ExpectError(Transpose(x, {0, 2}), "axis 2 is out of bounds for array of dimension 2");
+  ExpectError(Transpose(x, {-3, 0}), "axis -3 is out of bounds for array of dimension 2");
+  ExpectError(Transpose(x, {1, 1}), "repeated axis 1");
+  ExpectError(Transpose(x, {1, -1}), "repeated axis -1");
+  ExpectError(Transpose(nullptr), "null");
+}
+
 TEST(ExprKeys, KeyFor) {
   EXPECT_EQ(KeyFor("x", {1, 2, 3}), "x/1,2,3");
   EXPECT_EQ(KeyFor("sum-abc", {}), "sum-abc/");

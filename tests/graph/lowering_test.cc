@@ -472,6 +472,66 @@ TEST(Lowering, IntegerIndexAndNewAxisMaps) {
   ExpectMatchesReference(y);
 }
 
+TEST(Lowering, TransposePermutesLeafMaps) {
+  NodePtr x = Rand({6, 7, 8}, ChunkSpec({2, 3, 4}));
+  NodePtr t = Ok(Transpose(x, {2, 0, 1}));
+  const TaskGraph g = LowerOk(t);
+  ASSERT_EQ(g.programs.size(), 1u);
+  ASSERT_EQ(g.programs[0].nodes.size(), 1u);  // generated in place: no copy, no input
+  const ProgramNode& leaf = g.programs[0].nodes[0];
+  EXPECT_EQ(leaf.kind, PK::kRandom);
+  EXPECT_EQ(leaf.leaf_shape, (Shape{6, 7, 8}));
+  // Leaf axis 0 is output axis 1, leaf axis 1 output axis 2, leaf axis 2 output axis 0.
+  EXPECT_EQ(leaf.map.out_axis, (std::vector<int>{1, 2, 0}));
+  EXPECT_EQ(leaf.map.offset, (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(leaf.map.step, (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(g.chunks, (Chunks{{4, 4}, {2, 2, 2}, {3, 3, 1}}));
+  EXPECT_EQ(g.tasks.size(), 18u);
+  EXPECT_TRUE(absl::StartsWith(g.output_name, "transpose-"));
+  ExpectMatchesReference(t);
+}
+
+TEST(Lowering, TransposeComposesWithSlicesAndBroadcasts) {
+  NodePtr x = Rand({9, 5}, ChunkSpec({4, 2}));
+  // x[::-1, 1:4].T[::2] : leaf rows read backwards on output axis 1, columns 1, 3 on axis 0.
+  NodePtr s =
+      Ok(Slice(x, {IndexItem::Slice(std::nullopt, std::nullopt, -1), IndexItem::Slice(1, 4)}));
+  NodePtr t = Ok(Slice(Ok(Transpose(s)), {IndexItem::Slice(std::nullopt, std::nullopt, 2)}));
+  EXPECT_EQ(t->shape, (Shape{2, 9}));
+  const TaskGraph g = LowerOk(t);
+  ASSERT_EQ(g.programs[0].nodes.size(), 1u);
+  const IndexMap& m = g.programs[0].nodes[0].map;
+  EXPECT_EQ(m.offset, (std::vector<int64_t>{8, 1}));
+  EXPECT_EQ(m.step, (std::vector<int64_t>{-1, 2}));
+  EXPECT_EQ(m.out_axis, (std::vector<int>{1, 0}));
+  ExpectMatchesReference(t);
+  // x.T + x[0] broadcasts a row of x against the columns of x.T; x + x.T.T is x + x.
+  NodePtr sq = Rand({6, 6}, ChunkSpec({4, 3}), 9);
+  ExpectMatchesReference(Add(Ok(Transpose(sq)), Ok(Slice(sq, {IndexItem::Integer(2)}))));
+  ExpectMatchesReference(Mul(sq, Ok(Transpose(Ok(Transpose(sq))))));
+  ExpectMatchesReference(Sub(sq, Ok(Transpose(sq))));
+  // A transposed reduction over the transposed axes.
+  NodePtr x3 = Rand({5, 6, 7}, ChunkSpec({2, 4, 3}), 4);
+  ExpectMatchesReference(Sum(Ok(Transpose(x3, {1, 2, 0})), {0, 2}, true, 2));
+  ExpectMatchesReference(Ok(Transpose(Sum(x3, {1}), {1, 0})));
+}
+
+TEST(Lowering, TransposeOfSourceReadsThePermutedChunks) {
+  NodePtr src = Ok(Source("p", {6, 5}, DType::kFloat32, {{2, 4}, {3, 2}}));
+  NodePtr t = Ok(Transpose(src));
+  EXPECT_EQ(t->chunks, (Chunks{{3, 2}, {2, 4}}));
+  const TaskGraph g = LowerOk(t);
+  ASSERT_EQ(g.tasks.size(), 4u);
+  // Output block (0, 1) covers columns 0..2 and rows 2..5 of the source: its block (1, 0).
+  EXPECT_EQ(g.tasks[1].deps, (std::vector<std::string>{"p/1,0"}));
+  ChunkBuffer buf = ChunkBuffer::Zeros(DType::kFloat32, {6, 5});
+  for (int i = 0; i < 30; ++i) buf.mutable_data<float>()[i] = static_cast<float>(i * 0.25 - 2);
+  const std::map<std::string, ChunkBuffer> sources = {{"p", buf}};
+  ExpectMatchesReference(t, sources);
+  ExpectMatchesReference(Mul(Rev2(t), Ok(Unary(UnaryOp::kAbs, t))), sources);
+  ExpectMatchesReference(Ok(Reduce(ReduceOp::kMax, t, {0}, false)), sources);
+}
+
 TEST(Lowering, BroadcastMapsUseConstantCoordinates) {
   NodePtr a = Rand({5, 1}, ChunkSpec(2), 1);
   NodePtr b = Rand({4}, ChunkSpec(3), 2);

@@ -303,6 +303,17 @@ class Evaluator {
         });
         break;
       }
+      case OpKind::kTranspose: {
+        TESSERA_ASSIGN_OR_RETURN(const Dense* x, Eval(node->inputs[0]));
+        const std::vector<int64_t> in_strides = Strides(x->shape);
+        int64_t i = 0;
+        ForEachCoord(node->shape, [&](const std::vector<int64_t>& c) {
+          int64_t flat = 0;  // output axis a is input axis axes[a]
+          for (size_t a = 0; a < c.size(); ++a) flat += c[a] * in_strides[node->axes[a]];
+          out.v[i++] = x->v[flat];
+        });
+        break;
+      }
       case OpKind::kReduce: {
         TESSERA_ASSIGN_OR_RETURN(const Dense* x, Eval(node->inputs[0]));
         Reduce(*node, *x, &out);

@@ -142,6 +142,31 @@ TEST_F(ClusterTest, PersistKeepsChunksForLaterWork) {
   ExpectClose(client_->compute(z).get(), Reference((x * 2)[{Slice::Step(-1), Slice(5, 250)}]));
 }
 
+TEST_F(ClusterTest, TransposeMatchesReferenceAtSeveralChunkings) {
+  for (ChunkSpec chunks : {ChunkSpec{30, 20, 7}, ChunkSpec{8, 9, 4}, ChunkSpec(int64_t{5})}) {
+    auto x = random::random({30, 20, 7}, {.chunks = chunks, .seed = 21});
+    auto t = x.transpose({2, 0, 1});
+    // Generated in place: bit-identical to the reference, whatever the chunking.
+    EXPECT_EQ(client_->compute(t).get().bytes(), Reference(t).bytes());
+    auto y = (x.T() * 2 + transpose(x[{Slice::Step(-1)}])).sum({0});
+    ExpectClose(client_->compute(y).get(), Reference(y));
+  }
+  // A persisted (materialised) array read through a transpose, at another chunking than its own.
+  auto x = random::random({50, 40}, {.chunks = {15, 25}, .seed = 22});
+  Array p = client_->persist(x * 3);
+  auto z = p.T()[{Slice(3, 30), Slice::Step(-1)}] + ones({27, 50}, {.chunks = 9});
+  ExpectClose(client_->compute(z).get(),
+              Reference((x * 3).T()[{Slice(3, 30), Slice::Step(-1)}] + ones({27, 50})));
+  // Errors name the bad axes before anything is submitted.
+  try {
+    x.transpose({0, 0});
+    ADD_FAILURE() << "no error for repeated axes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), 3);
+    EXPECT_NE(std::string(e.what()).find("repeated axis 0"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ClusterTest, MalformedGraphIsRejectedAndTheSchedulerKeepsServing) {
   auto channel = grpc::CreateChannel(cluster_->address(), grpc::InsecureChannelCredentials());
   auto stub = v1::Scheduler::NewStub(channel);
@@ -165,6 +190,25 @@ TEST_F(ClusterTest, MalformedGraphIsRejectedAndTheSchedulerKeepsServing) {
   s = stub->Submit(&ctx2, neg, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("-4"), std::string::npos) << s.error_message();
+
+  // The scheduler rebuilds a TRANSPOSE node through the validating constructor.
+  v1::SubmitRequest perm;
+  perm.set_client_id("bad-client");
+  auto* leaf = perm.mutable_graph()->add_nodes();
+  leaf->set_kind(v1::FULL);
+  leaf->add_shape(3);
+  leaf->add_shape(4);
+  leaf->mutable_chunks()->add_axes()->add_sizes(3);
+  leaf->mutable_chunks()->add_axes()->add_sizes(4);
+  auto* t = perm.mutable_graph()->add_nodes();
+  t->set_kind(v1::TRANSPOSE);
+  t->add_inputs(0);
+  t->add_axes(1);
+  t->add_axes(1);
+  grpc::ClientContext ctx3;
+  s = stub->Submit(&ctx3, perm, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("repeated axis 1"), std::string::npos) << s.error_message();
 
   EXPECT_EQ(client_->compute(ones({10, 10}).sum()).get().scalar<double>(), 100.0);
 }

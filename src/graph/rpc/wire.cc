@@ -222,6 +222,10 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
                              std::vector<int>(p.axes().begin(), p.axes().end()), p.keepdims(),
                              p.split_every());
         break;
+      case v1::TRANSPOSE:
+        TESSERA_RETURN_IF_ERROR(need_inputs(1));
+        node = graph::Transpose(inputs[0], std::vector<int>(p.axes().begin(), p.axes().end()));
+        break;
       default:
         return absl::InvalidArgumentError(
             absl::StrCat("graph node ", i, ": unknown node kind ", p.kind()));
