@@ -126,12 +126,18 @@ class Array {
   Array mean(const ReduceOptions& options = {}) const;
   Array min(const ReduceOptions& options = {}) const;
   Array max(const ReduceOptions& options = {}) const;
+  /// Logical or / and of `x != 0` (NaN counts as true), as numpy.any / numpy.all: the result is
+  /// bool, exact, and an empty reduction gives false (any) or true (all).
+  Array any(const ReduceOptions& options = {}) const;
+  Array all(const ReduceOptions& options = {}) const;
   /// Shorthand: x.sum({1, 2}) reduces axes 1 and 2.
   Array sum(std::initializer_list<int> axes) const { return sum(ReduceOptions{axes}); }
   Array mean(std::initializer_list<int> axes) const { return mean(ReduceOptions{axes}); }
   Array min(std::initializer_list<int> axes) const { return min(ReduceOptions{axes}); }
   Array max(std::initializer_list<int> axes) const { return max(ReduceOptions{axes}); }
   Array prod(std::initializer_list<int> axes) const { return prod(ReduceOptions{axes}); }
+  Array any(std::initializer_list<int> axes) const { return any(ReduceOptions{axes}); }
+  Array all(std::initializer_list<int> axes) const { return all(ReduceOptions{axes}); }
 
   /// NumPy's transpose: output axis i is input axis axes[i]; empty `axes` reverses the axes.
   /// Chunks are permuted with the axes; nothing is copied (the permutation composes into the
@@ -189,6 +195,8 @@ Array mean(const Array& x, const ReduceOptions& options = {});
 Array min(const Array& x, const ReduceOptions& options = {});
 Array max(const Array& x, const ReduceOptions& options = {});
 Array prod(const Array& x, const ReduceOptions& options = {});
+Array any(const Array& x, const ReduceOptions& options = {});
+Array all(const Array& x, const ReduceOptions& options = {});
 
 /// numpy.transpose(x, axes): see Array::transpose.
 Array transpose(const Array& x, const std::vector<int>& axes = {});

@@ -699,7 +699,9 @@ const Modules& GetModules() {
                                                              {"prod", ReduceOp::kProd, true},
                                                              {"mean", ReduceOp::kMean, true},
                                                              {"min", ReduceOp::kMin, false},
-                                                             {"max", ReduceOp::kMax, false}}) {
+                                                             {"max", ReduceOp::kMax, false},
+                                                             {"any", ReduceOp::kAny, false},
+                                                             {"all", ReduceOp::kAll, false}}) {
       const ReduceOp op = nr.op;
       const bool with_dtype = nr.with_dtype;
       std::vector<std::string> params = {"a", "axis"};
@@ -1090,7 +1092,7 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
     auto* t = new BuiltinTable;
     const Modules& m = GetModules();
     // Methods are the dask.array functions with the array as `self`.
-    for (const char* name : {"sum", "prod", "mean", "min", "max", "astype"}) {
+    for (const char* name : {"sum", "prod", "mean", "min", "max", "any", "all", "astype"}) {
       const Builtin& f = *m.array.at(name);
       auto b = std::make_shared<Builtin>(f);
       b->method = true;

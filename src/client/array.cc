@@ -498,6 +498,8 @@ Array Array::prod(const ReduceOptions& o) const { return Reduce(graph::ReduceOp:
 Array Array::mean(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMean, *this, o); }
 Array Array::min(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMin, *this, o); }
 Array Array::max(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kMax, *this, o); }
+Array Array::any(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kAny, *this, o); }
+Array Array::all(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kAll, *this, o); }
 
 Array Array::transpose(const std::vector<int>& axes) const {
   return Wrap(graph::Transpose(node_, axes));
@@ -544,6 +546,8 @@ Array mean(const Array& x, const ReduceOptions& o) { return x.mean(o); }
 Array min(const Array& x, const ReduceOptions& o) { return x.min(o); }
 Array max(const Array& x, const ReduceOptions& o) { return x.max(o); }
 Array prod(const Array& x, const ReduceOptions& o) { return x.prod(o); }
+Array any(const Array& x, const ReduceOptions& o) { return x.any(o); }
+Array all(const Array& x, const ReduceOptions& o) { return x.all(o); }
 
 Array transpose(const Array& x, const std::vector<int>& axes) { return x.transpose(axes); }
 

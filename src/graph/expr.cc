@@ -126,6 +126,10 @@ std::string_view ReduceOpName(ReduceOp op) {
       return "max";
     case ReduceOp::kMean:
       return "mean";
+    case ReduceOp::kAny:
+      return "any";
+    case ReduceOp::kAll:
+      return "all";
   }
   return "reduce";
 }

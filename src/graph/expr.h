@@ -42,7 +42,8 @@ enum class BinaryOp : int8_t {
   kArctan2, kHypot, kLess, kLessEqual, kGreater, kGreaterEqual, kEqual, kNotEqual,
 };
 
-enum class ReduceOp : int8_t { kSum = 0, kProd, kMin, kMax, kMean };
+/// kAny / kAll: logical or / and of `x != 0` (NaN is true), with bool partials and result.
+enum class ReduceOp : int8_t { kSum = 0, kProd, kMin, kMax, kMean, kAny, kAll };
 
 enum class RandomDist : int8_t { kUniform = 0, kNormal = 1 };
 

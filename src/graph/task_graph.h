@@ -77,7 +77,7 @@ struct ChunkProgram {
 };
 
 /// dtype of a partial result of `op` over values of `dtype` (sum/prod: int64 for bool and ints,
-/// else the float type; mean: float64; min/max: dtype).
+/// else the float type; mean: float64; min/max: dtype; any/all: bool).
 inline DType PartialDType(ReduceOp op, DType dtype) {
   switch (op) {
     case ReduceOp::kSum:
@@ -88,6 +88,9 @@ inline DType PartialDType(ReduceOp op, DType dtype) {
     case ReduceOp::kMin:
     case ReduceOp::kMax:
       return dtype;
+    case ReduceOp::kAny:
+    case ReduceOp::kAll:
+      return DType::kBool;
   }
   return dtype;
 }

@@ -242,7 +242,7 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
   }
   if (p.has_reduce) {
     const int op = static_cast<int>(p.reduce.op);
-    if (op < 0 || op > static_cast<int>(ReduceOp::kMean)) {
+    if (op < 0 || op > static_cast<int>(ReduceOp::kAll)) {
       return Invalid(task, "bad reduce op ", op);
     }
     std::vector<bool> seen(p.ndim, false);
@@ -596,6 +596,7 @@ class Reducer {
       if (op == ReduceOp::kProd) init = 1;
       if (op == ReduceOp::kMin) init = std::numeric_limits<double>::infinity();
       if (op == ReduceOp::kMax) init = -std::numeric_limits<double>::infinity();
+      if (op == ReduceOp::kAll) init = 1;  // any: 0
       acc_.assign(size, init);
       if (op == ReduceOp::kSum || op == ReduceOp::kMean) comp_.assign(size, 0.0);
     }
@@ -633,6 +634,12 @@ class Reducer {
         detail::MaxAccumulate(&acc_[p], &m, 1);
         break;
       }
+      case ReduceOp::kAny:  // NaN != 0 is true, as NumPy's truth value of NaN
+        for (int64_t i = 0; i < n && acc_[p] == 0; ++i) acc_[p] = x[i] != 0 ? 1 : 0;
+        break;
+      case ReduceOp::kAll:
+        for (int64_t i = 0; i < n && acc_[p] != 0; ++i) acc_[p] = x[i] != 0 ? 1 : 0;
+        break;
     }
   }
 
@@ -659,6 +666,12 @@ class Reducer {
         break;
       case ReduceOp::kMax:
         detail::MaxAccumulate(&acc_[p], x, n);
+        break;
+      case ReduceOp::kAny:
+        for (int64_t i = 0; i < n; ++i) acc_[p + i] = (acc_[p + i] != 0 || x[i] != 0) ? 1 : 0;
+        break;
+      case ReduceOp::kAll:
+        for (int64_t i = 0; i < n; ++i) acc_[p + i] = (acc_[p + i] != 0 && x[i] != 0) ? 1 : 0;
         break;
     }
   }
@@ -812,7 +825,7 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
 absl::StatusOr<ChunkBuffer> RunCombine(const TaskSpec& task, const std::vector<ChunkPtr>& deps) {
   if (deps.empty()) return Invalid(task, "combine task without partials");
   const int op = static_cast<int>(task.combine_op);
-  if (op < 0 || op > static_cast<int>(ReduceOp::kMean)) {
+  if (op < 0 || op > static_cast<int>(ReduceOp::kAll)) {
     return Invalid(task, "bad combine op ", op);
   }
   for (size_t d = 0; d < deps.size(); ++d) {
@@ -888,6 +901,12 @@ absl::StatusOr<ChunkBuffer> RunCombine(const TaskSpec& task, const std::vector<C
         break;
       case ReduceOp::kMax:
         detail::MaxAccumulate(acc.data(), vals.data(), count);
+        break;
+      case ReduceOp::kAny:
+        for (int64_t i = 0; i < count; ++i) acc[i] = (acc[i] != 0 || vals[i] != 0) ? 1 : 0;
+        break;
+      case ReduceOp::kAll:
+        for (int64_t i = 0; i < count; ++i) acc[i] = (acc[i] != 0 && vals[i] != 0) ? 1 : 0;
         break;
     }
   }

@@ -178,6 +178,30 @@ TEST(InterpreterOptionsTest, PrintArrayInFullAndPersist) {
   EXPECT_GT(full.size(), 2000u * 6);
 }
 
+TEST_F(InterpreterTest, AnyAll) {
+  EXPECT_EQ(Run("x = da.arange(12, chunks=5)[None, :] - da.arange(0, 3)[:, None] * 4; x.any()"),
+            "True");
+  EXPECT_EQ(Run("x.all()"), "False");  // x[0, 0] and x[1, 4] and x[2, 8] are 0
+  EXPECT_EQ(Run("da.all(x, axis=0)"),
+            "array([False,  True,  True,  True, False,  True,  True,  True, False,\n"
+            "        True,  True,  True])");
+  EXPECT_EQ(Run("np.any(x == 0, axis=(1,), keepdims=True)"),
+            "array([[ True],\n       [ True],"
+            "\n       [ True]])");
+  EXPECT_EQ(Run("(x > 8).any(axis=1, split_every=2)"), "array([ True, False, False])");
+  EXPECT_EQ(Run("(x >= -8).all(1)"), "array([ True,  True,  True])");
+  EXPECT_EQ(Run("x.any(axis=-1).dtype"), "dtype('bool')");
+  EXPECT_EQ(Run("da.ones((0, 3)).any()"), "False");
+  EXPECT_EQ(Run("da.zeros((0, 3)).all()"), "True");
+  EXPECT_EQ(Run("bool(da.log(da.zeros(2) - 1).all())"), "True");  // NaN is true
+  EXPECT_EQ(Run("all(da.ones(3, chunks=1), 0)"), "True");
+  EXPECT_EQ(ErrorOf("x.any(axis=2)"),
+            "line 1, column 3: axis 2 is out of bounds for array of dimension 2");
+  EXPECT_EQ(ErrorOf("x.all(axis=(0, 0))"), "line 1, column 3: duplicate value in 'axis': 0");
+  EXPECT_EQ(ErrorOf("x.all(dtype='int64')"),
+            "line 1, column 13: all() got an unexpected keyword argument 'dtype'");
+}
+
 TEST_F(InterpreterTest, Transpose) {
   EXPECT_EQ(Run("x = da.arange(6, chunks=2)[None, :] + da.arange(0, 20, 10)[:, None]; x.T"),
             "array([[ 0, 10],\n       [ 1, 11],\n       [ 2, 12],\n       [ 3, 13],\n"

@@ -355,6 +355,26 @@ TEST(ExprReduce, Errors) {
   EXPECT_TRUE(Reduce(ReduceOp::kSum, empty, {}, false).ok());
 }
 
+TEST(ExprReduce, AnyAllAreBool) {
+  auto x = Rand({6, 8}, ChunkSpec({4, 3}));
+  for (ReduceOp op : {ReduceOp::kAny, ReduceOp::kAll}) {
+    auto r = Reduce(op, x, {1}, true);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)->dtype, DType::kBool);
+    EXPECT_EQ((*r)->shape, (Shape{6, 1}));
+    EXPECT_EQ((*r)->chunks, (Chunks{{4, 2}, {1}}));
+    EXPECT_EQ((*Reduce(op, Ones({3}, ChunkSpec(), DType::kInt32), {}, false))->dtype, DType::kBool);
+    // Empty reductions have an identity (false / true), unlike min and max.
+    EXPECT_TRUE(Reduce(op, Ones({0, 4}), {}, false).ok());
+    ExpectError(Reduce(op, x, {2}, false), "axis 2 is out of bounds for array of dimension 2");
+    ExpectError(Reduce(op, x, {0, -2}, false), "duplicate value in 'axis': -2");
+  }
+  EXPECT_EQ(ReduceOpName(ReduceOp::kAny), "any");
+  EXPECT_EQ(ReduceOpName(ReduceOp::kAll), "all");
+  EXPECT_NE(Token(*Reduce(ReduceOp::kAny, x, {}, false)),
+            Token(*Reduce(ReduceOp::kAll, x, {}, false)));
+}
+
 TEST(ExprTranspose, PermutesShapeAndChunks) {
   auto x = Ones({6, 7, 8}, ChunkSpec({4, 3, 5}));
   auto t = Transpose(x, {2, 0, 1});

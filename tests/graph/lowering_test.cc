@@ -132,6 +132,10 @@ double Combine(ReduceOp op, double acc, double v) {
       return !std::isnan(acc) && (std::isnan(v) || v < acc) ? v : acc;
     case ReduceOp::kMax:
       return !std::isnan(acc) && (std::isnan(v) || v > acc) ? v : acc;
+    case ReduceOp::kAny:
+      return acc != 0 || v != 0 ? 1 : 0;
+    case ReduceOp::kAll:
+      return acc != 0 && v != 0 ? 1 : 0;
   }
   return acc;
 }
@@ -139,6 +143,7 @@ double Combine(ReduceOp op, double acc, double v) {
 double Identity(ReduceOp op) {
   switch (op) {
     case ReduceOp::kProd:
+    case ReduceOp::kAll:
       return 1;
     case ReduceOp::kMin:
       return INFINITY;
@@ -530,6 +535,44 @@ TEST(Lowering, TransposeOfSourceReadsThePermutedChunks) {
   ExpectMatchesReference(t, sources);
   ExpectMatchesReference(Mul(Rev2(t), Ok(Unary(UnaryOp::kAbs, t))), sources);
   ExpectMatchesReference(Ok(Reduce(ReduceOp::kMax, t, {0}, false)), sources);
+}
+
+TEST(Lowering, AnyAllPartialsAreBoolAndCombineExactly) {
+  for (ChunkSpec chunks : {ChunkSpec({20, 30}), ChunkSpec({7, 8}), ChunkSpec({3, 4})}) {
+    NodePtr x = Rand({20, 30}, chunks, 5);
+    // Rare trues (any must find them wherever they are) and rare falses (likewise for all).
+    NodePtr rare = Ok(Binary(BinaryOp::kLess, x, Scalar(0.01, true)));
+    NodePtr common = Ok(Binary(BinaryOp::kLess, x, Scalar(0.99, true)));
+    for (ReduceOp op : {ReduceOp::kAny, ReduceOp::kAll}) {
+      for (NodePtr in : {rare, common}) {
+        NodePtr all_axes = Ok(Reduce(op, in, {}, false, 2));
+        const TaskGraph g = LowerOk(all_axes);
+        EXPECT_EQ(g.dtype, DType::kBool);
+        for (const TaskSpec& t : g.tasks) {
+          if (t.kind == TaskKind::kCombine) {
+            EXPECT_EQ(t.combine_op, op);
+          }
+          if (t.finalize.enabled) {
+            EXPECT_EQ(t.finalize.out_dtype, DType::kBool);
+          }
+        }
+        ExpectMatchesReference(all_axes);
+        ExpectMatchesReference(Ok(Reduce(op, in, {0}, true, 3)));
+        ExpectMatchesReference(Ok(Reduce(op, in, {-1}, false)));
+      }
+      // Numbers rather than bools: non-zero is true, and NaN (log of a negative) is true.
+      ExpectMatchesReference(
+          Ok(Reduce(op, Ok(Unary(UnaryOp::kFloor, Mul(x, Scalar(1.5, true)))), {1}, false)));
+      ExpectMatchesReference(
+          Ok(Reduce(op, Ok(Unary(UnaryOp::kLog, Sub(x, Scalar(0.5, true)))), {}, false)));
+    }
+  }
+  EXPECT_EQ(PartialDType(ReduceOp::kAny, DType::kFloat64), DType::kBool);
+  EXPECT_EQ(PartialDType(ReduceOp::kAll, DType::kInt64), DType::kBool);
+  // Empty: any is false, all is true.
+  NodePtr e = Ones({0, 3}, ChunkSpec(2));
+  ExpectMatchesReference(Ok(Reduce(ReduceOp::kAny, e, {}, false)));
+  ExpectMatchesReference(Ok(Reduce(ReduceOp::kAll, e, {0}, false)));
 }
 
 TEST(Lowering, BroadcastMapsUseConstantCoordinates) {

@@ -364,6 +364,12 @@ class Evaluator {
         case ReduceOp::kMax:
           acc[i] = -std::numeric_limits<long double>::infinity();
           break;
+        case ReduceOp::kAny:
+          acc[i] = 0;
+          break;
+        case ReduceOp::kAll:
+          acc[i] = 1;
+          break;
       }
     }
     int64_t i = 0;
@@ -387,6 +393,12 @@ class Evaluator {
           break;
         case ReduceOp::kMax:
           if (!std::isnan(r) && (std::isnan(v) || v > r)) r = v;
+          break;
+        case ReduceOp::kAny:  // NaN is true
+          r = (r != 0 || v != 0) ? 1 : 0;
+          break;
+        case ReduceOp::kAll:
+          r = (r != 0 && v != 0) ? 1 : 0;
           break;
       }
       ++count[o];

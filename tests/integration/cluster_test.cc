@@ -40,6 +40,11 @@ NDArray Reference(const Array& x) {
   return NDArray(r->dtype, r->shape, r->bytes);
 }
 
+// x < v (the C++ API has no comparison operators yet).
+Array Less(const Array& x, double v) {
+  return Array(*graph::Binary(graph::BinaryOp::kLess, x.node(), graph::Scalar(v, true)));
+}
+
 void ExpectClose(const NDArray& got, const NDArray& want, double rel = 1e-12) {
   ASSERT_EQ(got.shape(), want.shape());
   ASSERT_EQ(got.dtype(), want.dtype());
@@ -165,6 +170,35 @@ TEST_F(ClusterTest, TransposeMatchesReferenceAtSeveralChunkings) {
     EXPECT_EQ(e.code(), 3);
     EXPECT_NE(std::string(e.what()).find("repeated axis 0"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(ClusterTest, AnyAllMatchReferenceAtSeveralChunkings) {
+  for (ChunkSpec chunks : {ChunkSpec{40, 30, 6}, ChunkSpec{9, 7, 4}, ChunkSpec(int64_t{3})}) {
+    auto x = random::random({40, 30, 6}, {.chunks = chunks, .seed = 31});
+    // About 1 element in 1000 is below 0.001: some rows hold one, most none.
+    auto rare = Less(x, 0.001);
+    for (const Array& y : {rare.any(), rare.any({1, 2}), any(rare, {{0}, true, 2}),
+                           Less(x, 0.999).all({0, 2}), all(x, {{-1}}), Less(-x, -0.001).all()}) {
+      NDArray got = client_->compute(y).get();
+      EXPECT_EQ(got.dtype(), DType::kBool);
+      EXPECT_EQ(got.shape(), y.shape());
+      EXPECT_EQ(got.bytes(), Reference(y).bytes());  // exact
+    }
+  }
+  // The rare row: exactly the rows with an element below 0.001 are true.
+  auto x = random::random({40, 30, 6}, {.chunks = 7, .seed = 31});
+  NDArray rows = client_->compute(Less(x, 0.001).any({1, 2})).get();
+  NDArray mins = client_->compute(x.min({1, 2})).get();
+  int64_t trues = 0;
+  for (int64_t i = 0; i < 40; ++i) {
+    EXPECT_EQ(rows.at(i) != 0, mins.at(i) < 0.001) << "row " << i;
+    trues += rows.at(i) != 0;
+  }
+  EXPECT_GT(trues, 0);
+  EXPECT_LT(trues, 40);
+  // Empty: any is False, all is True.
+  EXPECT_FALSE(client_->compute(ones({0, 4}).any()).get().scalar<bool>());
+  EXPECT_TRUE(client_->compute(ones({0, 4}).all()).get().scalar<bool>());
 }
 
 TEST_F(ClusterTest, MalformedGraphIsRejectedAndTheSchedulerKeepsServing) {

@@ -213,7 +213,7 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
       case v1::REDUCE:
         TESSERA_RETURN_IF_ERROR(need_inputs(1));
         TESSERA_RETURN_IF_ERROR(
-            CheckEnum(p.reduce_op(), static_cast<int>(graph::ReduceOp::kMean), "reduce op", i));
+            CheckEnum(p.reduce_op(), static_cast<int>(graph::ReduceOp::kAll), "reduce op", i));
         if (p.split_every() < 2) {
           return absl::InvalidArgumentError(
               absl::StrCat("graph node ", i, ": split_every ", p.split_every(), " must be >= 2"));
@@ -346,7 +346,7 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
   }
   program.has_reduce = proto.has_reduce();
   TESSERA_RETURN_IF_ERROR(
-      CheckEnum(proto.reduce_op(), static_cast<int>(graph::ReduceOp::kMean), "reduce op", -1));
+      CheckEnum(proto.reduce_op(), static_cast<int>(graph::ReduceOp::kAll), "reduce op", -1));
   program.reduce.op = static_cast<graph::ReduceOp>(proto.reduce_op());
   for (int a : proto.reduce_axes()) {
     if (a < 0 || a >= program.ndim) {
@@ -399,7 +399,7 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
     }
   }
   TESSERA_RETURN_IF_ERROR(
-      CheckEnum(proto.combine_op(), static_cast<int>(graph::ReduceOp::kMean), "combine op", -1));
+      CheckEnum(proto.combine_op(), static_cast<int>(graph::ReduceOp::kAll), "combine op", -1));
   task.combine_op = static_cast<graph::ReduceOp>(proto.combine_op());
   task.finalize.enabled = proto.finalize().enabled();
   task.finalize.divide_by = proto.finalize().divide_by();
