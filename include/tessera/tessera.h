@@ -216,6 +216,12 @@ Array full(const Shape& shape, double value, const ArrayOptions& options = {});
 /// picks int64 for integer arguments, as NumPy does).
 Array arange(double start, double stop, double step = 1, const ArrayOptions& options = {});
 Array arange(double stop, const ArrayOptions& options = {});
+/// `num` evenly spaced values over [start, stop] (or [start, stop) without endpoint), as
+/// numpy.linspace computes them: element i is i * step + start, step = (stop - start) / (num - 1)
+/// (or / num), and the last one is exactly `stop` with endpoint. Integer dtypes take the floor.
+/// Throws Error for a negative num.
+Array linspace(double start, double stop, int64_t num = 50, bool endpoint = true,
+               const ArrayOptions& options = {});
 
 namespace random {
 /// Options of a random array: chunks, dtype and seed. Without a seed, a fresh one is drawn

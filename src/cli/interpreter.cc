@@ -626,6 +626,15 @@ const Modules& GetModules() {
                          a.GetDType("dtype", all_int ? DType::kInt64 : DType::kFloat64)};
           return Value::FromArray(arange(start, stop, step, o));
         });
+    m->array["linspace"] =
+        Make("linspace", {"start", "stop", "num", "endpoint", "retstep", "chunks", "dtype"}, 2,
+             [](Args& a) {
+               if (a.Bool("retstep", false))
+                 Fail(a.At("retstep"), "linspace(): retstep=True is not supported");
+               ArrayOptions o{a.GetChunks("chunks"), a.GetDType("dtype", DType::kFloat64)};
+               return Value::FromArray(linspace(a.Number("start"), a.Number("stop"),
+                                                a.Int("num", 50), a.Bool("endpoint", true), o));
+             });
     // Elementwise.
     for (int op = 0; op <= static_cast<int>(UnaryOp::kIsfinite); ++op) {
       auto fn = UnaryFunction(static_cast<UnaryOp>(op));

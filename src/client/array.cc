@@ -40,6 +40,8 @@ std::string NodeName(const graph::Node& n) {
       return "full";
     case graph::OpKind::kArange:
       return "arange";
+    case graph::OpKind::kLinspace:
+      return "linspace";
     case graph::OpKind::kRandom:
       if (n.dist == graph::RandomDist::kNormal) return "normal";
       return n.param_a == 0 && n.param_b == 1 ? "random_sample" : "uniform";
@@ -559,6 +561,9 @@ Array full(const Shape& shape, double value, const ArrayOptions& o) {
 }
 Array arange(double start, double stop, double step, const ArrayOptions& o) {
   return Wrap(graph::Arange(start, stop, step, o.dtype, o.chunks));
+}
+Array linspace(double start, double stop, int64_t num, bool endpoint, const ArrayOptions& o) {
+  return Wrap(graph::Linspace(start, stop, num, endpoint, o.dtype, o.chunks));
 }
 Array arange(double stop, const ArrayOptions& o) { return arange(0, stop, 1, o); }
 

@@ -431,6 +431,11 @@ uint64_t HashNode(const Node* node, std::unordered_map<const Node*, uint64_t>* m
         h.Int(ix.length);
       }
       break;
+    case OpKind::kLinspace:
+      h.Double(node->start);
+      h.Double(node->stop);
+      h.Int(node->endpoint);
+      break;
     case OpKind::kTranspose:
       h.Int(static_cast<int64_t>(node->axes.size()));
       for (int a : node->axes) h.Int(a);
@@ -489,6 +494,30 @@ absl::StatusOr<NodePtr> Arange(double start, double stop, double step, DType dty
   node->chunks = std::move(normalized);
   node->start = start;
   node->step = step;
+  return NodePtr(std::move(node));
+}
+
+absl::StatusOr<NodePtr> Linspace(double start, double stop, int64_t num, bool endpoint, DType dtype,
+                                 const ChunkSpec& chunks, int64_t chunk_target_bytes) {
+  if (num < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("linspace: number of samples, ", num, ", must be non-negative"));
+  }
+  const Shape shape = {num};
+  TESSERA_ASSIGN_OR_RETURN(Chunks normalized,
+                           CreationChunks(shape, dtype, chunks, chunk_target_bytes));
+  const int64_t div = endpoint ? num - 1 : num;
+  auto node = std::make_shared<Node>();
+  node->kind = OpKind::kLinspace;
+  node->dtype = dtype;
+  node->shape = shape;
+  node->chunks = std::move(normalized);
+  node->start = start;
+  node->stop = stop;
+  node->endpoint = endpoint;
+  // NumPy's step; NaN when div is 0, as numpy.linspace(..., retstep=True) reports it.
+  node->step = div > 0 ? (stop - start) / static_cast<double>(div)
+                       : std::numeric_limits<double>::quiet_NaN();
   return NodePtr(std::move(node));
 }
 

@@ -29,6 +29,7 @@ enum class OpKind : int8_t {
   kSlice = 7,    ///< Basic indexing: slices with steps, integers, None (new axis).
   kReduce = 8,
   kTranspose = 9,  ///< Permutes axes: output axis i is input axis `axes[i]`.
+  kLinspace = 10,  ///< 1-D: numpy.linspace(start, stop, num, endpoint), see Linspace().
 };
 
 enum class UnaryOp : int8_t {
@@ -91,7 +92,9 @@ struct Node {
   // Parameters; which ones apply depends on `kind`.
   double value = 0;           ///< kFull, kScalar: the value (kScalar also keeps `scalar_is_float`).
   bool scalar_is_float = true;
-  double start = 0, step = 1; ///< kArange
+  double start = 0, step = 1; ///< kArange; kLinspace: start and NumPy's step
+  double stop = 0;            ///< kLinspace
+  bool endpoint = true;       ///< kLinspace
   RandomDist dist = RandomDist::kUniform;
   uint64_t seed = 0;          ///< kRandom
   double param_a = 0, param_b = 1;  ///< kRandom: uniform low/high, normal mean/std
@@ -116,6 +119,13 @@ absl::StatusOr<NodePtr> Arange(double start, double stop, double step, DType dty
 absl::StatusOr<NodePtr> Random(const Shape& shape, RandomDist dist, double a, double b,
                                uint64_t seed, DType dtype, const ChunkSpec& chunks,
                                int64_t chunk_target_bytes = kDefaultChunkBytes);
+/// numpy.linspace: `num` values from `start` to `stop` (included when `endpoint`), element i
+/// computed as NumPy does: i * step + start with step = (stop - start) / div, div = num - 1
+/// (endpoint) or num; (i / div) * (stop - start) + start when step is 0; the last element is
+/// exactly `stop` when endpoint and num > 1; integer dtypes take the floor. Errors: num < 0.
+absl::StatusOr<NodePtr> Linspace(double start, double stop, int64_t num, bool endpoint, DType dtype,
+                                 const ChunkSpec& chunks,
+                                 int64_t chunk_target_bytes = kDefaultChunkBytes);
 /// An array held in the cluster under keys KeyFor(name, block index).
 absl::StatusOr<NodePtr> Source(std::string name, const Shape& shape, DType dtype, Chunks chunks);
 NodePtr Scalar(double value, bool is_float);

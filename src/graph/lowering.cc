@@ -20,6 +20,7 @@ bool IsFusible(OpKind kind) {
   switch (kind) {
     case OpKind::kFull:
     case OpKind::kArange:
+    case OpKind::kLinspace:
     case OpKind::kRandom:
     case OpKind::kScalar:
     case OpKind::kUnary:
@@ -41,6 +42,8 @@ std::string NodeOpName(const Node& node) {
       return node.value == 1 ? "ones" : node.value == 0 ? "zeros" : "full";
     case OpKind::kArange:
       return "arange";
+    case OpKind::kLinspace:
+      return "linspace";
     case OpKind::kRandom:
       return node.dist == RandomDist::kNormal ? "normal" : "random";
     case OpKind::kSource:
@@ -176,6 +179,18 @@ class Lowerer {
         p.leaf_shape = node->shape;
         p.map = map;
         break;
+      case OpKind::kLinspace: {
+        p.kind = ProgramNode::Kind::kLinspace;
+        const int64_t num = node->shape[0];
+        p.start = node->start;
+        p.step = node->step;
+        p.value = node->stop;
+        p.param_a = static_cast<double>(node->endpoint ? num - 1 : num);
+        p.param_b = node->stop - node->start;
+        p.leaf_shape = node->shape;
+        p.map = map;
+        break;
+      }
       case OpKind::kRandom:
         p.kind = ProgramNode::Kind::kRandom;
         p.dist = node->dist;

@@ -6,6 +6,7 @@
 // merges the partial results of its dependencies, in order, and optionally finalises.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,12 +30,25 @@ struct IndexMap {
 
 /// One node of a fused program. Nodes are in topological order; the last is the root.
 struct ProgramNode {
-  enum class Kind : int8_t { kFull = 0, kArange, kRandom, kInput, kScalar, kUnary, kBinary };
+  /// kLinspace: element LinspaceValue(*this, leaf coordinate) of numpy.linspace.
+  enum class Kind : int8_t {
+    kFull = 0,
+    kArange,
+    kRandom,
+    kInput,
+    kScalar,
+    kUnary,
+    kBinary,
+    kLinspace
+  };
   Kind kind = Kind::kFull;
   DType dtype = DType::kFloat64;  ///< dtype of this node's values
 
   double value = 0;               ///< kFull, kScalar
-  double start = 0, step = 1;     ///< kArange: value at leaf coordinate i is start + i * step
+  double start = 0, step = 1;     ///< kArange: value at leaf coordinate i is start + i * step;
+                                  ///< kLinspace: start and NumPy's step, with value = stop,
+                                  ///< param_a = div (num - 1 with endpoint, else num) and
+                                  ///< param_b = stop - start
   RandomDist dist = RandomDist::kUniform;
   uint64_t seed = 0;
   double param_a = 0, param_b = 1;  ///< kRandom: uniform low/high, normal mean/std
@@ -75,6 +89,23 @@ struct ChunkProgram {
   FusedReduce reduce;
   bool operator==(const ChunkProgram&) const = default;
 };
+
+/// Element i of a kLinspace leaf, in double precision, exactly as numpy.linspace computes it
+/// (before the cast to the node's dtype; integer dtypes take the floor first).
+inline double LinspaceValue(const ProgramNode& n, int64_t i) {
+  const double div = n.param_a, delta = n.param_b;
+  const double x = static_cast<double>(i);
+  double y;
+  if (div > 0) {
+    y = n.step == 0 ? (x / div) * delta + n.start : x * n.step + n.start;
+  } else {
+    y = x * delta + n.start;
+  }
+  const int64_t num = n.leaf_shape.empty() ? 0 : n.leaf_shape[0];
+  if (num > 1 && div == static_cast<double>(num - 1) && i == num - 1) y = n.value;  // endpoint
+  if (n.dtype == DType::kInt64 || n.dtype == DType::kInt32) y = std::floor(y);
+  return y;
+}
 
 /// dtype of a partial result of `op` over values of `dtype` (sum/prod: int64 for bool and ints,
 /// else the float type; mean: float64; min/max: dtype; any/all: bool).

@@ -173,6 +173,7 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
       case Kind::kScalar:
         break;
       case Kind::kArange:
+      case Kind::kLinspace:
       case Kind::kRandom:
       case Kind::kInput: {
         if (n.kind == Kind::kInput &&
@@ -199,6 +200,9 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
             return Invalid(task, where(), "out_axis ", n.map.out_axis[a], " not in [-1, ", p.ndim,
                            ")");
           }
+        }
+        if (n.kind == Kind::kLinspace && r != 1) {
+          return Invalid(task, where(), "linspace leaf of rank ", r);
         }
         if (n.kind == Kind::kRandom) {
           if (n.dist != graph::RandomDist::kUniform && n.dist != graph::RandomDist::kNormal) {
@@ -407,7 +411,8 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
       plan.scalar[i] = detail::RoundValue(node.dtype, node.value);
       continue;
     }
-    if (node.kind != Kind::kArange && node.kind != Kind::kRandom && node.kind != Kind::kInput) {
+    if (node.kind != Kind::kArange && node.kind != Kind::kLinspace && node.kind != Kind::kRandom &&
+        node.kind != Kind::kInput) {
       continue;
     }
     const Shape& shape = node.kind == Kind::kInput ? p.inputs[node.input].shape : node.leaf_shape;
@@ -542,6 +547,10 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
         break;
       case Kind::kArange:
         detail::ArangeIndexed(out, node.start, node.step, index, n);
+        break;
+      case Kind::kLinspace:
+        // Element by element as NumPy (a rare creation op: no vectorised kernel needed).
+        for (int64_t k = 0; k < n; ++k) out[k] = graph::LinspaceValue(node, index[k]);
         break;
       case Kind::kRandom:
         detail::RandomBlock(out, node.dist, node.dtype, node.seed, node.param_a, node.param_b,

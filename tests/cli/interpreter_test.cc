@@ -178,6 +178,29 @@ TEST(InterpreterOptionsTest, PrintArrayInFullAndPersist) {
   EXPECT_GT(full.size(), 2000u * 6);
 }
 
+TEST_F(InterpreterTest, Linspace) {
+  EXPECT_EQ(Run("da.linspace(0, 1, 11, chunks=4)"),
+            "array([0. , 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1. ])");
+  EXPECT_EQ(Run("float(da.linspace(0, 1, 11)[3])"), "0.30000000000000004");
+  EXPECT_EQ(Run("da.linspace(0, 1, 4, endpoint=False)"), "array([0.  , 0.25, 0.5 , 0.75])");
+  EXPECT_EQ(Run("np.linspace(2, 3, 5, False, False, 2, 'float32')"),
+            "array([2. , 2.2, 2.4, 2.6, 2.8], dtype=float32)");
+  EXPECT_EQ(Run("da.linspace(10, -10, 7, dtype=int)"),
+            "array([ 10,   6,   3,   0,  -4,  -7, -10])");
+  EXPECT_EQ(Run("linspace(0, 1).shape"), "(50,)");
+  EXPECT_EQ(Run("da.linspace(0, 1, 100, chunks=30).chunks"), "((30, 30, 30, 10),)");
+  EXPECT_EQ(Run("da.linspace(5, 6, 1)"), "array([5.])");
+  EXPECT_EQ(Run("da.linspace(5, 6, 0).shape"), "(0,)");
+  EXPECT_EQ(ErrorOf("da.linspace(0, 1, -1)"),
+            "line 1, column 4: linspace: number of samples, -1, must be non-negative");
+  EXPECT_EQ(ErrorOf("da.linspace(0, 1, 5, retstep=True)"),
+            "line 1, column 30: linspace(): retstep=True is not supported");
+  EXPECT_EQ(ErrorOf("da.linspace(0)"),
+            "line 1, column 4: linspace() missing required argument 'stop'");
+  EXPECT_EQ(ErrorOf("da.linspace(0, 1, 2.5)"),
+            "line 1, column 19: linspace() argument 'num' must be an int, not float");
+}
+
 TEST_F(InterpreterTest, AnyAll) {
   EXPECT_EQ(Run("x = da.arange(12, chunks=5)[None, :] - da.arange(0, 3)[:, None] * 4; x.any()"),
             "True");

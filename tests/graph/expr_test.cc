@@ -355,6 +355,28 @@ TEST(ExprReduce, Errors) {
   EXPECT_TRUE(Reduce(ReduceOp::kSum, empty, {}, false).ok());
 }
 
+TEST(ExprCreation, Linspace) {
+  auto x = Linspace(0, 1, 11, true, DType::kFloat64, ChunkSpec(4));
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ((*x)->kind, OpKind::kLinspace);
+  EXPECT_EQ((*x)->shape, Shape{11});
+  EXPECT_EQ((*x)->chunks, (Chunks{{4, 4, 3}}));
+  EXPECT_EQ((*x)->step, 0.1);
+  EXPECT_EQ((*x)->stop, 1.0);
+  auto open = Linspace(0, 1, 10, false, DType::kFloat32, ChunkSpec());
+  ASSERT_TRUE(open.ok());
+  EXPECT_EQ((*open)->step, 0.1);
+  EXPECT_EQ((*open)->dtype, DType::kFloat32);
+  EXPECT_NE(Token(*Linspace(0, 1, 10, true, DType::kFloat64, ChunkSpec())), Token(*open));
+  EXPECT_NE(Token(*Linspace(0, 1, 10, true, DType::kFloat64, ChunkSpec())),
+            Token(*Linspace(0, 1, 10, false, DType::kFloat64, ChunkSpec())));
+  EXPECT_TRUE(std::isnan((*Linspace(2, 3, 1, true, DType::kFloat64, ChunkSpec()))->step));
+  EXPECT_EQ((*Linspace(2, 3, 0, true, DType::kFloat64, ChunkSpec()))->shape, Shape{0});
+  ExpectError(Linspace(0, 1, -1, true, DType::kFloat64, ChunkSpec()),
+              "linspace: number of samples, -1, must be non-negative");
+  ExpectError(Linspace(0, 1, 10, true, DType::kFloat64, ChunkSpec(0)), "chunk size 0");
+}
+
 TEST(ExprReduce, AnyAllAreBool) {
   auto x = Rand({6, 8}, ChunkSpec({4, 3}));
   for (ReduceOp op : {ReduceOp::kAny, ReduceOp::kAll}) {

@@ -202,6 +202,12 @@ std::map<std::string, Buf> RunGraph(const TaskGraph& g, const std::map<std::stri
             case PK::kArange:
               v = n.start + static_cast<double>(LeafCoord(n.map, out)[0]) * n.step;
               break;
+            case PK::kLinspace: {
+              const int64_t c = LeafCoord(n.map, out)[0];
+              EXPECT_TRUE(c >= 0 && c < n.leaf_shape[0]) << "linspace coord out of range";
+              v = LinspaceValue(n, c);
+              break;
+            }
             case PK::kRandom: {
               const auto c = LeafCoord(n.map, out);
               int64_t flat = 0;
@@ -535,6 +541,61 @@ TEST(Lowering, TransposeOfSourceReadsThePermutedChunks) {
   ExpectMatchesReference(t, sources);
   ExpectMatchesReference(Mul(Rev2(t), Ok(Unary(UnaryOp::kAbs, t))), sources);
   ExpectMatchesReference(Ok(Reduce(ReduceOp::kMax, t, {0}, false)), sources);
+}
+
+NodePtr Lin(double start, double stop, int64_t num, bool endpoint, const ChunkSpec& chunks,
+            DType dtype = DType::kFloat64) {
+  return Ok(Linspace(start, stop, num, endpoint, dtype, chunks));
+}
+
+TEST(Lowering, LinspaceIsAFusedLeaf) {
+  NodePtr x = Lin(-1, 2, 13, true, ChunkSpec(5));
+  const TaskGraph g = LowerOk(Ok(Slice(x, {IndexItem::Slice(std::nullopt, std::nullopt, -2)})));
+  ASSERT_EQ(g.programs.size(), 1u);
+  ASSERT_EQ(g.programs[0].nodes.size(), 1u);
+  const ProgramNode& leaf = g.programs[0].nodes[0];
+  EXPECT_EQ(leaf.kind, PK::kLinspace);
+  EXPECT_EQ(leaf.leaf_shape, Shape{13});
+  EXPECT_EQ(leaf.start, -1.0);
+  EXPECT_EQ(leaf.step, 0.25);
+  EXPECT_EQ(leaf.value, 2.0);
+  EXPECT_EQ(leaf.param_a, 12.0);
+  EXPECT_EQ(leaf.param_b, 3.0);
+  EXPECT_EQ(leaf.map.offset, (std::vector<int64_t>{12}));
+  EXPECT_EQ(leaf.map.step, (std::vector<int64_t>{-2}));
+  EXPECT_TRUE(absl::StartsWith(g.output_name, "getitem-"));
+  // NumPy's values, including its rounding: 0.1 * 3 is 0.30000000000000004.
+  ProgramNode p = leaf;
+  p.start = 0;
+  p.step = 0.1;
+  p.value = 1;
+  p.param_a = 10;
+  p.param_b = 1;
+  p.leaf_shape = {11};
+  EXPECT_EQ(LinspaceValue(p, 3), 0.30000000000000004);
+  EXPECT_EQ(LinspaceValue(p, 7), 0.7000000000000001);
+  EXPECT_EQ(LinspaceValue(p, 10), 1.0);
+}
+
+TEST(Lowering, LinspaceMatchesReference) {
+  for (ChunkSpec chunks :
+       {ChunkSpec(int64_t{1000}), ChunkSpec(int64_t{7}), ChunkSpec(int64_t{3})}) {
+    ExpectMatchesReference(Lin(0, 1, 50, true, chunks));
+    ExpectMatchesReference(Lin(0.1, 0.7, 23, false, chunks));
+    ExpectMatchesReference(Lin(5, -3, 17, true, chunks, DType::kInt64));  // floor, not trunc
+    ExpectMatchesReference(Lin(-2.5, 2.5, 11, true, chunks, DType::kFloat32));
+    ExpectMatchesReference(Lin(3, 3, 9, true, chunks));       // step 0
+    ExpectMatchesReference(Lin(0, 1e-320, 9, true, chunks));  // step underflows
+    ExpectMatchesReference(Lin(4, 9, 1, true, chunks));       // div 0: [start]
+    ExpectMatchesReference(Lin(4, 9, 1, false, chunks));
+    ExpectMatchesReference(Lin(4, 9, 0, true, chunks));
+    NodePtr x = Lin(0, 2, 20, true, chunks);
+    ExpectMatchesReference(Ok(Reduce(
+        ReduceOp::kSum, Mul(x, Ok(Slice(x, {IndexItem::Slice(std::nullopt, std::nullopt, -1)}))),
+        {}, false, 2)));
+    // Broadcast against a 2-D array: linspace along the last axis.
+    ExpectMatchesReference(Add(Rand({3, 20}, ChunkSpec({2, 6})), x));
+  }
 }
 
 TEST(Lowering, AnyAllPartialsAreBoolAndCombineExactly) {

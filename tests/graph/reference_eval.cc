@@ -225,6 +225,27 @@ class Evaluator {
         for (int64_t i = 0; i < n; ++i)
           out.v[i] = node->start + static_cast<double>(i) * node->step;
         break;
+      case OpKind::kLinspace: {
+        // numpy.linspace, step by step: y = arange(num) * step (or / div * delta when the step
+        // is 0, or * delta when div is 0), y += start, y[-1] = stop, floor for integers.
+        const int64_t div = node->endpoint ? n - 1 : n;
+        const double delta = node->stop - node->start;
+        const double step = div > 0 ? delta / static_cast<double>(div) : 0;
+        for (int64_t i = 0; i < n; ++i) {
+          double y = static_cast<double>(i);
+          if (div > 0 && step == 0) {
+            y = y / static_cast<double>(div) * delta;
+          } else {
+            y = y * (div > 0 ? step : delta);
+          }
+          out.v[i] = y + node->start;
+        }
+        if (node->endpoint && n > 1) out.v[n - 1] = node->stop;
+        if (IsInteger(node->dtype)) {
+          for (auto& y : out.v) y = std::floor(y);
+        }
+        break;
+      }
       case OpKind::kRandom:
         for (int64_t i = 0; i < n; ++i)
           out.v[i] = ReferenceRandom(node->dist, node->seed, node->param_a, node->param_b,

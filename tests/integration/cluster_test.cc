@@ -172,6 +172,38 @@ TEST_F(ClusterTest, TransposeMatchesReferenceAtSeveralChunkings) {
   }
 }
 
+TEST_F(ClusterTest, LinspaceMatchesNumPyAtSeveralChunkings) {
+  for (int64_t c : {100, 7, 3}) {
+    for (const Array& y :
+         {linspace(0, 1, 11, true, {.chunks = c}), linspace(-3, 8, 100, false, {.chunks = c}),
+          linspace(10, -10, 31, true, {.chunks = c, .dtype = DType::kInt64}),
+          linspace(0.5, 0.5, 9, true, {.chunks = c}),
+          linspace(1, 2, 40, true, {.chunks = c, .dtype = DType::kFloat32})}) {
+      EXPECT_EQ(client_->compute(y).get().bytes(), Reference(y).bytes());  // exact
+    }
+    // Known values of numpy.linspace(0, 1, 11).
+    NDArray got = client_->compute(linspace(0, 1, 11, true, {.chunks = c})).get();
+    EXPECT_EQ(got.at(3), 0.30000000000000004);
+    EXPECT_EQ(got.at(6), 0.6000000000000001);
+    EXPECT_EQ(got.at(10), 1.0);
+    // numpy.linspace(10, -10, 31, dtype=int) floors: element 1 is 9.333... -> 9, 16 is -0.66 -> -1.
+    NDArray ints =
+        client_->compute(linspace(10, -10, 31, true, {.chunks = c, .dtype = DType::kInt64})).get();
+    EXPECT_EQ(ints.at(1), 9);
+    EXPECT_EQ(ints.at(16), -1);
+    auto z = (linspace(0, 1, 30, true, {.chunks = c}) *
+              linspace(0, 1, 30, true, {.chunks = c})[{Slice::Step(-1)}])
+                 .sum();
+    ExpectClose(client_->compute(z).get(), Reference(z));
+  }
+  try {
+    linspace(0, 1, -5);
+    ADD_FAILURE() << "no error for a negative num";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("-5"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ClusterTest, AnyAllMatchReferenceAtSeveralChunkings) {
   for (ChunkSpec chunks : {ChunkSpec{40, 30, 6}, ChunkSpec{9, 7, 4}, ChunkSpec(int64_t{3})}) {
     auto x = random::random({40, 30, 6}, {.chunks = chunks, .seed = 31});

@@ -183,6 +183,9 @@ double NaiveValue(const ChunkProgram& p, const std::vector<int64_t>& out,
       case Kind::kArange:
         x = n.start + n.step * static_cast<double>(LeafFlat(n, n.leaf_shape, out));
         break;
+      case Kind::kLinspace:
+        x = graph::LinspaceValue(n, LeafFlat(n, n.leaf_shape, out));
+        break;
       case Kind::kRandom: {
         const philox::Block b = philox::ElementBlock(n.seed, LeafFlat(n, n.leaf_shape, out));
         if (n.dist == RandomDist::kNormal) {

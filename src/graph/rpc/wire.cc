@@ -79,6 +79,10 @@ v1::Graph GraphToProto(const graph::NodePtr& root) {
       const double length = node->shape.empty() ? 0 : static_cast<double>(node->shape[0]);
       p->set_stop(node->start + node->step * (length - 0.5));
     }
+    if (node->kind == graph::OpKind::kLinspace) {
+      p->set_stop(node->stop);
+      p->set_endpoint(node->endpoint);
+    }
     p->set_dist(static_cast<int>(node->dist));
     p->set_seed(node->seed);
     p->set_param_a(node->param_a);
@@ -222,6 +226,14 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
                              std::vector<int>(p.axes().begin(), p.axes().end()), p.keepdims(),
                              p.split_every());
         break;
+      case v1::LINSPACE:
+        TESSERA_RETURN_IF_ERROR(need_inputs(0));
+        if (shape.size() != 1) {
+          return absl::InvalidArgumentError(absl::StrCat("graph node ", i, ": linspace shape has ",
+                                                         shape.size(), " dimensions; expected 1"));
+        }
+        node = graph::Linspace(p.start(), p.stop(), shape[0], p.endpoint(), dtype, chunks);
+        break;
       case v1::TRANSPOSE:
         TESSERA_RETURN_IF_ERROR(need_inputs(1));
         node = graph::Transpose(inputs[0], std::vector<int>(p.axes().begin(), p.axes().end()));
@@ -285,8 +297,8 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
   for (int i = 0; i < num_nodes; ++i) {
     const auto& p = proto.nodes(i);
     graph::ProgramNode n;
-    TESSERA_RETURN_IF_ERROR(
-        CheckEnum(p.kind(), static_cast<int>(graph::ProgramNode::Kind::kBinary), "program node kind", i));
+    TESSERA_RETURN_IF_ERROR(CheckEnum(
+        p.kind(), static_cast<int>(graph::ProgramNode::Kind::kLinspace), "program node kind", i));
     n.kind = static_cast<graph::ProgramNode::Kind>(p.kind());
     TESSERA_ASSIGN_OR_RETURN(n.dtype, DTypeFromProto(p.dtype()));
     n.value = p.value();
