@@ -237,6 +237,20 @@ Array random(const Shape& shape, const RandomOptions& options = {});
 Array uniform(double low, double high, const Shape& shape, const RandomOptions& options = {});
 /// Normal with mean `loc` and standard deviation `scale`.
 Array normal(double loc, double scale, const Shape& shape, const RandomOptions& options = {});
+/// Options of randint: as RandomOptions, but the dtype is an integer type, int64 by default.
+struct RandIntOptions {
+  ChunkSpec chunks;
+  DType dtype = DType::kInt64;
+  std::optional<uint64_t> seed;
+};
+/// numpy.random.randint: integers uniform on [low, high), or on [0, low) when `high` is empty.
+/// Each element is a pure function of (seed, low, high, flat index), rejection-free
+/// multiply-shift (docs/random.md), so values do not depend on the chunking. Throws Error for
+/// low >= high ("high <= 0" without high, as NumPy), a dtype other than int64/int32, bounds
+/// that do not fit the dtype, or bounds beyond +-2^53 (they travel as float64).
+///   auto x = tessera::random::randint(0, 10, {1000, 1000}, {.chunks = 250, .seed = 7});
+Array randint(int64_t low, std::optional<int64_t> high = std::nullopt, const Shape& size = {},
+              const RandIntOptions& options = {});
 /// The seed of a random array built by this namespace (nullopt for other arrays).
 std::optional<uint64_t> seed_of(const Array& x);
 }  // namespace random

@@ -752,6 +752,16 @@ const Modules& GetModules() {
           return Value::FromArray(random::normal(a.Number("loc", 0), a.Number("scale", 1),
                                                  size_of(a), random_options(a)));
         });
+    m->random["randint"] =
+        Make("randint", {"low", "high", "size", "chunks", "dtype", "seed"}, 1, [=](Args& a) {
+          random::RandIntOptions o;
+          o.chunks = a.GetChunks("chunks");
+          o.dtype = a.GetDType("dtype", DType::kInt64);
+          o.seed = a.GetSeed("seed");
+          const std::optional<int64_t> high =
+              a.Has("high") ? std::optional<int64_t>(a.Int("high")) : std::nullopt;
+          return Value::FromArray(random::randint(a.Int("low"), high, size_of(a), o));
+        });
     m->random["standard_normal"] =
         Make("standard_normal", {"size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
           return Value::FromArray(random::normal(0, 1, size_of(a), random_options(a)));

@@ -44,6 +44,7 @@ std::string NodeName(const graph::Node& n) {
       return "linspace";
     case graph::OpKind::kRandom:
       if (n.dist == graph::RandomDist::kNormal) return "normal";
+      if (n.dtype == DType::kInt64 || n.dtype == DType::kInt32) return "randint";
       return n.param_a == 0 && n.param_b == 1 ? "random_sample" : "uniform";
     case graph::OpKind::kSource:
       return n.source_name.empty() ? "source" : n.source_name;
@@ -583,6 +584,30 @@ Array uniform(double low, double high, const Shape& shape, const RandomOptions& 
 }
 Array normal(double loc, double scale, const Shape& shape, const RandomOptions& o) {
   return Make(shape, graph::RandomDist::kNormal, loc, scale, o);
+}
+Array randint(int64_t low, std::optional<int64_t> high, const Shape& size,
+              const RandIntOptions& o) {
+  if (o.dtype != DType::kInt64 && o.dtype != DType::kInt32) {
+    Throw(absl::InvalidArgumentError(absl::StrCat("randint: unsupported dtype ",
+                                                  std::string(DTypeName(o.dtype)),
+                                                  " (expected int64 or int32)")));
+  }
+  if (!high && low <= 0) Throw(absl::InvalidArgumentError("randint: high <= 0"));
+  const int64_t lo = high ? low : 0;
+  const int64_t hi = high ? *high : low;
+  if (lo >= hi) {
+    Throw(absl::InvalidArgumentError(absl::StrCat("randint: low >= high (", lo, " >= ", hi, ")")));
+  }
+  // The bounds travel as float64 (graph::Node::param_a / param_b): beyond 2^53 they would round.
+  constexpr int64_t kExact = int64_t{1} << 53;
+  for (int64_t v : {lo, hi}) {
+    if (v < -kExact || v > kExact) {
+      Throw(absl::InvalidArgumentError(
+          absl::StrCat("randint: bound ", v, " is beyond +-2^53, which is not supported yet")));
+    }
+  }
+  return Make(size, graph::RandomDist::kUniform, static_cast<double>(lo), static_cast<double>(hi),
+              RandomOptions{o.chunks, o.dtype, o.seed});
 }
 std::optional<uint64_t> seed_of(const Array& x) {
   if (!x.node() || x.node()->kind != graph::OpKind::kRandom) return std::nullopt;

@@ -178,6 +178,29 @@ TEST(InterpreterOptionsTest, PrintArrayInFullAndPersist) {
   EXPECT_GT(full.size(), 2000u * 6);
 }
 
+TEST_F(InterpreterTest, Randint) {
+  EXPECT_EQ(Run("x = da.random.randint(0, 10, size=(20, 30), chunks=7, seed=3); x.dtype"),
+            "dtype('int64')");
+  EXPECT_EQ(Run("x.shape"), "(20, 30)");
+  EXPECT_EQ(Run("bool(x.min() >= 0) and bool(x.max() <= 9)"), "True");
+  EXPECT_EQ(Run("int(x.max()) == 9 and int(x.min()) == 0"), "True");
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("x")->array), 3u);
+  // The same seed gives the same values whatever the chunking.
+  EXPECT_EQ(Run("y = np.random.randint(0, 10, (20, 30), seed=3); bool((x == y).all())"), "True");
+  EXPECT_EQ(Run("random.randint(3, size=200, seed=1).max()"), "2");  // [0, low)
+  EXPECT_EQ(Run("random.randint(-2, -1, size=3, seed=1)"), "array([-2, -2, -2])");
+  EXPECT_EQ(Run("da.random.randint(5, 9, 4, dtype='int32', seed=2).dtype"), "dtype('int32')");
+  EXPECT_EQ(Run("da.random.randint(5, seed=2).shape"), "()");
+  EXPECT_EQ(ErrorOf("da.random.randint(5, 5)"), "line 1, column 11: randint: low >= high (5 >= 5)");
+  EXPECT_EQ(ErrorOf("da.random.randint(0)"), "line 1, column 11: randint: high <= 0");
+  EXPECT_EQ(ErrorOf("da.random.randint(0, 2, dtype=float)"),
+            "line 1, column 11: randint: unsupported dtype float64 (expected int64 or int32)");
+  EXPECT_EQ(ErrorOf("da.random.randint(0.5, 2)"),
+            "line 1, column 19: randint() argument 'low' must be an int, not float");
+  EXPECT_EQ(ErrorOf("da.random.randint()"),
+            "line 1, column 11: randint() missing required argument 'low'");
+}
+
 TEST_F(InterpreterTest, Linspace) {
   EXPECT_EQ(Run("da.linspace(0, 1, 11, chunks=4)"),
             "array([0. , 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1. ])");

@@ -548,6 +548,21 @@ NodePtr Lin(double start, double stop, int64_t num, bool endpoint, const ChunkSp
   return Ok(Linspace(start, stop, num, endpoint, dtype, chunks));
 }
 
+TEST(Lowering, RandintIsAnIntegerRandomLeaf) {
+  for (ChunkSpec chunks : {ChunkSpec({9, 8}), ChunkSpec({4, 3}), ChunkSpec({2, 8})}) {
+    NodePtr x = Ok(Random({9, 8}, RandomDist::kUniform, -3, 4, 5, DType::kInt64, chunks));
+    const TaskGraph g = LowerOk(x);
+    const ProgramNode& leaf = g.programs[0].nodes[0];
+    EXPECT_EQ(leaf.kind, PK::kRandom);
+    EXPECT_EQ(leaf.dtype, DType::kInt64);
+    EXPECT_EQ(leaf.param_a, -3);
+    EXPECT_EQ(leaf.param_b, 4);
+    ExpectMatchesReference(x);
+    ExpectMatchesReference(Ok(Transpose(Rev2(x))));
+    ExpectMatchesReference(Sum(x, {1}));
+  }
+}
+
 TEST(Lowering, LinspaceIsAFusedLeaf) {
   NodePtr x = Lin(-1, 2, 13, true, ChunkSpec(5));
   const TaskGraph g = LowerOk(Ok(Slice(x, {IndexItem::Slice(std::nullopt, std::nullopt, -2)})));

@@ -2,6 +2,7 @@
 // the C++ client over gRPC, checked against the unchunked reference evaluator.
 #include <cmath>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -202,6 +203,53 @@ TEST_F(ClusterTest, LinspaceMatchesNumPyAtSeveralChunkings) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("-5"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(ClusterTest, RandintMatchesReferenceAtSeveralChunkings) {
+  std::vector<NDArray> results;
+  const int64_t small_chunkings[] = {500, 64, 7};  // of the 1-D draws, one per 2-D chunking
+  int k = 0;
+  for (ChunkSpec chunks : {ChunkSpec{60, 40}, ChunkSpec{16, 9}, ChunkSpec(int64_t{5})}) {
+    const int64_t small_chunks = small_chunkings[k++];
+    auto x = random::randint(-5, 17, {60, 40}, {.chunks = chunks, .seed = 77});
+    EXPECT_EQ(x.dtype(), DType::kInt64);
+    results.push_back(client_->compute(x).get());
+    EXPECT_EQ(results.back().bytes(), Reference(x).bytes());
+    // Generated in place through a transpose and a reversed slice, bit for bit.
+    auto t = x.T()[{Slice::Step(-1)}];
+    EXPECT_EQ(client_->compute(t).get().bytes(), Reference(t).bytes());
+    auto small = random::randint(3, std::nullopt, {500},
+                                 {.chunks = small_chunks, .dtype = DType::kInt32, .seed = 78});
+    NDArray s = client_->compute(small).get();
+    EXPECT_EQ(s.dtype(), DType::kInt32);
+    EXPECT_EQ(s.bytes(), Reference(small).bytes());
+    std::set<double> seen;
+    for (int64_t i = 0; i < s.size(); ++i) seen.insert(s.at(i));
+    EXPECT_EQ(seen, (std::set<double>{0, 1, 2}));  // [0, low) when high is None
+  }
+  for (const auto& r : results) EXPECT_EQ(r.bytes(), results[0].bytes());
+  std::set<double> seen;
+  for (int64_t i = 0; i < results[0].size(); ++i) seen.insert(results[0].at(i));
+  EXPECT_EQ(seen.size(), 22u);  // every value of [-5, 17), and nothing else
+  EXPECT_EQ(*seen.begin(), -5);
+  EXPECT_EQ(*seen.rbegin(), 16);
+  auto error_of = [](auto&& make) -> std::string {
+    try {
+      make();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), 3);
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(error_of([] { random::randint(5, 5, {3}); }), "randint: low >= high (5 >= 5)");
+  EXPECT_EQ(error_of([] { random::randint(0); }), "randint: high <= 0");
+  EXPECT_EQ(error_of([] { random::randint(0, 4, {3}, {.dtype = DType::kFloat64}); }),
+            "randint: unsupported dtype float64 (expected int64 or int32)");
+  EXPECT_NE(error_of([] {
+              random::randint(0, int64_t{1} << 40, {3}, {.dtype = DType::kInt32});
+            }).find("do not fit int32"),
+            std::string::npos);
 }
 
 TEST_F(ClusterTest, AnyAllMatchReferenceAtSeveralChunkings) {
