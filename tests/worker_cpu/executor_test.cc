@@ -1092,6 +1092,107 @@ TEST(ExecutorTest, CombineInOrder) {
   EXPECT_EQ(isum->data<int64_t>()[1], -2);
 }
 
+TEST(ExecutorTest, AnyAllOverRowsColumnsAndPartials) {
+  // x < 0.001 over 300 x 400 uniforms: a few trues, in some rows and columns only.
+  ChunkProgram p;
+  p.ndim = 2;
+  p.nodes.push_back(Random({300, 400}, Identity(2)));
+  p.nodes.push_back(Scalar(0.001));
+  p.nodes.push_back(Binary(BinaryOp::kLess, 0, 1, DType::kBool));
+  p.has_reduce = true;
+  std::vector<double> x(300 * 400);
+  for (int64_t i = 0; i < 300 * 400; ++i) {
+    x[i] = philox::UniformDouble(philox::ElementBlock(1234, static_cast<uint64_t>(i)));
+  }
+  for (ReduceOp op : {ReduceOp::kAny, ReduceOp::kAll}) {
+    p.reduce.op = op;
+    for (int axis : {0, 1}) {  // the contiguous (per row) and the elementwise paths
+      p.reduce.axes = {axis};
+      const ChunkBuffer got = Eval(p, {0, 0}, {300, 400});
+      ASSERT_EQ(got.dtype, DType::kBool);
+      int64_t trues = 0;
+      for (int64_t o = 0; o < (axis == 0 ? 400 : 300); ++o) {
+        bool want = op == ReduceOp::kAll;
+        for (int64_t r = 0; r < (axis == 0 ? 300 : 400); ++r) {
+          const bool v = (axis == 0 ? x[r * 400 + o] : x[o * 400 + r]) < 0.001;
+          want = op == ReduceOp::kAny ? (want || v) : (want && v);
+        }
+        ASSERT_EQ(got.data<uint8_t>()[o] != 0, want) << "op " << static_cast<int>(op) << " " << o;
+        trues += want;
+      }
+      if (op == ReduceOp::kAny) {
+        EXPECT_GT(trues, 0);
+        EXPECT_LT(trues, axis == 0 ? 400 : 300);
+      }
+    }
+    // An empty region: any is false, all is true.
+    p.reduce.axes = {1};
+    EXPECT_EQ(AsDoubles(Eval(p, {0, 7}, {2, 7})),
+              (std::vector<double>(2, op == ReduceOp::kAll ? 1.0 : 0.0)));
+  }
+  // NaN is true: all(sqrt(arange(10) - 5)) is true, any of zeros is false.
+  ChunkProgram q;
+  q.ndim = 1;
+  q.nodes.push_back(Arange(10, -5, 1, Identity(1)));
+  q.nodes.push_back(Unary(UnaryOp::kSqrt, 0));
+  q.has_reduce = true;
+  q.reduce.axes = {0};
+  q.reduce.op = ReduceOp::kAll;
+  EXPECT_EQ(AsDoubles(Eval(q, {0}, {5})), (std::vector<double>{1}));
+  EXPECT_EQ(AsDoubles(Eval(q, {0}, {10})), (std::vector<double>{0}));  // sqrt(0) is 0
+  q.nodes = {Full(0)};
+  q.reduce.op = ReduceOp::kAny;
+  EXPECT_EQ(AsDoubles(Eval(q, {0}, {10})), (std::vector<double>{0}));
+  // Combine ors / ands bool partials.
+  const std::vector<ChunkPtr> parts = {Partial(DType::kBool, {3}, {0, 1, 1}),
+                                       Partial(DType::kBool, {3}, {0, 0, 1})};
+  absl::StatusOr<ChunkBuffer> any = ExecuteTask(CombineTask(ReduceOp::kAny, 2), nullptr, parts);
+  ASSERT_TRUE(any.ok()) << any.status();
+  EXPECT_EQ(any->dtype, DType::kBool);
+  EXPECT_EQ(AsDoubles(*any), (std::vector<double>{0, 1, 1}));
+  absl::StatusOr<ChunkBuffer> all = ExecuteTask(CombineTask(ReduceOp::kAll, 2), nullptr, parts);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(AsDoubles(*all), (std::vector<double>{0, 0, 1}));
+}
+
+TEST(ExecutorTest, LinspaceLeaf) {
+  // numpy.linspace(0, 1, 11) read backwards from element 9: 0.9, 0.8, ..., with 3 * 0.1 and
+  // 7 * 0.1 rounded as NumPy rounds them; then as int64 (floor) and with a zero step.
+  ProgramNode n;
+  n.kind = Kind::kLinspace;
+  n.start = 0;
+  n.step = 0.1;
+  n.value = 1;
+  n.param_a = 10;
+  n.param_b = 1;
+  n.leaf_shape = {11};
+  n.map = Map({10}, {-1}, {0});
+  ChunkProgram p;
+  p.ndim = 1;
+  p.nodes = {n};
+  EXPECT_EQ(AsDoubles(Eval(p, {0}, {11})),
+            (std::vector<double>{1.0, 0.9, 0.8, 0.7000000000000001, 0.6000000000000001, 0.5, 0.4,
+                                 0.30000000000000004, 0.2, 0.1, 0.0}));
+  p.nodes[0].start = -1;  // linspace(-1, 1, 11, dtype=int64): floor(-0.8) is -1
+  p.nodes[0].step = 0.2;
+  p.nodes[0].param_b = 2;
+  p.nodes[0].dtype = DType::kInt64;
+  p.nodes[0].map = Identity(1);
+  EXPECT_EQ(AsDoubles(Eval(p, {0}, {11})),
+            (std::vector<double>{-1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 1}));
+  p.nodes[0] = n;
+  p.nodes[0].start = 2;
+  p.nodes[0].step = 0;
+  p.nodes[0].value = 2;
+  p.nodes[0].param_b = 0;
+  EXPECT_EQ(AsDoubles(Eval(p, {3}, {6})), (std::vector<double>{2, 2, 2}));
+  // A linspace leaf is 1-D.
+  p.nodes[0].leaf_shape = {11, 1};
+  p.nodes[0].map = Map({0, 0}, {1, 0}, {0, -1});
+  EXPECT_EQ(ExecuteTask(ChunkTask({0}, {4}), &p, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ExecutorTest, FinalizeMean) {
   // mean of full(2.5) over (10, 10) as one chunk task with finalize.
   ChunkProgram p;
