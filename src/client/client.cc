@@ -1,6 +1,4 @@
 // tessera::Client: the gRPC side of the client library, and the embedded local cluster.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -12,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/rpc/grpc_util.h"
 #include "graph/expr.h"
 #include "graph/rpc/wire.h"
@@ -334,8 +333,7 @@ Client Client::local(const LocalClusterOptions& options) {
   const int n_workers = options.n_workers > 0 ? options.n_workers : (cores > 1 ? 2 : 1);
   const int threads =
       options.threads_per_worker > 0 ? options.threads_per_worker : std::max(1, cores / n_workers);
-  const int64_t system_memory =
-      static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+  const int64_t system_memory = SystemMemoryBytes();
   const int64_t memory = options.memory_limit > 0 ? options.memory_limit : system_memory / n_workers;
   if (options.quiet && GetLogLevel() < LogLevel::kWarning) SetLogLevel(LogLevel::kWarning);
 

@@ -1,5 +1,4 @@
 // The `scheduler` binary: dask-scheduler's counterpart.
-#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -7,6 +6,7 @@
 
 #include "common/address.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "scheduler/scheduler_service.h"
 
 int main(int argc, char** argv) {
@@ -26,11 +26,7 @@ int main(int argc, char** argv) {
   tessera::SetLogComponent("scheduler");
 
   // Signals are taken by one thread with sigwait, so shutdown runs outside a signal handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = tessera::BlockTerminationSignals();
 
   auto server = tessera::scheduler::SchedulerServer::Start(options);
   if (!server.ok()) {
@@ -44,9 +40,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    TESSERA_LOG(kInfo, "received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", shutting down");
+    TESSERA_LOG(kInfo, "received ", tessera::WaitForTerminationSignal(signals), ", shutting down");
     (*server)->Shutdown();
   });
   // Only the signal thread shuts the server down, so it has finished when Wait returns.

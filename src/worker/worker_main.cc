@@ -1,14 +1,12 @@
 #include "worker/worker_main.h"
 
-#include <unistd.h>
-
-#include <csignal>
 #include <cstdio>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "common/log.h"
+#include "common/process.h"
 #include "common/shape.h"
 
 namespace tessera::worker {
@@ -53,8 +51,7 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
     return 2;
   }
   options.scheduler = *address;
-  const int64_t system_memory =
-      static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+  const int64_t system_memory = SystemMemoryBytes();
   if (memory_limit == "auto") {
     options.memory_limit = system_memory;
   } else {
@@ -78,11 +75,7 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
     }
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockTerminationSignals();
 
   auto executor = make_executor();
   if (executor == nullptr) return 1;
@@ -94,9 +87,7 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
   TESSERA_LOG(kInfo, "Start worker at: tcp://", (*worker)->address(), " (", options.nthreads,
               " threads, memory limit ", FormatBytes(options.memory_limit), ")");
   TESSERA_LOG(kInfo, "Waiting to connect to: ", options.scheduler.ToString());
-  int sig = 0;
-  sigwait(&signals, &sig);
-  TESSERA_LOG(kInfo, "received ", sig == SIGINT ? "SIGINT" : "SIGTERM", ", stopping worker");
+  TESSERA_LOG(kInfo, "received ", WaitForTerminationSignal(signals), ", stopping worker");
   (*worker)->Shutdown();
   TESSERA_LOG(kInfo, "worker stopped");
   return 0;
