@@ -92,26 +92,6 @@ struct Buf {
   std::vector<double> v;
 };
 
-std::vector<int64_t> StridesOf(const Shape& s) {
-  std::vector<int64_t> r(s.size(), 1);
-  for (int a = static_cast<int>(s.size()) - 2; a >= 0; --a) r[a] = r[a + 1] * s[a + 1];
-  return r;
-}
-
-template <typename F>
-void ForEach(const Shape& shape, F&& f) {
-  if (NumElements(shape) == 0) return;
-  std::vector<int64_t> c(shape.size(), 0);
-  while (true) {
-    f(c);
-    int a = static_cast<int>(shape.size()) - 1;
-    for (; a >= 0; --a) {
-      if (++c[a] < shape[a]) break;
-      c[a] = 0;
-    }
-    if (a < 0) return;
-  }
-}
 
 std::vector<int64_t> LeafCoord(const IndexMap& m, const std::vector<int64_t>& out) {
   std::vector<int64_t> c(m.offset.size());
@@ -161,11 +141,11 @@ std::map<std::string, Buf> RunGraph(const TaskGraph& g, const std::map<std::stri
   for (const auto& [name, full] : sources) {
     const Chunks& chunks = source_chunks.at(name);
     const auto starts = BlockOffsets(chunks);
-    const auto strides = StridesOf(full.shape);
-    ForEach(NumBlocks(chunks), [&](const std::vector<int64_t>& b) {
+    const auto strides = testing::Strides(full.shape);
+    testing::ForEachCoord(NumBlocks(chunks), [&](const std::vector<int64_t>& b) {
       Buf c;
       for (size_t a = 0; a < b.size(); ++a) c.shape.push_back(chunks[a][b[a]]);
-      ForEach(c.shape, [&](const std::vector<int64_t>& x) {
+      testing::ForEachCoord(c.shape, [&](const std::vector<int64_t>& x) {
         int64_t flat = 0;
         for (size_t a = 0; a < x.size(); ++a) flat += (starts[a][b[a]] + x[a]) * strides[a];
         c.v.push_back(full.v[flat]);
@@ -186,9 +166,9 @@ std::map<std::string, Buf> RunGraph(const TaskGraph& g, const std::map<std::stri
       result.shape = partial_shape;
       result.v.assign(static_cast<size_t>(NumElements(partial_shape)),
                       p.has_reduce ? Identity(p.reduce.op) : 0.0);
-      const auto pstrides = StridesOf(partial_shape);
+      const auto pstrides = testing::Strides(partial_shape);
       std::vector<double> vals(p.nodes.size());
-      ForEach(region, [&](const std::vector<int64_t>& rc) {
+      testing::ForEachCoord(region, [&](const std::vector<int64_t>& rc) {
         std::vector<int64_t> out(rc.size());
         for (size_t a = 0; a < rc.size(); ++a) out[a] = t.lo[a] + rc[a];
         for (size_t i = 0; i < p.nodes.size(); ++i) {
@@ -308,16 +288,16 @@ void ExpectMatchesReference(const NodePtr& root,
   ASSERT_EQ(ref->shape, g.shape);
   // Assemble the output blocks.
   const auto starts = BlockOffsets(g.chunks);
-  const auto strides = StridesOf(g.shape);
+  const auto strides = testing::Strides(g.shape);
   size_t k = 0;
   int64_t checked = 0;
-  ForEach(NumBlocks(g.chunks), [&](const std::vector<int64_t>& b) {
+  testing::ForEachCoord(NumBlocks(g.chunks), [&](const std::vector<int64_t>& b) {
     const Buf& blk = store.at(g.output_keys[k++]);
     Shape bshape;
     for (size_t a = 0; a < b.size(); ++a) bshape.push_back(g.chunks[a][b[a]]);
     ASSERT_EQ(blk.shape, bshape);
     size_t i = 0;
-    ForEach(bshape, [&](const std::vector<int64_t>& x) {
+    testing::ForEachCoord(bshape, [&](const std::vector<int64_t>& x) {
       int64_t flat = 0;
       for (size_t a = 0; a < x.size(); ++a) flat += (starts[a][b[a]] + x[a]) * strides[a];
       const double want = ref->GetAsDouble(flat);

@@ -31,28 +31,6 @@ constexpr int64_t kMaxElements = int64_t{1} << 28;
 
 bool IsInteger(DType d) { return d == DType::kInt64 || d == DType::kInt32; }
 
-// Row-major strides in elements.
-std::vector<int64_t> Strides(const Shape& shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int a = static_cast<int>(shape.size()) - 2; a >= 0; --a) s[a] = s[a + 1] * shape[a + 1];
-  return s;
-}
-
-// Calls f(coord) for every coordinate of `shape` in C order.
-template <typename F>
-void ForEachCoord(const Shape& shape, F&& f) {
-  if (NumElements(shape) == 0) return;
-  std::vector<int64_t> c(shape.size(), 0);
-  while (true) {
-    f(c);
-    int a = static_cast<int>(shape.size()) - 1;
-    for (; a >= 0; --a) {
-      if (++c[a] < shape[a]) break;
-      c[a] = 0;
-    }
-    if (a < 0) return;
-  }
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/chunk.h"
@@ -37,5 +38,28 @@ double ReferenceBinary(graph::BinaryOp op, double a, double b, DType result_dtyp
 /// Element `index` (flat, in the random array's own shape) of a random array.
 double ReferenceRandom(graph::RandomDist dist, uint64_t seed, double a, double b, DType dtype,
                        uint64_t index);
+
+/// Row-major strides, in elements, of an array of `shape`.
+inline std::vector<int64_t> Strides(const Shape& shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (int a = static_cast<int>(shape.size()) - 2; a >= 0; --a) s[a] = s[a + 1] * shape[a + 1];
+  return s;
+}
+
+/// Calls f(coord) for every coordinate of `shape` in C order (nothing for an empty shape).
+template <typename F>
+void ForEachCoord(const Shape& shape, F&& f) {
+  if (NumElements(shape) == 0) return;
+  std::vector<int64_t> c(shape.size(), 0);
+  while (true) {
+    f(c);
+    int a = static_cast<int>(shape.size()) - 1;
+    for (; a >= 0; --a) {
+      if (++c[a] < shape[a]) break;
+      c[a] = 0;
+    }
+    if (a < 0) return;
+  }
+}
 
 }  // namespace tessera::testing
