@@ -167,6 +167,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
     }
     c->total++;
     t->computations.push_back(c);
+    c->members.push_back(t);
     if (t->status == TaskStatus::kMemory) {
       c->done++;
     }
@@ -210,7 +211,7 @@ void SchedulerState::Release(const std::string& client, const std::vector<std::s
     bool still_wanted = false;
     for (Task* t : c->outputs) still_wanted |= cw->second.count(t) != 0;
     if (c->client == client && !still_wanted) {
-      for (auto& [key, t] : tasks_) {
+      for (Task* t : c->members) {
         auto& v = t->computations;
         v.erase(std::remove(v.begin(), v.end(), c), v.end());
       }

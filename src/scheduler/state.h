@@ -179,6 +179,9 @@ class SchedulerState {
     ComputationId id = 0;
     std::string client;
     std::vector<Task*> outputs;
+    /// Every task counted in `total`. They stay alive as long as the computation: they are the
+    /// lineage of its wanted outputs.
+    std::vector<Task*> members;
     int64_t total = 0;
     int64_t done = 0;
     std::string error, erred_key;
