@@ -130,6 +130,10 @@ std::string_view ReduceOpName(ReduceOp op) {
       return "any";
     case ReduceOp::kAll:
       return "all";
+    case ReduceOp::kArgmin:
+      return "argmin";
+    case ReduceOp::kArgmax:
+      return "argmax";
   }
   return "reduce";
 }
@@ -446,6 +450,21 @@ uint64_t HashNode(const Node* node, std::unordered_map<const Node*, uint64_t>* m
       for (int a : node->axes) h.Int(a);
       h.Int(node->keepdims);
       h.Int(node->split_every);
+      break;
+    case OpKind::kWhere:
+    case OpKind::kRechunk:
+    case OpKind::kReshape:
+      break;  // shape, chunks and inputs say it all
+    case OpKind::kConcatenate:
+      h.Int(node->axes.empty() ? 0 : node->axes[0]);
+      break;
+    case OpKind::kTensordot:
+      h.Int(static_cast<int64_t>(node->axes.size()));
+      for (int a : node->axes) h.Int(a);
+      for (int a : node->axes_b) h.Int(a);
+      break;
+    case OpKind::kFromBuffer:
+      h.Str(node->data ? *node->data : std::string());
       break;
   }
   h.Int(static_cast<int64_t>(node->inputs.size()));
@@ -809,9 +828,13 @@ absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bo
       chunks.push_back({1});
     }
   }
+  if (IsArgReduce(op)) {
+    return absl::InvalidArgumentError("argmin / argmax are built with ArgReduce");
+  }
   auto node = std::make_shared<Node>();
   node->kind = OpKind::kReduce;
-  node->dtype = op == ReduceOp::kMean ? DType::kFloat64 : PartialDType(op, x->dtype);
+  // As NumPy: the mean of float32 is float32 (accumulated in double here), of integers float64.
+  node->dtype = op == ReduceOp::kMean ? FloatResult(x->dtype) : PartialDType(op, x->dtype);
   node->shape = std::move(shape);
   node->chunks = std::move(chunks);
   node->reduce = op;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,12 @@ enum class OpKind : int8_t {
   kReduce = 8,
   kTranspose = 9,  ///< Permutes axes: output axis i is input axis `axes[i]`.
   kLinspace = 10,  ///< 1-D: numpy.linspace(start, stop, num, endpoint), see Linspace().
+  kWhere = 11,     ///< numpy.where(c, a, b): inputs {c, a, b}, broadcast together.
+  kRechunk = 12,   ///< The input with another chunk grid (fused: only the task regions change).
+  kConcatenate = 13,  ///< inputs joined along axes[0]; each already cast to the result dtype.
+  kReshape = 14,   ///< C-order reshape; chunks from ReshapeChunks(). Materialised.
+  kTensordot = 15, ///< numpy.tensordot(a, b, (axes, axes_b)). Inputs materialised.
+  kFromBuffer = 16,  ///< Host data sent by the client (`data`, C order, little-endian).
 };
 
 enum class UnaryOp : int8_t {
@@ -44,7 +51,11 @@ enum class BinaryOp : int8_t {
 };
 
 /// kAny / kAll: logical or / and of `x != 0` (NaN is true), with bool partials and result.
-enum class ReduceOp : int8_t { kSum = 0, kProd, kMin, kMax, kMean, kAny, kAll };
+/// kArgmin / kArgmax: the index of the first minimum / maximum (NaN counts as both, as NumPy's
+/// argmin/argmax return the first NaN), int64; partials are (value, index) pairs of doubles.
+enum class ReduceOp : int8_t { kSum = 0, kProd, kMin, kMax, kMean, kAny, kAll, kArgmin, kArgmax };
+
+inline bool IsArgReduce(ReduceOp op) { return op == ReduceOp::kArgmin || op == ReduceOp::kArgmax; }
 
 enum class RandomDist : int8_t { kUniform = 0, kNormal = 1 };
 
@@ -103,10 +114,13 @@ struct Node {
   std::vector<AxisIndex> index;   ///< kSlice: one entry per output-producing item, see Slice()
   ReduceOp reduce = ReduceOp::kSum;
   std::vector<int> axes;          ///< kReduce: sorted, unique, non-negative;
-                                  ///< kTranspose: the permutation, non-negative
+                                  ///< kTranspose: the permutation, non-negative;
+                                  ///< kConcatenate: {axis}; kTensordot: a's contracted axes
+  std::vector<int> axes_b;        ///< kTensordot: b's contracted axes, paired with `axes`
   bool keepdims = false;
   int split_every = 8;            ///< kReduce: fan-in of the combine tree
   std::string source_name;        ///< kSource: key prefix; chunk keys are KeyFor(name, block)
+  std::shared_ptr<const std::string> data;  ///< kFromBuffer: NumElements(shape) items of dtype
 };
 
 // ---- Constructors. Each validates and returns a node with shape, dtype and chunks set. ----
@@ -144,6 +158,64 @@ absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bo
 /// negative axes count from the end. Errors: a length other than the rank, an axis out of
 /// range, a repeated axis.
 absl::StatusOr<NodePtr> Transpose(NodePtr x, std::vector<int> axes = {});
+
+/// numpy.where(c, a, b): elements of `a` where `c` is true (non-zero), else of `b`; the three
+/// broadcast together; the dtype is NumPy's result type of a and b (Python scalars weak).
+absl::StatusOr<NodePtr> Where(NodePtr c, NodePtr a, NodePtr b);
+
+/// numpy.var / numpy.std: sum((x - mean(x))**2) / max(n - ddof, 0) over `axes` (empty: all),
+/// built from mean, subtract, square, sum and divide as NumPy computes it (two passes).
+/// Errors: as Reduce, and a negative ddof.
+absl::StatusOr<NodePtr> Var(NodePtr x, std::vector<int> axes, bool keepdims, double ddof,
+                            int split_every = 8);
+absl::StatusOr<NodePtr> Std(NodePtr x, std::vector<int> axes, bool keepdims, double ddof,
+                            int split_every = 8);
+
+/// numpy.argmin / argmax over one axis, or over the flattened array when `axis` is empty;
+/// int64 result. Errors: axis out of range, an empty array or axis.
+absl::StatusOr<NodePtr> ArgReduce(ReduceOp op, NodePtr x, std::optional<int> axis,
+                                  bool keepdims = false, int split_every = 8);
+
+/// dask's x.rechunk(chunks). Fused: only the chunk grid of the tasks changes (a materialised
+/// input is read through its own chunks). Errors: chunks that do not fit the shape.
+absl::StatusOr<NodePtr> Rechunk(NodePtr x, const ChunkSpec& chunks,
+                                int64_t chunk_target_bytes = kDefaultChunkBytes);
+
+/// numpy.concatenate(arrays, axis): shapes must agree except along `axis`; the dtype is the
+/// promoted dtype of all inputs; chunks along `axis` are the inputs' chunks one after another.
+absl::StatusOr<NodePtr> Concatenate(const std::vector<NodePtr>& arrays, int axis = 0);
+/// numpy.stack(arrays, axis): equal shapes, a new axis of extent len(arrays) at `axis`.
+absl::StatusOr<NodePtr> Stack(const std::vector<NodePtr>& arrays, int axis = 0);
+
+/// numpy.reshape in C order; one extent may be -1 (inferred). The result's chunks are chosen
+/// with ReshapeChunks so that every output chunk is one input chunk relabelled.
+/// Errors: a size mismatch, more than one -1, a negative extent.
+absl::StatusOr<NodePtr> Reshape(NodePtr x, Shape shape);
+
+/// For a C-order reshape of an array of shape `in_shape` and chunks `in_chunks` into
+/// `out_shape` (same size): the input chunking the reshape reads (`first`) and the output's
+/// chunking (`second`), such that output block i holds exactly the elements of input block i'
+/// in the same order, where i' maps block indices group by group (see Reshape()).
+std::pair<Chunks, Chunks> ReshapeChunks(const Shape& in_shape, const Chunks& in_chunks,
+                                        const Shape& out_shape);
+
+/// numpy.tensordot(a, b, (a_axes, b_axes)): sums products over the paired axes (equal
+/// extents); the result's axes are a's free axes then b's. Errors: unequal pair counts,
+/// mismatched extents, repeated or out-of-range axes.
+absl::StatusOr<NodePtr> Tensordot(NodePtr a, NodePtr b, std::vector<int> a_axes,
+                                  std::vector<int> b_axes);
+/// numpy.matmul (`@`): 1-D operands are promoted as NumPy does; leading (batch) axes broadcast.
+/// Errors: 0-d operands, mismatched inner extents, batch shapes that do not broadcast.
+absl::StatusOr<NodePtr> Matmul(NodePtr a, NodePtr b);
+/// numpy.dot: 0-d operands multiply, 1-D by 1-D is the inner product, otherwise the sum over
+/// a's last axis and b's second-to-last (its only, when 1-D).
+absl::StatusOr<NodePtr> Dot(NodePtr a, NodePtr b);
+
+/// An array from host memory: NumElements(shape) values of `dtype` in C order, copied.
+/// Errors: a size that does not match the shape, chunks that do not fit.
+absl::StatusOr<NodePtr> FromBuffer(std::string bytes, const Shape& shape, DType dtype,
+                                   const ChunkSpec& chunks,
+                                   int64_t chunk_target_bytes = kDefaultChunkBytes);
 
 /// The key of block `index` of an array named `name`: "name/i,j,k" ("name/" for 0-d).
 std::string KeyFor(std::string_view name, const std::vector<int64_t>& block_index);

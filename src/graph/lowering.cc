@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/status.h"
 
 namespace tessera::graph {
@@ -27,9 +31,15 @@ bool IsFusible(OpKind kind) {
     case OpKind::kBinary:
     case OpKind::kSlice:
     case OpKind::kTranspose:
+    case OpKind::kWhere:
+    case OpKind::kRechunk:
       return true;
     case OpKind::kSource:
     case OpKind::kReduce:
+    case OpKind::kConcatenate:
+    case OpKind::kReshape:
+    case OpKind::kTensordot:
+    case OpKind::kFromBuffer:
       return false;
   }
   return false;
@@ -60,6 +70,18 @@ std::string NodeOpName(const Node& node) {
       return "transpose";
     case OpKind::kReduce:
       return std::string(ReduceOpName(node.reduce));
+    case OpKind::kWhere:
+      return "where";
+    case OpKind::kRechunk:
+      return "rechunk";
+    case OpKind::kConcatenate:
+      return "concatenate";
+    case OpKind::kReshape:
+      return "reshape";
+    case OpKind::kTensordot:
+      return "tensordot";
+    case OpKind::kFromBuffer:
+      return "array";
   }
   return "op";
 }
@@ -205,7 +227,11 @@ class Lowerer {
         p.value = node->value;
         break;
       case OpKind::kSource:
-      case OpKind::kReduce: {
+      case OpKind::kReduce:
+      case OpKind::kConcatenate:
+      case OpKind::kReshape:
+      case OpKind::kTensordot:
+      case OpKind::kFromBuffer: {
         TESSERA_ASSIGN_OR_RETURN(ProgramInput in, Materialize(node));
         int index = -1;
         for (size_t i = 0; i < b->program.inputs.size(); ++i) {
@@ -236,18 +262,6 @@ class Lowerer {
         int args[2];
         for (int i = 0; i < 2; ++i) {
           const NodePtr& operand = node->inputs[i];
-          const size_t pad = node->shape.size() - operand->shape.size();
-          IndexMap m;
-          for (size_t j = 0; j < operand->shape.size(); ++j) {
-            const size_t axis = j + pad;
-            if (operand->shape[j] != node->shape[axis]) {
-              PushConstant(&m, 0);  // broadcast of an extent-1 axis
-            } else {
-              m.offset.push_back(map.offset[axis]);
-              m.step.push_back(map.step[axis]);
-              m.out_axis.push_back(map.out_axis[axis]);
-            }
-          }
           const NodePtr& other = node->inputs[1 - i];
           if (operand->kind == OpKind::kScalar && other->kind != OpKind::kScalar) {
             // A Python scalar takes the array's dtype first, as NumPy's weak scalars do, so that
@@ -256,7 +270,7 @@ class Lowerer {
                 EmitScalar(b, *operand, PromoteWithScalar(other->dtype, operand->scalar_is_float));
             continue;
           }
-          TESSERA_ASSIGN_OR_RETURN(args[i], Emit(b, operand, m));
+          TESSERA_ASSIGN_OR_RETURN(args[i], Emit(b, operand, OperandMap(*node, *operand, map)));
         }
         p.kind = ProgramNode::Kind::kBinary;
         p.binary = node->binary;
@@ -264,6 +278,25 @@ class Lowerer {
         p.arg1 = args[1];
         break;
       }
+      case OpKind::kWhere: {
+        int args[3];
+        for (int i = 0; i < 3; ++i) {
+          const NodePtr& operand = node->inputs[i];
+          if (operand->kind == OpKind::kScalar) {
+            // The condition as a bool; a Python scalar value in the result's dtype.
+            args[i] = EmitScalar(b, *operand, i == 0 ? DType::kBool : node->dtype);
+            continue;
+          }
+          TESSERA_ASSIGN_OR_RETURN(args[i], Emit(b, operand, OperandMap(*node, *operand, map)));
+        }
+        p.kind = ProgramNode::Kind::kWhere;
+        p.arg0 = args[0];
+        p.arg1 = args[1];
+        p.arg2 = args[2];
+        break;
+      }
+      case OpKind::kRechunk:
+        return Emit(b, node->inputs[0], map);  // only the task regions change
       case OpKind::kSlice: {
         // Compose: input coord = start + step * node coord, node coord = map(out).
         IndexMap m;
@@ -312,6 +345,24 @@ class Lowerer {
     b->program.nodes.push_back(std::move(p));
     b->memo[node.get()].emplace_back(map, index);
     return index;
+  }
+
+  // The map of a broadcast operand of an elementwise `node` read through `map`: operand axes
+  // align with the node's trailing axes; an extent-1 axis against a larger one is broadcast.
+  static IndexMap OperandMap(const Node& node, const Node& operand, const IndexMap& map) {
+    const size_t pad = node.shape.size() - operand.shape.size();
+    IndexMap m;
+    for (size_t j = 0; j < operand.shape.size(); ++j) {
+      const size_t axis = j + pad;
+      if (operand.shape[j] != node.shape[axis]) {
+        PushConstant(&m, 0);  // broadcast of an extent-1 axis
+      } else {
+        m.offset.push_back(map.offset[axis]);
+        m.step.push_back(map.step[axis]);
+        m.out_axis.push_back(map.out_axis[axis]);
+      }
+    }
+    return m;
   }
 
   // A kScalar leaf holding `scalar`'s value as an element of `dtype`.
@@ -457,35 +508,116 @@ class Lowerer {
   }
 
   absl::Status LowerElementwiseRoot(const NodePtr& root) {
-    TESSERA_ASSIGN_OR_RETURN(Builder b, BuildProgram(root));
-    const int program = StoreProgram(b.program);
-    const std::string group = Group(root);
-    graph_.output_name = group;
+    TESSERA_ASSIGN_OR_RETURN(ProgramInput out, MaterializeWithChunks(root, root->chunks));
+    graph_.output_name = out.name;
     const std::vector<int64_t> nblocks = NumBlocks(root->chunks);
-    const auto starts = BlockOffsets(root->chunks);
-    const int64_t item = ItemSize(root->dtype);
-    const size_t ndim = root->shape.size();
     graph_.output_keys.reserve(static_cast<size_t>(TotalBlocks(root->chunks)));
-    graph_.tasks.reserve(graph_.tasks.size() + static_cast<size_t>(TotalBlocks(root->chunks)));
+    std::vector<int64_t> blk(root->shape.size(), 0);
+    do {
+      graph_.output_keys.push_back(KeyFor(out.name, blk));
+    } while (NextBlock(nblocks, &blk));
+    return absl::OkStatus();
+  }
+
+  // A kChunk task evaluating `b`'s program over [lo, hi), with its input chunks.
+  absl::StatusOr<TaskSpec> ChunkTask(const Builder& b, int program, std::string key,
+                                     const std::string& group, std::vector<int64_t> lo,
+                                     std::vector<int64_t> hi) {
+    TaskSpec t;
+    t.key = std::move(key);
+    t.group = group;
+    t.kind = TaskKind::kChunk;
+    t.program = program;
+    int64_t elements = 1;
+    for (size_t a = 0; a < lo.size(); ++a) elements *= hi[a] - lo[a];
+    t.est_bytes = elements * ItemSize(b.program.nodes.back().dtype);
+    t.lo = std::move(lo);
+    t.hi = std::move(hi);
+    AddInputChunks(b, &t);
+    TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
+    return t;
+  }
+
+  // `node` as an array in the cluster chunked as `chunks`: a materialised node with those chunks
+  // is itself; otherwise its fused program runs over the blocks of `chunks` (a fused node under
+  // its own name, as "exp-<token>"; another chunking as "rechunk-<token>").
+  absl::StatusOr<ProgramInput> MaterializeWithChunks(const NodePtr& node, const Chunks& chunks) {
+    const bool own = chunks == node->chunks;
+    if (own && !IsFusible(node->kind)) return Materialize(node);
+    std::string group = Group(node);
+    if (!own) {
+      std::string spec = TokenOf(node);
+      for (const auto& axis : chunks) absl::StrAppend(&spec, "|", absl::StrJoin(axis, ","));
+      group = absl::StrCat("rechunk-", absl::StrFormat("%016x", std::hash<std::string>{}(spec)));
+    }
+    ProgramInput result;
+    result.name = group;
+    result.shape = node->shape;
+    result.dtype = node->dtype;
+    result.chunks = chunks;
+    if (!rechunked_.insert(group).second) return result;  // lowered already
+    TESSERA_ASSIGN_OR_RETURN(Builder b, BuildProgram(node));
+    const int program = StoreProgram(b.program);
+    const std::vector<int64_t> nblocks = NumBlocks(chunks);
+    const auto starts = BlockOffsets(chunks);
+    const size_t ndim = node->shape.size();
+    graph_.tasks.reserve(graph_.tasks.size() + static_cast<size_t>(TotalBlocks(chunks)));
     std::vector<int64_t> blk(ndim, 0);
     do {
-      TaskSpec t;
-      t.key = KeyFor(group, blk);
-      t.group = group;
-      t.kind = TaskKind::kChunk;
-      t.program = program;
-      int64_t elements = 1;
+      std::vector<int64_t> lo(ndim), hi(ndim);
       for (size_t a = 0; a < ndim; ++a) {
-        t.lo.push_back(starts[a][blk[a]]);
-        t.hi.push_back(starts[a][blk[a]] + root->chunks[a][blk[a]]);
-        elements *= root->chunks[a][blk[a]];
+        lo[a] = starts[a][blk[a]];
+        hi[a] = lo[a] + chunks[a][blk[a]];
       }
-      t.est_bytes = elements * item;
-      AddInputChunks(b, &t);
-      TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
-      graph_.output_keys.push_back(t.key);
+      TESSERA_ASSIGN_OR_RETURN(TaskSpec t, ChunkTask(b, program, KeyFor(group, blk), group,
+                                                     std::move(lo), std::move(hi)));
       graph_.tasks.push_back(std::move(t));
     } while (NextBlock(nblocks, &blk));
+    return result;
+  }
+
+  // Emits the combine tree of fan-in `split` over `level_keys` (partials of one output block, in
+  // order), the last task keyed `final_key` with `finalize`. A single partial must already be
+  // final. Intermediate keys are KeyFor(combine_group, out_block + {level, index}).
+  absl::Status EmitCombineTree(std::vector<std::string> level_keys, ReduceOp op, size_t split,
+                               const std::string& final_key, const std::string& group,
+                               const std::string& combine_group,
+                               const std::vector<int64_t>& out_block, const Finalize& finalize,
+                               int64_t partial_bytes, int64_t final_bytes,
+                               const ChunkProgram& limits_program) {
+    for (int64_t level = 0; level_keys.size() > 1; ++level) {
+      const bool last_level = level_keys.size() <= split;
+      std::vector<std::string> next;
+      for (size_t g = 0; g < level_keys.size(); g += split) {
+        const size_t end = std::min(level_keys.size(), g + split);
+        if (end - g == 1) {
+          next.push_back(level_keys[g]);  // a lone leftover moves up unchanged
+          continue;
+        }
+        TaskSpec t;
+        t.kind = TaskKind::kCombine;
+        t.combine_op = op;
+        t.deps.assign(level_keys.begin() + static_cast<ptrdiff_t>(g),
+                      level_keys.begin() + static_cast<ptrdiff_t>(end));
+        if (last_level) {
+          t.key = final_key;
+          t.group = group;
+          t.finalize = finalize;
+          t.est_bytes = final_bytes;
+        } else {
+          std::vector<int64_t> index = out_block;
+          index.push_back(level);
+          index.push_back(static_cast<int64_t>(g / split));
+          t.key = KeyFor(combine_group, index);
+          t.group = combine_group;
+          t.est_bytes = partial_bytes;
+        }
+        TESSERA_RETURN_IF_ERROR(CheckLimits(limits_program, t));
+        next.push_back(t.key);
+        graph_.tasks.push_back(std::move(t));
+      }
+      level_keys = std::move(next);
+    }
     return absl::OkStatus();
   }
 
@@ -497,6 +629,16 @@ class Lowerer {
     b.program.has_reduce = true;
     b.program.reduce.op = red->reduce;
     b.program.reduce.axes = red->axes;
+    if (IsArgReduce(red->reduce)) {
+      // The result index is the C-order flat index over the reduced axes (one axis: its
+      // coordinate; all axes: numpy's index into the flattened array).
+      b.program.reduce.index_strides.assign(in->shape.size(), 0);
+      int64_t stride = 1;
+      for (auto it = red->axes.rbegin(); it != red->axes.rend(); ++it) {
+        b.program.reduce.index_strides[*it] = stride;
+        stride *= in->shape[*it];
+      }
+    }
     const int program = StoreProgram(b.program);
 
     const std::string token12 = TokenOf(red).substr(0, 12);
@@ -513,7 +655,8 @@ class Lowerer {
       count *= static_cast<double>(in->shape[a]);
     }
     const DType partial_dtype = PartialDType(red->reduce, in->dtype);
-    const int64_t partial_item = ItemSize(partial_dtype);
+    // argmin / argmax partials are (value, index) pairs.
+    const int64_t partial_item = ItemSize(partial_dtype) * (IsArgReduce(red->reduce) ? 2 : 1);
     const int64_t out_item = ItemSize(red->dtype);
 
     // Output block grid and, per output block, its partials' keys in C order.
@@ -604,39 +747,11 @@ class Lowerer {
           level_keys.push_back(graph_.tasks[i].key);
           partial_bytes = std::max(partial_bytes, graph_.tasks[i].est_bytes);
         }
-        for (int64_t level = 0; level_keys.size() > 1; ++level) {
-          const bool last_level = level_keys.size() <= split;
-          std::vector<std::string> next;
-          for (size_t g = 0; g < level_keys.size(); g += split) {
-            const size_t end = std::min(level_keys.size(), g + split);
-            if (end - g == 1) {
-              next.push_back(level_keys[g]);  // a lone leftover moves up unchanged
-              continue;
-            }
-            TaskSpec t;
-            t.kind = TaskKind::kCombine;
-            t.combine_op = red->reduce;
-            t.deps.assign(level_keys.begin() + static_cast<ptrdiff_t>(g),
-                          level_keys.begin() + static_cast<ptrdiff_t>(end));
-            if (last_level) {
-              t.key = KeyFor(group, out_block);
-              t.group = group;
-              t.finalize = finalize_for(out_block);
-              t.est_bytes = NumElements(t.finalize.out_shape) * out_item;
-            } else {
-              std::vector<int64_t> index = out_block;
-              index.push_back(level);
-              index.push_back(static_cast<int64_t>(g / split));
-              t.key = KeyFor(combine_group, index);
-              t.group = combine_group;
-              t.est_bytes = partial_bytes;
-            }
-            TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
-            next.push_back(t.key);
-            graph_.tasks.push_back(std::move(t));
-          }
-          level_keys = std::move(next);
-        }
+        const Finalize f = finalize_for(out_block);
+        TESSERA_RETURN_IF_ERROR(EmitCombineTree(
+            std::move(level_keys), red->reduce, split, KeyFor(group, out_block), group,
+            combine_group, out_block, f, partial_bytes, NumElements(f.out_shape) * out_item,
+            b.program));
       } while (NextBlock(out_nblocks, &out_block));
     }
 
@@ -648,7 +763,241 @@ class Lowerer {
     return result;
   }
 
-  // The node as an array in the cluster: a source's own keys, or a reduction lowered once.
+  ProgramInput ResultOf(const NodePtr& node, std::string name) {
+    ProgramInput result;
+    result.name = std::move(name);
+    result.shape = node->shape;
+    result.dtype = node->dtype;
+    result.chunks = node->chunks;
+    return result;
+  }
+
+  // Concatenation: output block j along the axis is block jj of input k, evaluated by input k's
+  // own program over its region (other axes follow the output's chunks).
+  absl::StatusOr<ProgramInput> LowerConcatenate(const NodePtr& node) {
+    const std::string group = Group(node);
+    const int ax = node->axes[0];
+    struct Part {
+      size_t input;
+      int64_t shift;  // output coordinate - input coordinate along the axis
+    };
+    std::vector<Part> parts;  // per output block along the axis
+    int64_t offset = 0;
+    for (size_t k = 0; k < node->inputs.size(); ++k) {
+      for (int64_t c : node->inputs[k]->chunks[ax]) {
+        if (c > 0) parts.push_back({k, offset});
+      }
+      offset += node->inputs[k]->shape[ax];
+    }
+    if (parts.empty()) parts.push_back({0, 0});  // everything empty: one empty block
+    std::vector<std::optional<Builder>> builders(node->inputs.size());
+    std::vector<int> programs(node->inputs.size(), -1);
+    const std::vector<int64_t> nblocks = NumBlocks(node->chunks);
+    const auto starts = BlockOffsets(node->chunks);
+    const size_t ndim = node->shape.size();
+    std::vector<int64_t> blk(ndim, 0);
+    do {
+      const Part& part = parts[static_cast<size_t>(blk[ax])];
+      if (!builders[part.input]) {
+        TESSERA_ASSIGN_OR_RETURN(Builder b, BuildProgram(node->inputs[part.input]));
+        programs[part.input] = StoreProgram(b.program);
+        builders[part.input] = std::move(b);
+      }
+      std::vector<int64_t> lo(ndim), hi(ndim);
+      for (size_t a = 0; a < ndim; ++a) {
+        lo[a] = starts[a][blk[a]];
+        hi[a] = lo[a] + node->chunks[a][blk[a]];
+      }
+      lo[ax] -= part.shift;
+      hi[ax] -= part.shift;
+      TESSERA_ASSIGN_OR_RETURN(TaskSpec t,
+                               ChunkTask(*builders[part.input], programs[part.input],
+                                         KeyFor(group, blk), group, std::move(lo), std::move(hi)));
+      graph_.tasks.push_back(std::move(t));
+    } while (NextBlock(nblocks, &blk));
+    return ResultOf(node, group);
+  }
+
+  // Reshape: the input's program runs over the blocks of the input chunking ReshapeChunks
+  // chose; block f (C order) of that grid holds the elements of output block f in the same
+  // order, so each task's result is relabelled with the output block's shape.
+  absl::StatusOr<ProgramInput> LowerReshape(const NodePtr& node) {
+    const NodePtr& in = node->inputs[0];
+    const std::string group = Group(node);
+    const auto [in_chunks, out_chunks] = ReshapeChunks(in->shape, in->chunks, node->shape);
+    if (out_chunks != node->chunks) {
+      return absl::InternalError("reshape: the node's chunks are not ReshapeChunks'");
+    }
+    TESSERA_ASSIGN_OR_RETURN(Builder b, BuildProgram(in));
+    const int program = StoreProgram(b.program);
+    const std::vector<int64_t> in_nblocks = NumBlocks(in_chunks);
+    const auto in_starts = BlockOffsets(in_chunks);
+    const std::vector<int64_t> out_nblocks = NumBlocks(out_chunks);
+    std::vector<int64_t> iblk(in->shape.size(), 0), oblk(node->shape.size(), 0);
+    do {
+      std::vector<int64_t> lo(in->shape.size()), hi(in->shape.size());
+      for (size_t a = 0; a < lo.size(); ++a) {
+        lo[a] = in_starts[a][iblk[a]];
+        hi[a] = lo[a] + in_chunks[a][iblk[a]];
+      }
+      TESSERA_ASSIGN_OR_RETURN(TaskSpec t, ChunkTask(b, program, KeyFor(group, oblk), group,
+                                                     std::move(lo), std::move(hi)));
+      t.finalize.enabled = true;
+      for (size_t a = 0; a < oblk.size(); ++a) t.finalize.out_shape.push_back(out_chunks[a][oblk[a]]);
+      t.finalize.out_dtype = node->dtype;
+      graph_.tasks.push_back(std::move(t));
+      NextBlock(in_nblocks, &iblk);
+    } while (NextBlock(out_nblocks, &oblk));
+    return ResultOf(node, group);
+  }
+
+  // Tensordot: both operands materialised with the same chunks along the contracted axes (a's);
+  // one kContract task per output block and contracted block, summed by a combine tree.
+  absl::StatusOr<ProgramInput> LowerTensordot(const NodePtr& node) {
+    const NodePtr& a = node->inputs[0];
+    const NodePtr& b = node->inputs[1];
+    Chunks b_chunks = b->chunks;
+    for (size_t k = 0; k < node->axes.size(); ++k) {
+      b_chunks[node->axes_b[k]] = a->chunks[node->axes[k]];
+    }
+    TESSERA_ASSIGN_OR_RETURN(ProgramInput ain, MaterializeWithChunks(a, a->chunks));
+    TESSERA_ASSIGN_OR_RETURN(ProgramInput bin, MaterializeWithChunks(b, b_chunks));
+    const std::string token12 = TokenOf(node).substr(0, 12);
+    const std::string group = absl::StrCat("tensordot-", token12);
+    const std::string partial_group = absl::StrCat("tensordot-partial-", token12);
+    const std::string combine_group = absl::StrCat("tensordot-combine-", token12);
+    const size_t na = a->shape.size(), nb = b->shape.size(), nk = node->axes.size();
+    std::vector<int> a_free, b_free;
+    for (size_t i = 0; i < na; ++i) {
+      if (std::find(node->axes.begin(), node->axes.end(), static_cast<int>(i)) == node->axes.end())
+        a_free.push_back(static_cast<int>(i));
+    }
+    for (size_t i = 0; i < nb; ++i) {
+      if (std::find(node->axes_b.begin(), node->axes_b.end(), static_cast<int>(i)) ==
+          node->axes_b.end())
+        b_free.push_back(static_cast<int>(i));
+    }
+    std::vector<int64_t> k_nblocks;
+    for (size_t k = 0; k < nk; ++k) {
+      k_nblocks.push_back(static_cast<int64_t>(a->chunks[node->axes[k]].size()));
+    }
+    int64_t k_total = 1;
+    for (int64_t n : k_nblocks) k_total *= n;
+    const DType partial_dtype = IsFloating(node->dtype) ? DType::kFloat64 : DType::kInt64;
+    const int64_t out_item = ItemSize(node->dtype);
+    const std::vector<int64_t> out_nblocks = NumBlocks(node->chunks);
+    std::vector<int64_t> oblk(node->shape.size(), 0);
+    const ChunkProgram no_program;
+    do {
+      Finalize f;
+      f.enabled = true;
+      for (size_t i = 0; i < oblk.size(); ++i) f.out_shape.push_back(node->chunks[i][oblk[i]]);
+      f.out_dtype = node->dtype;
+      const int64_t out_elements = NumElements(f.out_shape);
+      std::vector<std::string> partial_keys;
+      std::vector<int64_t> kblk(nk, 0);
+      int64_t kflat = 0;
+      do {
+        std::vector<int64_t> ablk(na), bblk(nb);
+        for (size_t i = 0; i < a_free.size(); ++i) ablk[a_free[i]] = oblk[i];
+        for (size_t i = 0; i < b_free.size(); ++i) bblk[b_free[i]] = oblk[a_free.size() + i];
+        for (size_t k = 0; k < nk; ++k) {
+          ablk[node->axes[k]] = kblk[k];
+          bblk[node->axes_b[k]] = kblk[k];
+        }
+        TaskSpec t;
+        t.kind = TaskKind::kContract;
+        t.deps = {KeyFor(ain.name, ablk), KeyFor(bin.name, bblk)};
+        if (sources_.count(ain.name) && sources_[ain.name].insert(FlatIndex(ablk, a->chunks)).second)
+          graph_.external_deps.push_back(t.deps[0]);
+        if (sources_.count(bin.name) && sources_[bin.name].insert(FlatIndex(bblk, b_chunks)).second)
+          graph_.external_deps.push_back(t.deps[1]);
+        t.contract_a = node->axes;
+        t.contract_b = node->axes_b;
+        if (k_total == 1) {
+          t.key = KeyFor(group, oblk);
+          t.group = group;
+          t.finalize = f;
+          t.est_bytes = out_elements * out_item;
+        } else {
+          std::vector<int64_t> index = oblk;
+          index.push_back(kflat);
+          t.key = KeyFor(partial_group, index);
+          t.group = partial_group;
+          t.est_bytes = out_elements * ItemSize(partial_dtype);
+        }
+        TESSERA_RETURN_IF_ERROR(CheckLimits(no_program, t));
+        partial_keys.push_back(t.key);
+        graph_.tasks.push_back(std::move(t));
+        ++kflat;
+      } while (NextBlock(k_nblocks, &kblk));
+      if (k_total > 1) {
+        TESSERA_RETURN_IF_ERROR(EmitCombineTree(
+            std::move(partial_keys), ReduceOp::kSum, 8, KeyFor(group, oblk), group, combine_group,
+            oblk, f, out_elements * ItemSize(partial_dtype), out_elements * out_item, no_program));
+      }
+    } while (NextBlock(out_nblocks, &oblk));
+    return ResultOf(node, group);
+  }
+
+  static int64_t FlatIndex(const std::vector<int64_t>& blk, const Chunks& chunks) {
+    int64_t flat = 0;
+    for (size_t a = 0; a < blk.size(); ++a) {
+      flat = flat * static_cast<int64_t>(chunks[a].size()) + blk[a];
+    }
+    return flat;
+  }
+
+  // Host data: one kLiteral task per block carrying the block's bytes.
+  absl::StatusOr<ProgramInput> LowerFromBuffer(const NodePtr& node) {
+    const std::string group = Group(node);
+    const int64_t item = ItemSize(node->dtype);
+    const size_t ndim = node->shape.size();
+    const std::vector<int64_t> nblocks = NumBlocks(node->chunks);
+    const auto starts = BlockOffsets(node->chunks);
+    std::vector<int64_t> strides(ndim, item);
+    for (int a = static_cast<int>(ndim) - 2; a >= 0; --a) strides[a] = strides[a + 1] * node->shape[a + 1];
+    const std::string& data = *node->data;
+    std::vector<int64_t> blk(ndim, 0);
+    do {
+      TaskSpec t;
+      t.kind = TaskKind::kLiteral;
+      t.key = KeyFor(group, blk);
+      t.group = group;
+      Shape shape(ndim);
+      for (size_t a = 0; a < ndim; ++a) {
+        t.lo.push_back(starts[a][blk[a]]);
+        shape[a] = node->chunks[a][blk[a]];
+        t.hi.push_back(t.lo[a] + shape[a]);
+      }
+      const int64_t count = NumElements(shape);
+      t.literal.resize(static_cast<size_t>(count * item));
+      if (count > 0) {
+        // Copy rows of the last axis (the whole block for 0-d).
+        const int64_t row = ndim == 0 ? item : shape[ndim - 1] * item;
+        const int64_t rows = ndim == 0 ? 1 : count / shape[ndim - 1];
+        std::vector<int64_t> idx(ndim, 0);
+        for (int64_t r = 0; r < rows; ++r) {
+          int64_t src = 0;
+          for (size_t a = 0; a < ndim; ++a) src += (t.lo[a] + idx[a]) * strides[a];
+          std::memcpy(t.literal.data() + r * row, data.data() + src, static_cast<size_t>(row));
+          for (int a = static_cast<int>(ndim) - 2; a >= 0; --a) {
+            if (++idx[a] < shape[a]) break;
+            idx[a] = 0;
+          }
+        }
+      }
+      t.finalize.enabled = true;
+      t.finalize.out_shape = shape;
+      t.finalize.out_dtype = node->dtype;
+      t.est_bytes = count * item;
+      graph_.tasks.push_back(std::move(t));
+    } while (NextBlock(nblocks, &blk));
+    return ResultOf(node, group);
+  }
+
+  // The node as an array in the cluster: a source's own keys, or a materialising node lowered
+  // once.
   absl::StatusOr<ProgramInput> Materialize(const NodePtr& node) {
     if (node->kind == OpKind::kSource) {
       ProgramInput in;
@@ -659,15 +1008,33 @@ class Lowerer {
       sources_[in.name];
       return in;
     }
-    if (node->kind != OpKind::kReduce) {
-      return absl::InternalError(absl::StrCat("cannot materialise a ", NodeOpName(*node), " node"));
-    }
-    // Content-identical reductions built separately share one set of tasks (and keys).
+    // Content-identical nodes built separately share one set of tasks (and keys).
     const std::string token = TokenOf(node);
     auto it = materialized_.find(token);
     if (it != materialized_.end()) return it->second;
-    TESSERA_ASSIGN_OR_RETURN(ProgramInput in, LowerReduce(node));
-    materialized_.emplace(token, in);
+    absl::StatusOr<ProgramInput> in;
+    switch (node->kind) {
+      case OpKind::kReduce:
+        in = LowerReduce(node);
+        break;
+      case OpKind::kConcatenate:
+        in = LowerConcatenate(node);
+        break;
+      case OpKind::kReshape:
+        in = LowerReshape(node);
+        break;
+      case OpKind::kTensordot:
+        in = LowerTensordot(node);
+        break;
+      case OpKind::kFromBuffer:
+        in = LowerFromBuffer(node);
+        break;
+      default:
+        return absl::InternalError(
+            absl::StrCat("cannot materialise a ", NodeOpName(*node), " node"));
+    }
+    if (!in.ok()) return in.status();
+    materialized_.emplace(token, *in);
     return in;
   }
 
@@ -675,6 +1042,7 @@ class Lowerer {
   TaskGraph graph_;
   std::unordered_map<const Node*, std::string> tokens_;
   std::unordered_map<std::string, ProgramInput> materialized_;
+  std::unordered_set<std::string> rechunked_;  // groups lowered by MaterializeWithChunks
   // Per kSource array read, the flat indices of its chunks already in external_deps.
   std::unordered_map<std::string, std::unordered_set<int64_t>> sources_;
   std::vector<std::vector<int64_t>> wanted_;  // scratch of AddInputChunks

@@ -39,7 +39,8 @@ struct ProgramNode {
     kScalar,
     kUnary,
     kBinary,
-    kLinspace
+    kLinspace,
+    kWhere,  ///< arg0 ? arg1 : arg2 (arg0 true when non-zero)
   };
   Kind kind = Kind::kFull;
   DType dtype = DType::kFloat64;  ///< dtype of this node's values
@@ -57,7 +58,8 @@ struct ProgramNode {
   int input = -1;                 ///< kInput: index into ChunkProgram::inputs
   UnaryOp unary = UnaryOp::kNegative;
   BinaryOp binary = BinaryOp::kAdd;
-  int arg0 = -1, arg1 = -1;       ///< kUnary/kBinary: indices of earlier nodes
+  int arg0 = -1, arg1 = -1;       ///< kUnary/kBinary/kWhere: indices of earlier nodes
+  int arg2 = -1;                  ///< kWhere
   IndexMap map;                   ///< leaves (kFull, kArange, kRandom, kInput)
 
   bool operator==(const ProgramNode&) const = default;
@@ -77,6 +79,9 @@ struct ProgramInput {
 struct FusedReduce {
   ReduceOp op = ReduceOp::kSum;
   std::vector<int> axes;
+  /// argmin/argmax: per axis of the root's space, the weight of its global coordinate in the
+  /// result index (the C-order strides of the reduced axes' extents; 0 on kept axes).
+  std::vector<int64_t> index_strides;
   bool operator==(const FusedReduce&) const = default;
 };
 
@@ -108,7 +113,8 @@ inline double LinspaceValue(const ProgramNode& n, int64_t i) {
 }
 
 /// dtype of a partial result of `op` over values of `dtype` (sum/prod: int64 for bool and ints,
-/// else the float type; mean: float64; min/max: dtype; any/all: bool).
+/// else the float type; mean: float64; min/max: dtype; any/all: bool; argmin/argmax: float64
+/// (value, index) pairs along an extra trailing axis of extent 2).
 inline DType PartialDType(ReduceOp op, DType dtype) {
   switch (op) {
     case ReduceOp::kSum:
@@ -122,11 +128,18 @@ inline DType PartialDType(ReduceOp op, DType dtype) {
     case ReduceOp::kAny:
     case ReduceOp::kAll:
       return DType::kBool;
+    case ReduceOp::kArgmin:
+    case ReduceOp::kArgmax:
+      return DType::kFloat64;  // (value, index) pairs: a trailing axis of 2
   }
   return dtype;
 }
 
-enum class TaskKind : int8_t { kChunk = 0, kCombine = 1 };
+/// kChunk: a fused program over a region. kCombine: merges partials. kContract: the tensordot
+/// of two materialised blocks (deps {a block, b block}) over `contract_a` / `contract_b`, as the
+/// float64 (or int64, for integer and bool dtypes) partial of a sum. kLiteral: the block's
+/// values are `literal` (host data from the client), of dtype finalize.out_dtype.
+enum class TaskKind : int8_t { kChunk = 0, kCombine = 1, kContract = 2, kLiteral = 3 };
 
 /// One materialised input chunk that a kChunk task reads.
 struct InputChunk {
@@ -156,6 +169,10 @@ struct TaskSpec {
   std::vector<InputChunk> input_chunks;  ///< parallel to deps
   // kCombine
   ReduceOp combine_op = ReduceOp::kSum;
+  // kContract
+  std::vector<int> contract_a, contract_b;
+  // kLiteral: the block's bytes, C order, shape hi - lo
+  std::string literal;
   // both
   Finalize finalize;
   int64_t est_bytes = 0;          ///< estimated size of the result

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "worker_cpu/block_ops.h"
 #include "worker_cpu/kernels.h"
 
 // How a chunk task runs. The region [lo, hi) is walked row by row (all axes but the last), and
@@ -235,6 +236,13 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
           return Invalid(task, where(), "bad binary op ", static_cast<int>(n.binary));
         }
         break;
+      case Kind::kWhere:
+        if (n.arg0 < 0 || n.arg0 >= static_cast<int>(i) || n.arg1 < 0 ||
+            n.arg1 >= static_cast<int>(i) || n.arg2 < 0 || n.arg2 >= static_cast<int>(i)) {
+          return Invalid(task, where(), "args (", n.arg0, ", ", n.arg1, ", ", n.arg2,
+                         ") are not earlier nodes");
+        }
+        break;
       default:
         return Invalid(task, where(), "bad node kind ", static_cast<int>(n.kind));
     }
@@ -246,8 +254,13 @@ absl::Status ValidateProgram(const TaskSpec& task, const ChunkProgram& p) {
   }
   if (p.has_reduce) {
     const int op = static_cast<int>(p.reduce.op);
-    if (op < 0 || op > static_cast<int>(ReduceOp::kAll)) {
+    if (op < 0 || op > static_cast<int>(ReduceOp::kArgmax)) {
       return Invalid(task, "bad reduce op ", op);
+    }
+    if (graph::IsArgReduce(p.reduce.op) &&
+        static_cast<int>(p.reduce.index_strides.size()) != p.ndim) {
+      return Invalid(task, "argmin / argmax program has ", p.reduce.index_strides.size(),
+                     " index strides for ", p.ndim, " axes");
     }
     std::vector<bool> seen(p.ndim, false);
     for (int a : p.reduce.axes) {
@@ -487,10 +500,11 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
   for (int i = 0; i < n; ++i) {
     const ProgramNode& node = p.nodes[i];
     if (node.kind == Kind::kUnary) last_use[node.arg0] = i;
-    if (node.kind == Kind::kBinary) {
+    if (node.kind == Kind::kBinary || node.kind == Kind::kWhere) {
       last_use[node.arg0] = i;
       last_use[node.arg1] = i;
     }
+    if (node.kind == Kind::kWhere) last_use[node.arg2] = i;
   }
   last_use[n - 1] = n;
   plan.buffer.assign(n, -1);
@@ -504,11 +518,14 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
     } else {
       plan.buffer[i] = plan.num_buffers++;
     }
-    int args[2] = {-1, -1};
+    int args[3] = {-1, -1, -1};
     if (node.kind == Kind::kUnary) args[0] = node.arg0;
-    if (node.kind == Kind::kBinary) {
+    if (node.kind == Kind::kBinary || node.kind == Kind::kWhere) {
       args[0] = node.arg0;
       args[1] = node.arg1 != node.arg0 ? node.arg1 : -1;
+    }
+    if (node.kind == Kind::kWhere && node.arg2 != node.arg0 && node.arg2 != node.arg1) {
+      args[2] = node.arg2;
     }
     for (int a : args) {
       if (a >= 0 && last_use[a] == i && plan.buffer[a] >= 0) free_list.push_back(plan.buffer[a]);
@@ -586,6 +603,20 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
                             n);
         break;
       }
+      case Kind::kWhere: {
+        const int b0 = plan.buffer[node.arg0], b1 = plan.buffer[node.arg1],
+                  b2 = plan.buffer[node.arg2];
+        const double* c = b0 >= 0 ? scratch + b0 * kBlockSize : nullptr;
+        const double* x = b1 >= 0 ? scratch + b1 * kBlockSize : nullptr;
+        const double* y = b2 >= 0 ? scratch + b2 * kBlockSize : nullptr;
+        const double cs = plan.scalar[node.arg0], xs = plan.scalar[node.arg1],
+                     ys = plan.scalar[node.arg2];
+        for (int64_t k = 0; k < n; ++k) {
+          const bool take = (c != nullptr ? c[k] : cs) != 0;  // NaN is true, as NumPy
+          out[k] = take ? (x != nullptr ? x[k] : xs) : (y != nullptr ? y[k] : ys);
+        }
+        break;
+      }
     }
     detail::RoundBlock(node.dtype, out, n);
   }
@@ -649,6 +680,9 @@ class Reducer {
       case ReduceOp::kAll:
         for (int64_t i = 0; i < n && acc_[p] != 0; ++i) acc_[p] = x[i] != 0 ? 1 : 0;
         break;
+      case ReduceOp::kArgmin:
+      case ReduceOp::kArgmax:
+        break;  // detail::ArgReducer
     }
   }
 
@@ -682,6 +716,9 @@ class Reducer {
       case ReduceOp::kAll:
         for (int64_t i = 0; i < n; ++i) acc_[p + i] = (acc_[p + i] != 0 && x[i] != 0) ? 1 : 0;
         break;
+      case ReduceOp::kArgmin:
+      case ReduceOp::kArgmax:
+        break;  // detail::ArgReducer
     }
   }
 
@@ -743,6 +780,8 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   Shape out_shape = region;
   std::vector<int64_t> pstride(ndim, 0);  // partial stride per axis, 0 on reduced axes
   std::unique_ptr<Reducer> reducer;
+  std::unique_ptr<detail::ArgReducer> arg;
+  std::vector<int64_t> istride(ndim, 0);  // argmin / argmax: weight of each global coordinate
   ChunkBuffer result;
   if (p.has_reduce) {
     int empty_axis = -1;
@@ -759,7 +798,13 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
     }
     const std::vector<int64_t> s = Strides(out_shape);
     for (int k = 0; k < ndim; ++k) pstride[k] = reduced[k] ? 0 : s[k];
-    reducer = std::make_unique<Reducer>(p.reduce.op, root_dtype, SafeCount(out_shape));
+    if (graph::IsArgReduce(p.reduce.op)) {
+      arg = std::make_unique<detail::ArgReducer>(p.reduce.op == ReduceOp::kArgmax,
+                                                 SafeCount(out_shape));
+      istride = p.reduce.index_strides;
+    } else {
+      reducer = std::make_unique<Reducer>(p.reduce.op, root_dtype, SafeCount(out_shape));
+    }
   } else {
     result = ChunkBuffer::Zeros(root_dtype, region);
   }
@@ -775,15 +820,19 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   const int64_t rows_per_block =
       (row_len > 0 && row_len <= kBlockSize / 2) ? kBlockSize / row_len : 1;
   std::vector<int64_t> row_start(nn * rows_per_block, 0), start(nn * rows_per_block, 0);
-  std::vector<int64_t> prow(rows_per_block, 0);
+  std::vector<int64_t> prow(rows_per_block, 0), irow(rows_per_block, 0);
   std::vector<int64_t> idx(ndim > 0 ? ndim - 1 : 0, 0);  // position of the next row in the region
   const bool last_reduced = ndim == 0 || reduced[last];
   for (int64_t row = 0; row < rows;) {
     const int64_t nr = std::min(rows_per_block, rows - row);
     for (int64_t r = 0; r < nr; ++r) {
-      int64_t pr = 0;
-      for (int k = 0; k < last; ++k) pr += idx[k] * pstride[k];
+      int64_t pr = 0, ir = 0;
+      for (int k = 0; k < last; ++k) {
+        pr += idx[k] * pstride[k];
+        ir += (task.lo[k] + idx[k]) * istride[k];
+      }
       prow[r] = pr;
+      irow[r] = ir;
       for (int i = 0; i < nn; ++i) {
         const LeafPlan& lp = plan.leaf[i];
         if (!lp.active) continue;
@@ -809,7 +858,19 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
       }
       const double* values =
           EvalBlock(plan, start.data(), rows_per_block, nr, seg, scratch.data(), index.data());
-      if (reducer == nullptr) {
+      if (arg != nullptr) {
+        const int64_t is_last = ndim > 0 ? istride[last] : 0;
+        const int64_t first = ndim > 0 ? task.lo[last] + j0 : 0;
+        for (int64_t r = 0; r < nr; ++r) {
+          const double* v = values + r * seg;
+          const int64_t base = irow[r] + first * is_last;
+          if (last_reduced) {
+            for (int64_t i = 0; i < seg; ++i) arg->Add(prow[r], v[i], base + i * is_last);
+          } else {
+            for (int64_t i = 0; i < seg; ++i) arg->Add(prow[r] + j0 + i, v[i], base);
+          }
+        }
+      } else if (reducer == nullptr) {
         // Full rows when nr > 1, so the block is contiguous in the output.
         StoreAs(root_dtype, values, nr * seg, result.bytes.data(), row * row_len + j0);
       } else if (last_reduced) {
@@ -828,6 +889,7 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
     row += nr;
   }
   if (reducer != nullptr) return reducer->Finish(out_shape);
+  if (arg != nullptr) return arg->Finish(out_shape);
   return result;
 }
 
@@ -917,6 +979,9 @@ absl::StatusOr<ChunkBuffer> RunCombine(const TaskSpec& task, const std::vector<C
       case ReduceOp::kAll:
         for (int64_t i = 0; i < count; ++i) acc[i] = (acc[i] != 0 && vals[i] != 0) ? 1 : 0;
         break;
+      case ReduceOp::kArgmin:
+      case ReduceOp::kArgmax:
+        break;  // detail::RunArgCombine
     }
   }
   if (rop == ReduceOp::kSum || rop == ReduceOp::kMean) {
@@ -973,12 +1038,25 @@ absl::StatusOr<ChunkBuffer> ExecuteTaskImpl(const TaskSpec& task, const ChunkPro
       result = RunChunk(task, program, deps);
       break;
     case TaskKind::kCombine:
-      result = RunCombine(task, deps);
+      result = graph::IsArgReduce(task.combine_op) ? detail::RunArgCombine(task, deps)
+                                                    : RunCombine(task, deps);
+      break;
+    case TaskKind::kContract:
+      result = detail::RunContract(task, deps);
+      break;
+    case TaskKind::kLiteral:
+      result = detail::RunLiteral(task);
       break;
     default:
       return Invalid(task, "bad task kind ", static_cast<int>(task.kind));
   }
   if (!result.ok() || !task.finalize.enabled) return result;
+  const bool arg_partial =
+      (task.kind == TaskKind::kCombine && graph::IsArgReduce(task.combine_op)) ||
+      (task.kind == TaskKind::kChunk && program != nullptr && program->has_reduce &&
+       graph::IsArgReduce(program->reduce.op));
+  if (arg_partial) result = detail::ArgPartialToIndex(task, *result);
+  if (!result.ok()) return result;
   return ApplyFinalize(task, std::move(result).value());
 }
 

@@ -1,5 +1,6 @@
 #include "graph/rpc/wire.h"
 
+#include <optional>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -101,6 +102,8 @@ v1::Graph GraphToProto(const graph::NodePtr& root) {
     p->set_keepdims(node->keepdims);
     p->set_split_every(node->split_every);
     p->set_source_name(node->source_name);
+    for (int a : node->axes_b) p->add_axes_b(a);
+    if (node->kind == graph::OpKind::kFromBuffer && node->data) p->set_data(*node->data);
     ids[node] = out.nodes_size() - 1;
     stack.pop_back();
   }
@@ -217,10 +220,23 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
       case v1::REDUCE:
         TESSERA_RETURN_IF_ERROR(need_inputs(1));
         TESSERA_RETURN_IF_ERROR(
-            CheckEnum(p.reduce_op(), static_cast<int>(graph::ReduceOp::kAll), "reduce op", i));
+            CheckEnum(p.reduce_op(), static_cast<int>(graph::ReduceOp::kArgmax), "reduce op", i));
         if (p.split_every() < 2) {
           return absl::InvalidArgumentError(
               absl::StrCat("graph node ", i, ": split_every ", p.split_every(), " must be >= 2"));
+        }
+        if (graph::IsArgReduce(static_cast<graph::ReduceOp>(p.reduce_op()))) {
+          // One axis, or all of them (the flattened array).
+          const int ndim = static_cast<int>(inputs[0]->shape.size());
+          std::optional<int> axis;
+          if (p.axes_size() == 1 && ndim != 1) axis = p.axes(0);
+          if (p.axes_size() != 1 && p.axes_size() != ndim) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "graph node ", i, ": argmin / argmax over ", p.axes_size(), " axes"));
+          }
+          node = graph::ArgReduce(static_cast<graph::ReduceOp>(p.reduce_op()), inputs[0], axis,
+                                  p.keepdims(), p.split_every());
+          break;
         }
         node = graph::Reduce(static_cast<graph::ReduceOp>(p.reduce_op()), inputs[0],
                              std::vector<int>(p.axes().begin(), p.axes().end()), p.keepdims(),
@@ -238,9 +254,46 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
         TESSERA_RETURN_IF_ERROR(need_inputs(1));
         node = graph::Transpose(inputs[0], std::vector<int>(p.axes().begin(), p.axes().end()));
         break;
+      case v1::WHERE:
+        TESSERA_RETURN_IF_ERROR(need_inputs(3));
+        node = graph::Where(inputs[0], inputs[1], inputs[2]);
+        break;
+      case v1::RECHUNK:
+        TESSERA_RETURN_IF_ERROR(need_inputs(1));
+        node = graph::Rechunk(inputs[0], chunks);
+        break;
+      case v1::CONCATENATE:
+        if (inputs.size() < 2 || p.axes_size() != 1) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "graph node ", i, ": concatenate needs two or more inputs and one axis"));
+        }
+        node = graph::Concatenate(inputs, p.axes(0));
+        break;
+      case v1::RESHAPE:
+        TESSERA_RETURN_IF_ERROR(need_inputs(1));
+        node = graph::Reshape(inputs[0], shape);
+        break;
+      case v1::TENSORDOT:
+        TESSERA_RETURN_IF_ERROR(need_inputs(2));
+        node = graph::Tensordot(inputs[0], inputs[1],
+                                std::vector<int>(p.axes().begin(), p.axes().end()),
+                                std::vector<int>(p.axes_b().begin(), p.axes_b().end()));
+        break;
+      case v1::FROM_BUFFER:
+        TESSERA_RETURN_IF_ERROR(need_inputs(0));
+        node = graph::FromBuffer(p.data(), shape, dtype, chunks);
+        break;
       default:
         return absl::InvalidArgumentError(
             absl::StrCat("graph node ", i, ": unknown node kind ", p.kind()));
+    }
+    // The rebuilt node must be the one the client described (a rechunk or concatenation that
+    // normalised to something else would silently change keys and results).
+    if (node.ok() && ((*node)->shape != shape || (*node)->dtype != dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "graph node ", i, ": rebuilt as shape ", ShapeToString((*node)->shape), " ",
+          std::string(DTypeName((*node)->dtype)), " but sent as shape ", ShapeToString(shape), " ",
+          std::string(DTypeName(dtype))));
     }
     if (!node.ok()) {
       return absl::Status(node.status().code(),
@@ -271,6 +324,7 @@ void ProgramToProto(const graph::ChunkProgram& program, int64_t id, v1::ChunkPro
     p->set_binary_op(static_cast<int>(n.binary));
     p->set_arg0(n.arg0);
     p->set_arg1(n.arg1);
+    p->set_arg2(n.arg2);
     for (int64_t v : n.map.offset) p->mutable_map()->add_offset(v);
     for (int64_t v : n.map.step) p->mutable_map()->add_step(v);
     for (int v : n.map.out_axis) p->mutable_map()->add_out_axis(v);
@@ -285,6 +339,7 @@ void ProgramToProto(const graph::ChunkProgram& program, int64_t id, v1::ChunkPro
   out->set_has_reduce(program.has_reduce);
   out->set_reduce_op(static_cast<int>(program.reduce.op));
   for (int a : program.reduce.axes) out->add_reduce_axes(a);
+  for (int64_t v : program.reduce.index_strides) out->add_reduce_index_strides(v);
 }
 
 absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& proto) {
@@ -298,7 +353,7 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
     const auto& p = proto.nodes(i);
     graph::ProgramNode n;
     TESSERA_RETURN_IF_ERROR(CheckEnum(
-        p.kind(), static_cast<int>(graph::ProgramNode::Kind::kLinspace), "program node kind", i));
+        p.kind(), static_cast<int>(graph::ProgramNode::Kind::kWhere), "program node kind", i));
     n.kind = static_cast<graph::ProgramNode::Kind>(p.kind());
     TESSERA_ASSIGN_OR_RETURN(n.dtype, DTypeFromProto(p.dtype()));
     n.value = p.value();
@@ -319,9 +374,13 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
     n.binary = static_cast<graph::BinaryOp>(p.binary_op());
     n.arg0 = p.arg0();
     n.arg1 = p.arg1();
-    if (n.kind == graph::ProgramNode::Kind::kUnary || n.kind == graph::ProgramNode::Kind::kBinary) {
-      const bool binary = n.kind == graph::ProgramNode::Kind::kBinary;
-      if (n.arg0 < 0 || n.arg0 >= i || (binary && (n.arg1 < 0 || n.arg1 >= i))) {
+    n.arg2 = p.arg2();
+    if (n.kind == graph::ProgramNode::Kind::kUnary || n.kind == graph::ProgramNode::Kind::kBinary ||
+        n.kind == graph::ProgramNode::Kind::kWhere) {
+      const bool binary = n.kind != graph::ProgramNode::Kind::kUnary;
+      const bool ternary = n.kind == graph::ProgramNode::Kind::kWhere;
+      if (n.arg0 < 0 || n.arg0 >= i || (binary && (n.arg1 < 0 || n.arg1 >= i)) ||
+          (ternary && (n.arg2 < 0 || n.arg2 >= i))) {
         return absl::InvalidArgumentError(
             absl::StrCat("program node ", i, ": arguments must refer to earlier nodes"));
       }
@@ -358,8 +417,15 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
   }
   program.has_reduce = proto.has_reduce();
   TESSERA_RETURN_IF_ERROR(
-      CheckEnum(proto.reduce_op(), static_cast<int>(graph::ReduceOp::kAll), "reduce op", -1));
+      CheckEnum(proto.reduce_op(), static_cast<int>(graph::ReduceOp::kArgmax), "reduce op", -1));
   program.reduce.op = static_cast<graph::ReduceOp>(proto.reduce_op());
+  program.reduce.index_strides = ToVector(proto.reduce_index_strides());
+  if (graph::IsArgReduce(program.reduce.op) && program.has_reduce &&
+      static_cast<int>(program.reduce.index_strides.size()) != program.ndim) {
+    return absl::InvalidArgumentError(absl::StrCat("argmin / argmax program has ",
+                                                   program.reduce.index_strides.size(),
+                                                   " index strides for ", program.ndim, " axes"));
+  }
   for (int a : proto.reduce_axes()) {
     if (a < 0 || a >= program.ndim) {
       return absl::InvalidArgumentError(absl::StrCat("reduce axis ", a, " out of range"));
@@ -372,7 +438,7 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
 void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out) {
   out->set_key(task.key);
   out->set_group(task.group);
-  out->set_kind(task.kind == graph::TaskKind::kChunk ? v1::Task::CHUNK : v1::Task::COMBINE);
+  out->set_kind(static_cast<v1::Task::Kind>(static_cast<int>(task.kind)));
   out->set_program_id(program_id);
   for (int64_t v : task.lo) out->add_lo(v);
   for (int64_t v : task.hi) out->add_hi(v);
@@ -392,13 +458,20 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
   for (int64_t v : task.finalize.out_shape) f->add_out_shape(v);
   f->set_out_dtype(DTypeToProto(task.finalize.out_dtype));
   out->set_est_bytes(task.est_bytes);
+  for (int a : task.contract_a) out->add_contract_a(a);
+  for (int a : task.contract_b) out->add_contract_b(a);
+  if (!task.literal.empty()) out->set_literal(task.literal);
 }
 
 absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
   graph::TaskSpec task;
   task.key = proto.key();
   task.group = proto.group();
-  task.kind = proto.kind() == v1::Task::COMBINE ? graph::TaskKind::kCombine : graph::TaskKind::kChunk;
+  if (proto.kind() < v1::Task::CHUNK || proto.kind() > v1::Task::LITERAL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task ", task.key, ": invalid task kind ", static_cast<int>(proto.kind())));
+  }
+  task.kind = static_cast<graph::TaskKind>(static_cast<int>(proto.kind()));
   task.lo = ToVector(proto.lo());
   task.hi = ToVector(proto.hi());
   if (task.lo.size() != task.hi.size()) {
@@ -411,13 +484,16 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
     }
   }
   TESSERA_RETURN_IF_ERROR(
-      CheckEnum(proto.combine_op(), static_cast<int>(graph::ReduceOp::kAll), "combine op", -1));
+      CheckEnum(proto.combine_op(), static_cast<int>(graph::ReduceOp::kArgmax), "combine op", -1));
   task.combine_op = static_cast<graph::ReduceOp>(proto.combine_op());
   task.finalize.enabled = proto.finalize().enabled();
   task.finalize.divide_by = proto.finalize().divide_by();
   task.finalize.out_shape = ToVector(proto.finalize().out_shape());
   TESSERA_ASSIGN_OR_RETURN(task.finalize.out_dtype, DTypeFromProto(proto.finalize().out_dtype()));
   task.est_bytes = proto.est_bytes();
+  task.contract_a.assign(proto.contract_a().begin(), proto.contract_a().end());
+  task.contract_b.assign(proto.contract_b().begin(), proto.contract_b().end());
+  task.literal = proto.literal();
   return task;
 }
 
