@@ -334,7 +334,8 @@ TEST(ExprReduce, ShapesChunksDTypes) {
   EXPECT_EQ((*Reduce(ReduceOp::kProd, f32, {}, false))->dtype, DType::kFloat32);
   EXPECT_EQ((*Reduce(ReduceOp::kMin, i32, {}, false))->dtype, DType::kInt32);
   EXPECT_EQ((*Reduce(ReduceOp::kMax, b, {}, false))->dtype, DType::kBool);
-  EXPECT_EQ((*Reduce(ReduceOp::kMean, f32, {}, false))->dtype, DType::kFloat64);
+  // As NumPy: the mean of float32 stays float32 (accumulated in double), of integers float64.
+  EXPECT_EQ((*Reduce(ReduceOp::kMean, f32, {}, false))->dtype, DType::kFloat32);
   EXPECT_EQ((*Reduce(ReduceOp::kMean, i32, {}, false))->dtype, DType::kFloat64);
 }
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "reference_eval.h"
 
 #include <cmath>
@@ -315,7 +316,72 @@ class Evaluator {
       }
       case OpKind::kReduce: {
         TESSERA_ASSIGN_OR_RETURN(const Dense* x, Eval(node->inputs[0]));
-        Reduce(*node, *x, &out);
+        if (graph::IsArgReduce(node->reduce)) {
+          ArgReduce(*node, *x, &out);
+        } else {
+          Reduce(*node, *x, &out);
+        }
+        break;
+      }
+      case OpKind::kWhere: {
+        const Dense* ops[3];
+        Dense weak[3];
+        for (int k = 0; k < 3; ++k) {
+          TESSERA_ASSIGN_OR_RETURN(ops[k], Eval(node->inputs[k]));
+          const Node& s = *node->inputs[k];
+          if (k > 0 && s.kind == OpKind::kScalar) {  // weak scalar in the result dtype
+            weak[k].v = {RoundToDType(s.value, node->dtype)};
+            ops[k] = &weak[k];
+          }
+        }
+        std::vector<int64_t> st[3];
+        for (int k = 0; k < 3; ++k) st[k] = BroadcastStrides(ops[k]->shape, node->shape);
+        int64_t i = 0;
+        ForEachCoord(node->shape, [&](const std::vector<int64_t>& c) {
+          int64_t f[3] = {0, 0, 0};
+          for (size_t d = 0; d < c.size(); ++d) {
+            for (int k = 0; k < 3; ++k) f[k] += c[d] * st[k][d];
+          }
+          out.v[i++] = ops[0]->v[f[0]] != 0 ? ops[1]->v[f[1]] : ops[2]->v[f[2]];
+        });
+        break;
+      }
+      case OpKind::kRechunk:
+      case OpKind::kReshape: {  // C order: the same flat values
+        TESSERA_ASSIGN_OR_RETURN(const Dense* x, Eval(node->inputs[0]));
+        out.v = x->v;
+        break;
+      }
+      case OpKind::kConcatenate: {
+        const int ax = node->axes[0];
+        const std::vector<int64_t> os = Strides(node->shape);
+        int64_t offset = 0;
+        for (const NodePtr& in : node->inputs) {
+          TESSERA_ASSIGN_OR_RETURN(const Dense* x, Eval(in));
+          int64_t i = 0;
+          ForEachCoord(x->shape, [&](const std::vector<int64_t>& c) {
+            int64_t f = 0;
+            for (size_t d = 0; d < c.size(); ++d) {
+              f += (c[d] + (static_cast<int>(d) == ax ? offset : 0)) * os[d];
+            }
+            out.v[f] = x->v[i++];
+          });
+          offset += in->shape[ax];
+        }
+        break;
+      }
+      case OpKind::kTensordot: {
+        TESSERA_ASSIGN_OR_RETURN(const Dense* a, Eval(node->inputs[0]));
+        TESSERA_ASSIGN_OR_RETURN(const Dense* b, Eval(node->inputs[1]));
+        Tensordot(*node, *a, *b, &out);
+        break;
+      }
+      case OpKind::kFromBuffer: {
+        ChunkBuffer buf;
+        buf.dtype = node->dtype;
+        buf.shape = node->shape;
+        buf.bytes.assign(node->data->begin(), node->data->end());
+        for (int64_t i = 0; i < n; ++i) out.v[i] = buf.GetAsDouble(i);
         break;
       }
     }
@@ -332,6 +398,82 @@ class Evaluator {
     const size_t pad = out.size() - in.size();
     for (size_t j = 0; j < in.size(); ++j) r[j + pad] = in[j] == out[j + pad] ? s[j] : 0;
     return r;
+  }
+
+  // numpy.argmin / argmax: the first index of the extreme value (the first NaN if any), the
+  // index being the C-order flat index over the reduced axes.
+  static void ArgReduce(const Node& node, const Dense& x, Dense* out) {
+    const size_t ndim = x.shape.size();
+    std::vector<bool> reduced(ndim, false);
+    for (int a : node.axes) reduced[a] = true;
+    Shape kept, rshape;
+    for (size_t a = 0; a < ndim; ++a) {
+      kept.push_back(reduced[a] ? 1 : x.shape[a]);
+      if (reduced[a]) rshape.push_back(x.shape[a]);
+    }
+    const std::vector<int64_t> ks = Strides(kept), rs = Strides(rshape);
+    std::vector<double> best(out->v.size(), 0);
+    std::vector<int64_t> where(out->v.size(), -1);
+    const bool is_max = node.reduce == ReduceOp::kArgmax;
+    int64_t i = 0;
+    ForEachCoord(x.shape, [&](const std::vector<int64_t>& c) {
+      int64_t o = 0, r = 0;
+      size_t k = 0;
+      for (size_t a = 0; a < ndim; ++a) {
+        if (reduced[a]) {
+          r += c[a] * rs[k++];
+        } else {
+          o += c[a] * ks[a];
+        }
+      }
+      const double v = x.v[i++];
+      // C order visits indices in increasing order: only a strictly better value (or the first
+      // NaN) replaces the current one.
+      bool take = where[o] < 0;
+      if (!take && !std::isnan(best[o])) {
+        take = std::isnan(v) || (is_max ? v > best[o] : v < best[o]);
+      }
+      if (take) {
+        best[o] = v;
+        where[o] = r;
+      }
+    });
+    for (size_t k = 0; k < out->v.size(); ++k) out->v[k] = static_cast<double>(where[k]);
+  }
+
+  // numpy.tensordot in long double.
+  static void Tensordot(const Node& node, const Dense& a, const Dense& b, Dense* out) {
+    const size_t na = a.shape.size(), nb = b.shape.size();
+    std::vector<int> fa, fb;
+    for (size_t i = 0; i < na; ++i) {
+      if (std::find(node.axes.begin(), node.axes.end(), static_cast<int>(i)) == node.axes.end())
+        fa.push_back(static_cast<int>(i));
+    }
+    for (size_t i = 0; i < nb; ++i) {
+      if (std::find(node.axes_b.begin(), node.axes_b.end(), static_cast<int>(i)) ==
+          node.axes_b.end())
+        fb.push_back(static_cast<int>(i));
+    }
+    Shape kshape;
+    for (int ax : node.axes) kshape.push_back(a.shape[ax]);
+    const std::vector<int64_t> sa = Strides(a.shape), sb = Strides(b.shape);
+    int64_t o = 0;
+    ForEachCoord(node.shape, [&](const std::vector<int64_t>& c) {
+      int64_t base_a = 0, base_b = 0;
+      for (size_t i = 0; i < fa.size(); ++i) base_a += c[i] * sa[fa[i]];
+      for (size_t i = 0; i < fb.size(); ++i) base_b += c[fa.size() + i] * sb[fb[i]];
+      long double acc = 0;
+      auto add = [&](const std::vector<int64_t>& k) {
+        int64_t ia = base_a, ib = base_b;
+        for (size_t j = 0; j < k.size(); ++j) {
+          ia += k[j] * sa[node.axes[j]];
+          ib += k[j] * sb[node.axes_b[j]];
+        }
+        acc += static_cast<long double>(a.v[ia]) * static_cast<long double>(b.v[ib]);
+      };
+      ForEachCoord(kshape, add);  // once for no contracted axes
+      out->v[o++] = static_cast<double>(acc);
+    });
   }
 
   // Reduces `x` over node.axes: each output element accumulates its input elements in C order
@@ -369,6 +511,9 @@ class Evaluator {
         case ReduceOp::kAll:
           acc[i] = 1;
           break;
+        case ReduceOp::kArgmin:
+        case ReduceOp::kArgmax:
+          break;  // ArgReduce
       }
     }
     int64_t i = 0;
@@ -399,6 +544,9 @@ class Evaluator {
         case ReduceOp::kAll:
           r = (r != 0 && v != 0) ? 1 : 0;
           break;
+        case ReduceOp::kArgmin:
+        case ReduceOp::kArgmax:
+          break;  // ArgReduce
       }
       ++count[o];
     });
