@@ -281,6 +281,41 @@ TEST_F(ClusterTest, AnyAllMatchReferenceAtSeveralChunkings) {
   EXPECT_TRUE(client_->compute(ones({0, 4}).all()).get().scalar<bool>());
 }
 
+// The rest of the op table through the real processes: materialising ops (concatenate,
+// reshape, tensordot, from_buffer) move blocks between workers, argmin/argmax combine pairs.
+TEST_F(ClusterTest, ShapeLinalgAndArgOpsMatchReference) {
+  auto ok = [](absl::StatusOr<graph::NodePtr> n) {
+    EXPECT_TRUE(n.ok()) << n.status();
+    return n.ok() ? Array(*n) : Array(graph::Scalar(0, true));
+  };
+  std::string bytes(12 * 8, '\0');
+  for (int i = 0; i < 12; ++i) {
+    const double v = i * 0.5 - 2;
+    std::memcpy(bytes.data() + i * 8, &v, 8);
+  }
+  for (ChunkSpec c : {ChunkSpec{40, 30}, ChunkSpec{7, 9}, ChunkSpec{16, 5}}) {
+    const random::RandomOptions opts{.chunks = c, .seed = 5};
+    auto x = random::random({40, 30}, opts);
+    auto y = random::random({30, 20}, {.chunks = ChunkSpec{9, 7}, .seed = 6});
+    const std::vector<Array> cases = {
+        ok(graph::Matmul(x.node(), y.node())),
+        ok(graph::Concatenate({x.node(), (x * 2.0).node()}, 0)),
+        ok(graph::Reshape(x.node(), {20, -1, 3})),
+        ok(graph::ArgReduce(graph::ReduceOp::kArgmax, x.node(), 1)),
+        ok(graph::ArgReduce(graph::ReduceOp::kArgmin, x.node(), std::nullopt)),
+        ok(graph::Std(x.node(), {0}, false, 1)),
+        ok(graph::Where(Less(x, 0.5).node(), x.node(), graph::Scalar(-1, false))),
+        ok(graph::Stack({x.node(), x.node()}, 1)),
+        ok(graph::Rechunk(x.node(), ChunkSpec{13, 11})),
+        Array(*graph::FromBuffer(bytes, {3, 4}, DType::kFloat64, ChunkSpec{2, 3})),
+    };
+    for (const Array& e : cases) {
+      SCOPED_TRACE(e.repr());
+      ExpectClose(client_->compute(e).get(), Reference(e));
+    }
+  }
+}
+
 TEST_F(ClusterTest, MalformedGraphIsRejectedAndTheSchedulerKeepsServing) {
   auto channel = grpc::CreateChannel(cluster_->address(), grpc::InsecureChannelCredentials());
   auto stub = v1::Scheduler::NewStub(channel);
