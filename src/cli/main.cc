@@ -3,6 +3,7 @@
 //   tessera info                          scheduler address and workers
 //   tessera eval 'da.ones((1000, 1000)).sum()'
 //   tessera run notebook.py               a file of the tessera language (Python subset)
+//   tessera eval --save out.npy 'da.arange(10).sum()'   also write the last value as a .npy file
 //
 // The scheduler comes from --scheduler, else $TESSERA_SCHEDULER, else an embedded local cluster
 // started in this process. Exit status: 0 on success, 1 with "error: <reason>" on stderr when
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -21,6 +23,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/interpreter.h"
+#include "cli/npy.h"
 #include "common/shape.h"
 #include "tessera/tessera.h"
 
@@ -136,15 +139,59 @@ void PrintInfo(Session& session) {
   }
 }
 
-void RunSource(Session& session, const std::string& source, bool print_array) {
+// The value of the last expression as a computed array for --save: a lazy array is computed, a
+// Python number becomes a 0-d array of NumPy's type for it (int64, float64, bool).
+tessera::NDArray SaveableValue(Session& session, const tessera::cli::Value& v,
+                               const std::string& path) {
+  using Kind = tessera::cli::Value::Kind;
+  auto scalar = [](tessera::DType dtype, const void* p, size_t n) {
+    std::vector<uint8_t> bytes(n);
+    std::memcpy(bytes.data(), p, n);
+    return tessera::NDArray(dtype, {}, std::move(bytes));
+  };
+  switch (v.kind) {
+    case Kind::kArray:
+      return session.Compute(*v.array);
+    case Kind::kNDArray:
+      return *v.ndarray;
+    case Kind::kInt:
+      return scalar(tessera::DType::kInt64, &v.i, sizeof v.i);
+    case Kind::kFloat:
+      return scalar(tessera::DType::kFloat64, &v.f, sizeof v.f);
+    case Kind::kBool: {
+      const uint8_t b = v.b ? 1 : 0;
+      return scalar(tessera::DType::kBool, &b, 1);
+    }
+    default:
+      throw tessera::Error(3, "cannot save to '" + path + "': the last value is " +
+                                  (v.kind == Kind::kNone ? std::string("None")
+                                                         : "a " + v.TypeName()) +
+                                  ", not an array or a number");
+  }
+}
+
+void RunSource(Session& session, const std::string& source, bool print_array,
+               const std::string& save_path) {
   tessera::cli::InterpreterOptions options;
   options.compute = [&session](const tessera::Array& x) { return session.Compute(x); };
   options.persist = [&session](const tessera::Array& x) { return session.Persist(x); };
   options.print_array = print_array;
   tessera::cli::Interpreter interpreter(std::move(options));
-  std::optional<std::string> out = interpreter.Run(source);
-  if (out) std::cout << *out << "\n";
+  if (save_path.empty()) {
+    std::optional<std::string> out = interpreter.Run(source);
+    if (out) std::cout << *out << "\n";
+    std::cout.flush();
+    return;
+  }
+  // --save: compute the last value once, print it as without the flag, then write it.
+  const tessera::cli::Value last = interpreter.Evaluate(source);
+  const tessera::NDArray result = SaveableValue(session, last, save_path);
+  const tessera::cli::Value shown =
+      last.kind == tessera::cli::Value::Kind::kArray ? tessera::cli::Value::FromNDArray(result)
+                                                     : last;
+  std::cout << interpreter.Repr(shown) << "\n";
   std::cout.flush();
+  tessera::cli::SaveNpy(save_path, result);
 }
 
 std::string ReadSource(const std::string& path) {
@@ -191,12 +238,20 @@ int main(int argc, char** argv) {
   bool eval_print_array = false;
   eval->add_option("EXPR", expression, "statements separated by ';' or newlines")->required();
   eval->add_flag("--print-array", eval_print_array, "print arrays in full, not summarised");
+  std::string eval_save;
+  eval->add_option("--save", eval_save,
+                   "also write the value of the last expression (array or number) to this path "
+                   "in NumPy's .npy format");
 
   CLI::App* run = app.add_subcommand("run", "Run a file of the tessera language ('-': stdin).");
   std::string file;
   bool run_print_array = false;
   run->add_option("FILE", file, "the program")->required();
   run->add_flag("--print-array", run_print_array, "print arrays in full, not summarised");
+  std::string run_save;
+  run->add_option("--save", run_save,
+                  "also write the value of the last expression (array or number) to this path "
+                  "in NumPy's .npy format");
 
   try {
     app.parse(argc, argv);
@@ -210,9 +265,9 @@ int main(int argc, char** argv) {
     if (info->parsed()) {
       PrintInfo(session);
     } else if (eval->parsed()) {
-      RunSource(session, expression, eval_print_array);
+      RunSource(session, expression, eval_print_array, eval_save);
     } else if (run->parsed()) {
-      RunSource(session, ReadSource(file), run_print_array);
+      RunSource(session, ReadSource(file), run_print_array, run_save);
     }
   } catch (const tessera::Error& e) {
     std::cout.flush();
