@@ -103,10 +103,10 @@ struct ReduceOptions {
 /// A separate struct, so that `ddof` cannot be passed to sum() where it would mean nothing:
 ///   x.var({.axis = {0}, .ddof = 1})    // dask's x.var(axis=0, ddof=1)
 struct VarOptions {
-  std::vector<int> axis;    ///< empty: all axes; negative values count from the end
+  std::vector<int> axis;  ///< empty: all axes; negative values count from the end
   bool keepdims = false;
-  double ddof = 0;          ///< the divisor is max(N - ddof, 0); must be >= 0
-  int split_every = 8;      ///< fan-in of the combine tree
+  double ddof = 0;      ///< the divisor is max(N - ddof, 0); must be >= 0
+  int split_every = 8;  ///< fan-in of the combine tree
 };
 
 /// A lazy, chunked N-d array. Cheap to copy (shares the expression). Thread-compatible.

@@ -543,9 +543,7 @@ Array Array::argmin(std::optional<int> axis, bool keepdims, int split_every) con
 Array Array::argmax(std::optional<int> axis, bool keepdims, int split_every) const {
   return Wrap(graph::ArgReduce(graph::ReduceOp::kArgmax, node_, axis, keepdims, split_every));
 }
-Array Array::rechunk(const ChunkSpec& chunks) const {
-  return Wrap(graph::Rechunk(node_, chunks));
-}
+Array Array::rechunk(const ChunkSpec& chunks) const { return Wrap(graph::Rechunk(node_, chunks)); }
 Array Array::reshape(const Shape& shape) const { return Wrap(graph::Reshape(node_, shape)); }
 Array Array::dot(const Array& other) const { return tessera::dot(*this, other); }
 
@@ -623,9 +621,9 @@ Array isfinite(const Array& x) { return Unary(UnaryOp::kIsfinite, x); }
 
 // The three overloads of an elementwise binary function: array-array, array-scalar and
 // scalar-array.
-#define TESSERA_BINARY_FUNCTION(name, op)                                                  \
-  Array name(const Array& a, const Array& b) { return Binary(BinaryOp::op, a, b); }       \
-  Array name(const Array& a, double b) { return Binary(BinaryOp::op, a, b); }             \
+#define TESSERA_BINARY_FUNCTION(name, op)                                           \
+  Array name(const Array& a, const Array& b) { return Binary(BinaryOp::op, a, b); } \
+  Array name(const Array& a, double b) { return Binary(BinaryOp::op, a, b); }       \
   Array name(double a, const Array& b) { return Binary(BinaryOp::op, a, b); }
 TESSERA_BINARY_FUNCTION(power, kPower)
 TESSERA_BINARY_FUNCTION(maximum, kMaximum)
@@ -689,9 +687,9 @@ Array dot(const Array& a, const Array& b) { return Wrap(graph::Dot(a.node(), b.n
 Array tensordot(const Array& a, const Array& b, int axes) {
   // NumPy: the last `axes` axes of a against the first `axes` of b, in order.
   if (axes < 0 || axes > a.ndim() || axes > b.ndim()) {
-    Throw(absl::InvalidArgumentError(absl::StrCat(
-        "tensordot: axes=", axes, " must be between 0 and the operands' ndim (shapes ",
-        ShapeToString(a.shape()), " and ", ShapeToString(b.shape()), ")")));
+    Throw(absl::InvalidArgumentError(
+        absl::StrCat("tensordot: axes=", axes, " must be between 0 and the operands' ndim (shapes ",
+                     ShapeToString(a.shape()), " and ", ShapeToString(b.shape()), ")")));
   }
   std::vector<int> a_axes, b_axes;
   for (int k = 0; k < axes; ++k) {
