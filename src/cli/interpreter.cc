@@ -674,8 +674,8 @@ std::string ItemPath(const std::vector<size_t>& path) {
   return s;
 }
 
-void CollectNested(const Args& a, std::string_view param, const Value& v,
-                   std::vector<size_t>& path, NestedData& out) {
+void CollectNested(const Args& a, std::string_view param, const Value& v, std::vector<size_t>& path,
+                   NestedData& out) {
   const bool seq = v.kind == Value::Kind::kTuple || v.kind == Value::Kind::kList;
   const size_t depth = path.size();
   const std::string prefix = absl::StrCat(a.name(), "(): ");
@@ -683,11 +683,11 @@ void CollectNested(const Args& a, std::string_view param, const Value& v,
     const int64_t want = out.shape[depth];
     if (!seq || static_cast<int64_t>(v.items.size()) != want) {
       Fail(a.At(param),
-           absl::StrCat(prefix, "the nested sequence is ragged: its first elements give shape ",
-                        ShapeToString(out.shape), ", but ", ItemPath(path),
-                        seq ? absl::StrCat(" has length ", v.items.size(), ", not ", want)
-                            : absl::StrCat(" is ", v.TypeName(), ", not a sequence of length ",
-                                           want)));
+           absl::StrCat(
+               prefix, "the nested sequence is ragged: its first elements give shape ",
+               ShapeToString(out.shape), ", but ", ItemPath(path),
+               seq ? absl::StrCat(" has length ", v.items.size(), ", not ", want)
+                   : absl::StrCat(" is ", v.TypeName(), ", not a sequence of length ", want)));
     }
     for (size_t i = 0; i < v.items.size(); ++i) {
       path.push_back(i);
@@ -705,8 +705,8 @@ void CollectNested(const Args& a, std::string_view param, const Value& v,
   const Value s = Scalarize(v);
   if (s.kind != Value::Kind::kBool && s.kind != Value::Kind::kInt &&
       s.kind != Value::Kind::kFloat) {
-    Fail(a.At(param), absl::StrCat(prefix, ItemPath(path), " must be a number or a bool, not ",
-                                   v.TypeName()));
+    Fail(a.At(param),
+         absl::StrCat(prefix, ItemPath(path), " must be a number or a bool, not ", v.TypeName()));
   }
   out.leaves.push_back(s);
 }
@@ -948,8 +948,9 @@ const Modules& GetModules() {
     });
     m->array["where"] = Make("where", {"condition", "x", "y"}, 1, [](Args& a) {
       if (!a.Has("x") && !a.Has("y")) {
-        Fail(a.callee(), "where(condition) with one argument (nonzero) is not supported; "
-                         "pass x and y too");
+        Fail(a.callee(),
+             "where(condition) with one argument (nonzero) is not supported; "
+             "pass x and y too");
       }
       if (!a.Has("x") || !a.Has("y")) {
         Fail(a.callee(), "where(): either both or neither of x and y should be given");
@@ -966,30 +967,26 @@ const Modules& GetModules() {
     // dask.array.var(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None).
     for (const char* name : {"var", "std"}) {
       const bool is_std = std::string(name) == "std";
-      m->array[name] = Make(name, {"a", "axis", "dtype", "keepdims", "ddof", "split_every"}, 1,
-                            [is_std](Args& a) {
-                              const Array& x = a.GetArray("a");
-                              const Array xd = a.Has("dtype")
-                                                   ? x.astype(a.GetDType("dtype", x.dtype()))
-                                                   : x;
-                              const VarOptions o{a.GetAxes("axis"), a.Bool("keepdims", false),
-                                                 a.Number("ddof", 0),
-                                                 static_cast<int>(a.Int("split_every", 8))};
-                              return Value::FromArray(is_std ? xd.std(o) : xd.var(o));
-                            });
+      m->array[name] = Make(
+          name, {"a", "axis", "dtype", "keepdims", "ddof", "split_every"}, 1, [is_std](Args& a) {
+            const Array& x = a.GetArray("a");
+            const Array xd = a.Has("dtype") ? x.astype(a.GetDType("dtype", x.dtype())) : x;
+            const VarOptions o{a.GetAxes("axis"), a.Bool("keepdims", false), a.Number("ddof", 0),
+                               static_cast<int>(a.Int("split_every", 8))};
+            return Value::FromArray(is_std ? xd.std(o) : xd.var(o));
+          });
     }
     // dask.array.argmin(a, axis=None, keepdims=False, split_every=None).
     for (const char* name : {"argmin", "argmax"}) {
       const bool is_max = std::string(name) == "argmax";
-      m->array[name] =
-          Make(name, {"a", "axis", "keepdims", "split_every"}, 1, [is_max](Args& a) {
-            const Array& x = a.GetArray("a");
-            const std::optional<int> axis = OptionalAxis(a, "axis");
-            const bool keepdims = a.Bool("keepdims", false);
-            const int split_every = static_cast<int>(a.Int("split_every", 8));
-            return Value::FromArray(is_max ? x.argmax(axis, keepdims, split_every)
-                                           : x.argmin(axis, keepdims, split_every));
-          });
+      m->array[name] = Make(name, {"a", "axis", "keepdims", "split_every"}, 1, [is_max](Args& a) {
+        const Array& x = a.GetArray("a");
+        const std::optional<int> axis = OptionalAxis(a, "axis");
+        const bool keepdims = a.Bool("keepdims", false);
+        const int split_every = static_cast<int>(a.Int("split_every", 8));
+        return Value::FromArray(is_max ? x.argmax(axis, keepdims, split_every)
+                                       : x.argmin(axis, keepdims, split_every));
+      });
     }
     m->array["rechunk"] = Make("rechunk", {"x", "chunks"}, 1, [](Args& a) {
       return Value::FromArray(a.GetArray("x").rechunk(a.GetChunks("chunks")));
@@ -1026,8 +1023,8 @@ const Modules& GetModules() {
     // its own). asarray / array take NumPy's (a, dtype) and dask's chunks= keyword.
     m->array["from_array"] = Make("from_array", {"x", "chunks", "dtype"}, 1,
                                   [](Args& a) { return ArrayFromData(a, "x"); });
-    m->array["asarray"] = Make("asarray", {"a", "dtype", "chunks"}, 1,
-                               [](Args& a) { return ArrayFromData(a, "a"); });
+    m->array["asarray"] =
+        Make("asarray", {"a", "dtype", "chunks"}, 1, [](Args& a) { return ArrayFromData(a, "a"); });
     m->array["array"] = Make("array", {"object", "dtype", "chunks"}, 1,
                              [](Args& a) { return ArrayFromData(a, "object"); });
 

@@ -68,7 +68,7 @@ TEST_F(InterpreterOpsTest, ComparisonsGiveBoolArrays) {
   Eval("x = da.ones((4, 6), chunks=(2, 3)); y = da.arange(6)");
   for (const char* op : {"<", "<=", ">", ">=", "==", "!="}) {
     for (const std::string& src : {std::string("x ") + op + " y", std::string("x ") + op + " 0.5",
-                                  std::string("2 ") + op + " y"}) {
+                                   std::string("2 ") + op + " y"}) {
       Array r = Lazy(src);
       EXPECT_EQ(r.dtype(), DType::kBool) << src;
       EXPECT_EQ(r.node()->kind, graph::OpKind::kBinary) << src;
@@ -190,8 +190,10 @@ TEST_F(InterpreterOpsTest, Reshape) {
             "line 1, column 3: cannot reshape array of size 24 into shape (5, 5)");
   EXPECT_EQ(ErrorOf("x.reshape(-1, -1)"),
             "line 1, column 3: reshape: can only specify one unknown dimension");
-  EXPECT_EQ(ErrorOf("x.reshape()"), "line 1, column 3: reshape() missing required argument 'shape'");
-  EXPECT_EQ(ErrorOf("x.reshape(2.5, 2)"), "line 1, column 11: reshape() shape must be ints, not float");
+  EXPECT_EQ(ErrorOf("x.reshape()"),
+            "line 1, column 3: reshape() missing required argument 'shape'");
+  EXPECT_EQ(ErrorOf("x.reshape(2.5, 2)"),
+            "line 1, column 11: reshape() shape must be ints, not float");
 }
 
 TEST_F(InterpreterOpsTest, ConcatenateAndStack) {
@@ -229,9 +231,9 @@ TEST_F(InterpreterOpsTest, ConcatenateAndStack) {
 
 TEST_F(InterpreterOpsTest, MatmulDotTensordot) {
   Eval("a = da.ones((4, 6), chunks=(2, 3)); b = da.ones((6, 5), chunks=(3, 5)); v = da.ones(6)");
-  for (const char* src : {"a @ b", "da.matmul(a, b)", "da.dot(a, b)", "a.dot(b)",
-                          "da.tensordot(a, b, axes=1)", "da.tensordot(a, b, ([1], [0]))",
-                          "da.tensordot(a, b, axes=(1, 0))"}) {
+  for (const char* src :
+       {"a @ b", "da.matmul(a, b)", "da.dot(a, b)", "a.dot(b)", "da.tensordot(a, b, axes=1)",
+        "da.tensordot(a, b, ([1], [0]))", "da.tensordot(a, b, axes=(1, 0))"}) {
     Array r = Lazy(src);
     EXPECT_EQ(r.shape(), (Shape{4, 5})) << src;
     EXPECT_EQ(r.chunks(), (Chunks{{2, 2}, {5}})) << src;
@@ -253,8 +255,10 @@ TEST_F(InterpreterOpsTest, MatmulDotTensordot) {
             "line 1, column 3: matmul: Input operand 1 has a mismatch in its core dimension 0, "
             "with gufunc signature (n?,k),(k,m?)->(n?,m?) (size 4 is different from 6): shapes "
             "(4, 6) and (4, 6)");
-  EXPECT_EQ(ErrorOf("da.matmul(a, a)").rfind("line 1, column 4: matmul: Input operand 1 has a "
-                                            "mismatch", 0),
+  EXPECT_EQ(ErrorOf("da.matmul(a, a)")
+                .rfind("line 1, column 4: matmul: Input operand 1 has a "
+                       "mismatch",
+                       0),
             0u);
   EXPECT_EQ(ErrorOf("da.dot(a, a)"),
             "line 1, column 4: dot: shapes (4, 6) and (4, 6) not aligned: 6 (dim 1) != 4 (dim 0)");
@@ -268,8 +272,9 @@ TEST_F(InterpreterOpsTest, MatmulDotTensordot) {
   EXPECT_EQ(ErrorOf("da.tensordot(a, b, axes='x')"),
             "line 1, column 25: tensordot() argument 'axes' must be an int or a pair of "
             "sequences of ints, not str");
-  EXPECT_EQ(ErrorOf("a @ 'x'"), "line 1, column 3: unsupported operand type(s) for @: 'Array' "
-                                "and 'str'");
+  EXPECT_EQ(ErrorOf("a @ 'x'"),
+            "line 1, column 3: unsupported operand type(s) for @: 'Array' "
+            "and 'str'");
 }
 
 TEST_F(InterpreterOpsTest, FromArrayInfersShapeAndDtype) {

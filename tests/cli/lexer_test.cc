@@ -49,8 +49,8 @@ TEST(LexerTest, MatmulComparisonsAndBrackets) {
   auto t = Lex("a@b @= c<=d!=e==f[[True]]");
   std::vector<std::string> texts;
   for (const auto& tok : t) texts.push_back(tok.text);
-  EXPECT_EQ(texts, (std::vector<std::string>{"a", "@", "b", "@=", "c", "<=", "d", "!=", "e", "==",
-                                             "f", "[", "[", "True", "]", "]", "\n", ""}));
+  EXPECT_EQ(texts, (std::vector<std::string>{"a", "@", "b", "@=", "c", "<=", "d", "!=", "e",
+                                             "==", "f", "[", "[", "True", "]", "]", "\n", ""}));
   EXPECT_EQ(t[1].kind, TokenKind::kOp);
   EXPECT_EQ(t[13].kind, TokenKind::kName);  // True is a keyword the parser recognises
 }

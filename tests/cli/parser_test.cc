@@ -63,8 +63,7 @@ TEST(ParserTest, MatmulListsAndBoolsForTheArrayOps) {
   // Nested list displays, as da.from_array / da.concatenate take them.
   EXPECT_EQ(P("[[1, 2.5], [True, False]]"), "(list (list 1 2.5) (list True False))");
   EXPECT_EQ(P("[]"), "(list)");
-  EXPECT_EQ(P("da.concatenate([x, y], axis=0)"),
-            "(call (. da concatenate) (list x y) axis=0)");
+  EXPECT_EQ(P("da.concatenate([x, y], axis=0)"), "(call (. da concatenate) (list x y) axis=0)");
   EXPECT_EQ(P("x.reshape(2, -1)"), "(call (. x reshape) 2 (neg 1))");
 }
 
