@@ -317,7 +317,8 @@ Array prod(const Array& x, const ReduceOptions& options = {});
 Array any(const Array& x, const ReduceOptions& options = {});
 Array all(const Array& x, const ReduceOptions& options = {});
 
-/// da.var / da.std / da.argmin / da.argmax: see the methods of the same names.
+/// da.var / da.std / da.argmin / da.argmax: see the methods of the same names. Call the free
+/// std qualified (`tessera::std(x)`, or `x.std()`): unqualified, `std` also names the namespace.
 Array var(const Array& x, const VarOptions& options = {});
 Array std(const Array& x, const VarOptions& options = {});
 Array argmin(const Array& x, std::optional<int> axis = std::nullopt, bool keepdims = false);
