@@ -21,6 +21,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tessera/types.h"
@@ -98,6 +99,16 @@ struct ReduceOptions {
   int split_every = 8;      ///< fan-in of the combine tree
 };
 
+/// Options of var / std: a reduction's options plus NumPy's `ddof` (delta degrees of freedom).
+/// A separate struct, so that `ddof` cannot be passed to sum() where it would mean nothing:
+///   x.var({.axis = {0}, .ddof = 1})    // dask's x.var(axis=0, ddof=1)
+struct VarOptions {
+  std::vector<int> axis;  ///< empty: all axes; negative values count from the end
+  bool keepdims = false;
+  double ddof = 0;      ///< the divisor is max(N - ddof, 0); must be >= 0
+  int split_every = 8;  ///< fan-in of the combine tree
+};
+
 /// A lazy, chunked N-d array. Cheap to copy (shares the expression). Thread-compatible.
 class Array {
  public:
@@ -139,6 +150,32 @@ class Array {
   Array any(std::initializer_list<int> axes) const { return any(ReduceOptions{axes}); }
   Array all(std::initializer_list<int> axes) const { return all(ReduceOptions{axes}); }
 
+  /// numpy.var / numpy.std: the mean of the squared deviations from the mean, divided by
+  /// max(N - ddof, 0) instead of N; computed in two passes as NumPy does (the mean, then the
+  /// sum of squares of x - mean). Integer and bool inputs give float64. Throws Error for an axis
+  /// out of range or repeated, or a negative ddof.
+  Array var(const VarOptions& options = {}) const;
+  Array std(const VarOptions& options = {}) const;
+  /// numpy.argmin / argmax: the int64 index of the first minimum / maximum along `axis`, or in
+  /// the flattened (C-order) array when `axis` is empty. NaN counts as both the minimum and the
+  /// maximum, as in NumPy. Throws Error for an axis out of range or an empty array or axis.
+  Array argmin(std::optional<int> axis = std::nullopt, bool keepdims = false,
+               int split_every = 8) const;
+  Array argmax(std::optional<int> axis = std::nullopt, bool keepdims = false,
+               int split_every = 8) const;
+
+  /// dask's x.rechunk(chunks): the same values with another chunk grid (see ChunkSpec: an int
+  /// for every axis, -1 for a whole axis, auto, explicit block sizes). Throws Error for chunks
+  /// that do not fit the shape (explicit sizes that do not sum to the extent, a zero chunk).
+  Array rechunk(const ChunkSpec& chunks = {}) const;
+  /// numpy.reshape in C order; one extent may be -1 (inferred from the size). The chunks are
+  /// chosen so that every output chunk is one input chunk relabelled (dask's merge_chunks).
+  /// Throws Error for a size mismatch ("cannot reshape array of size 6 into shape (4,)"), more
+  /// than one -1 or a negative extent.
+  Array reshape(const Shape& shape) const;
+  /// numpy.dot(*this, other); see tessera::dot.
+  Array dot(const Array& other) const;
+
   /// NumPy's transpose: output axis i is input axis axes[i]; empty `axes` reverses the axes.
   /// Chunks are permuted with the axes; nothing is copied (the permutation composes into the
   /// index maps of the fused chunk programs). Throws Error for a length other than ndim(), an
@@ -171,6 +208,31 @@ Array operator+(double a, const Array& b);
 Array operator-(double a, const Array& b);
 Array operator*(double a, const Array& b);
 Array operator/(double a, const Array& b);
+/// Python's `%` (numpy.remainder): the result has the sign of the divisor.
+Array operator%(const Array& a, const Array& b);
+Array operator%(const Array& a, double b);
+Array operator%(double a, const Array& b);
+
+/// Elementwise comparisons with NumPy broadcasting: bool arrays, lazy like every other op.
+/// (operator== builds an array; it does not compare expressions.)
+Array operator<(const Array& a, const Array& b);
+Array operator<=(const Array& a, const Array& b);
+Array operator>(const Array& a, const Array& b);
+Array operator>=(const Array& a, const Array& b);
+Array operator==(const Array& a, const Array& b);
+Array operator!=(const Array& a, const Array& b);
+Array operator<(const Array& a, double b);
+Array operator<=(const Array& a, double b);
+Array operator>(const Array& a, double b);
+Array operator>=(const Array& a, double b);
+Array operator==(const Array& a, double b);
+Array operator!=(const Array& a, double b);
+Array operator<(double a, const Array& b);
+Array operator<=(double a, const Array& b);
+Array operator>(double a, const Array& b);
+Array operator>=(double a, const Array& b);
+Array operator==(double a, const Array& b);
+Array operator!=(double a, const Array& b);
 
 /// Elementwise functions (NumPy's names).
 Array negative(const Array& x);
@@ -184,10 +246,67 @@ Array tan(const Array& x);
 Array arcsin(const Array& x);
 Array arccos(const Array& x);
 Array arctan(const Array& x);
+Array square(const Array& x);
+Array expm1(const Array& x);
+Array log1p(const Array& x);
+Array log2(const Array& x);
+Array log10(const Array& x);
+Array sinh(const Array& x);
+Array cosh(const Array& x);
+Array tanh(const Array& x);
+/// floor / ceil / round keep the dtype (round is half to even, as numpy.round with decimals=0).
+Array floor(const Array& x);
+Array ceil(const Array& x);
+Array round(const Array& x);
+/// -1, 0 or +1 (NaN stays NaN), in the input's dtype.
+Array sign(const Array& x);
+/// bool results.
+Array isnan(const Array& x);
+Array isfinite(const Array& x);
+
+/// Elementwise binary functions; a `double` operand is a weakly typed Python scalar.
 Array power(const Array& a, const Array& b);
 Array power(const Array& a, double b);
+Array power(double a, const Array& b);
 Array maximum(const Array& a, const Array& b);
+Array maximum(const Array& a, double b);
+Array maximum(double a, const Array& b);
 Array minimum(const Array& a, const Array& b);
+Array minimum(const Array& a, double b);
+Array minimum(double a, const Array& b);
+/// Python's `//`: floor(a / b).
+Array floor_divide(const Array& a, const Array& b);
+Array floor_divide(const Array& a, double b);
+Array floor_divide(double a, const Array& b);
+/// Python's `%` (numpy.mod is numpy.remainder): the result has the sign of b.
+Array mod(const Array& a, const Array& b);
+Array mod(const Array& a, double b);
+Array mod(double a, const Array& b);
+Array remainder(const Array& a, const Array& b);
+Array remainder(const Array& a, double b);
+Array remainder(double a, const Array& b);
+/// atan2(a, b) in radians, and sqrt(a*a + b*b) without overflow.
+Array arctan2(const Array& a, const Array& b);
+Array arctan2(const Array& a, double b);
+Array arctan2(double a, const Array& b);
+Array hypot(const Array& a, const Array& b);
+Array hypot(const Array& a, double b);
+Array hypot(double a, const Array& b);
+/// The comparison operators by NumPy's names (bool results).
+Array less(const Array& a, const Array& b);
+Array less_equal(const Array& a, const Array& b);
+Array greater(const Array& a, const Array& b);
+Array greater_equal(const Array& a, const Array& b);
+Array equal(const Array& a, const Array& b);
+Array not_equal(const Array& a, const Array& b);
+
+/// numpy.where(condition, a, b): elements of `a` where `condition` is true (non-zero), else of
+/// `b`; the three broadcast together and the dtype is NumPy's result type of `a` and `b` (a
+/// `double` is a weakly typed Python float). Throws Error for shapes that do not broadcast.
+Array where(const Array& condition, const Array& a, const Array& b);
+Array where(const Array& condition, const Array& a, double b);
+Array where(const Array& condition, double a, const Array& b);
+Array where(const Array& condition, double a, double b);
 
 /// Reductions as free functions (dask.array's da.sum(x, axis=...)).
 Array sum(const Array& x, const ReduceOptions& options = {});
@@ -198,8 +317,48 @@ Array prod(const Array& x, const ReduceOptions& options = {});
 Array any(const Array& x, const ReduceOptions& options = {});
 Array all(const Array& x, const ReduceOptions& options = {});
 
+/// da.var / da.std / da.argmin / da.argmax: see the methods of the same names. Call the free
+/// std qualified (`tessera::std(x)`, or `x.std()`): unqualified, `std` also names the namespace.
+Array var(const Array& x, const VarOptions& options = {});
+Array std(const Array& x, const VarOptions& options = {});
+Array argmin(const Array& x, std::optional<int> axis = std::nullopt, bool keepdims = false);
+Array argmax(const Array& x, std::optional<int> axis = std::nullopt, bool keepdims = false);
+
 /// numpy.transpose(x, axes): see Array::transpose.
 Array transpose(const Array& x, const std::vector<int>& axes = {});
+/// da.rechunk(x, chunks) and numpy.reshape(x, shape): see Array::rechunk / Array::reshape.
+Array rechunk(const Array& x, const ChunkSpec& chunks = {});
+Array reshape(const Array& x, const Shape& shape);
+
+/// numpy.concatenate(arrays, axis): the arrays joined along an existing axis (negative counts
+/// from the end). Shapes must agree except along `axis`; the dtype is the promoted dtype of
+/// all inputs; the chunks along `axis` are the inputs' chunks one after another. Throws Error
+/// for an empty list, 0-d arrays, an axis out of range or mismatched shapes.
+Array concatenate(const std::vector<Array>& arrays, int axis = 0);
+/// numpy.stack(arrays, axis): equal shapes joined along a new axis of extent arrays.size() at
+/// `axis` (from -(ndim + 1) to ndim). Throws Error for an empty list, unequal shapes or an axis
+/// out of range.
+Array stack(const std::vector<Array>& arrays, int axis = 0);
+
+/// numpy.matmul (Python's `@`): 1-D operands are promoted as NumPy does (a vector on the left
+/// is a row, on the right a column, and the added axis is dropped again); leading batch axes
+/// broadcast. Blockwise: the inputs are materialised and each output block sums the products
+/// of the matching blocks. Throws Error for 0-d operands, mismatched inner extents ("size 4 is
+/// different from 3") or batch shapes that do not broadcast.
+Array matmul(const Array& a, const Array& b);
+/// numpy.dot: 0-d operands multiply, 1-D by 1-D is the inner product, otherwise the sum over
+/// a's last axis and b's second-to-last (its only one when 1-D). Throws Error for extents that
+/// do not match ("shapes (2, 3) and (4,) not aligned").
+Array dot(const Array& a, const Array& b);
+/// numpy.tensordot(a, b, axes=N): sums products over the last N axes of `a` and the first N of
+/// `b`, in order; the result's axes are a's free axes then b's. Throws Error for N < 0, N more
+/// than either operand's ndim, or mismatched extents.
+Array tensordot(const Array& a, const Array& b, int axes = 2);
+/// numpy.tensordot(a, b, axes=(a_axes, b_axes)): sums over the paired axes (negative axes count
+/// from the end):  tensordot(a, b, {{1, 0}, {0, 1}}). Throws Error for unequal list lengths,
+/// mismatched extents, repeated or out-of-range axes.
+Array tensordot(const Array& a, const Array& b,
+                const std::pair<std::vector<int>, std::vector<int>>& axes);
 
 /// Options of a creation function.
 struct ArrayOptions {
@@ -222,6 +381,32 @@ Array arange(double stop, const ArrayOptions& options = {});
 /// Throws Error for a negative num.
 Array linspace(double start, double stop, int64_t num = 50, bool endpoint = true,
                const ArrayOptions& options = {});
+
+/// An array of host data (dask's from_array of a NumPy array): `nbytes` bytes at `data`, the
+/// NumElements(shape) elements of options.dtype in C order, native (little-endian) byte order;
+/// bool elements are one byte each, non-zero meaning true. The bytes are copied into the
+/// expression, which carries them to the scheduler when computed: meant for small and medium
+/// inputs, not for data that should be loaded by the workers. Throws Error when `nbytes` does
+/// not match the shape and dtype, for a bad shape or for chunks that do not fit.
+///   std::vector<float> v = ...;
+///   auto x = tessera::from_buffer(v.data(), v.size() * sizeof(float), {100, 20},
+///                                 {.chunks = 50, .dtype = tessera::DType::kFloat32});
+Array from_buffer(const void* data, size_t nbytes, const Shape& shape,
+                  const ArrayOptions& options = {});
+/// Typed conveniences over from_buffer: the values (copied) in C order with the dtype of the
+/// element type (float64, float32, int64, int32, bool). Throws Error if values.size() is not
+/// the number of elements of `shape`.
+///   auto x = tessera::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3});
+Array from_vector(const std::vector<double>& values, const Shape& shape,
+                  const ChunkSpec& chunks = {});
+Array from_vector(const std::vector<float>& values, const Shape& shape,
+                  const ChunkSpec& chunks = {});
+Array from_vector(const std::vector<int64_t>& values, const Shape& shape,
+                  const ChunkSpec& chunks = {});
+Array from_vector(const std::vector<int32_t>& values, const Shape& shape,
+                  const ChunkSpec& chunks = {});
+Array from_vector(const std::vector<bool>& values, const Shape& shape,
+                  const ChunkSpec& chunks = {});
 
 namespace random {
 /// Options of a random array: chunks, dtype and seed. Without a seed, a fresh one is drawn

@@ -194,6 +194,8 @@ class Args {
   }
 
   Interpreter& interp() { return *interp_; }
+  /// The builtin's name, for messages.
+  const std::string& name() const { return fn_.name; }
   const Expr& call() const { return call_; }
   /// The callee of the call (errors about the call point here).
   const Expr& callee() const { return *call_.items[0]; }
@@ -583,6 +585,222 @@ Value BinaryValue(graph::BinaryOp op, const Value& x, const Value& y) {
   return Value::FromArray(Array(Check(graph::Binary(op, NodeOf(x), NodeOf(y)))));
 }
 
+Value ArrayValue(absl::StatusOr<graph::NodePtr> node) {
+  return Value::FromArray(Array(Check(std::move(node))));
+}
+
+// The arrays of a list or tuple argument (concatenate's `seq`).
+std::vector<Array> ArraySequence(const Args& a, std::string_view name) {
+  const Value& v = a.Get(name);
+  if (v.kind != Value::Kind::kTuple && v.kind != Value::Kind::kList) {
+    a.Bad(name, "a list or tuple of arrays");
+  }
+  std::vector<Array> arrays;
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    if (v.items[i].kind != Value::Kind::kArray) {
+      Fail(a.At(name), absl::StrCat(a.name(), "() argument '", std::string(name), "' item ", i,
+                                    " must be an array, not ", v.items[i].TypeName()));
+    }
+    arrays.push_back(*v.items[i].array);
+  }
+  return arrays;
+}
+
+// An `axis` that must be None or one int (argmin / argmax).
+std::optional<int> OptionalAxis(const Args& a, std::string_view name) {
+  if (!a.Has(name)) return std::nullopt;
+  const Value v = Scalarize(a.Get(name));
+  if (v.kind != Value::Kind::kInt) a.Bad(name, "None or an int");
+  return static_cast<int>(v.i);
+}
+
+// tensordot's axes: an int, or a pair (a_axes, b_axes) of ints or sequences of ints.
+Array Tensordot(const Args& a, const Array& x, const Array& y) {
+  if (!a.Has("axes")) return tensordot(x, y, 2);
+  const Value& v = a.Get("axes");
+  const char* kExpected = "an int or a pair of sequences of ints";
+  if (v.kind == Value::Kind::kInt) return tensordot(x, y, static_cast<int>(v.i));
+  if ((v.kind != Value::Kind::kTuple && v.kind != Value::Kind::kList) || v.items.size() != 2) {
+    a.Bad("axes", kExpected);
+  }
+  std::vector<int> lists[2];
+  for (int k = 0; k < 2; ++k) {
+    const Value& side = v.items[static_cast<size_t>(k)];
+    if (side.kind == Value::Kind::kInt) {
+      lists[k].push_back(static_cast<int>(side.i));
+    } else if (side.kind == Value::Kind::kTuple || side.kind == Value::Kind::kList) {
+      for (const Value& item : side.items) {
+        if (item.kind != Value::Kind::kInt) a.Bad("axes", kExpected);
+        lists[k].push_back(static_cast<int>(item.i));
+      }
+    } else {
+      a.Bad("axes", kExpected);
+    }
+  }
+  return tensordot(x, y, {lists[0], lists[1]});
+}
+
+// x.reshape(*shape), as NumPy: one tuple or list, or the extents as separate ints.
+Value ReshapeMethod(Args& a) {
+  const std::vector<Value>& raw = a.raw();
+  if (raw.size() < 2) Fail(a.callee(), "reshape() missing required argument 'shape'");
+  Shape shape;
+  auto add = [&](const Value& v, const Expr& at) {
+    const Value s = Scalarize(v);
+    if (s.kind != Value::Kind::kInt) {
+      Fail(at, absl::StrCat("reshape() shape must be ints, not ", v.TypeName()));
+    }
+    shape.push_back(s.i);
+  };
+  if (raw.size() == 2 &&
+      (raw[1].kind == Value::Kind::kTuple || raw[1].kind == Value::Kind::kList)) {
+    for (const Value& v : raw[1].items) add(v, a.raw_at(1));
+  } else {
+    for (size_t i = 1; i < raw.size(); ++i) add(raw[i], a.raw_at(i));
+  }
+  return Value::FromArray(raw[0].array->reshape(shape));
+}
+
+// The elements of a nested list literal, checked to be rectangular.
+struct NestedData {
+  Shape shape;
+  std::vector<Value> leaves;  // scalarised bool / int / float, C order
+};
+
+std::string ItemPath(const std::vector<size_t>& path) {
+  if (path.empty()) return "the outer sequence";
+  std::string s = "item ";
+  for (size_t i : path) absl::StrAppend(&s, "[", i, "]");
+  return s;
+}
+
+void CollectNested(const Args& a, std::string_view param, const Value& v, std::vector<size_t>& path,
+                   NestedData& out) {
+  const bool seq = v.kind == Value::Kind::kTuple || v.kind == Value::Kind::kList;
+  const size_t depth = path.size();
+  const std::string prefix = absl::StrCat(a.name(), "(): ");
+  if (depth < out.shape.size()) {
+    const int64_t want = out.shape[depth];
+    if (!seq || static_cast<int64_t>(v.items.size()) != want) {
+      Fail(a.At(param),
+           absl::StrCat(
+               prefix, "the nested sequence is ragged: its first elements give shape ",
+               ShapeToString(out.shape), ", but ", ItemPath(path),
+               seq ? absl::StrCat(" has length ", v.items.size(), ", not ", want)
+                   : absl::StrCat(" is ", v.TypeName(), ", not a sequence of length ", want)));
+    }
+    for (size_t i = 0; i < v.items.size(); ++i) {
+      path.push_back(i);
+      CollectNested(a, param, v.items[i], path, out);
+      path.pop_back();
+    }
+    return;
+  }
+  if (seq) {
+    Fail(a.At(param),
+         absl::StrCat(prefix, "the nested sequence is ragged: its first elements give shape ",
+                      ShapeToString(out.shape), ", but ", ItemPath(path),
+                      " is a sequence where a number was expected"));
+  }
+  const Value s = Scalarize(v);
+  if (s.kind != Value::Kind::kBool && s.kind != Value::Kind::kInt &&
+      s.kind != Value::Kind::kFloat) {
+    Fail(a.At(param),
+         absl::StrCat(prefix, ItemPath(path), " must be a number or a bool, not ", v.TypeName()));
+  }
+  out.leaves.push_back(s);
+}
+
+// One element of a nested literal in `dtype`, appended to `bytes` (native byte order).
+void AppendElement(const Args& a, std::string_view param, const Value& v, DType dtype,
+                   std::string& bytes) {
+  auto append = [&bytes](const auto& x) {
+    bytes.append(reinterpret_cast<const char*>(&x), sizeof x);
+  };
+  const double d = AsDouble(v);
+  switch (dtype) {
+    case DType::kFloat64:
+      append(d);
+      return;
+    case DType::kFloat32:
+      append(static_cast<float>(d));
+      return;
+    case DType::kBool:
+      append(static_cast<uint8_t>(d != 0 ? 1 : 0));
+      return;
+    case DType::kInt64:
+    case DType::kInt32: {
+      int64_t i = 0;
+      if (v.kind == Value::Kind::kInt) {
+        i = v.i;
+      } else if (v.kind == Value::Kind::kBool) {
+        i = v.b ? 1 : 0;
+      } else {
+        // NumPy truncates floats towards zero; NaN and infinities have no integer value.
+        if (!std::isfinite(d) || std::fabs(d) >= 9.2e18) {
+          Fail(a.At(param), absl::StrCat(a.name(), "(): cannot convert float ", FloatRepr(d),
+                                         " to ", std::string(DTypeName(dtype))));
+        }
+        i = static_cast<int64_t>(d);
+      }
+      if (dtype == DType::kInt64) {
+        append(i);
+        return;
+      }
+      if (i < std::numeric_limits<int32_t>::min() || i > std::numeric_limits<int32_t>::max()) {
+        Fail(a.At(param),
+             absl::StrCat(a.name(), "(): Python integer ", i, " out of bounds for int32"));
+      }
+      append(static_cast<int32_t>(i));
+      return;
+    }
+  }
+}
+
+// da.from_array / da.asarray / da.array of `param`: a nested list or tuple of numbers (its
+// shape from the nesting, int64 for ints, float64 if any float, bool if all are True/False),
+// a computed array, or a lazy array (returned as is, cast and rechunked as asked).
+Value ArrayFromData(Args& a, std::string_view param) {
+  const Value& v = a.Get(param);
+  const bool rechunk = a.Has("chunks");
+  const ChunkSpec chunks = a.GetChunks("chunks");
+  if (v.kind == Value::Kind::kArray) {
+    Array x = *v.array;
+    if (a.Has("dtype")) x = x.astype(a.GetDType("dtype", x.dtype()));
+    return Value::FromArray(rechunk ? x.rechunk(chunks) : x);
+  }
+  if (v.kind == Value::Kind::kNDArray) {
+    const NDArray& nd = *v.ndarray;
+    Array x = from_buffer(nd.bytes().data(), nd.bytes().size(), nd.shape(),
+                          ArrayOptions{chunks, nd.dtype()});
+    if (a.Has("dtype")) x = x.astype(a.GetDType("dtype", x.dtype()));
+    return Value::FromArray(x);
+  }
+  NestedData data;
+  for (const Value* cur = &v;
+       cur->kind == Value::Kind::kTuple || cur->kind == Value::Kind::kList;) {
+    data.shape.push_back(static_cast<int64_t>(cur->items.size()));
+    if (cur->items.empty()) break;
+    cur = &cur->items[0];
+  }
+  std::vector<size_t> path;
+  CollectNested(a, param, v, path, data);
+  bool any_float = false, all_bool = !data.leaves.empty();
+  for (const Value& leaf : data.leaves) {
+    any_float |= leaf.kind == Value::Kind::kFloat;
+    all_bool &= leaf.kind == Value::Kind::kBool;
+  }
+  const DType natural = any_float || data.leaves.empty() ? DType::kFloat64
+                        : all_bool                       ? DType::kBool
+                                                         : DType::kInt64;
+  const DType dtype = a.GetDType("dtype", natural);
+  std::string bytes;
+  bytes.reserve(data.leaves.size() * static_cast<size_t>(ItemSize(dtype)));
+  for (const Value& leaf : data.leaves) AppendElement(a, param, leaf, dtype, bytes);
+  return Value::FromArray(
+      from_buffer(bytes.data(), bytes.size(), data.shape, ArrayOptions{chunks, dtype}));
+}
+
 const Modules& GetModules() {
   static const Modules* modules = [] {
     auto* m = new Modules;
@@ -728,6 +946,87 @@ const Modules& GetModules() {
     m->array["astype"] = Make("astype", {"a", "dtype"}, 2, [](Args& a) {
       return Value::FromArray(a.GetArray("a").astype(a.GetDType("dtype", DType::kFloat64)));
     });
+    m->array["where"] = Make("where", {"condition", "x", "y"}, 1, [](Args& a) {
+      if (!a.Has("x") && !a.Has("y")) {
+        Fail(a.callee(),
+             "where(condition) with one argument (nonzero) is not supported; "
+             "pass x and y too");
+      }
+      if (!a.Has("x") || !a.Has("y")) {
+        Fail(a.callee(), "where(): either both or neither of x and y should be given");
+      }
+      bool any_array = false;
+      for (const char* p : {"condition", "x", "y"}) {
+        if (!IsArrayOperand(a.Get(p)) && !IsNumber(a.Get(p))) a.Bad(p, "an array or a number");
+        any_array |= IsArrayOperand(a.Get(p));
+      }
+      if (!any_array) Fail(a.callee(), "where() needs at least one array argument");
+      return ArrayValue(
+          graph::Where(NodeOf(a.Get("condition")), NodeOf(a.Get("x")), NodeOf(a.Get("y"))));
+    });
+    // dask.array.var(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None).
+    for (const char* name : {"var", "std"}) {
+      const bool is_std = std::string(name) == "std";
+      m->array[name] = Make(
+          name, {"a", "axis", "dtype", "keepdims", "ddof", "split_every"}, 1, [is_std](Args& a) {
+            const Array& x = a.GetArray("a");
+            const Array xd = a.Has("dtype") ? x.astype(a.GetDType("dtype", x.dtype())) : x;
+            const VarOptions o{a.GetAxes("axis"), a.Bool("keepdims", false), a.Number("ddof", 0),
+                               static_cast<int>(a.Int("split_every", 8))};
+            return Value::FromArray(is_std ? xd.std(o) : xd.var(o));
+          });
+    }
+    // dask.array.argmin(a, axis=None, keepdims=False, split_every=None).
+    for (const char* name : {"argmin", "argmax"}) {
+      const bool is_max = std::string(name) == "argmax";
+      m->array[name] = Make(name, {"a", "axis", "keepdims", "split_every"}, 1, [is_max](Args& a) {
+        const Array& x = a.GetArray("a");
+        const std::optional<int> axis = OptionalAxis(a, "axis");
+        const bool keepdims = a.Bool("keepdims", false);
+        const int split_every = static_cast<int>(a.Int("split_every", 8));
+        return Value::FromArray(is_max ? x.argmax(axis, keepdims, split_every)
+                                       : x.argmin(axis, keepdims, split_every));
+      });
+    }
+    m->array["rechunk"] = Make("rechunk", {"x", "chunks"}, 1, [](Args& a) {
+      return Value::FromArray(a.GetArray("x").rechunk(a.GetChunks("chunks")));
+    });
+    m->array["reshape"] = Make("reshape", {"x", "shape"}, 2, [](Args& a) {
+      return Value::FromArray(a.GetArray("x").reshape(a.GetShape("shape")));
+    });
+    m->array["concatenate"] = Make("concatenate", {"seq", "axis"}, 1, [](Args& a) {
+      return Value::FromArray(
+          concatenate(ArraySequence(a, "seq"), static_cast<int>(a.Int("axis", 0))));
+    });
+    m->array["stack"] = Make("stack", {"seq", "axis"}, 1, [](Args& a) {
+      return Value::FromArray(stack(ArraySequence(a, "seq"), static_cast<int>(a.Int("axis", 0))));
+    });
+    m->array["matmul"] = Make("matmul", {"x1", "x2"}, 2, [](Args& a) {
+      for (const char* p : {"x1", "x2"}) {
+        if (!IsArrayOperand(a.Get(p)) && !IsNumber(a.Get(p))) a.Bad(p, "an array");
+      }
+      return ArrayValue(graph::Matmul(NodeOf(a.Get("x1")), NodeOf(a.Get("x2"))));
+    });
+    m->array["dot"] = Make("dot", {"a", "b"}, 2, [](Args& a) -> Value {
+      for (const char* p : {"a", "b"}) {
+        if (!IsArrayOperand(a.Get(p)) && !IsNumber(a.Get(p))) a.Bad(p, "an array or a number");
+      }
+      if (!IsArrayOperand(a.Get("a")) && !IsArrayOperand(a.Get("b"))) {
+        return a.interp().EvalBinary(a.call(), "*", a.Get("a"), a.Get("b"));
+      }
+      return ArrayValue(graph::Dot(NodeOf(a.Get("a")), NodeOf(a.Get("b"))));
+    });
+    m->array["tensordot"] = Make("tensordot", {"a", "b", "axes"}, 2, [](Args& a) {
+      return Value::FromArray(Tensordot(a, a.GetArray("a"), a.GetArray("b")));
+    });
+    // from_array takes dask's (x, chunks); `dtype=` is an addition (a NumPy array would carry
+    // its own). asarray / array take NumPy's (a, dtype) and dask's chunks= keyword.
+    m->array["from_array"] = Make("from_array", {"x", "chunks", "dtype"}, 1,
+                                  [](Args& a) { return ArrayFromData(a, "x"); });
+    m->array["asarray"] =
+        Make("asarray", {"a", "dtype", "chunks"}, 1, [](Args& a) { return ArrayFromData(a, "a"); });
+    m->array["array"] = Make("array", {"object", "dtype", "chunks"}, 1,
+                             [](Args& a) { return ArrayFromData(a, "object"); });
 
     // Random.
     auto random_options = [](Args& a) {
@@ -1111,7 +1410,8 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
     auto* t = new BuiltinTable;
     const Modules& m = GetModules();
     // Methods are the dask.array functions with the array as `self`.
-    for (const char* name : {"sum", "prod", "mean", "min", "max", "any", "all", "astype"}) {
+    for (const char* name : {"sum", "prod", "mean", "min", "max", "any", "all", "astype", "var",
+                             "std", "argmin", "argmax", "rechunk", "dot"}) {
       const Builtin& f = *m.array.at(name);
       auto b = std::make_shared<Builtin>(f);
       b->method = true;
@@ -1141,6 +1441,9 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
     }));
     transpose->method = true;
     (*t)["transpose"] = transpose;
+    auto reshape = std::make_shared<Builtin>(*MakeVariadic("reshape", ReshapeMethod));
+    reshape->method = true;
+    (*t)["reshape"] = reshape;
     return t;
   }();
   auto it = methods->find(name);
@@ -1477,9 +1780,8 @@ bool ValuesEqual(const Value& a, const Value& b) {
 Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value& a,
                               const Value& b) {
   if (a.kind == Value::Kind::kArray || b.kind == Value::Kind::kArray) {
-    if (op == "@") Fail(at, "matrix multiplication ('@') is not supported yet");
     auto it = ArrayOps().find(op);
-    if (it == ArrayOps().end()) {
+    if (op != "@" && it == ArrayOps().end()) {
       Fail(at, absl::StrCat("operator '", op, "' is not supported on arrays"));
     }
     for (const Value* v : {&a, &b}) {
@@ -1489,6 +1791,7 @@ Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value
       }
     }
     try {
+      if (op == "@") return ArrayValue(graph::Matmul(NodeOf(a), NodeOf(b)));
       return BinaryValue(it->second, a, b);
     } catch (const LocatedError&) {
       throw;

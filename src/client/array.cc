@@ -60,6 +60,18 @@ std::string NodeName(const graph::Node& n) {
       return "transpose";
     case graph::OpKind::kReduce:
       return std::string(graph::ReduceOpName(n.reduce));
+    case graph::OpKind::kWhere:
+      return "where";
+    case graph::OpKind::kRechunk:
+      return "rechunk";
+    case graph::OpKind::kConcatenate:
+      return "concatenate";
+    case graph::OpKind::kReshape:
+      return "reshape";
+    case graph::OpKind::kTensordot:
+      return "tensordot";
+    case graph::OpKind::kFromBuffer:
+      return "array";  // dask names from_array's tasks "array-<token>"
   }
   return "array";
 }
@@ -92,6 +104,21 @@ Array Binary(graph::BinaryOp op, const Array& a, double b) {
 }
 Array Binary(graph::BinaryOp op, double a, const Array& b) {
   return Wrap(graph::Binary(op, graph::Scalar(a, /*is_float=*/true), b.node()));
+}
+
+graph::NodePtr ScalarNode(double v) { return graph::Scalar(v, /*is_float=*/true); }
+
+std::vector<graph::NodePtr> Nodes(const std::vector<Array>& arrays) {
+  std::vector<graph::NodePtr> nodes;
+  nodes.reserve(arrays.size());
+  for (const Array& x : arrays) nodes.push_back(x.node());
+  return nodes;
+}
+
+template <typename T>
+Array FromValues(const std::vector<T>& values, const Shape& shape, const ChunkSpec& chunks,
+                 DType dtype) {
+  return from_buffer(values.data(), values.size() * sizeof(T), shape, ArrayOptions{chunks, dtype});
 }
 
 uint64_t FreshSeed() {
@@ -504,6 +531,22 @@ Array Array::max(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::
 Array Array::any(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kAny, *this, o); }
 Array Array::all(const ReduceOptions& o) const { return Reduce(graph::ReduceOp::kAll, *this, o); }
 
+Array Array::var(const VarOptions& o) const {
+  return Wrap(graph::Var(node_, o.axis, o.keepdims, o.ddof, o.split_every));
+}
+Array Array::std(const VarOptions& o) const {
+  return Wrap(graph::Std(node_, o.axis, o.keepdims, o.ddof, o.split_every));
+}
+Array Array::argmin(std::optional<int> axis, bool keepdims, int split_every) const {
+  return Wrap(graph::ArgReduce(graph::ReduceOp::kArgmin, node_, axis, keepdims, split_every));
+}
+Array Array::argmax(std::optional<int> axis, bool keepdims, int split_every) const {
+  return Wrap(graph::ArgReduce(graph::ReduceOp::kArgmax, node_, axis, keepdims, split_every));
+}
+Array Array::rechunk(const ChunkSpec& chunks) const { return Wrap(graph::Rechunk(node_, chunks)); }
+Array Array::reshape(const Shape& shape) const { return Wrap(graph::Reshape(node_, shape)); }
+Array Array::dot(const Array& other) const { return tessera::dot(*this, other); }
+
 Array Array::transpose(const std::vector<int>& axes) const {
   return Wrap(graph::Transpose(node_, axes));
 }
@@ -526,6 +569,28 @@ Array operator+(double a, const Array& b) { return Binary(BinaryOp::kAdd, a, b);
 Array operator-(double a, const Array& b) { return Binary(BinaryOp::kSubtract, a, b); }
 Array operator*(double a, const Array& b) { return Binary(BinaryOp::kMultiply, a, b); }
 Array operator/(double a, const Array& b) { return Binary(BinaryOp::kDivide, a, b); }
+Array operator%(const Array& a, const Array& b) { return Binary(BinaryOp::kMod, a, b); }
+Array operator%(const Array& a, double b) { return Binary(BinaryOp::kMod, a, b); }
+Array operator%(double a, const Array& b) { return Binary(BinaryOp::kMod, a, b); }
+
+Array operator<(const Array& a, const Array& b) { return Binary(BinaryOp::kLess, a, b); }
+Array operator<=(const Array& a, const Array& b) { return Binary(BinaryOp::kLessEqual, a, b); }
+Array operator>(const Array& a, const Array& b) { return Binary(BinaryOp::kGreater, a, b); }
+Array operator>=(const Array& a, const Array& b) { return Binary(BinaryOp::kGreaterEqual, a, b); }
+Array operator==(const Array& a, const Array& b) { return Binary(BinaryOp::kEqual, a, b); }
+Array operator!=(const Array& a, const Array& b) { return Binary(BinaryOp::kNotEqual, a, b); }
+Array operator<(const Array& a, double b) { return Binary(BinaryOp::kLess, a, b); }
+Array operator<=(const Array& a, double b) { return Binary(BinaryOp::kLessEqual, a, b); }
+Array operator>(const Array& a, double b) { return Binary(BinaryOp::kGreater, a, b); }
+Array operator>=(const Array& a, double b) { return Binary(BinaryOp::kGreaterEqual, a, b); }
+Array operator==(const Array& a, double b) { return Binary(BinaryOp::kEqual, a, b); }
+Array operator!=(const Array& a, double b) { return Binary(BinaryOp::kNotEqual, a, b); }
+Array operator<(double a, const Array& b) { return Binary(BinaryOp::kLess, a, b); }
+Array operator<=(double a, const Array& b) { return Binary(BinaryOp::kLessEqual, a, b); }
+Array operator>(double a, const Array& b) { return Binary(BinaryOp::kGreater, a, b); }
+Array operator>=(double a, const Array& b) { return Binary(BinaryOp::kGreaterEqual, a, b); }
+Array operator==(double a, const Array& b) { return Binary(BinaryOp::kEqual, a, b); }
+Array operator!=(double a, const Array& b) { return Binary(BinaryOp::kNotEqual, a, b); }
 
 using graph::UnaryOp;
 Array negative(const Array& x) { return Unary(UnaryOp::kNegative, x); }
@@ -539,10 +604,55 @@ Array tan(const Array& x) { return Unary(UnaryOp::kTan, x); }
 Array arcsin(const Array& x) { return Unary(UnaryOp::kArcsin, x); }
 Array arccos(const Array& x) { return Unary(UnaryOp::kArccos, x); }
 Array arctan(const Array& x) { return Unary(UnaryOp::kArctan, x); }
-Array power(const Array& a, const Array& b) { return Binary(BinaryOp::kPower, a, b); }
-Array power(const Array& a, double b) { return Binary(BinaryOp::kPower, a, b); }
-Array maximum(const Array& a, const Array& b) { return Binary(BinaryOp::kMaximum, a, b); }
-Array minimum(const Array& a, const Array& b) { return Binary(BinaryOp::kMinimum, a, b); }
+Array square(const Array& x) { return Unary(UnaryOp::kSquare, x); }
+Array expm1(const Array& x) { return Unary(UnaryOp::kExpm1, x); }
+Array log1p(const Array& x) { return Unary(UnaryOp::kLog1p, x); }
+Array log2(const Array& x) { return Unary(UnaryOp::kLog2, x); }
+Array log10(const Array& x) { return Unary(UnaryOp::kLog10, x); }
+Array sinh(const Array& x) { return Unary(UnaryOp::kSinh, x); }
+Array cosh(const Array& x) { return Unary(UnaryOp::kCosh, x); }
+Array tanh(const Array& x) { return Unary(UnaryOp::kTanh, x); }
+Array floor(const Array& x) { return Unary(UnaryOp::kFloor, x); }
+Array ceil(const Array& x) { return Unary(UnaryOp::kCeil, x); }
+Array round(const Array& x) { return Unary(UnaryOp::kRound, x); }
+Array sign(const Array& x) { return Unary(UnaryOp::kSign, x); }
+Array isnan(const Array& x) { return Unary(UnaryOp::kIsnan, x); }
+Array isfinite(const Array& x) { return Unary(UnaryOp::kIsfinite, x); }
+
+// The three overloads of an elementwise binary function: array-array, array-scalar and
+// scalar-array.
+#define TESSERA_BINARY_FUNCTION(name, op)                                           \
+  Array name(const Array& a, const Array& b) { return Binary(BinaryOp::op, a, b); } \
+  Array name(const Array& a, double b) { return Binary(BinaryOp::op, a, b); }       \
+  Array name(double a, const Array& b) { return Binary(BinaryOp::op, a, b); }
+TESSERA_BINARY_FUNCTION(power, kPower)
+TESSERA_BINARY_FUNCTION(maximum, kMaximum)
+TESSERA_BINARY_FUNCTION(minimum, kMinimum)
+TESSERA_BINARY_FUNCTION(floor_divide, kFloorDivide)
+TESSERA_BINARY_FUNCTION(mod, kMod)
+TESSERA_BINARY_FUNCTION(remainder, kMod)
+TESSERA_BINARY_FUNCTION(arctan2, kArctan2)
+TESSERA_BINARY_FUNCTION(hypot, kHypot)
+#undef TESSERA_BINARY_FUNCTION
+Array less(const Array& a, const Array& b) { return a < b; }
+Array less_equal(const Array& a, const Array& b) { return a <= b; }
+Array greater(const Array& a, const Array& b) { return a > b; }
+Array greater_equal(const Array& a, const Array& b) { return a >= b; }
+Array equal(const Array& a, const Array& b) { return a == b; }
+Array not_equal(const Array& a, const Array& b) { return a != b; }
+
+Array where(const Array& c, const Array& a, const Array& b) {
+  return Wrap(graph::Where(c.node(), a.node(), b.node()));
+}
+Array where(const Array& c, const Array& a, double b) {
+  return Wrap(graph::Where(c.node(), a.node(), ScalarNode(b)));
+}
+Array where(const Array& c, double a, const Array& b) {
+  return Wrap(graph::Where(c.node(), ScalarNode(a), b.node()));
+}
+Array where(const Array& c, double a, double b) {
+  return Wrap(graph::Where(c.node(), ScalarNode(a), ScalarNode(b)));
+}
 
 Array sum(const Array& x, const ReduceOptions& o) { return x.sum(o); }
 Array mean(const Array& x, const ReduceOptions& o) { return x.mean(o); }
@@ -552,7 +662,46 @@ Array prod(const Array& x, const ReduceOptions& o) { return x.prod(o); }
 Array any(const Array& x, const ReduceOptions& o) { return x.any(o); }
 Array all(const Array& x, const ReduceOptions& o) { return x.all(o); }
 
+Array var(const Array& x, const VarOptions& o) { return x.var(o); }
+Array std(const Array& x, const VarOptions& o) { return x.std(o); }
+Array argmin(const Array& x, std::optional<int> axis, bool keepdims) {
+  return x.argmin(axis, keepdims);
+}
+Array argmax(const Array& x, std::optional<int> axis, bool keepdims) {
+  return x.argmax(axis, keepdims);
+}
+
 Array transpose(const Array& x, const std::vector<int>& axes) { return x.transpose(axes); }
+Array rechunk(const Array& x, const ChunkSpec& chunks) { return x.rechunk(chunks); }
+Array reshape(const Array& x, const Shape& shape) { return x.reshape(shape); }
+
+Array concatenate(const std::vector<Array>& arrays, int axis) {
+  return Wrap(graph::Concatenate(Nodes(arrays), axis));
+}
+Array stack(const std::vector<Array>& arrays, int axis) {
+  return Wrap(graph::Stack(Nodes(arrays), axis));
+}
+
+Array matmul(const Array& a, const Array& b) { return Wrap(graph::Matmul(a.node(), b.node())); }
+Array dot(const Array& a, const Array& b) { return Wrap(graph::Dot(a.node(), b.node())); }
+Array tensordot(const Array& a, const Array& b, int axes) {
+  // NumPy: the last `axes` axes of a against the first `axes` of b, in order.
+  if (axes < 0 || axes > a.ndim() || axes > b.ndim()) {
+    Throw(absl::InvalidArgumentError(
+        absl::StrCat("tensordot: axes=", axes, " must be between 0 and the operands' ndim (shapes ",
+                     ShapeToString(a.shape()), " and ", ShapeToString(b.shape()), ")")));
+  }
+  std::vector<int> a_axes, b_axes;
+  for (int k = 0; k < axes; ++k) {
+    a_axes.push_back(a.ndim() - axes + k);
+    b_axes.push_back(k);
+  }
+  return Wrap(graph::Tensordot(a.node(), b.node(), std::move(a_axes), std::move(b_axes)));
+}
+Array tensordot(const Array& a, const Array& b,
+                const std::pair<std::vector<int>, std::vector<int>>& axes) {
+  return Wrap(graph::Tensordot(a.node(), b.node(), axes.first, axes.second));
+}
 
 Array ones(const Shape& shape, const ArrayOptions& o) { return full(shape, 1, o); }
 Array zeros(const Shape& shape, const ArrayOptions& o) { return full(shape, 0, o); }
@@ -567,6 +716,33 @@ Array linspace(double start, double stop, int64_t num, bool endpoint, const Arra
   return Wrap(graph::Linspace(start, stop, num, endpoint, o.dtype, o.chunks));
 }
 Array arange(double stop, const ArrayOptions& o) { return arange(0, stop, 1, o); }
+
+Array from_buffer(const void* data, size_t nbytes, const Shape& shape, const ArrayOptions& o) {
+  if (data == nullptr && nbytes != 0) {
+    Throw(absl::InvalidArgumentError(
+        absl::StrCat("from_buffer: data is null but nbytes is ", nbytes)));
+  }
+  std::string bytes(nbytes, '\0');
+  if (nbytes != 0) std::memcpy(bytes.data(), data, nbytes);
+  return Wrap(graph::FromBuffer(std::move(bytes), shape, o.dtype, o.chunks));
+}
+Array from_vector(const std::vector<double>& v, const Shape& shape, const ChunkSpec& chunks) {
+  return FromValues(v, shape, chunks, DType::kFloat64);
+}
+Array from_vector(const std::vector<float>& v, const Shape& shape, const ChunkSpec& chunks) {
+  return FromValues(v, shape, chunks, DType::kFloat32);
+}
+Array from_vector(const std::vector<int64_t>& v, const Shape& shape, const ChunkSpec& chunks) {
+  return FromValues(v, shape, chunks, DType::kInt64);
+}
+Array from_vector(const std::vector<int32_t>& v, const Shape& shape, const ChunkSpec& chunks) {
+  return FromValues(v, shape, chunks, DType::kInt32);
+}
+Array from_vector(const std::vector<bool>& v, const Shape& shape, const ChunkSpec& chunks) {
+  // std::vector<bool> is packed: one byte per element for the wire.
+  std::vector<uint8_t> bytes(v.begin(), v.end());
+  return FromValues(bytes, shape, chunks, DType::kBool);
+}
 
 namespace random {
 namespace {

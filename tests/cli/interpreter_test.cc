@@ -297,8 +297,9 @@ TEST_F(InterpreterTest, ErrorsNameLineColumnAndCause) {
             "line 1, column 19: ones() argument 'chunks': unsupported chunks '10MiB' (expected "
             "'auto', an int or a tuple)");
   EXPECT_EQ(ErrorOf("1 / 0"), "line 1, column 3: division by zero");
-  EXPECT_EQ(ErrorOf("x = da.ones(3); x @ x"),
-            "line 1, column 19: matrix multiplication ('@') is not supported yet");
+  EXPECT_EQ(ErrorOf("x = da.ones(3); x @ 2"),
+            "line 1, column 19: matmul: Input operand does not have enough dimensions (0-d "
+            "operands are not allowed; use * to multiply by a scalar)");
   EXPECT_EQ(ErrorOf("da.ones(3) & 1"),
             "line 1, column 12: operator '&' is not supported on arrays");
   EXPECT_EQ(ErrorOf("da.ones(3) + 'a'"),

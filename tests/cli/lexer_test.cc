@@ -45,6 +45,16 @@ TEST(LexerTest, OperatorsLongestMatchAndPositions) {
   EXPECT_EQ(t[9].column, 5);
 }
 
+TEST(LexerTest, MatmulComparisonsAndBrackets) {
+  auto t = Lex("a@b @= c<=d!=e==f[[True]]");
+  std::vector<std::string> texts;
+  for (const auto& tok : t) texts.push_back(tok.text);
+  EXPECT_EQ(texts, (std::vector<std::string>{"a", "@", "b", "@=", "c", "<=", "d", "!=", "e",
+                                             "==", "f", "[", "[", "True", "]", "]", "\n", ""}));
+  EXPECT_EQ(t[1].kind, TokenKind::kOp);
+  EXPECT_EQ(t[13].kind, TokenKind::kName);  // True is a keyword the parser recognises
+}
+
 TEST(LexerTest, NewlinesInsideBracketsAndCommentsAreDropped) {
   auto t = Lex("f(1,  # one\n  2)\n# done\n");
   std::vector<std::string> texts;

@@ -53,6 +53,20 @@ TEST(ParserTest, TuplesVersusParentheses) {
   EXPECT_EQ(P("((1, 2), (3,))"), "(tuple (tuple 1 2) (tuple 3))");
 }
 
+TEST(ParserTest, MatmulListsAndBoolsForTheArrayOps) {
+  // `@` has the precedence of `*`, left-associative; comparisons bind looser than arithmetic.
+  EXPECT_EQ(P("a @ b + c"), "(+ (@ a b) c)");
+  EXPECT_EQ(P("a + b @ c * d"), "(+ a (* (@ b c) d))");
+  EXPECT_EQ(P("a @ b @ c"), "(@ (@ a b) c)");
+  EXPECT_EQ(P("x @ y < 1"), "(compare (@ x y) < 1)");
+  EXPECT_EQ(P("a != b"), "(compare a != b)");
+  // Nested list displays, as da.from_array / da.concatenate take them.
+  EXPECT_EQ(P("[[1, 2.5], [True, False]]"), "(list (list 1 2.5) (list True False))");
+  EXPECT_EQ(P("[]"), "(list)");
+  EXPECT_EQ(P("da.concatenate([x, y], axis=0)"), "(call (. da concatenate) (list x y) axis=0)");
+  EXPECT_EQ(P("x.reshape(2, -1)"), "(call (. x reshape) 2 (neg 1))");
+}
+
 TEST(ParserTest, CallsWithKeywordsAndAttributePaths) {
   EXPECT_EQ(P("da.random.random((50000, 50000), chunks=(5000, 5000))"),
             "(call (. (. da random) random) (tuple 50000 50000) chunks=(tuple 5000 5000))");
