@@ -70,6 +70,17 @@ class _Random:
         raise NotImplementedError(f"da.random.{name} has no NumPy equivalent here")
 
 
+class _Arr(np.ndarray):
+    """A NumPy array that also answers dask's chunk-only methods (rechunk is the identity)."""
+
+    def rechunk(self, *args, **kwargs):
+        return self
+
+
+def _arr(a):
+    return np.asarray(a).view(_Arr)
+
+
 class _DaShim:
     """`da.` for NumPy: the creation functions drop `chunks=`; the rest is numpy's."""
 
@@ -77,25 +88,36 @@ class _DaShim:
 
     @staticmethod
     def ones(shape, dtype=None, chunks=None):
-        return np.ones(shape, dtype=dtype or np.float64)
+        return _arr(np.ones(shape, dtype=dtype or np.float64))
 
     @staticmethod
     def zeros(shape, dtype=None, chunks=None):
-        return np.zeros(shape, dtype=dtype or np.float64)
+        return _arr(np.zeros(shape, dtype=dtype or np.float64))
 
     empty = zeros
 
     @staticmethod
     def full(shape, fill_value, dtype=None, chunks=None):
-        return np.full(shape, fill_value, dtype=dtype)
+        return _arr(np.full(shape, fill_value, dtype=dtype))
 
     @staticmethod
     def arange(*args, chunks=None, dtype=None, **kwargs):
-        return np.arange(*args, dtype=dtype, **kwargs)
+        return _arr(np.arange(*args, dtype=dtype, **kwargs))
 
     @staticmethod
     def linspace(start, stop, num=50, endpoint=True, chunks=None, dtype=None):
-        return np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype)
+        return _arr(np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype))
+
+    @staticmethod
+    def from_array(x, chunks=None, dtype=None):
+        return _arr(np.asarray(x, dtype=dtype))
+
+    asarray = from_array
+    array = from_array
+
+    @staticmethod
+    def rechunk(x, chunks=None):
+        return x
 
     def __getattr__(self, name):
         return getattr(np, name)
