@@ -348,6 +348,11 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
     Schedule();
     return;
   }
+  if (result.seconds > 0 && !t->spec.group.empty()) {
+    if (group_seconds_.size() > 100'000) group_seconds_.clear();  // bounded memory
+    auto [g, fresh] = group_seconds_.try_emplace(t->spec.group, result.seconds);
+    if (!fresh) g->second = 0.9 * g->second + 0.1 * result.seconds;
+  }
   t->status = TaskStatus::kMemory;
   t->processing_on = -1;
   t->nbytes = result.nbytes;
@@ -408,8 +413,15 @@ void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
 
 // ---------------------------------------------------------------- scheduling
 
-bool SchedulerState::Saturated(const Worker& w) const {
-  const double limit = std::max(1, w.spec.nthreads) * options_.saturation + 1;
+bool SchedulerState::Saturated(const Worker& w, const Task* t) const {
+  double saturation = options_.saturation;
+  auto it = group_seconds_.find(t->spec.group);
+  if (it != group_seconds_.end()) {
+    saturation = std::clamp(options_.short_task_window / std::max(it->second, 1e-9),
+                            options_.saturation, std::max(options_.saturation,
+                                                          options_.max_saturation));
+  }
+  const double limit = std::max(1, w.spec.nthreads) * saturation + 1;
   return static_cast<double>(w.processing.size()) >= limit;
 }
 
@@ -419,7 +431,7 @@ WorkerId SchedulerState::PickWorker(const Task* t) const {
   WorkerId best = -1;
   double best_cost = std::numeric_limits<double>::infinity();
   for (const auto& [id, w] : workers_) {
-    if (Saturated(w)) continue;
+    if (Saturated(w, t)) continue;
     double missing = 0;
     for (const Task* d : t->deps) {
       if (d->inline_data != nullptr) continue;

@@ -113,6 +113,12 @@ struct StateOptions {
   /// A worker is handed at most nthreads * saturation + 1 tasks at once; the rest stay queued
   /// on the scheduler (Dask's queuing), which keeps memory bounded and balances load.
   double saturation = 2.0;
+  /// Short tasks: once a task group's measured duration is known, a worker may hold enough of
+  /// its tasks to stay busy for `short_task_window` seconds per thread (covering the round trip
+  /// and the workers' 2 ms event batching), up to `max_saturation` per thread. Without this,
+  /// 1e3-element chunks leave workers idle between assignments.
+  double short_task_window = 0.004;
+  double max_saturation = 256.0;
 };
 
 class SchedulerState {
@@ -207,7 +213,7 @@ class SchedulerState {
   void Schedule();
   WorkerId PickWorker(const Task* t) const;
   void Assign(Task* t, WorkerId w);
-  bool Saturated(const Worker& w) const;
+  bool Saturated(const Worker& w, const Task* t) const;
   std::vector<std::string> Holders(const Task* t) const;
 
   StateOptions options_;
@@ -220,6 +226,9 @@ class SchedulerState {
   std::unordered_map<ComputationId, std::unique_ptr<Computation>> computations_;
   ComputationId next_computation_ = 1;
   uint64_t version_ = 0;
+  /// Moving average of the compute seconds of each task group's tasks (Dask's task-prefix
+  /// durations), for the short-task window of Saturated().
+  std::unordered_map<std::string, double> group_seconds_;
 };
 
 }  // namespace tessera::scheduler

@@ -343,8 +343,13 @@ class Worker::Impl {
         failed->set_message(std::string(result.status().message()));
         TESSERA_LOG(kWarning, "task ", job.task.key(), " failed: ", result.status().message());
       }
-      events_ready_ = true;
-      cv_.notify_all();
+      // Report at once when this worker is about to run dry (the scheduler is waiting to send
+      // more) or when a large batch is pending; otherwise the writer flushes every 2 ms, so a
+      // stream of short tasks costs one message per batch, not one per task.
+      if (jobs_.empty() || pending_.done_size() + pending_.failed_size() >= 256) {
+        events_ready_ = true;
+        cv_.notify_all();
+      }
     }
   }
 

@@ -87,6 +87,46 @@ TEST(SchedulerState, BoundsTasksPerWorkerBySaturation) {
   EXPECT_EQ(s.Workers()[0].processing, 5);
 }
 
+TEST(SchedulerState, ShortTasksGetALargerWindowOnceTheirDurationIsKnown) {
+  SchedulerState s(StateOptions{.saturation = 2.0, .short_task_window = 0.004,
+                                .max_saturation = 256});
+  const WorkerId w = s.AddWorker(Spec("a", 1));
+  auto grouped = [](const std::string& name, int leaves) {
+    TaskGraph g = TreeGraph(name, leaves);
+    for (auto& t : g.tasks) t.group = name + "-group";
+    return g;
+  };
+  ASSERT_TRUE(s.Submit("c1", grouped("short", 1000)).ok());
+  // Nothing measured yet: 1 thread * 2 + 1 tasks in flight.
+  auto cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 3u);
+  // 0.1 ms tasks: a 4 ms window holds 40 of them per thread (+1).
+  for (const auto& a : cmds.tasks) {
+    s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.0001});
+  }
+  cmds = s.TakeCommands(w);
+  EXPECT_EQ(s.Workers()[0].processing, 41);
+  // Tasks of another group measured at 1 s each stay at the base limit.
+  ASSERT_TRUE(s.Submit("c2", grouped("long", 1000)).ok());
+  for (int round = 0; round < 100 && !s.GetProgress(1).finished; ++round) {
+    for (const auto& a : cmds.tasks) {
+      s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.0001});
+    }
+    cmds = s.TakeCommands(w);
+    // Long tasks come after the short ones in the queue; drop any handed out meanwhile.
+    std::erase_if(cmds.tasks, [&](const Assignment& a) {
+      if (a.spec.key.rfind("long", 0) != 0) return false;
+      s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 1.0});
+      return true;
+    });
+  }
+  ASSERT_TRUE(s.GetProgress(1).finished);
+  cmds = s.TakeCommands(w);
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 1.0});
+  s.TakeCommands(w);
+  EXPECT_EQ(s.Workers()[0].processing, 3) << "1 s tasks are not queued deeper than the base";
+}
+
 TEST(SchedulerState, SpreadsWorkOverWorkers) {
   SchedulerState s;
   const WorkerId a = s.AddWorker(Spec("a", 1));
