@@ -669,7 +669,7 @@ absl::StatusOr<NodePtr> Binary(BinaryOp op, NodePtr a, NodePtr b) {
     const int64_t eb = i >= pad_b ? b->shape[i - pad_b] : 1;
     if (ea != eb && ea != 1 && eb != 1) {
       return absl::InvalidArgumentError(
-          absl::StrCat("operands could not be broadcast together with shapes ",
+          absl::StrCat(Name(BinaryOpName(op)), ": operands could not be broadcast together with shapes ",
                        ShapeToString(a->shape), " ", ShapeToString(b->shape)));
     }
     shape[i] = ea == 1 ? eb : ea;
@@ -755,7 +755,9 @@ absl::StatusOr<NodePtr> Slice(NodePtr x, const std::vector<IndexItem>& items) {
       }
       case IndexItem::Kind::kSlice: {
         if (item.step && *item.step == 0) {
-          return absl::InvalidArgumentError("slice step cannot be zero");
+          return absl::InvalidArgumentError(absl::StrCat(
+              "slice step cannot be zero (indexing an array of shape ", ShapeToString(x->shape),
+              ")"));
         }
         ix = ResolveSlice(item, x->shape[axis]);
         shape.push_back(ix.length);
@@ -797,11 +799,14 @@ absl::StatusOr<NodePtr> Reduce(ReduceOp op, NodePtr x, std::vector<int> axes, bo
     for (int a : axes) {
       if (a < -ndim || a >= ndim) {
         return absl::InvalidArgumentError(
-            absl::StrCat("axis ", a, " is out of bounds for array of dimension ", ndim));
+            absl::StrCat(Name(ReduceOpName(op)), ": axis ", a,
+                         " is out of bounds for array of dimension ", ndim, " (shape ",
+                         ShapeToString(x->shape), ")"));
       }
       const int n = a < 0 ? a + ndim : a;
       if (std::find(normalized.begin(), normalized.end(), n) != normalized.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("duplicate value in 'axis': ", a));
+        return absl::InvalidArgumentError(
+            absl::StrCat(Name(ReduceOpName(op)), ": duplicate value in 'axis': ", a));
       }
       normalized.push_back(n);
     }

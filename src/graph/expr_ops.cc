@@ -107,14 +107,23 @@ absl::StatusOr<NodePtr> Where(NodePtr c, NodePtr a, NodePtr b) {
   return NodePtr(std::move(node));
 }
 
-absl::StatusOr<NodePtr> Var(NodePtr x, std::vector<int> axes, bool keepdims, double ddof,
-                            int split_every) {
-  if (x == nullptr) return absl::InvalidArgumentError("var: the array is null");
+namespace {
+
+absl::StatusOr<NodePtr> VarOf(const char* name, NodePtr x, std::vector<int> axes, bool keepdims,
+                              double ddof, int split_every) {
+  if (x == nullptr) return absl::InvalidArgumentError(absl::StrCat(name, ": the array is null"));
   if (!(ddof >= 0) || !std::isfinite(ddof)) {
-    return absl::InvalidArgumentError(absl::StrCat("var: ddof ", ddof, " must be >= 0"));
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ddof ", ddof, " must be >= 0"));
   }
-  // Validate the axes once (and get them normalised) through the sum itself.
-  TESSERA_ASSIGN_OR_RETURN(NodePtr probe, Reduce(ReduceOp::kSum, x, axes, keepdims, split_every));
+  // Validate the axes once (and get them normalised) through the sum itself, reporting errors
+  // under this operation's name.
+  absl::StatusOr<NodePtr> checked = Reduce(ReduceOp::kSum, x, axes, keepdims, split_every);
+  if (!checked.ok()) {
+    std::string message(checked.status().message());
+    if (message.rfind("sum: ", 0) == 0) message = absl::StrCat(name, message.substr(3));
+    return absl::Status(checked.status().code(), message);
+  }
+  const NodePtr& probe = *checked;
   double n = 1;
   for (int a : probe->axes) n *= static_cast<double>(x->shape[a]);
   // NumPy's _var: arrmean = mean(x, keepdims=True); d = x - arrmean; sum(d * d) / max(n - ddof, 0)
@@ -129,10 +138,17 @@ absl::StatusOr<NodePtr> Var(NodePtr x, std::vector<int> axes, bool keepdims, dou
   return Binary(BinaryOp::kDivide, s, Scalar(std::max(n - ddof, 0.0), true));
 }
 
+}  // namespace
+
+absl::StatusOr<NodePtr> Var(NodePtr x, std::vector<int> axes, bool keepdims, double ddof,
+                            int split_every) {
+  return VarOf("var", std::move(x), std::move(axes), keepdims, ddof, split_every);
+}
+
 absl::StatusOr<NodePtr> Std(NodePtr x, std::vector<int> axes, bool keepdims, double ddof,
                             int split_every) {
-  TESSERA_ASSIGN_OR_RETURN(NodePtr v, Var(std::move(x), std::move(axes), keepdims, ddof,
-                                          split_every));
+  TESSERA_ASSIGN_OR_RETURN(NodePtr v, VarOf("std", std::move(x), std::move(axes), keepdims, ddof,
+                                            split_every));
   return Unary(UnaryOp::kSqrt, std::move(v));
 }
 
@@ -274,7 +290,7 @@ absl::StatusOr<NodePtr> Stack(const std::vector<NodePtr>& arrays, int axis) {
   for (size_t k = 1; k < arrays.size(); ++k) {
     if (arrays[k]->shape != arrays[0]->shape) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "all input arrays must have the same shape: array 0 has shape ",
+          "stack: all input arrays must have the same shape: array 0 has shape ",
           ShapeToString(arrays[0]->shape), ", array ", k, " has shape ",
           ShapeToString(arrays[k]->shape)));
     }
@@ -378,14 +394,14 @@ absl::StatusOr<NodePtr> Reshape(NodePtr x, Shape shape) {
   }
   if (infer >= 0) {
     if (known == 0 || size % known != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot reshape array of size ", size,
+      return absl::InvalidArgumentError(absl::StrCat("cannot reshape array of shape ", ShapeToString(x->shape), " (size ", size, ")",
                                                      " into shape ", ShapeToString(shape)));
     }
     shape[infer] = size / known;
     known = size;
   }
   if (known != size) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot reshape array of size ", size,
+    return absl::InvalidArgumentError(absl::StrCat("cannot reshape array of shape ", ShapeToString(x->shape), " (size ", size, ")",
                                                    " into shape ", ShapeToString(shape)));
   }
   TESSERA_RETURN_IF_ERROR(ValidateShape(shape, x->dtype));

@@ -81,7 +81,7 @@ TEST_F(InterpreterOpsTest, ComparisonsGiveBoolArrays) {
             "line 1, column 1: chained comparisons of arrays are not supported; compare two at "
             "a time");
   EXPECT_EQ(ErrorOf("x < da.ones(5)"),
-            "line 1, column 1: operands could not be broadcast together with shapes "
+            "line 1, column 1: less: operands could not be broadcast together with shapes "
             "(4, 6) (5,)");
 }
 
@@ -187,7 +187,7 @@ TEST_F(InterpreterOpsTest, Reshape) {
   EXPECT_EQ(Lazy("x.reshape(-1)").chunks(), (Chunks{{12, 12}}));
   EXPECT_EQ(Lazy("x.reshape(2, 2, 6)").shape(), (Shape{2, 2, 6}));
   EXPECT_EQ(ErrorOf("x.reshape(5, 5)"),
-            "line 1, column 3: cannot reshape array of size 24 into shape (5, 5)");
+            "line 1, column 3: cannot reshape array of shape (4, 6) (size 24) into shape (5, 5)");
   EXPECT_EQ(ErrorOf("x.reshape(-1, -1)"),
             "line 1, column 3: reshape: can only specify one unknown dimension");
   EXPECT_EQ(ErrorOf("x.reshape()"),
@@ -223,7 +223,7 @@ TEST_F(InterpreterOpsTest, ConcatenateAndStack) {
             "line 1, column 16: concatenate() argument 'seq' must be a list or tuple of arrays, "
             "not Array");
   EXPECT_EQ(ErrorOf("da.stack([x, y])"),
-            "line 1, column 4: all input arrays must have the same shape: array 0 has shape "
+            "line 1, column 4: stack: all input arrays must have the same shape: array 0 has shape "
             "(4, 6), array 1 has shape (3, 6)");
   EXPECT_EQ(ErrorOf("da.stack([x, x], axis=3)"),
             "line 1, column 4: stack: axis 3 is out of bounds for array of dimension 3");

@@ -242,8 +242,8 @@ TEST_F(InterpreterTest, AnyAll) {
   EXPECT_EQ(Run("bool(da.log(da.zeros(2) - 1).all())"), "True");  // NaN is true
   EXPECT_EQ(Run("all(da.ones(3, chunks=1), 0)"), "True");
   EXPECT_EQ(ErrorOf("x.any(axis=2)"),
-            "line 1, column 3: axis 2 is out of bounds for array of dimension 2");
-  EXPECT_EQ(ErrorOf("x.all(axis=(0, 0))"), "line 1, column 3: duplicate value in 'axis': 0");
+            "line 1, column 3: any: axis 2 is out of bounds for array of dimension 2 (shape (3, 12))");
+  EXPECT_EQ(ErrorOf("x.all(axis=(0, 0))"), "line 1, column 3: all: duplicate value in 'axis': 0");
   EXPECT_EQ(ErrorOf("x.all(dtype='int64')"),
             "line 1, column 13: all() got an unexpected keyword argument 'dtype'");
 }
