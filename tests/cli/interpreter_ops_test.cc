@@ -133,7 +133,7 @@ TEST_F(InterpreterOpsTest, VarAndStd) {
   const std::string axis = ErrorOf("x.var(axis=3)");
   EXPECT_EQ(axis.rfind("line 1, column 3: ", 0), 0u) << axis;
   EXPECT_NE(axis.find("3"), std::string::npos) << axis;
-  EXPECT_EQ(ErrorOf("x.std(ddof=-1)"), "line 1, column 3: var: ddof -1 must be >= 0");
+  EXPECT_EQ(ErrorOf("x.std(ddof=-1)"), "line 1, column 3: std: ddof -1 must be >= 0");
   EXPECT_EQ(ErrorOf("x.var(ddof='a')"),
             "line 1, column 12: var() argument 'ddof' must be a number, not str");
 }
