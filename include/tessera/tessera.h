@@ -366,6 +366,12 @@ struct ArrayOptions {
   DType dtype = DType::kFloat64;
 };
 
+/// The target size of "auto" chunks, as dask's `array.chunk-size` (default 128 MiB; the
+/// environment variable TESSERA_ARRAY_CHUNK_SIZE, e.g. "64MiB", sets it for the process).
+/// `da.ones((200000, 200000))` gets 4000 x 4000 chunks at 128 MiB. Throws Error for bytes <= 0.
+void set_chunk_size(int64_t bytes);
+int64_t chunk_size();
+
 /// Creation (dask.array's names). Throw Error for a negative extent, a zero chunk, ...
 Array ones(const Shape& shape, const ArrayOptions& options = {});
 Array zeros(const Shape& shape, const ArrayOptions& options = {});

@@ -227,6 +227,11 @@ int main(int argc, char** argv) {
                  "scheduler address (tcp://host:port, host:port or [v6]:port); default: "
                  "$TESSERA_SCHEDULER, else an embedded local cluster")
       ->envname("TESSERA_SCHEDULER");
+  std::string chunk_size;
+  app.add_option("--chunk-size", chunk_size,
+                 "target size of \"auto\" chunks, as dask's array.chunk-size (e.g. 64MiB); "
+                 "default 128MiB")
+      ->envname("TESSERA_ARRAY_CHUNK_SIZE");
 
   CLI::App* info = app.add_subcommand("info", "Print the scheduler address and its workers.");
 
@@ -261,6 +266,15 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (!chunk_size.empty()) {
+      absl::StatusOr<int64_t> bytes = tessera::ParseBytes(chunk_size);
+      if (!bytes.ok() || *bytes <= 0) {
+        std::cerr << "error: --chunk-size '" << chunk_size
+                  << "' is not a positive size such as 128MiB" << std::endl;
+        return 2;
+      }
+      tessera::set_chunk_size(*bytes);
+    }
     Session session(scheduler);
     if (info->parsed()) {
       PrintInfo(session);

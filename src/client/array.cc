@@ -1,15 +1,19 @@
 // The Array part of tessera.h: lazy expression building over src/graph, and NDArray (the
 // computed result) with NumPy's repr. No gRPC here, so the CLI language links it alone.
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <atomic>
+#include <cstdlib>
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/dtype.h"
@@ -30,6 +34,27 @@ graph::NodePtr Check(absl::StatusOr<graph::NodePtr> node) {
 }
 
 Array Wrap(absl::StatusOr<graph::NodePtr> node) { return Array(Check(std::move(node))); }
+
+// dask's "array.chunk-size": the target of "auto" chunks. 0 means not read yet: the first use
+// reads $TESSERA_ARRAY_CHUNK_SIZE (a size as "64MiB"), else kDefaultChunkBytes.
+std::atomic<int64_t> g_chunk_bytes{0};
+
+int64_t ChunkBytes() {
+  int64_t v = g_chunk_bytes.load(std::memory_order_relaxed);
+  if (v > 0) return v;
+  v = kDefaultChunkBytes;
+  if (const char* env = std::getenv("TESSERA_ARRAY_CHUNK_SIZE"); env != nullptr && *env != 0) {
+    absl::StatusOr<int64_t> parsed = ParseBytes(env);
+    if (!parsed.ok() || *parsed <= 0) {
+      Throw(absl::InvalidArgumentError(absl::StrCat(
+          "TESSERA_ARRAY_CHUNK_SIZE='", env, "' is not a positive size such as 128MiB")));
+    }
+    v = *parsed;
+  }
+  int64_t expected = 0;
+  g_chunk_bytes.compare_exchange_strong(expected, v);
+  return g_chunk_bytes.load();
+}
 
 // dask's names of the task groups, used by repr.
 std::string NodeName(const graph::Node& n) {
@@ -543,7 +568,9 @@ Array Array::argmin(std::optional<int> axis, bool keepdims, int split_every) con
 Array Array::argmax(std::optional<int> axis, bool keepdims, int split_every) const {
   return Wrap(graph::ArgReduce(graph::ReduceOp::kArgmax, node_, axis, keepdims, split_every));
 }
-Array Array::rechunk(const ChunkSpec& chunks) const { return Wrap(graph::Rechunk(node_, chunks)); }
+Array Array::rechunk(const ChunkSpec& chunks) const {
+  return Wrap(graph::Rechunk(node_, chunks, ChunkBytes()));
+}
 Array Array::reshape(const Shape& shape) const { return Wrap(graph::Reshape(node_, shape)); }
 Array Array::dot(const Array& other) const { return tessera::dot(*this, other); }
 
@@ -703,17 +730,25 @@ Array tensordot(const Array& a, const Array& b,
   return Wrap(graph::Tensordot(a.node(), b.node(), axes.first, axes.second));
 }
 
+void set_chunk_size(int64_t bytes) {
+  if (bytes <= 0) {
+    Throw(absl::InvalidArgumentError(absl::StrCat("chunk size ", bytes, " must be positive")));
+  }
+  g_chunk_bytes.store(bytes);
+}
+int64_t chunk_size() { return ChunkBytes(); }
+
 Array ones(const Shape& shape, const ArrayOptions& o) { return full(shape, 1, o); }
 Array zeros(const Shape& shape, const ArrayOptions& o) { return full(shape, 0, o); }
 Array empty(const Shape& shape, const ArrayOptions& o) { return full(shape, 0, o); }
 Array full(const Shape& shape, double value, const ArrayOptions& o) {
-  return Wrap(graph::Full(shape, value, o.dtype, o.chunks));
+  return Wrap(graph::Full(shape, value, o.dtype, o.chunks, ChunkBytes()));
 }
 Array arange(double start, double stop, double step, const ArrayOptions& o) {
-  return Wrap(graph::Arange(start, stop, step, o.dtype, o.chunks));
+  return Wrap(graph::Arange(start, stop, step, o.dtype, o.chunks, ChunkBytes()));
 }
 Array linspace(double start, double stop, int64_t num, bool endpoint, const ArrayOptions& o) {
-  return Wrap(graph::Linspace(start, stop, num, endpoint, o.dtype, o.chunks));
+  return Wrap(graph::Linspace(start, stop, num, endpoint, o.dtype, o.chunks, ChunkBytes()));
 }
 Array arange(double stop, const ArrayOptions& o) { return arange(0, stop, 1, o); }
 
@@ -724,7 +759,7 @@ Array from_buffer(const void* data, size_t nbytes, const Shape& shape, const Arr
   }
   std::string bytes(nbytes, '\0');
   if (nbytes != 0) std::memcpy(bytes.data(), data, nbytes);
-  return Wrap(graph::FromBuffer(std::move(bytes), shape, o.dtype, o.chunks));
+  return Wrap(graph::FromBuffer(std::move(bytes), shape, o.dtype, o.chunks, ChunkBytes()));
 }
 Array from_vector(const std::vector<double>& v, const Shape& shape, const ChunkSpec& chunks) {
   return FromValues(v, shape, chunks, DType::kFloat64);
@@ -748,7 +783,7 @@ namespace random {
 namespace {
 Array Make(const Shape& shape, graph::RandomDist dist, double a, double b, const RandomOptions& o) {
   const uint64_t seed = o.seed ? *o.seed : FreshSeed();
-  return Wrap(graph::Random(shape, dist, a, b, seed, o.dtype, o.chunks));
+  return Wrap(graph::Random(shape, dist, a, b, seed, o.dtype, o.chunks, ChunkBytes()));
 }
 }  // namespace
 

@@ -55,6 +55,21 @@ TEST(CliBinaryTest, EvalWithoutArraysStartsNoCluster) {
   EXPECT_EQ(r.out, "((50000, 50000), 1.4142135623730951)\n");
 }
 
+TEST(CliBinaryTest, ChunkSizeSetsTheAutoChunkTarget) {
+  const std::vector<std::string> no_cluster = {"TESSERA_SCHEDULER=127.0.0.1:1"};
+  auto r = Tessera({"eval", "da.ones((200000, 200000)).chunksize"}, no_cluster);
+  EXPECT_EQ(r.out, "(4000, 4000)\n") << r.err;  // 128 MiB, as dask
+  r = Tessera({"--chunk-size", "8MiB", "eval", "da.ones((200000, 200000)).chunksize"}, no_cluster);
+  EXPECT_EQ(r.out, "(1000, 1000)\n") << r.err;
+  auto env = no_cluster;
+  env.push_back("TESSERA_ARRAY_CHUNK_SIZE=32MiB");
+  r = Tessera({"eval", "da.random.random((200000, 200000)).chunksize"}, env);
+  EXPECT_EQ(r.out, "(2000, 2000)\n") << r.err;
+  r = Tessera({"--chunk-size", "lots", "eval", "1"}, no_cluster);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'lots'"), std::string::npos) << r.err;
+}
+
 TEST(CliBinaryTest, EvalAndRunOnTheEmbeddedCluster) {
   auto r =
       Tessera({"eval", "x = da.ones((2000, 2000), chunks=(500, 500)); (x * x[::-1, ::-1]).sum()"});
