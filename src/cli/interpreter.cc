@@ -589,6 +589,22 @@ Value ArrayValue(absl::StatusOr<graph::NodePtr> node) {
   return Value::FromArray(Array(Check(std::move(node))));
 }
 
+// `x != 0` as a bool array node (NaN is true, as NumPy's truth value).
+graph::NodePtr Truth(const Value& v) {
+  graph::NodePtr n = NodeOf(v);
+  if (n->dtype == DType::kBool && n->kind != graph::OpKind::kScalar) return n;
+  return Check(graph::Binary(graph::BinaryOp::kNotEqual, n, graph::Scalar(0, false)));
+}
+
+// numpy.logical_and / or / xor of the operands' truth values, as bool arrays: and is the bool
+// product, or the bool maximum, xor bool inequality (every element is still computed).
+Value LogicalValue(const std::string& op, const Value& x, const Value& y) {
+  const graph::BinaryOp b = op == "and"  ? graph::BinaryOp::kMultiply
+                            : op == "or" ? graph::BinaryOp::kMaximum
+                                         : graph::BinaryOp::kNotEqual;
+  return ArrayValue(graph::Binary(b, Truth(x), Truth(y)));
+}
+
 // The arrays of a list or tuple argument (concatenate's `seq`).
 std::vector<Array> ArraySequence(const Args& a, std::string_view name) {
   const Value& v = a.Get(name);
@@ -963,6 +979,23 @@ const Modules& GetModules() {
       if (!any_array) Fail(a.callee(), "where() needs at least one array argument");
       return ArrayValue(
           graph::Where(NodeOf(a.Get("condition")), NodeOf(a.Get("x")), NodeOf(a.Get("y"))));
+    });
+    // numpy.logical_and / or / xor (x1, x2) and logical_not(x): bool arrays of truth values.
+    for (const char* name : {"logical_and", "logical_or", "logical_xor"}) {
+      const std::string op = std::string(name).substr(8);
+      m->array[name] = Make(name, {"x1", "x2"}, 2, [op](Args& a) {
+        for (const char* p : {"x1", "x2"}) {
+          if (!IsArrayOperand(a.Get(p)) && !IsNumber(a.Get(p))) a.Bad(p, "an array or a number");
+        }
+        if (!IsArrayOperand(a.Get("x1")) && !IsArrayOperand(a.Get("x2"))) {
+          Fail(a.callee(), "logical_" + op + "() needs at least one array argument");
+        }
+        return LogicalValue(op, a.Get("x1"), a.Get("x2"));
+      });
+    }
+    m->array["logical_not"] = Make("logical_not", {"x"}, 1, [](Args& a) {
+      return ArrayValue(graph::Binary(graph::BinaryOp::kEqual, Truth(Value::FromArray(a.GetArray("x"))),
+                                      graph::Scalar(0, false)));
     });
     // dask.array.var(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None).
     for (const char* name : {"var", "std"}) {
@@ -1701,6 +1734,15 @@ Value Interpreter::EvalUnary(const Expr& at, const std::string& op, const Value&
   if (a.kind == Value::Kind::kArray) {
     if (op == "+") return a;
     if (op == "-") return Value::FromArray(-*a.array);
+    if (op == "~" && a.array->dtype() == DType::kBool) {
+      return ArrayValue(graph::Binary(graph::BinaryOp::kEqual, a.array->node(),
+                                      graph::Scalar(0, false)));
+    }
+    if (op == "~") {
+      Fail(at, absl::StrCat("operator '~' is supported on bool arrays only (got ",
+                            std::string(DTypeName(a.array->dtype())),
+                            " array); bitwise operations on integers are not implemented"));
+    }
     Fail(at, absl::StrCat("operator '", op, "' is not supported on arrays"));
   }
   const Value s = Scalarize(a);
@@ -1780,6 +1822,25 @@ bool ValuesEqual(const Value& a, const Value& b) {
 Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value& a,
                               const Value& b) {
   if (a.kind == Value::Kind::kArray || b.kind == Value::Kind::kArray) {
+    if (op == "&" || op == "|" || op == "^") {
+      // Bool arrays (and Python bools) only: the element-wise logical operation.
+      for (const Value* v : {&a, &b}) {
+        const bool is_bool = v->kind == Value::Kind::kArray ? v->array->dtype() == DType::kBool
+                                                            : v->kind == Value::Kind::kBool;
+        if (!is_bool) {
+          Fail(at, absl::StrCat("operator '", op, "' is supported on bool arrays only (got ",
+                                v->kind == Value::Kind::kArray
+                                    ? std::string(DTypeName(v->array->dtype())) + " array"
+                                    : "'" + v->TypeName() + "'",
+                                "); bitwise operations on integers are not implemented"));
+        }
+      }
+      try {
+        return LogicalValue(op == "&" ? "and" : op == "|" ? "or" : "xor", a, b);
+      } catch (const Error& error) {
+        throw LocatedError(error.code(), Where(at) + error.what());
+      }
+    }
     auto it = ArrayOps().find(op);
     if (op != "@" && it == ArrayOps().end()) {
       Fail(at, absl::StrCat("operator '", op, "' is not supported on arrays"));

@@ -342,5 +342,19 @@ TEST_F(InterpreterOpsTest, FromArrayErrors) {
             "str");
 }
 
+TEST_F(InterpreterOpsTest, LogicalOperatorsOnBoolArrays) {
+  EXPECT_EQ(Lazy("x = da.arange(6, chunks=4); (x > 3) | (x == 0)").dtype(), DType::kBool);
+  EXPECT_EQ(Lazy("x = da.arange(6, chunks=4); (x > 3) & True").shape(), Shape{6});
+  EXPECT_EQ(Lazy("x = da.arange(6, chunks=4); ~(x > 3) ^ (x < 2)").dtype(), DType::kBool);
+  EXPECT_EQ(Lazy("da.logical_not(da.arange(4))").dtype(), DType::kBool);
+  EXPECT_EQ(Lazy("da.logical_and(da.ones(3), 0.5)").dtype(), DType::kBool);
+  EXPECT_EQ(ErrorOf("x = da.arange(6); x & 1"),
+            "line 1, column 21: operator '&' is supported on bool arrays only (got int64 array); "
+            "bitwise operations on integers are not implemented");
+  EXPECT_EQ(ErrorOf("~da.arange(3)"),
+            "line 1, column 1: operator '~' is supported on bool arrays only (got int64 array); "
+            "bitwise operations on integers are not implemented");
+}
+
 }  // namespace
 }  // namespace tessera::cli

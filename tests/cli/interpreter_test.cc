@@ -301,7 +301,8 @@ TEST_F(InterpreterTest, ErrorsNameLineColumnAndCause) {
             "line 1, column 19: matmul: Input operand does not have enough dimensions (0-d "
             "operands are not allowed; use * to multiply by a scalar)");
   EXPECT_EQ(ErrorOf("da.ones(3) & 1"),
-            "line 1, column 12: operator '&' is not supported on arrays");
+            "line 1, column 12: operator '&' is supported on bool arrays only (got float64 array); "
+            "bitwise operations on integers are not implemented");
   EXPECT_EQ(ErrorOf("da.ones(3) + 'a'"),
             "line 1, column 12: unsupported operand type(s) for +: 'Array' and 'str'");
   EXPECT_EQ(ErrorOf("3()"), "line 1, column 1: 'int' object is not callable");
