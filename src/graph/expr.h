@@ -211,8 +211,13 @@ absl::StatusOr<NodePtr> Matmul(NodePtr a, NodePtr b);
 /// a's last axis and b's second-to-last (its only, when 1-D).
 absl::StatusOr<NodePtr> Dot(NodePtr a, NodePtr b);
 
+/// The most host data one from_buffer node carries: the data travel inside the submitted graph
+/// (one gRPC message of at most 64 MiB).
+inline constexpr int64_t kMaxFromBufferBytes = int64_t{32} << 20;
+
 /// An array from host memory: NumElements(shape) values of `dtype` in C order, copied.
-/// Errors: a size that does not match the shape, chunks that do not fit.
+/// Errors: a size that does not match the shape or exceeds kMaxFromBufferBytes, chunks that do
+/// not fit.
 absl::StatusOr<NodePtr> FromBuffer(std::string bytes, const Shape& shape, DType dtype,
                                    const ChunkSpec& chunks,
                                    int64_t chunk_target_bytes = kDefaultChunkBytes);

@@ -563,6 +563,13 @@ absl::StatusOr<NodePtr> FromBuffer(std::string bytes, const Shape& shape, DType 
         ShapeToString(shape), " and dtype ", Name(DTypeName(dtype)), " (", expected,
         " bytes)"));
   }
+  if (static_cast<int64_t>(bytes.size()) > kMaxFromBufferBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "from_buffer: ", bytes.size(), " bytes of host data are more than the ",
+        kMaxFromBufferBytes, " bytes (", FormatBytes(kMaxFromBufferBytes),
+        ") one graph may carry; split it into several arrays and persist each, or generate "
+        "the array with the creation functions"));
+  }
   if (dtype == DType::kBool) {
     for (char& c : bytes) c = c != 0 ? 1 : 0;  // one canonical byte per bool
   }

@@ -323,6 +323,11 @@ TEST(DifferentialTest, FromBufferEveryDtype) {
     }
   }
   EXPECT_FALSE(FromBuffer(std::string(7, '\0'), {2}, DType::kFloat64, ChunkSpec{1}).ok());
+  const int64_t too_many = kMaxFromBufferBytes / 8 + 1;
+  absl::StatusOr<NodePtr> big = FromBuffer(std::string(static_cast<size_t>(too_many * 8), '\0'),
+                                           {too_many}, DType::kFloat64, ChunkSpec{1 << 20});
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("33554440 bytes"), std::string::npos) << big.status();
 }
 
 // Property-style: random expression trees over the elementwise ops, slicing, transpose,
