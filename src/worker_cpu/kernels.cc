@@ -153,45 +153,76 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 // Uniform float64 in [a, a + width) for n elements (n a multiple of 8), AVX-512.
+// The high 32 bits of each 64-bit lane are left as garbage between rounds: pmuludq reads only the
+// low 32 bits of c0 / c2, and c1 / c3 only feed XORs whose low 32 bits are the Philox words, so
+// the per-round masks are not needed (c0 is masked once at the end; c1 is shifted up, dropping
+// its high half). The three-way XORs are one vpternlogq each, the first round (c2 = c3 = 0) is
+// specialised, the high words are moved down by shuffles (Hi32), and two vectors are
+// interleaved per iteration for instruction-level parallelism.
+// The words, and so the doubles, are those of the scalar recipe.
+struct PhiloxKeys512 {
+  __m512i k0[10], k1[10];
+};
+
+// The high 32 bits of each lane moved to the low half (the low half going to the high half, where
+// it is garbage). A shuffle rather than a shift: 512-bit shifts share port 0 with pmuludq, while
+// vpshufd runs on port 5.
+__attribute__((target("avx512f"), always_inline)) inline __m512i Hi32(__m512i v) {
+  return _mm512_shuffle_epi32(v, _MM_PERM_CDAB);
+}
+
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512d UniformF64Vec512(
+    __m512i idx, const PhiloxKeys512& keys, __m512i m0, __m512i m1, __m512d scale, __m512d va,
+    __m512d vw) {
+  // Round 0: c2 = c3 = 0, so p1 = 0.
+  __m512i p0 = _mm512_mul_epu32(idx, m0);
+  __m512i c0 = _mm512_xor_si512(Hi32(idx), keys.k0[0]);
+  __m512i c2 = _mm512_xor_si512(Hi32(p0), keys.k1[0]);
+  __m512i c1 = _mm512_setzero_si512();
+  __m512i c3 = p0;
+  for (int r = 1; r < 10; ++r) {
+    p0 = _mm512_mul_epu32(c0, m0);
+    const __m512i p1 = _mm512_mul_epu32(c2, m1);
+    c0 = _mm512_ternarylogic_epi64(Hi32(p1), c1, keys.k0[r], 0x96);
+    c2 = _mm512_ternarylogic_epi64(Hi32(p0), c3, keys.k1[r], 0x96);
+    c1 = p1;
+    c3 = p0;
+  }
+  // W = (x1 << 32) | x0; u = (W >> 11) * 2^-53, exact via int64 -> double (W >> 11 < 2^53).
+  const __m512i x0 = _mm512_and_si512(c0, _mm512_set1_epi64(0xffffffffll));
+  const __m512i w = _mm512_srli_epi64(_mm512_or_si512(_mm512_slli_epi64(c1, 32), x0), 11);
+  const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
+  return _mm512_add_pd(va, _mm512_mul_pd(vw, u));
+}
+
 __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __restrict out,
                                                                   uint64_t seed,
                                                                   const int64_t* __restrict index,
                                                                   int64_t n, double a,
                                                                   double width) {
-  const __m512i mask = _mm512_set1_epi64(0xffffffffll);
   const __m512i m0 = _mm512_set1_epi64(philox::kMul0), m1 = _mm512_set1_epi64(philox::kMul1);
-  __m512i keys0[10], keys1[10];
+  PhiloxKeys512 keys;
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int r = 0; r < 10; ++r) {
-    keys0[r] = _mm512_set1_epi64(k0);
-    keys1[r] = _mm512_set1_epi64(k1);
+    keys.k0[r] = _mm512_set1_epi64(k0);
+    keys.k1[r] = _mm512_set1_epi64(k1);
     k0 += philox::kWeyl0;
     k1 += philox::kWeyl1;
   }
   const __m512d scale = _mm512_set1_pd(0x1.0p-53), va = _mm512_set1_pd(a),
                 vw = _mm512_set1_pd(width);
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m512i idx = _mm512_loadu_si512(index + i);
-    __m512i c0 = _mm512_and_si512(idx, mask);
-    __m512i c1 = _mm512_srli_epi64(idx, 32);
-    __m512i c2 = _mm512_setzero_si512();
-    __m512i c3 = _mm512_setzero_si512();
-    for (int r = 0; r < 10; ++r) {
-      const __m512i p0 = _mm512_mul_epu32(c0, m0);
-      const __m512i p1 = _mm512_mul_epu32(c2, m1);
-      const __m512i n0 =
-          _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), c1), keys0[r]);
-      const __m512i n2 =
-          _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), c3), keys1[r]);
-      c1 = _mm512_and_si512(p1, mask);
-      c3 = _mm512_and_si512(p0, mask);
-      c0 = n0;
-      c2 = n2;
-    }
-    // W = (x1 << 32) | x0; u = (W >> 11) * 2^-53, exact via int64 -> double (W >> 11 < 2^53).
-    const __m512i w = _mm512_srli_epi64(_mm512_or_si512(_mm512_slli_epi64(c1, 32), c0), 11);
-    const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
-    _mm512_storeu_pd(out + i, _mm512_add_pd(va, _mm512_mul_pd(vw, u)));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512d u0 =
+        UniformF64Vec512(_mm512_loadu_si512(index + i), keys, m0, m1, scale, va, vw);
+    const __m512d u1 =
+        UniformF64Vec512(_mm512_loadu_si512(index + i + 8), keys, m0, m1, scale, va, vw);
+    _mm512_storeu_pd(out + i, u0);
+    _mm512_storeu_pd(out + i + 8, u1);
+  }
+  for (; i < n; i += 8) {
+    _mm512_storeu_pd(out + i,
+                     UniformF64Vec512(_mm512_loadu_si512(index + i), keys, m0, m1, scale, va, vw));
   }
 }
 
@@ -408,7 +439,7 @@ const ExpTable& GetExpTable() {
   return table;
 }
 
-TESSERA_CLONES void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
+TESSERA_CLONES void ExpLoop(double* __restrict out, const double* __restrict x, int64_t n) {
   const ExpTable& t = GetExpTable();
   const uint64_t* __restrict tab = t.tab;
   const double ln2hi = t.ln2hi_n, ln2lo = t.ln2lo_n;
@@ -435,6 +466,64 @@ TESSERA_CLONES void ExpBlock(double* __restrict out, const double* __restrict x,
       if (!(std::fabs(x[i]) < 512.0)) out[i] = std::exp(x[i]);
     }
   }
+}
+
+#ifdef TESSERA_HAVE_X86_SIMD
+// ExpLoop with explicit AVX-512 (n a multiple of 8): GCC emulates the two table lookups with
+// scalar loads and inserts; vgatherqpd / vpgatherqq do them in one instruction each. The same
+// operations in the same order as ExpLoop (no FMA), so the same bits; |x| >= 512 and NaN are
+// patched by the caller as in ExpLoop; returns whether there are any.
+__attribute__((target("avx512f,avx512dq"))) bool ExpAvx512(double* __restrict out,
+                                                           const double* __restrict x, int64_t n,
+                                                           const ExpTable& t) {
+  const __m512d inv_ln2n = _mm512_set1_pd(184.66496523378731);  // ExpLoop's kInvLn2N
+  const __m512d shift = _mm512_set1_pd(0x1.8p52);
+  const __m512d ln2hi = _mm512_set1_pd(t.ln2hi_n), ln2lo = _mm512_set1_pd(t.ln2lo_n);
+  const __m512d c2 = _mm512_set1_pd(0.5), c3 = _mm512_set1_pd(1.0 / 6),
+                c4 = _mm512_set1_pd(1.0 / 24), c5 = _mm512_set1_pd(1.0 / 120);
+  const __m512i low_bits = _mm512_set1_epi64(kExpN - 1), one = _mm512_set1_epi64(1);
+  const void* tab = t.tab;
+  const __m512d limit = _mm512_set1_pd(512.0);
+  __mmask8 special = 0;
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m512d v = _mm512_loadu_pd(x + i);
+    special |= _mm512_cmp_pd_mask(_mm512_abs_pd(v), limit, _CMP_NLT_UQ);  // also NaN
+    __m512d kd = _mm512_add_pd(_mm512_mul_pd(inv_ln2n, v), shift);
+    const __m512i ki = _mm512_castpd_si512(kd);
+    kd = _mm512_sub_pd(kd, shift);
+    const __m512d r = _mm512_sub_pd(_mm512_sub_pd(v, _mm512_mul_pd(kd, ln2hi)),
+                                    _mm512_mul_pd(kd, ln2lo));
+    const __m512i idx = _mm512_slli_epi64(_mm512_and_si512(ki, low_bits), 1);
+    const __m512i top = _mm512_slli_epi64(ki, 52 - kExpTableBits);
+    const __m512d tail = _mm512_i64gather_pd(idx, tab, 8);
+    const __m512i hi = _mm512_i64gather_epi64(_mm512_add_epi64(idx, one), tab, 8);
+    const __m512d scale = _mm512_castsi512_pd(_mm512_add_epi64(hi, top));
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    // tail + r + r2 * (0.5 + r / 6) + r2 * r2 * (1/24 + r / 120), left to right.
+    const __m512d p = _mm512_add_pd(
+        _mm512_add_pd(_mm512_add_pd(tail, r),
+                      _mm512_mul_pd(r2, _mm512_add_pd(c2, _mm512_mul_pd(r, c3)))),
+        _mm512_mul_pd(_mm512_mul_pd(r2, r2), _mm512_add_pd(c4, _mm512_mul_pd(r, c5))));
+    _mm512_storeu_pd(out + i, _mm512_add_pd(scale, _mm512_mul_pd(scale, p)));
+  }
+  return special != 0;
+}
+#endif
+
+void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
+#ifdef TESSERA_HAVE_X86_SIMD
+  if (ActiveSimd() == Simd::kAvx512 && n >= 8) {
+    const int64_t done = n - n % 8;
+    const bool special = ExpAvx512(out, x, done, GetExpTable());
+    if (done < n) ExpLoop(out + done, x + done, n - done);
+    // ExpLoop's patch for |x| >= 512 and NaN over the vector part.
+    for (int64_t i = 0; special && i < done; ++i) {
+      if (!(std::fabs(x[i]) < 512.0)) out[i] = std::exp(x[i]);
+    }
+    return;
+  }
+#endif
+  ExpLoop(out, x, n);
 }
 
 // asin / acos for whole blocks: libm's are scalar calls (~16 ns each); these vectorise. Only IEEE

@@ -1,0 +1,219 @@
+// Times the CPU executor on the chunk tasks of the benchmark workloads (BENCHMARKS.md B1-B4),
+// one task at a time on this thread, and prints a hash of every result so that a change to the
+// executor can be checked for bit-identical output.
+//
+//   chunk_bench [workload] [max_tasks] [reps]
+//
+// workload: b1, b2, b3, b4 (small sizes) or B1, B2, B3 (full-size chunks); all by default.
+#include <time.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "graph/expr.h"
+#include "graph/lowering.h"
+#include "worker_cpu/executor.h"
+#include "worker_cpu/kernels.h"
+
+namespace g = tessera::graph;
+using tessera::ChunkBuffer;
+using tessera::DType;
+
+namespace {
+
+// Thread CPU time: the machine is shared, and preemption by other processes should not count.
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+template <typename T>
+T Must(absl::StatusOr<T> v) {
+  if (!v.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(v.status().message()).c_str());
+    std::exit(1);
+  }
+  return *std::move(v);
+}
+
+uint64_t Fnv(const std::vector<uint8_t>& b, uint64_t h) {
+  for (uint8_t c : b) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+g::NodePtr B1(int64_t n) {
+  auto x = Must(g::Random({n, n}, g::RandomDist::kUniform, 0, 1, 42, DType::kFloat64, {}));
+  return Must(g::Reduce(g::ReduceOp::kMean, Must(g::Unary(g::UnaryOp::kExp, x)), {}, false));
+}
+
+g::NodePtr B2(int64_t n) {
+  auto x = Must(g::Full({n, n}, 1.0, DType::kFloat64, 10000));
+  auto r = Must(g::Slice(x, {g::IndexItem::Slice({}, {}, -1), g::IndexItem::Slice({}, {}, -1)}));
+  return Must(g::Reduce(g::ReduceOp::kSum, Must(g::Binary(g::BinaryOp::kMultiply, x, r)), {},
+                        false));
+}
+
+g::NodePtr B3(int64_t n0) {
+  const tessera::ChunkSpec c({1000, 1000, 5});
+  auto x = Must(g::Random({n0, 20000, 10}, g::RandomDist::kUniform, 0, 1, 1, DType::kFloat64, c));
+  auto y = Must(g::Random({n0, 20000, 10}, g::RandomDist::kUniform, 0, 1, 2, DType::kFloat64, c));
+  auto s = Must(g::Binary(g::BinaryOp::kAdd, Must(g::Unary(g::UnaryOp::kArcsin, x)),
+                          Must(g::Unary(g::UnaryOp::kArccos, y))));
+  return Must(g::Reduce(g::ReduceOp::kSum, s, {1, 2}, false));
+}
+
+g::NodePtr B4(int64_t chunk) {
+  auto x = Must(g::Random({10'000'000}, g::RandomDist::kUniform, 0, 1, 3, DType::kFloat64,
+                          tessera::ChunkSpec(chunk)));
+  return Must(g::Reduce(g::ReduceOp::kSum, x, {}, false));
+}
+
+void Run(const char* name, const g::NodePtr& root, int max_tasks, int reps) {
+  const g::TaskGraph tg = Must(g::Lower(root));
+  std::vector<const g::TaskSpec*> chunk_tasks;
+  for (const auto& t : tg.tasks) {
+    if (t.kind == g::TaskKind::kChunk) chunk_tasks.push_back(&t);
+  }
+  const int n = std::min<int>(max_tasks, static_cast<int>(chunk_tasks.size()));
+  int64_t elems = 0;
+  uint64_t h = 1469598103934665603ull;
+  double best = 1e30;
+  for (int rep = 0; rep < reps; ++rep) {
+    const double t0 = Now();
+    for (int i = 0; i < n; ++i) {
+      const g::TaskSpec& t = *chunk_tasks[i];
+      ChunkBuffer out = Must(tessera::cpu::ExecuteTask(t, &tg.programs[t.program], {}));
+      if (rep == 0) {
+        h = Fnv(out.bytes, h);
+        int64_t e = 1;
+        for (size_t k = 0; k < t.lo.size(); ++k) e *= t.hi[k] - t.lo[k];
+        elems += e;
+      }
+    }
+    const double s = Now() - t0;
+    best = std::min(best, s);
+  }
+  std::printf("%-4s tasks %4d/%-5zu elems %.3e  best %.4f s  %.3f ns/elem  hash %016llx\n", name,
+              n, chunk_tasks.size(), static_cast<double>(elems), best, best * 1e9 / elems,
+              static_cast<unsigned long long>(h));
+}
+
+// Per-element cost of each block kernel on one kBlockSize block (L1-resident).
+void Kernels() {
+  namespace d = tessera::cpu::detail;
+  const int64_t n = d::kBlockSize;
+  std::vector<double> a(n), b(n);
+  std::vector<int64_t> idx(n);
+  d::AffineIndex(idx.data(), 12345, 1, n);
+  d::RandomBlock(a.data(), g::RandomDist::kUniform, DType::kFloat64, 7, 0, 1, idx.data(), n);
+  volatile double sink = 0;
+  auto time = [&](const char* name, auto f) {
+    const int iters = 5000;
+    double best = 1e30;
+    for (int rep = 0; rep < 5; ++rep) {
+      const double t0 = Now();
+      for (int i = 0; i < iters; ++i) f();
+      best = std::min(best, Now() - t0);
+    }
+    std::printf("%-12s %.3f ns/elem\n", name, best * 1e9 / (iters * static_cast<double>(n)));
+  };
+  time("affine", [&] { d::AffineIndex(idx.data(), 12345, 1, n); });
+  time("philox", [&] {
+    d::RandomBlock(b.data(), g::RandomDist::kUniform, DType::kFloat64, 7, 0, 1, idx.data(), n);
+  });
+  time("exp", [&] { d::UnaryBlock(g::UnaryOp::kExp, b.data(), a.data(), n); });
+  time("arcsin", [&] { d::ArcsinBlock(b.data(), a.data(), n); });
+  time("arccos", [&] { d::ArccosBlock(b.data(), a.data(), n); });
+  time("fill", [&] { d::FillBlock(b.data(), 1.0, n); });
+  time("mul", [&] {
+    d::BinaryBlock(g::BinaryOp::kMultiply, false, b.data(), a.data(), 0, a.data(), 0, n);
+  });
+  time("pairwise", [&] { sink = sink + d::PairwiseSum(a.data(), n); });
+}
+
+// Checks the hand-vectorised kernels against the scalar / auto-vectorised level 0 paths, bit for
+// bit, over many inputs. Returns the number of mismatches.
+int64_t Verify() {
+  namespace d = tessera::cpu::detail;
+  const int64_t n = 1 << 22;
+  std::vector<double> x(n), a(n), b(n);
+  std::vector<int64_t> idx(n);
+  uint64_t s = 88172645463325252ull;
+  auto next = [&] {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t u = next();
+    double v;
+    switch (i % 4) {
+      case 0: std::memcpy(&v, &u, 8); break;                          // any bit pattern
+      case 1: v = (static_cast<double>(u >> 11) * 0x1.0p-53 - 0.5) * 1600; break;
+      case 2: v = (static_cast<double>(u >> 11) * 0x1.0p-53 - 0.5) * 1e-6; break;
+      default: v = static_cast<double>(u >> 11) * 0x1.0p-53; break;
+    }
+    x[i] = v;
+    idx[i] = static_cast<int64_t>(u >> (i % 3 == 0 ? 1 : 20));
+  }
+  int64_t bad = 0;
+  auto cmp = [&](const char* name) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; ++i) m += std::memcmp(&a[i], &b[i], 8) != 0;
+    std::printf("verify %-10s %lld mismatches\n", name, static_cast<long long>(m));
+    bad += m;
+  };
+  auto both = [&](const char* name, auto f) {
+    for (int level : {2, 0}) {
+      d::SetSimdLevelForTesting(level);
+      double* out = level == 2 ? a.data() : b.data();
+      for (int64_t i = 0; i < n; i += d::kBlockSize) {
+        f(out + i, i, std::min<int64_t>(d::kBlockSize - (i / d::kBlockSize) % 7, n - i));
+      }
+    }
+    d::SetSimdLevelForTesting(2);
+    cmp(name);
+  };
+  both("exp", [&](double* o, int64_t i, int64_t m) {
+    d::UnaryBlock(g::UnaryOp::kExp, o, x.data() + i, m);
+  });
+  both("philox", [&](double* o, int64_t i, int64_t m) {
+    d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i * 7919, -3, 5, idx.data() + i,
+                   m);
+  });
+  both("pairwise", [&](double* o, int64_t i, int64_t m) {
+    for (int64_t k = 0; k < 4; ++k) {
+      const int64_t len = std::max<int64_t>(0, m - k * 301);
+      o[k] = d::PairwiseSum(x.data() + i + (i / 1024) % 64, len);
+      for (int64_t j = 4; j < m; ++j) o[j] = 0;
+    }
+  });
+  return bad;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string w = argc > 1 ? argv[1] : "all";
+  const int max_tasks = argc > 2 ? std::atoi(argv[2]) : 4;
+  const int reps = argc > 3 ? std::atoi(argv[3]) : 3;
+  auto want = [&](const char* k) { return w == "all" || w == k; };
+  if (want("b1")) Run("b1", B1(20000), max_tasks, reps);
+  if (want("b2")) Run("b2", B2(40000), max_tasks, reps);
+  if (want("b3")) Run("b3", B3(2000), max_tasks, reps);
+  if (want("b4")) {
+    for (int64_t c : {1000, 10000, 100000, 1000000}) Run("b4", B4(c), max_tasks * 1000 / 4, reps);
+  }
+  if (w == "kernels") Kernels();
+  if (w == "verify") return Verify() == 0 ? 0 : 1;
+  if (w == "B1") Run("B1", B1(50000), max_tasks, reps);
+  if (w == "B2") Run("B2", B2(200000), max_tasks, reps);
+  if (w == "B3") Run("B3", B3(10000), max_tasks, reps);
+  return 0;
+}
