@@ -407,7 +407,7 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
   // Leaves: bounds of the coordinates read, and their affine plans.
   for (int i = 0; i < n; ++i) {
     const ProgramNode& node = p.nodes[i];
-    if (node.kind == Kind::kScalar) {
+    if (node.kind == Kind::kScalar || node.kind == Kind::kFull) {
       plan.scalar[i] = detail::RoundValue(node.dtype, node.value);
       continue;
     }
@@ -493,11 +493,32 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
     }
   }
   last_use[n - 1] = n;
+  // A kFull leaf read only by binary nodes is passed to them as a broadcast scalar operand (its
+  // value rounded to its dtype, as filling and rounding a block would give) instead of being
+  // filled into a buffer for every block; the binary nodes still compute every element.
+  std::vector<bool> as_scalar(n, false);
+  for (int i = 0; i < n - 1; ++i) {
+    as_scalar[i] = p.nodes[i].kind == Kind::kFull && last_use[i] >= 0;
+  }
+  // Every element is still computed by its binary node, so a node needs one materialised
+  // operand: when both would be scalars, a kFull one is filled into a buffer.
+  auto scalar_operand = [&](int a) { return p.nodes[a].kind == Kind::kScalar || as_scalar[a]; };
+  for (int i = 0; i < n; ++i) {
+    const ProgramNode& node = p.nodes[i];
+    if (node.kind == Kind::kUnary) as_scalar[node.arg0] = false;
+    if (node.kind == Kind::kBinary && scalar_operand(node.arg0) && scalar_operand(node.arg1)) {
+      if (as_scalar[node.arg0]) {
+        as_scalar[node.arg0] = false;
+      } else {
+        as_scalar[node.arg1] = false;
+      }
+    }
+  }
   plan.buffer.assign(n, -1);
   std::vector<int> free_list;
   for (int i = 0; i < n; ++i) {
     const ProgramNode& node = p.nodes[i];
-    if (node.kind == Kind::kScalar && i != n - 1) continue;
+    if ((node.kind == Kind::kScalar || as_scalar[i]) && i != n - 1) continue;
     if (!free_list.empty()) {
       plan.buffer[i] = free_list.back();
       free_list.pop_back();
@@ -536,7 +557,7 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
     const int64_t stride = (last >= 0 && lp.active) ? lp.coef[last] : 0;
     const int64_t* st = start + i * max_rows;
     if (lp.active && (node.kind != Kind::kInput || rows > 1)) {
-      for (int64_t r = 0; r < rows; ++r) detail::AffineIndex(index + r * seg, st[r], stride, seg);
+      detail::AffineIndexRows(index, st, rows, seg, stride);
     }
     switch (node.kind) {
       case Kind::kFull:
@@ -778,21 +799,42 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   std::vector<int64_t> prow(rows_per_block, 0);
   std::vector<int64_t> idx(ndim > 0 ? ndim - 1 : 0, 0);  // position of the next row in the region
   const bool last_reduced = ndim == 0 || reduced[last];
+  // Row starts are updated incrementally (short rows make this per-row work count): moving to the
+  // next row increments axis k and resets the axes after it to 0, which adds step[k] to a leaf's
+  // flat index (and pstep to the partial's), precomputed per axis.
+  std::vector<int> active;
+  for (int i = 0; i < nn; ++i) {
+    if (plan.leaf[i].active) active.push_back(i);
+  }
+  const int na = static_cast<int>(active.size());
+  std::vector<int64_t> cur(na, 0), step(std::max(last, 0) * na, 0), pstep(std::max(last, 0), 0);
+  for (int a = 0; a < na; ++a) {
+    const LeafPlan& lp = plan.leaf[active[a]];
+    cur[a] = lp.base;
+    for (int k = 0; k < ndim; ++k) cur[a] += lp.coef[k] * task.lo[k];
+  }
+  for (int k = 0; k < last; ++k) {
+    pstep[k] = pstride[k];
+    for (int m = k + 1; m < last; ++m) pstep[k] -= pstride[m] * (region[m] - 1);
+    for (int a = 0; a < na; ++a) {
+      const LeafPlan& lp = plan.leaf[active[a]];
+      int64_t d = lp.coef[k];
+      for (int m = k + 1; m < last; ++m) d -= lp.coef[m] * (region[m] - 1);
+      step[k * na + a] = d;
+    }
+  }
+  int64_t cur_prow = 0;
   for (int64_t row = 0; row < rows;) {
     const int64_t nr = std::min(rows_per_block, rows - row);
     for (int64_t r = 0; r < nr; ++r) {
-      int64_t pr = 0;
-      for (int k = 0; k < last; ++k) pr += idx[k] * pstride[k];
-      prow[r] = pr;
-      for (int i = 0; i < nn; ++i) {
-        const LeafPlan& lp = plan.leaf[i];
-        if (!lp.active) continue;
-        int64_t f = lp.base;
-        for (int k = 0; k < ndim; ++k) f += lp.coef[k] * (task.lo[k] + (k < last ? idx[k] : 0));
-        row_start[i * rows_per_block + r] = f;
-      }
+      prow[r] = cur_prow;
+      for (int a = 0; a < na; ++a) row_start[active[a] * rows_per_block + r] = cur[a];
       for (int k = last - 1; k >= 0; --k) {
-        if (++idx[k] < region[k]) break;
+        if (++idx[k] < region[k]) {
+          cur_prow += pstep[k];
+          for (int a = 0; a < na; ++a) cur[a] += step[k * na + a];
+          break;
+        }
         idx[k] = 0;
       }
     }

@@ -68,14 +68,19 @@ struct Sca {
   double operator[](int64_t) const { return v; }
 };
 
+// Loop2, Binary and Loop1 are always inlined so that each target_clones variant of BinaryBlock
+// and UnaryBlock gets its own copy, vectorised for that variant's ISA (as separate functions they
+// were compiled once, for baseline x86-64).
 template <typename A, typename B, typename F>
-inline void Loop2(double* __restrict out, A a, B b, int64_t n, F f) {
+__attribute__((always_inline)) inline void Loop2(double* __restrict out, A a, B b, int64_t n,
+                                                 F f) {
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
 }
 
 template <typename A, typename B>
-inline void Binary(BinaryOp op, bool integer, double* __restrict out, A a, B b, int64_t n) {
+__attribute__((always_inline)) inline void Binary(BinaryOp op, bool integer,
+                                                  double* __restrict out, A a, B b, int64_t n) {
   switch (op) {
     case BinaryOp::kAdd:
       return Loop2(out, a, b, n, [](double x, double y) { return x + y; });
@@ -125,7 +130,8 @@ inline void Binary(BinaryOp op, bool integer, double* __restrict out, A a, B b, 
 }
 
 template <typename F>
-inline void Loop1(double* __restrict out, const double* __restrict x, int64_t n, F f) {
+__attribute__((always_inline)) inline void Loop1(double* __restrict out,
+                                                 const double* __restrict x, int64_t n, F f) {
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
@@ -365,6 +371,15 @@ void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, ui
 TESSERA_CLONES void AffineIndex(int64_t* __restrict index, int64_t first, int64_t stride,
                                 int64_t n) {
   for (int64_t i = 0; i < n; ++i) index[i] = first + i * stride;
+}
+
+TESSERA_CLONES void AffineIndexRows(int64_t* __restrict index, const int64_t* __restrict first,
+                                    int64_t rows, int64_t seg, int64_t stride) {
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t* __restrict out = index + r * seg;
+    const int64_t f = first[r];
+    for (int64_t i = 0; i < seg; ++i) out[i] = f + i * stride;
+  }
 }
 
 TESSERA_CLONES void ArangeIndexed(double* __restrict out, double start, double step,

@@ -26,6 +26,9 @@ inline constexpr int64_t kBlockSize = 1024;
 void FillBlock(double* out, double v, int64_t n);
 /// index[i] = first + i * stride.
 void AffineIndex(int64_t* index, int64_t first, int64_t stride, int64_t n);
+/// index[r * seg + i] = first[r] + i * stride for r < rows, i < seg.
+void AffineIndexRows(int64_t* index, const int64_t* first, int64_t rows, int64_t seg,
+                     int64_t stride);
 /// out[i] = start + step * index[i].
 void ArangeIndexed(double* out, double start, double step, const int64_t* index, int64_t n);
 /// Random leaf: element i uses the Philox block of flat index index[i] (docs/random.md). dtype
