@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,8 +56,8 @@ g::NodePtr B1(int64_t n) {
 g::NodePtr B2(int64_t n) {
   auto x = Must(g::Full({n, n}, 1.0, DType::kFloat64, 10000));
   auto r = Must(g::Slice(x, {g::IndexItem::Slice({}, {}, -1), g::IndexItem::Slice({}, {}, -1)}));
-  return Must(g::Reduce(g::ReduceOp::kSum, Must(g::Binary(g::BinaryOp::kMultiply, x, r)), {},
-                        false));
+  return Must(
+      g::Reduce(g::ReduceOp::kSum, Must(g::Binary(g::BinaryOp::kMultiply, x, r)), {}, false));
 }
 
 g::NodePtr B3(int64_t n0) {
@@ -98,8 +100,8 @@ void Run(const char* name, const g::NodePtr& root, int max_tasks, int reps) {
     const double s = Now() - t0;
     best = std::min(best, s);
   }
-  std::printf("%-4s tasks %4d/%-5zu elems %.3e  best %.4f s  %.3f ns/elem  hash %016llx\n", name,
-              n, chunk_tasks.size(), static_cast<double>(elems), best, best * 1e9 / elems,
+  std::printf("%-4s tasks %4d/%-5zu elems %.3e  best %.4f s  %.3f ns/elem  hash %016llx\n", name, n,
+              chunk_tasks.size(), static_cast<double>(elems), best, best * 1e9 / elems,
               static_cast<unsigned long long>(h));
 }
 
@@ -154,10 +156,18 @@ int64_t Verify() {
     const uint64_t u = next();
     double v;
     switch (i % 4) {
-      case 0: std::memcpy(&v, &u, 8); break;                          // any bit pattern
-      case 1: v = (static_cast<double>(u >> 11) * 0x1.0p-53 - 0.5) * 1600; break;
-      case 2: v = (static_cast<double>(u >> 11) * 0x1.0p-53 - 0.5) * 1e-6; break;
-      default: v = static_cast<double>(u >> 11) * 0x1.0p-53; break;
+      case 0:
+        std::memcpy(&v, &u, 8);
+        break;  // any bit pattern
+      case 1:
+        v = (static_cast<double>(u >> 11) * 0x1.0p-53 - 0.5) * 1600;
+        break;
+      case 2:
+        v = (static_cast<double>(u >> 11) * 0x1.0p-53 - 0.5) * 1e-6;
+        break;
+      default:
+        v = static_cast<double>(u >> 11) * 0x1.0p-53;
+        break;
     }
     x[i] = v;
     idx[i] = static_cast<int64_t>(u >> (i % 3 == 0 ? 1 : 20));
@@ -184,8 +194,7 @@ int64_t Verify() {
     d::UnaryBlock(g::UnaryOp::kExp, o, x.data() + i, m);
   });
   both("philox", [&](double* o, int64_t i, int64_t m) {
-    d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i * 7919, -3, 5, idx.data() + i,
-                   m);
+    d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i * 7919, -3, 5, idx.data() + i, m);
   });
   both("pairwise", [&](double* o, int64_t i, int64_t m) {
     for (int64_t k = 0; k < 4; ++k) {
@@ -195,6 +204,85 @@ int64_t Verify() {
     }
   });
   return bad;
+}
+
+// Hashes every task's result (chunk, combine, finalised) of assorted expressions: kFull leaves
+// in binary and unary nodes and as roots, several dtypes, short and long rows, reversed and
+// broadcast maps, stored and reduced roots. For comparing two builds of the executor.
+void Programs() {
+  using g::BinaryOp;
+  using g::UnaryOp;
+  auto full = [](tessera::Shape s, double v, DType d, tessera::ChunkSpec c) {
+    return Must(g::Full(s, v, d, c));
+  };
+  auto rnd = [](tessera::Shape s, uint64_t seed, DType d, tessera::ChunkSpec c, double lo = 0,
+                double hi = 1) {
+    return Must(g::Random(s, g::RandomDist::kUniform, lo, hi, seed, d, c));
+  };
+  auto bin = [](BinaryOp op, g::NodePtr a, g::NodePtr b) { return Must(g::Binary(op, a, b)); };
+  auto un = [](UnaryOp op, g::NodePtr a) { return Must(g::Unary(op, a)); };
+  auto red = [](g::ReduceOp op, g::NodePtr a, std::vector<int> axes) {
+    return Must(g::Reduce(op, a, axes, false));
+  };
+  auto rev = [](g::NodePtr a) {
+    return Must(g::Slice(a, {g::IndexItem::Slice({}, {}, -1), g::IndexItem::Slice({}, {}, -1)}));
+  };
+  std::vector<std::pair<std::string, g::NodePtr>> cases;
+  const tessera::ChunkSpec c2({700, 1300});
+  for (DType d : {DType::kFloat64, DType::kFloat32, DType::kInt64, DType::kInt32, DType::kBool}) {
+    const std::string dn(tessera::DTypeName(d));
+    auto f = full({1500, 2500}, 3.7, d, c2);
+    auto r = rnd({1500, 2500}, 5, DType::kFloat64, c2, -4, 4);
+    cases.push_back({"full*rev " + dn, bin(BinaryOp::kMultiply, f, rev(f))});
+    cases.push_back({"full+r " + dn, bin(BinaryOp::kAdd, f, r)});
+    cases.push_back({"r-full " + dn, bin(BinaryOp::kSubtract, r, f)});
+    cases.push_back({"exp(full)*r " + dn, bin(BinaryOp::kMultiply, un(UnaryOp::kExp, f), r)});
+    cases.push_back({"full root " + dn, f});
+    cases.push_back({"sum full " + dn, red(g::ReduceOp::kSum, f, {})});
+    cases.push_back(
+        {"sum0 full*full " + dn, red(g::ReduceOp::kSum, bin(BinaryOp::kMultiply, f, f), {0})});
+    cases.push_back(
+        {"max1 full/r " + dn, red(g::ReduceOp::kMax, bin(BinaryOp::kDivide, f, r), {1})});
+    cases.push_back({"floordiv " + dn, bin(BinaryOp::kFloorDivide, r, f)});
+    cases.push_back({"pow " + dn, bin(BinaryOp::kPower, f, un(UnaryOp::kAbs, r))});
+    auto s1 = g::Scalar(2.0, true);
+    cases.push_back({"scalar*full " + dn, bin(BinaryOp::kMultiply, s1, f)});
+    cases.push_back({"(full+s)*(r+full) " + dn, bin(BinaryOp::kMultiply, bin(BinaryOp::kAdd, f, s1),
+                                                    bin(BinaryOp::kAdd, r, f))});
+  }
+  const tessera::ChunkSpec c3({30, 70, 5});
+  auto x3 = rnd({90, 140, 10}, 1, DType::kFloat64, c3);
+  auto y3 = rnd({90, 140, 10}, 2, DType::kFloat64, c3, -1, 1);
+  auto f3 = full({90, 140, 10}, 0.25, DType::kFloat64, c3);
+  cases.push_back(
+      {"b3-like",
+       red(g::ReduceOp::kSum,
+           bin(BinaryOp::kAdd, un(UnaryOp::kArcsin, x3), un(UnaryOp::kArccos, y3)), {1, 2})});
+  cases.push_back({"b3-like sum0", red(g::ReduceOp::kSum, bin(BinaryOp::kMultiply, x3, f3), {0})});
+  cases.push_back({"b3-like mean2", red(g::ReduceOp::kMean, bin(BinaryOp::kAdd, x3, y3), {2})});
+  cases.push_back({"b3-like store", bin(BinaryOp::kAdd, un(UnaryOp::kArcsin, y3),
+                                        bin(BinaryOp::kMultiply, x3, f3))});
+  cases.push_back(
+      {"exp mean",
+       red(g::ReduceOp::kMean,
+           un(UnaryOp::kExp, rnd({3000, 2000}, 9, DType::kFloat64, {}, -700, 700)), {})});
+  cases.push_back({"b4-like", red(g::ReduceOp::kSum, rnd({100000}, 3, DType::kFloat64, 1000), {})});
+  cases.push_back(
+      {"f32 rand", red(g::ReduceOp::kSum, rnd({1000, 3000}, 3, DType::kFloat32, 700), {1})});
+  for (auto& [name, node] : cases) {
+    const g::TaskGraph tg = Must(g::Lower(node));
+    std::map<std::string, tessera::ChunkPtr> done;
+    uint64_t h = 1469598103934665603ull;
+    for (const auto& t : tg.tasks) {
+      std::vector<tessera::ChunkPtr> deps;
+      for (const auto& k : t.deps) deps.push_back(done.at(k));
+      ChunkBuffer out = Must(tessera::cpu::ExecuteTask(
+          t, t.kind == g::TaskKind::kChunk ? &tg.programs[t.program] : nullptr, deps));
+      h = Fnv(out.bytes, h);
+      done[t.key] = std::make_shared<const ChunkBuffer>(std::move(out));
+    }
+    std::printf("%-28s %016llx\n", name.c_str(), static_cast<unsigned long long>(h));
+  }
 }
 
 }  // namespace
@@ -211,6 +299,7 @@ int main(int argc, char** argv) {
     for (int64_t c : {1000, 10000, 100000, 1000000}) Run("b4", B4(c), max_tasks * 1000 / 4, reps);
   }
   if (w == "kernels") Kernels();
+  if (w == "programs") Programs();
   if (w == "verify") return Verify() == 0 ? 0 : 1;
   if (w == "B1") Run("B1", B1(50000), max_tasks, reps);
   if (w == "B2") Run("B2", B2(200000), max_tasks, reps);

@@ -155,6 +155,8 @@ struct Plan {
   std::vector<double> scalar;  // per node: kScalar value rounded to its dtype
   int num_buffers = 0;
   std::vector<Window> windows;
+  // Per node: a kFull's buffer holds its values for a whole block (set by the first EvalBlock).
+  std::vector<bool> filled;
 };
 
 // Checks the program's structure (indices, enums, map sizes); no region involved.
@@ -531,11 +533,16 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
       args[0] = node.arg0;
       args[1] = node.arg1 != node.arg0 ? node.arg1 : -1;
     }
+    // A materialised kFull keeps its buffer for the whole task: it is filled once (EvalBlock).
+    auto release = [&](int a) {
+      if (p.nodes[a].kind != Kind::kFull) free_list.push_back(plan.buffer[a]);
+    };
     for (int a : args) {
-      if (a >= 0 && last_use[a] == i && plan.buffer[a] >= 0) free_list.push_back(plan.buffer[a]);
+      if (a >= 0 && last_use[a] == i && plan.buffer[a] >= 0) release(a);
     }
-    if (last_use[i] < 0 && i != n - 1) free_list.push_back(plan.buffer[i]);  // dead node
+    if (last_use[i] < 0 && i != n - 1) release(i);  // dead node
   }
+  plan.filled.assign(n, false);
   return plan;
 }
 
@@ -543,12 +550,13 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
 // the other (several short rows share a block so per-node overheads are paid per block, not per
 // row). `start[i * max_rows + r]` is leaf i's flat index at the first element of segment r.
 // Returns the root's values.
-const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows, int64_t rows,
+const double* EvalBlock(Plan& plan, const int64_t* start, int64_t max_rows, int64_t rows,
                         int64_t seg, double* scratch, int64_t* index) {
   const ChunkProgram& p = *plan.program;
   const int last = plan.ndim - 1;
   const int count = static_cast<int>(p.nodes.size());
   const int64_t n = rows * seg;
+  int index_leaf = -1;  // the leaf whose flat indices `index` holds
   for (int i = 0; i < count; ++i) {
     const ProgramNode& node = p.nodes[i];
     if (plan.buffer[i] < 0) continue;  // scalar operand
@@ -557,12 +565,22 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
     const int64_t stride = (last >= 0 && lp.active) ? lp.coef[last] : 0;
     const int64_t* st = start + i * max_rows;
     if (lp.active && (node.kind != Kind::kInput || rows > 1)) {
-      detail::AffineIndexRows(index, st, rows, seg, stride);
+      // Leaves with the same affine map (x and y of the same shape) share the indices.
+      const LeafPlan* prev = index_leaf >= 0 ? &plan.leaf[index_leaf] : nullptr;
+      if (prev == nullptr || prev->base != lp.base || prev->coef != lp.coef) {
+        detail::AffineIndexRows(index, st, rows, seg, stride);
+        index_leaf = i;
+      }
     }
     switch (node.kind) {
       case Kind::kFull:
-        detail::FillBlock(out, node.value, n);
-        break;
+        // The same values in every block: its buffer is its own (MakePlan), filled once.
+        if (!plan.filled[i]) {
+          detail::FillBlock(out, node.value, kBlockSize);
+          detail::RoundBlock(node.dtype, out, kBlockSize);
+          plan.filled[i] = true;
+        }
+        continue;  // rounded when filled
       case Kind::kScalar:
         detail::FillBlock(out, plan.scalar[i], n);
         break;

@@ -72,15 +72,14 @@ struct Sca {
 // and UnaryBlock gets its own copy, vectorised for that variant's ISA (as separate functions they
 // were compiled once, for baseline x86-64).
 template <typename A, typename B, typename F>
-__attribute__((always_inline)) inline void Loop2(double* __restrict out, A a, B b, int64_t n,
-                                                 F f) {
+__attribute__((always_inline)) inline void Loop2(double* __restrict out, A a, B b, int64_t n, F f) {
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
 }
 
 template <typename A, typename B>
-__attribute__((always_inline)) inline void Binary(BinaryOp op, bool integer,
-                                                  double* __restrict out, A a, B b, int64_t n) {
+__attribute__((always_inline)) inline void Binary(BinaryOp op, bool integer, double* __restrict out,
+                                                  A a, B b, int64_t n) {
   switch (op) {
     case BinaryOp::kAdd:
       return Loop2(out, a, b, n, [](double x, double y) { return x + y; });
@@ -130,8 +129,8 @@ __attribute__((always_inline)) inline void Binary(BinaryOp op, bool integer,
 }
 
 template <typename F>
-__attribute__((always_inline)) inline void Loop1(double* __restrict out,
-                                                 const double* __restrict x, int64_t n, F f) {
+__attribute__((always_inline)) inline void Loop1(double* __restrict out, const double* __restrict x,
+                                                 int64_t n, F f) {
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
@@ -219,8 +218,7 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __rest
                 vw = _mm512_set1_pd(width);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512d u0 =
-        UniformF64Vec512(_mm512_loadu_si512(index + i), keys, m0, m1, scale, va, vw);
+    const __m512d u0 = UniformF64Vec512(_mm512_loadu_si512(index + i), keys, m0, m1, scale, va, vw);
     const __m512d u1 =
         UniformF64Vec512(_mm512_loadu_si512(index + i + 8), keys, m0, m1, scale, va, vw);
     _mm512_storeu_pd(out + i, u0);
@@ -506,8 +504,8 @@ __attribute__((target("avx512f,avx512dq"))) bool ExpAvx512(double* __restrict ou
     __m512d kd = _mm512_add_pd(_mm512_mul_pd(inv_ln2n, v), shift);
     const __m512i ki = _mm512_castpd_si512(kd);
     kd = _mm512_sub_pd(kd, shift);
-    const __m512d r = _mm512_sub_pd(_mm512_sub_pd(v, _mm512_mul_pd(kd, ln2hi)),
-                                    _mm512_mul_pd(kd, ln2lo));
+    const __m512d r =
+        _mm512_sub_pd(_mm512_sub_pd(v, _mm512_mul_pd(kd, ln2hi)), _mm512_mul_pd(kd, ln2lo));
     const __m512i idx = _mm512_slli_epi64(_mm512_and_si512(ki, low_bits), 1);
     const __m512i top = _mm512_slli_epi64(ki, 52 - kExpTableBits);
     const __m512d tail = _mm512_i64gather_pd(idx, tab, 8);
