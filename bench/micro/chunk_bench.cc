@@ -155,7 +155,27 @@ int64_t Verify() {
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t u = next();
     double v;
-    switch (i % 4) {
+    static const double kSpecial[] = {1.0,
+                                      -1.0,
+                                      0.5,
+                                      -0.5,
+                                      0.975,
+                                      -0.975,
+                                      0.0,
+                                      -0.0,
+                                      0x1.0000000000001p-1,
+                                      0x1.fffffffffffffp-2,
+                                      1e-300,
+                                      5e-324,
+                                      0x1.fffffffffffffp-1,
+                                      -0x1.fffffffffffffp-1};
+    switch (i % 6) {
+      case 4:
+        v = (static_cast<double>(u >> 11) * 0x1.0p-53 - 0.5) * 2.1;
+        break;
+      case 5:
+        v = kSpecial[(u >> 3) % (sizeof kSpecial / sizeof kSpecial[0])];
+        break;
       case 0:
         std::memcpy(&v, &u, 8);
         break;  // any bit pattern
@@ -175,7 +195,18 @@ int64_t Verify() {
   int64_t bad = 0;
   auto cmp = [&](const char* name) {
     int64_t m = 0;
-    for (int64_t i = 0; i < n; ++i) m += std::memcmp(&a[i], &b[i], 8) != 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::memcmp(&a[i], &b[i], 8) == 0) continue;
+      if (++m <= 3) {
+        uint64_t bx, ba, bb;
+        std::memcpy(&bx, &x[i], 8);
+        std::memcpy(&ba, &a[i], 8);
+        std::memcpy(&bb, &b[i], 8);
+        std::printf("  %s: x = %016llx: %016llx (SIMD) vs %016llx (level 0)\n", name,
+                    static_cast<unsigned long long>(bx), static_cast<unsigned long long>(ba),
+                    static_cast<unsigned long long>(bb));
+      }
+    }
     std::printf("verify %-10s %lld mismatches\n", name, static_cast<long long>(m));
     bad += m;
   };
@@ -196,6 +227,8 @@ int64_t Verify() {
   both("philox", [&](double* o, int64_t i, int64_t m) {
     d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i * 7919, -3, 5, idx.data() + i, m);
   });
+  both("arcsin", [&](double* o, int64_t i, int64_t m) { d::ArcsinBlock(o, x.data() + i, m); });
+  both("arccos", [&](double* o, int64_t i, int64_t m) { d::ArccosBlock(o, x.data() + i, m); });
   both("pairwise", [&](double* o, int64_t i, int64_t m) {
     for (int64_t k = 0; k < 4; ++k) {
       const int64_t len = std::max<int64_t>(0, m - k * 301);
