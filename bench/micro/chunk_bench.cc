@@ -135,6 +135,13 @@ void Kernels() {
   time("mul", [&] {
     d::BinaryBlock(g::BinaryOp::kMultiply, false, b.data(), a.data(), 0, a.data(), 0, n);
   });
+  d::SetSimdLevelForTesting(1);
+  time("philox avx2", [&] {
+    d::RandomBlock(b.data(), g::RandomDist::kUniform, DType::kFloat64, 7, 0, 1, idx.data(), n);
+  });
+  time("arcsin avx2", [&] { d::ArcsinBlock(b.data(), a.data(), n); });
+  time("exp avx2", [&] { d::UnaryBlock(g::UnaryOp::kExp, b.data(), a.data(), n); });
+  d::SetSimdLevelForTesting(2);
   time("pairwise", [&] { sink = sink + d::PairwiseSum(a.data(), n); });
 }
 

@@ -845,6 +845,22 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   for (int64_t row = 0; row < rows;) {
     const int64_t nr = std::min(rows_per_block, rows - row);
     for (int64_t r = 0; r < nr; ++r) {
+      if (last >= 1 && r + 1 < nr) {
+        // The rows up to the next wrap of axis last - 1 step by that axis's stride alone.
+        const int k = last - 1;
+        const int64_t run = std::min(nr - r, region[k] - idx[k]) - 1;
+        const int64_t ps = pstep[k];
+        for (int64_t q = 0; q < run; ++q) prow[r + q] = cur_prow + q * ps;
+        for (int a = 0; a < na; ++a) {
+          int64_t* rs = &row_start[active[a] * rows_per_block + r];
+          const int64_t c = cur[a], st = step[k * na + a];
+          for (int64_t q = 0; q < run; ++q) rs[q] = c + q * st;
+          cur[a] = c + run * st;
+        }
+        cur_prow += run * ps;
+        idx[k] += run;
+        r += run;
+      }
       prow[r] = cur_prow;
       for (int a = 0; a < na; ++a) row_start[active[a] * rows_per_block + r] = cur[a];
       for (int k = last - 1; k >= 0; --k) {
