@@ -234,6 +234,20 @@ int64_t Verify() {
   both("philox", [&](double* o, int64_t i, int64_t m) {
     d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i * 7919, -3, 5, idx.data() + i, m);
   });
+  both("philox affine", [&](double* o, int64_t i, int64_t m) {
+    const int64_t stride = static_cast<int64_t>(i % 5) - 2;  // -2 .. 2
+    const int64_t first = (idx[i] >> 2) + 4 * d::kBlockSize;
+    if (d::SetSimdLevelForTesting(2) == 2 && o >= a.data() && o < a.data() + n) {
+      std::vector<int64_t> scratch(m);
+      d::RandomBlockAffine(o, g::RandomDist::kUniform, DType::kFloat64, i, -3, 5, first, stride, m,
+                           scratch.data());
+    } else {
+      std::vector<int64_t> ix(m);
+      for (int64_t k = 0; k < m; ++k) ix[k] = first + k * stride;
+      d::SetSimdLevelForTesting(0);
+      d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i, -3, 5, ix.data(), m);
+    }
+  });
   both("arcsin", [&](double* o, int64_t i, int64_t m) { d::ArcsinBlock(o, x.data() + i, m); });
   both("arccos", [&](double* o, int64_t i, int64_t m) { d::ArccosBlock(o, x.data() + i, m); });
   both("pairwise", [&](double* o, int64_t i, int64_t m) {

@@ -564,7 +564,9 @@ const double* EvalBlock(Plan& plan, const int64_t* start, int64_t max_rows, int6
     const LeafPlan& lp = plan.leaf[i];
     const int64_t stride = (last >= 0 && lp.active) ? lp.coef[last] : 0;
     const int64_t* st = start + i * max_rows;
-    if (lp.active && (node.kind != Kind::kInput || rows > 1)) {
+    // A random leaf over one row segment takes its indices as first + i * stride.
+    const bool affine_random = node.kind == Kind::kRandom && rows == 1;
+    if (lp.active && !affine_random && (node.kind != Kind::kInput || rows > 1)) {
       // Leaves with the same affine map (x and y of the same shape) share the indices.
       const LeafPlan* prev = index_leaf >= 0 ? &plan.leaf[index_leaf] : nullptr;
       if (prev == nullptr || prev->base != lp.base || prev->coef != lp.coef) {
@@ -592,8 +594,14 @@ const double* EvalBlock(Plan& plan, const int64_t* start, int64_t max_rows, int6
         for (int64_t k = 0; k < n; ++k) out[k] = graph::LinspaceValue(node, index[k]);
         break;
       case Kind::kRandom:
-        detail::RandomBlock(out, node.dist, node.dtype, node.seed, node.param_a, node.param_b,
-                            index, n);
+        if (affine_random) {
+          detail::RandomBlockAffine(out, node.dist, node.dtype, node.seed, node.param_a,
+                                    node.param_b, st[0], stride, n, index);
+          index_leaf = -1;  // `index` may have been overwritten
+        } else {
+          detail::RandomBlock(out, node.dist, node.dtype, node.seed, node.param_a, node.param_b,
+                              index, n);
+        }
         break;
       case Kind::kInput: {
         const double* src = plan.windows[lp.window].values;
@@ -809,7 +817,7 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   thread_local std::vector<int64_t> index;
   const size_t scratch_size = static_cast<size_t>(std::max(plan.num_buffers, 1)) * kBlockSize;
   if (scratch.size() < scratch_size) scratch.resize(scratch_size);
-  if (index.size() < static_cast<size_t>(kBlockSize)) index.resize(kBlockSize);
+  if (index.size() < static_cast<size_t>(kBlockSize + 8)) index.resize(kBlockSize + 8);
   // Rows shorter than half a block are packed several to a block.
   const int64_t rows_per_block =
       (row_len > 0 && row_len <= kBlockSize / 2) ? kBlockSize / row_len : 1;

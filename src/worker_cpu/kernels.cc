@@ -200,11 +200,11 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512d Unifor
   return _mm512_add_pd(va, _mm512_mul_pd(vw, u));
 }
 
-__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __restrict out,
-                                                                  uint64_t seed,
-                                                                  const int64_t* __restrict index,
-                                                                  int64_t n, double a,
-                                                                  double width) {
+// Counters from index[] or, with kAffine, first + i * stride computed in registers.
+template <bool kAffine>
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF64Avx512Impl(
+    double* __restrict out, uint64_t seed, const int64_t* __restrict index, int64_t first,
+    int64_t stride, int64_t n, double a, double width) {
   const __m512i m0 = _mm512_set1_epi64(philox::kMul0), m1 = _mm512_set1_epi64(philox::kMul1);
   PhiloxKeys512 keys;
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
@@ -216,18 +216,55 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __rest
   }
   const __m512d scale = _mm512_set1_pd(0x1.0p-53), va = _mm512_set1_pd(a),
                 vw = _mm512_set1_pd(width);
+  // Wrapping int64 arithmetic, as the index arithmetic it replaces.
+  const auto at = [&](int64_t k) {
+    return static_cast<int64_t>(static_cast<uint64_t>(first) +
+                                static_cast<uint64_t>(k) * static_cast<uint64_t>(stride));
+  };
+  __m512i ctr = _mm512_set_epi64(at(7), at(6), at(5), at(4), at(3), at(2), at(1), at(0));
+  const __m512i step8 = _mm512_set1_epi64(at(8) - at(0));
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512d u0 = UniformF64Vec512(_mm512_loadu_si512(index + i), keys, m0, m1, scale, va, vw);
-    const __m512d u1 =
-        UniformF64Vec512(_mm512_loadu_si512(index + i + 8), keys, m0, m1, scale, va, vw);
+    __m512i c0, c1;
+    if constexpr (kAffine) {
+      c0 = ctr;
+      c1 = _mm512_add_epi64(ctr, step8);
+      ctr = _mm512_add_epi64(c1, step8);
+    } else {
+      c0 = _mm512_loadu_si512(index + i);
+      c1 = _mm512_loadu_si512(index + i + 8);
+    }
+    const __m512d u0 = UniformF64Vec512(c0, keys, m0, m1, scale, va, vw);
+    const __m512d u1 = UniformF64Vec512(c1, keys, m0, m1, scale, va, vw);
     _mm512_storeu_pd(out + i, u0);
     _mm512_storeu_pd(out + i + 8, u1);
   }
   for (; i < n; i += 8) {
-    _mm512_storeu_pd(out + i,
-                     UniformF64Vec512(_mm512_loadu_si512(index + i), keys, m0, m1, scale, va, vw));
+    __m512i c0;
+    if constexpr (kAffine) {
+      c0 = ctr;
+      ctr = _mm512_add_epi64(ctr, step8);
+    } else {
+      c0 = _mm512_loadu_si512(index + i);
+    }
+    _mm512_storeu_pd(out + i, UniformF64Vec512(c0, keys, m0, m1, scale, va, vw));
   }
+}
+
+__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __restrict out,
+                                                                  uint64_t seed,
+                                                                  const int64_t* __restrict index,
+                                                                  int64_t n, double a,
+                                                                  double width) {
+  UniformF64Avx512Impl<false>(out, seed, index, 0, 0, n, a, width);
+}
+
+__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512Affine(double* __restrict out,
+                                                                        uint64_t seed,
+                                                                        int64_t first,
+                                                                        int64_t stride, int64_t n,
+                                                                        double a, double width) {
+  UniformF64Avx512Impl<true>(out, seed, nullptr, first, stride, n, a, width);
 }
 
 #pragma GCC diagnostic pop
@@ -334,6 +371,27 @@ int SetSimdLevelForTesting(int level) {
 #endif
 }
 
+void RandomBlockAffine(double* __restrict out, graph::RandomDist dist, DType dtype, uint64_t seed,
+                       double a, double b, int64_t first, int64_t stride, int64_t n,
+                       int64_t* __restrict index) {
+#ifdef TESSERA_HAVE_X86_SIMD
+  if (dist == graph::RandomDist::kUniform && dtype == DType::kFloat64 &&
+      ActiveSimd() == Simd::kAvx512) {
+    const int64_t done = n - n % 8;
+    UniformF64Avx512Affine(out, seed, first, stride, done, a, b - a);
+    if (done == n) return;
+    AffineIndex(index, first, stride, n);
+    for (int64_t i = done; i < n; ++i) {
+      out[i] = a + (b - a) * philox::UniformDouble(
+                                 philox::ElementBlock(seed, static_cast<uint64_t>(index[i])));
+    }
+    return;
+  }
+#endif
+  AffineIndex(index, first, stride, n);
+  RandomBlock(out, dist, dtype, seed, a, b, index, n);
+}
+
 void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, uint64_t seed,
                  double a, double b, const int64_t* __restrict index, int64_t n) {
   auto block = [&](int64_t i) {
@@ -373,6 +431,16 @@ TESSERA_CLONES void AffineIndex(int64_t* __restrict index, int64_t first, int64_
 
 TESSERA_CLONES void AffineIndexRows(int64_t* __restrict index, const int64_t* __restrict first,
                                     int64_t rows, int64_t seg, int64_t stride) {
+  if (seg < 8 && rows > 1) {
+    // Short rows: 8 values per row, one vector store, the excess overwritten by the next row
+    // (the caller leaves 8 elements of room past rows * seg).
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t* __restrict out = index + r * seg;
+      const int64_t f = first[r];
+      for (int64_t i = 0; i < 8; ++i) out[i] = f + i * stride;
+    }
+    return;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     int64_t* __restrict out = index + r * seg;
     const int64_t f = first[r];

@@ -26,7 +26,8 @@ inline constexpr int64_t kBlockSize = 1024;
 void FillBlock(double* out, double v, int64_t n);
 /// index[i] = first + i * stride.
 void AffineIndex(int64_t* index, int64_t first, int64_t stride, int64_t n);
-/// index[r * seg + i] = first[r] + i * stride for r < rows, i < seg.
+/// index[r * seg + i] = first[r] + i * stride for r < rows, i < seg. May write up to 8 elements
+/// past rows * seg.
 void AffineIndexRows(int64_t* index, const int64_t* first, int64_t rows, int64_t seg,
                      int64_t stride);
 /// out[i] = start + step * index[i].
@@ -35,6 +36,10 @@ void ArangeIndexed(double* out, double start, double step, const int64_t* index,
 /// selects the recipe: float32 uniform uses UniformFloat, integer uniform uses RandInt.
 void RandomBlock(double* out, graph::RandomDist dist, DType dtype, uint64_t seed, double a,
                  double b, const int64_t* index, int64_t n);
+/// RandomBlock for the flat indices first + i * stride (wrapping), i < n; `index` is scratch of n
+/// elements, which it may overwrite. AVX-512 float64 uniforms compute the counters in registers.
+void RandomBlockAffine(double* out, graph::RandomDist dist, DType dtype, uint64_t seed, double a,
+                       double b, int64_t first, int64_t stride, int64_t n, int64_t* index);
 /// out[i] = src[index[i]].
 void GatherIndexed(double* out, const double* src, const int64_t* index, int64_t n);
 /// Caps the SIMD level of the hand-vectorised kernels (0 none, 1 AVX2, 2 AVX-512) at most at
