@@ -147,6 +147,63 @@ void Kernels() {
 
 // Checks the hand-vectorised kernels against the scalar / auto-vectorised level 0 paths, bit for
 // bit, over many inputs. Returns the number of mismatches.
+// Hashes BinaryBlock's output for every op and operand kind over bit patterns including NaNs
+// with payloads, for comparing builds.
+void BinaryHash() {
+  namespace d = tessera::cpu::detail;
+  const int64_t n = d::kBlockSize;
+  std::vector<double> x(2 * n), out(n);
+  uint64_t s = 88172645463325252ull;
+  for (int64_t i = 0; i < 2 * n; ++i) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    uint64_t u = s;
+    if (i % 3 == 0) u |= 0x7ff0000000000001ull;  // a NaN with a payload
+    std::memcpy(&x[i], &u, 8);
+  }
+  {
+    std::vector<double> na(64), nb(64), o(64);
+    const uint64_t pa = 0x7ff8000000000111ull, pb = 0x7ff8000000000222ull;
+    for (int i = 0; i < 64; ++i) {
+      std::memcpy(&na[i], &pa, 8);
+      std::memcpy(&nb[i], &pb, 8);
+    }
+    for (int op = 0; op < 4; ++op) {
+      for (int64_t len : {int64_t{1}, int64_t{64}}) {
+        d::BinaryBlock(static_cast<g::BinaryOp>(op), false, o.data(), na.data(), 0, nb.data(), 0,
+                       len);
+        uint64_t r;
+        std::memcpy(&r, &o[0], 8);
+        std::printf("NaN(a=111) op%d NaN(b=222) len %lld -> %016llx\n", op,
+                    static_cast<long long>(len), static_cast<unsigned long long>(r));
+      }
+    }
+  }
+  for (int op = 0; op <= static_cast<int>(g::UnaryOp::kAstype); ++op) {
+    d::UnaryBlock(static_cast<g::UnaryOp>(op), out.data(), x.data(), n);
+    std::vector<uint8_t> bytes(n * 8);
+    std::memcpy(bytes.data(), out.data(), n * 8);
+    std::printf("unary op %2d %016llx\n", op,
+                static_cast<unsigned long long>(Fnv(bytes, 1469598103934665603ull)));
+  }
+  for (int op = 0; op <= static_cast<int>(g::BinaryOp::kNotEqual); ++op) {
+    for (int integer = 0; integer < 2; ++integer) {
+      uint64_t h = 1469598103934665603ull;
+      for (int kind = 0; kind < 4; ++kind) {
+        const double* a = (kind & 1) ? nullptr : x.data();
+        const double* b = (kind & 2) ? nullptr : x.data() + n;
+        d::BinaryBlock(static_cast<g::BinaryOp>(op), integer != 0, out.data(), a, x[3], b, x[6], n);
+        std::vector<uint8_t> bytes(n * 8);
+        std::memcpy(bytes.data(), out.data(), n * 8);
+        h = Fnv(bytes, h);
+      }
+      std::printf("binary op %2d integer %d %016llx\n", op, integer,
+                  static_cast<unsigned long long>(h));
+    }
+  }
+}
+
 int64_t Verify() {
   namespace d = tessera::cpu::detail;
   const int64_t n = 1 << 22;
@@ -234,6 +291,7 @@ int64_t Verify() {
   both("philox", [&](double* o, int64_t i, int64_t m) {
     d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i * 7919, -3, 5, idx.data() + i, m);
   });
+#ifndef CHUNK_BENCH_BASELINE  // kernels that the executor before this series lacks
   both("philox affine", [&](double* o, int64_t i, int64_t m) {
     const int64_t stride = static_cast<int64_t>(i % 5) - 2;  // -2 .. 2
     const int64_t first = (idx[i] >> 2) + 4 * d::kBlockSize;
@@ -248,6 +306,7 @@ int64_t Verify() {
       d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i, -3, 5, ix.data(), m);
     }
   });
+#endif
   both("arcsin", [&](double* o, int64_t i, int64_t m) { d::ArcsinBlock(o, x.data() + i, m); });
   both("arccos", [&](double* o, int64_t i, int64_t m) { d::ArccosBlock(o, x.data() + i, m); });
   both("pairwise", [&](double* o, int64_t i, int64_t m) {
@@ -257,6 +316,35 @@ int64_t Verify() {
       for (int64_t j = 4; j < m; ++j) o[j] = 0;
     }
   });
+#ifndef CHUNK_BENCH_BASELINE
+  // PairwiseSumBinary against BinaryBlock then PairwiseSum, each op and operand kind.
+  {
+    int64_t m = 0;
+    std::vector<double> tmp(d::kBlockSize);
+    for (g::BinaryOp op : {g::BinaryOp::kAdd, g::BinaryOp::kSubtract, g::BinaryOp::kMultiply,
+                           g::BinaryOp::kDivide}) {
+      for (int kind = 0; kind < 3; ++kind) {
+        for (int64_t i = 0; i + 2 * d::kBlockSize <= n; i += 3 * d::kBlockSize) {
+          const int64_t len = d::kBlockSize - (i / d::kBlockSize) % 301;
+          const double* xa = kind == 2 ? nullptr : x.data() + i;
+          const double* xb = kind == 1 ? nullptr : x.data() + i + d::kBlockSize;
+          const double sa = x[i + 5], sb = x[i + 7];
+          d::BinaryBlock(op, false, tmp.data(), xa, sa, xb, sb, len);
+          const double want = d::PairwiseSum(tmp.data(), len);
+          double got = 0;
+          d::PairwiseSumBinary(op, xa, sa, xb, sb, len, &got);
+          // A NaN sum's payload may differ: the executor then sums the stored values instead.
+          if (got == got && std::memcmp(&want, &got, 8) != 0 && ++m <= 9) {
+            std::printf("  sum binary op %d kind %d: %a vs %a\n", static_cast<int>(op), kind, want,
+                        got);
+          }
+        }
+      }
+    }
+    std::printf("verify %-10s %lld mismatches\n", "sum binary", static_cast<long long>(m));
+    bad += m;
+  }
+#endif
   return bad;
 }
 
@@ -323,6 +411,20 @@ void Programs() {
   cases.push_back({"b4-like", red(g::ReduceOp::kSum, rnd({100000}, 3, DType::kFloat64, 1000), {})});
   cases.push_back(
       {"f32 rand", red(g::ReduceOp::kSum, rnd({1000, 3000}, 3, DType::kFloat32, 700), {1})});
+  {
+    auto p1 = rnd({1500, 2500}, 11, DType::kFloat64, c2, -1, 4);
+    auto p2 = rnd({1500, 2500}, 12, DType::kFloat64, c2, -1, 4);
+    auto nan_sum = bin(BinaryOp::kMultiply, un(UnaryOp::kLog, p1), un(UnaryOp::kSqrt, p2));
+    cases.push_back({"nan sum", red(g::ReduceOp::kSum, nan_sum, {})});
+    cases.push_back({"nan sum1", red(g::ReduceOp::kSum, nan_sum, {1})});
+    cases.push_back({"nan mean0", red(g::ReduceOp::kMean, nan_sum, {0})});
+    auto big = rnd({1500, 2500}, 13, DType::kFloat64, c2, 300, 800);
+    cases.push_back(
+        {"inf-inf sum",
+         red(g::ReduceOp::kSum,
+             bin(BinaryOp::kSubtract, un(UnaryOp::kExp, big), un(UnaryOp::kExp, rev(big))), {1})});
+    cases.push_back({"div sum", red(g::ReduceOp::kSum, bin(BinaryOp::kDivide, p1, p2), {1})});
+  }
   for (auto& [name, node] : cases) {
     const g::TaskGraph tg = Must(g::Lower(node));
     std::map<std::string, tessera::ChunkPtr> done;
@@ -354,6 +456,7 @@ int main(int argc, char** argv) {
   }
   if (w == "kernels") Kernels();
   if (w == "programs") Programs();
+  if (w == "binary") BinaryHash();
   if (w == "verify") return Verify() == 0 ? 0 : 1;
   if (w == "B1") Run("B1", B1(50000), max_tasks, reps);
   if (w == "B2") Run("B2", B2(200000), max_tasks, reps);

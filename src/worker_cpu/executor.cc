@@ -549,12 +549,12 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
 // Evaluates every node for one block: `rows` row segments of `seg` elements each, stored one after
 // the other (several short rows share a block so per-node overheads are paid per block, not per
 // row). `start[i * max_rows + r]` is leaf i's flat index at the first element of segment r.
-// Returns the root's values.
+// Returns the root's values; with skip_root, evaluates all nodes but the root and returns null.
 const double* EvalBlock(Plan& plan, const int64_t* start, int64_t max_rows, int64_t rows,
-                        int64_t seg, double* scratch, int64_t* index) {
+                        int64_t seg, double* scratch, int64_t* index, bool skip_root) {
   const ChunkProgram& p = *plan.program;
   const int last = plan.ndim - 1;
-  const int count = static_cast<int>(p.nodes.size());
+  const int count = static_cast<int>(p.nodes.size()) - (skip_root ? 1 : 0);
   const int64_t n = rows * seg;
   int index_leaf = -1;  // the leaf whose flat indices `index` holds
   for (int i = 0; i < count; ++i) {
@@ -636,6 +636,7 @@ const double* EvalBlock(Plan& plan, const int64_t* start, int64_t max_rows, int6
     }
     detail::RoundBlock(node.dtype, out, n);
   }
+  if (skip_root) return nullptr;
   return scratch + plan.buffer[count - 1] * kBlockSize;
 }
 
@@ -698,6 +699,9 @@ class Reducer {
         break;
     }
   }
+
+  // A PairwiseSum of values, for sum / mean of floats: as AddToOne of those values.
+  void AddSum(int64_t p, double sum) { detail::NeumaierAdd(acc_[p], comp_[p], sum); }
 
   // Value i goes into partial element p + i.
   void AddElementwise(int64_t p, const double* x, int64_t n) {
@@ -825,6 +829,17 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   std::vector<int64_t> prow(rows_per_block, 0);
   std::vector<int64_t> idx(ndim > 0 ? ndim - 1 : 0, 0);  // position of the next row in the region
   const bool last_reduced = ndim == 0 || reduced[last];
+  // A float64 add / subtract / multiply / divide root under a float sum or mean over the last
+  // axis is summed as it is computed (PairwiseSumBinary: the same values in the same order), not
+  // stored and reloaded. Not when both operands are scalars: then the root is materialised.
+  const ProgramNode& root = p.nodes.back();
+  const bool fused_root =
+      reducer != nullptr && last_reduced && root.kind == Kind::kBinary &&
+      root_dtype == DType::kFloat64 &&
+      (p.reduce.op == ReduceOp::kSum || p.reduce.op == ReduceOp::kMean) &&
+      (root.binary == graph::BinaryOp::kAdd || root.binary == graph::BinaryOp::kSubtract ||
+       root.binary == graph::BinaryOp::kMultiply || root.binary == graph::BinaryOp::kDivide) &&
+      (plan.buffer[root.arg0] >= 0 || plan.buffer[root.arg1] >= 0);
   // Row starts are updated incrementally (short rows make this per-row work count): moving to the
   // next row increments axis k and resets the axes after it to 0, which adds step[k] to a leaf's
   // flat index (and pstep to the partial's), precomputed per axis.
@@ -891,9 +906,38 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
           start[i * rows_per_block + r] = row_start[i * rows_per_block + r] + shift;
         }
       }
-      const double* values =
-          EvalBlock(plan, start.data(), rows_per_block, nr, seg, scratch.data(), index.data());
-      if (reducer == nullptr) {
+      const double* values = EvalBlock(plan, start.data(), rows_per_block, nr, seg, scratch.data(),
+                                       index.data(), fused_root);
+      if (fused_root) {
+        // The root's values are computed span by span inside the pairwise sum.
+        const int b0 = plan.buffer[root.arg0], b1 = plan.buffer[root.arg1];
+        const double* a = b0 >= 0 ? scratch.data() + b0 * kBlockSize : nullptr;
+        const double* b = b1 >= 0 ? scratch.data() + b1 * kBlockSize : nullptr;
+        double* root_values = nullptr;  // set once the root is stored after all
+        for (int64_t r = 0; r < nr;) {
+          int64_t r1 = r + 1;
+          while (r1 < nr && prow[r1] == prow[r]) ++r1;
+          double sum = 0;
+          if (root_values == nullptr &&
+              detail::PairwiseSumBinary(root.binary, a != nullptr ? a + r * seg : nullptr,
+                                        plan.scalar[root.arg0],
+                                        b != nullptr ? b + r * seg : nullptr,
+                                        plan.scalar[root.arg1], (r1 - r) * seg, &sum) &&
+              sum == sum) {
+            reducer->AddSum(prow[r], sum);
+          } else {
+            // A NaN sum: which payload survives NaN + NaN depends on the order of the operands
+            // in the generated code, so the values are stored and summed as without fusion.
+            if (root_values == nullptr) {
+              root_values = scratch.data() + plan.buffer[nn - 1] * kBlockSize;
+              detail::BinaryBlock(root.binary, false, root_values, a, plan.scalar[root.arg0], b,
+                                  plan.scalar[root.arg1], nr * seg);
+            }
+            reducer->AddToOne(prow[r], root_values + r * seg, (r1 - r) * seg);
+          }
+          r = r1;
+        }
+      } else if (reducer == nullptr) {
         // Full rows when nr > 1, so the block is contiguous in the output.
         StoreAs(root_dtype, values, nr * seg, result.bytes.data(), row * row_len + j0);
       } else if (last_reduced) {

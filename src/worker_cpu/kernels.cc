@@ -68,18 +68,14 @@ struct Sca {
   double operator[](int64_t) const { return v; }
 };
 
-// Loop2, Binary and Loop1 are always inlined so that each target_clones variant of BinaryBlock
-// and UnaryBlock gets its own copy, vectorised for that variant's ISA (as separate functions they
-// were compiled once, for baseline x86-64).
 template <typename A, typename B, typename F>
-__attribute__((always_inline)) inline void Loop2(double* __restrict out, A a, B b, int64_t n, F f) {
+inline void Loop2(double* __restrict out, A a, B b, int64_t n, F f) {
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
 }
 
 template <typename A, typename B>
-__attribute__((always_inline)) inline void Binary(BinaryOp op, bool integer, double* __restrict out,
-                                                  A a, B b, int64_t n) {
+inline void Binary(BinaryOp op, bool integer, double* __restrict out, A a, B b, int64_t n) {
   switch (op) {
     case BinaryOp::kAdd:
       return Loop2(out, a, b, n, [](double x, double y) { return x + y; });
@@ -128,6 +124,11 @@ __attribute__((always_inline)) inline void Binary(BinaryOp op, bool integer, dou
   for (int64_t i = 0; i < n; ++i) out[i] = std::numeric_limits<double>::quiet_NaN();
 }
 
+// Loop1 is always inlined so that each target_clones variant of UnaryBlock gets its own copy,
+// vectorised for that variant's ISA (as a separate function it was compiled once, for baseline
+// x86-64). Binary and Loop2 stay out of line as they were: inlined into BinaryBlock's variants,
+// GCC orders the operands of add and multiply differently, which changes which payload a
+// NaN + NaN result keeps.
 template <typename F>
 __attribute__((always_inline)) inline void Loop1(double* __restrict out, const double* __restrict x,
                                                  int64_t n, F f) {
@@ -156,6 +157,7 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 // GCC 12 warns inside its own AVX-512 shift intrinsics (_mm512_undefined_epi32): a false positive.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 // Uniform float64 in [a, a + width) for n elements (n a multiple of 8), AVX-512.
 // The high 32 bits of each 64-bit lane are left as garbage between rounds: pmuludq reads only the
@@ -550,6 +552,9 @@ TESSERA_CLONES void ExpLoop(double* __restrict out, const double* __restrict x, 
 }
 
 #ifdef TESSERA_HAVE_X86_SIMD
+// GCC 12 warns inside its own gather and shift intrinsics (_mm512_undefined_*): false positives.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // ExpLoop with explicit AVX-512 (n a multiple of 8): GCC emulates the two table lookups with
 // scalar loads and inserts; vgatherqpd / vpgatherqq do them in one instruction each. The same
 // operations in the same order as ExpLoop (no FMA), so the same bits; |x| >= 512 and NaN are
@@ -589,6 +594,7 @@ __attribute__((target("avx512f,avx512dq"))) bool ExpAvx512(double* __restrict ou
   }
   return special != 0;
 }
+#pragma GCC diagnostic pop
 #endif
 
 void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
@@ -850,6 +856,70 @@ double PairwiseSum(const double* x, int64_t n) {
   int64_t n2 = n / 2;
   n2 -= n2 % 8;
   return PairwiseSum(x, n2) + PairwiseSum(x + n2, n - n2);
+}
+
+namespace {
+// SumUpTo128 over f(a[i], b[i]), the values computed as Binary computes them.
+template <typename A, typename B, typename F>
+__attribute__((always_inline)) inline double SumRunOf(A a, B b, int64_t n, F f) {
+  if (n < 8) {
+    double r = 0;
+    for (int64_t i = 0; i < n; ++i) r += f(a[i], b[i]);
+    return r;
+  }
+  double r[8];
+  for (int j = 0; j < 8; ++j) r[j] = f(a[j], b[j]);
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) r[j] += f(a[i + j], b[i + j]);
+  }
+  double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+  for (; i < n; ++i) res += f(a[i], b[i]);
+  return res;
+}
+
+template <typename A, typename B>
+__attribute__((always_inline)) inline double SumRunOp(BinaryOp op, A a, B b, int64_t n) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return SumRunOf(a, b, n, [](double x, double y) { return x + y; });
+    case BinaryOp::kSubtract:
+      return SumRunOf(a, b, n, [](double x, double y) { return x - y; });
+    case BinaryOp::kMultiply:
+      return SumRunOf(a, b, n, [](double x, double y) { return x * y; });
+    default:  // kDivide (PairwiseSumBinary admits no other op)
+      return SumRunOf(a, b, n, [](double x, double y) { return x / y; });
+  }
+}
+
+// One run (n <= 128) of PairwiseSumBinary.
+TESSERA_CLONES double SumRunBinary(BinaryOp op, const double* a, double av, const double* b,
+                                   double bv, int64_t n) {
+  if (a != nullptr && b != nullptr) return SumRunOp(op, Vec{a}, Vec{b}, n);
+  if (a != nullptr) return SumRunOp(op, Vec{a}, Sca{bv}, n);
+  if (b != nullptr) return SumRunOp(op, Sca{av}, Vec{b}, n);
+  return SumRunOp(op, Sca{av}, Sca{bv}, n);
+}
+
+double PairwiseSumBinaryRec(BinaryOp op, const double* a, double av, const double* b, double bv,
+                            int64_t n) {
+  if (n <= 128) return SumRunBinary(op, a, av, b, bv, n);
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return PairwiseSumBinaryRec(op, a, av, b, bv, n2) +
+         PairwiseSumBinaryRec(op, a != nullptr ? a + n2 : nullptr, av,
+                              b != nullptr ? b + n2 : nullptr, bv, n - n2);
+}
+}  // namespace
+
+bool PairwiseSumBinary(BinaryOp op, const double* a, double av, const double* b, double bv,
+                       int64_t n, double* sum) {
+  if (op != BinaryOp::kAdd && op != BinaryOp::kSubtract && op != BinaryOp::kMultiply &&
+      op != BinaryOp::kDivide) {
+    return false;
+  }
+  *sum = PairwiseSumBinaryRec(op, a, av, b, bv, n);
+  return true;
 }
 
 TESSERA_CLONES int64_t IntSum(const double* __restrict x, int64_t n) {

@@ -64,6 +64,12 @@ double RoundValue(DType dtype, double v);
 
 /// Pairwise sum of x[0..n) (NumPy's scheme: 8 accumulators for runs of 128, halves above).
 double PairwiseSum(const double* x, int64_t n);
+/// PairwiseSum of the float64 values op(a[i], b[i]) that BinaryBlock would store (a null
+/// pointer means the scalar av / bv), computed without storing them: the same values in the same
+/// order, so the same bits unless the sum is NaN (whose payload may differ where two NaNs meet).
+/// Only add, subtract, multiply and divide: returns false for other ops.
+bool PairwiseSumBinary(graph::BinaryOp op, const double* a, double av, const double* b, double bv,
+                       int64_t n, double* sum);
 /// Sum of integral values, exactly, in int64.
 int64_t IntSum(const double* x, int64_t n);
 /// Elementwise compensated (Neumaier) accumulation: (s, c)[i] += x[i].
