@@ -180,7 +180,7 @@ __attribute__((target("avx512f"), always_inline)) inline __m512i Hi32(__m512i v)
 
 __attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512d UniformF64Vec512(
     __m512i idx, const PhiloxKeys512& keys, __m512i m0, __m512i m1, __m512d scale, __m512d va,
-    __m512d vw) {
+    __m512d vw, bool unit) {
   // Round 0: c2 = c3 = 0, so p1 = 0.
   __m512i p0 = _mm512_mul_epu32(idx, m0);
   __m512i c0 = _mm512_xor_si512(Hi32(idx), keys.k0[0]);
@@ -195,10 +195,14 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512d Unifor
     c1 = p1;
     c3 = p0;
   }
-  // W = (x1 << 32) | x0; u = (W >> 11) * 2^-53, exact via int64 -> double (W >> 11 < 2^53).
-  const __m512i x0 = _mm512_and_si512(c0, _mm512_set1_epi64(0xffffffffll));
-  const __m512i w = _mm512_srli_epi64(_mm512_or_si512(_mm512_slli_epi64(c1, 32), x0), 11);
+  // W = (x1 << 32) | x0 (one vpternlogq: A | (B & C)); u = (W >> 11) * 2^-53, exact via
+  // int64 -> double (W >> 11 < 2^53).
+  const __m512i hi = _mm512_slli_epi64(c1, 32);
+  const __m512i w = _mm512_srli_epi64(
+      _mm512_ternarylogic_epi64(hi, c0, _mm512_set1_epi64(0xffffffffll), 0xF8), 11);
   const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
+  // [0, 1): a + width * u is 0 + 1 * u, exactly u (u >= +0).
+  if (unit) return u;
   return _mm512_add_pd(va, _mm512_mul_pd(vw, u));
 }
 
@@ -218,6 +222,7 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF6
   }
   const __m512d scale = _mm512_set1_pd(0x1.0p-53), va = _mm512_set1_pd(a),
                 vw = _mm512_set1_pd(width);
+  const bool unit = a == 0 && width == 1;
   // Wrapping int64 arithmetic, as the index arithmetic it replaces.
   const auto at = [&](int64_t k) {
     return static_cast<int64_t>(static_cast<uint64_t>(first) +
@@ -236,8 +241,8 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF6
       c0 = _mm512_loadu_si512(index + i);
       c1 = _mm512_loadu_si512(index + i + 8);
     }
-    const __m512d u0 = UniformF64Vec512(c0, keys, m0, m1, scale, va, vw);
-    const __m512d u1 = UniformF64Vec512(c1, keys, m0, m1, scale, va, vw);
+    const __m512d u0 = UniformF64Vec512(c0, keys, m0, m1, scale, va, vw, unit);
+    const __m512d u1 = UniformF64Vec512(c1, keys, m0, m1, scale, va, vw, unit);
     _mm512_storeu_pd(out + i, u0);
     _mm512_storeu_pd(out + i + 8, u1);
   }
@@ -249,7 +254,7 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF6
     } else {
       c0 = _mm512_loadu_si512(index + i);
     }
-    _mm512_storeu_pd(out + i, UniformF64Vec512(c0, keys, m0, m1, scale, va, vw));
+    _mm512_storeu_pd(out + i, UniformF64Vec512(c0, keys, m0, m1, scale, va, vw, unit));
   }
 }
 
