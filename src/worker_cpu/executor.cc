@@ -898,16 +898,17 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
     // With several rows per block, row_len <= kBlockSize / 2 and this loop runs once.
     for (int64_t j0 = 0; j0 < row_len; j0 += kBlockSize) {
       const int64_t seg = std::min(kBlockSize, row_len - j0);
-      for (int i = 0; i < nn; ++i) {
-        const LeafPlan& lp = plan.leaf[i];
-        if (!lp.active) continue;
-        const int64_t shift = ndim > 0 ? lp.coef[last] * j0 : 0;
-        for (int64_t r = 0; r < nr; ++r) {
-          start[i * rows_per_block + r] = row_start[i * rows_per_block + r] + shift;
+      if (j0 > 0) {  // the first segment of a row starts at the row start
+        for (int a = 0; a < na; ++a) {
+          const int i = active[a];
+          const int64_t shift = plan.leaf[i].coef[last] * j0;
+          for (int64_t r = 0; r < nr; ++r) {
+            start[i * rows_per_block + r] = row_start[i * rows_per_block + r] + shift;
+          }
         }
       }
-      const double* values = EvalBlock(plan, start.data(), rows_per_block, nr, seg, scratch.data(),
-                                       index.data(), fused_root);
+      const double* values = EvalBlock(plan, (j0 > 0 ? start : row_start).data(), rows_per_block,
+                                       nr, seg, scratch.data(), index.data(), fused_root);
       if (fused_root) {
         // The root's values are computed span by span inside the pairwise sum.
         const int b0 = plan.buffer[root.arg0], b1 = plan.buffer[root.arg1];
