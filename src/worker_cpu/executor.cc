@@ -156,6 +156,8 @@ struct Plan {
   std::vector<double> scalar;  // per node: kScalar value rounded to its dtype
   int num_buffers = 0;
   std::vector<Window> windows;
+  // Per node: a kFull's buffer holds its values for a whole block (set by the first EvalBlock).
+  std::vector<bool> filled;
 };
 
 // Checks the program's structure (indices, enums, map sizes); no region involved.
@@ -420,7 +422,7 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
   // Leaves: bounds of the coordinates read, and their affine plans.
   for (int i = 0; i < n; ++i) {
     const ProgramNode& node = p.nodes[i];
-    if (node.kind == Kind::kScalar) {
+    if (node.kind == Kind::kScalar || node.kind == Kind::kFull) {
       plan.scalar[i] = detail::RoundValue(node.dtype, node.value);
       continue;
     }
@@ -507,11 +509,32 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
     if (node.kind == Kind::kWhere) last_use[node.arg2] = i;
   }
   last_use[n - 1] = n;
+  // A kFull leaf read only by binary nodes is passed to them as a broadcast scalar operand (its
+  // value rounded to its dtype, as filling and rounding a block would give) instead of being
+  // filled into a buffer for every block; the binary nodes still compute every element.
+  std::vector<bool> as_scalar(n, false);
+  for (int i = 0; i < n - 1; ++i) {
+    as_scalar[i] = p.nodes[i].kind == Kind::kFull && last_use[i] >= 0;
+  }
+  // Every element is still computed by its binary node, so a node needs one materialised
+  // operand: when both would be scalars, a kFull one is filled into a buffer.
+  auto scalar_operand = [&](int a) { return p.nodes[a].kind == Kind::kScalar || as_scalar[a]; };
+  for (int i = 0; i < n; ++i) {
+    const ProgramNode& node = p.nodes[i];
+    if (node.kind == Kind::kUnary) as_scalar[node.arg0] = false;
+    if (node.kind == Kind::kBinary && scalar_operand(node.arg0) && scalar_operand(node.arg1)) {
+      if (as_scalar[node.arg0]) {
+        as_scalar[node.arg0] = false;
+      } else {
+        as_scalar[node.arg1] = false;
+      }
+    }
+  }
   plan.buffer.assign(n, -1);
   std::vector<int> free_list;
   for (int i = 0; i < n; ++i) {
     const ProgramNode& node = p.nodes[i];
-    if (node.kind == Kind::kScalar && i != n - 1) continue;
+    if ((node.kind == Kind::kScalar || as_scalar[i]) && i != n - 1) continue;
     if (!free_list.empty()) {
       plan.buffer[i] = free_list.back();
       free_list.pop_back();
@@ -527,24 +550,30 @@ absl::StatusOr<Plan> MakePlan(const TaskSpec& task, const ChunkProgram& p,
     if (node.kind == Kind::kWhere && node.arg2 != node.arg0 && node.arg2 != node.arg1) {
       args[2] = node.arg2;
     }
+    // A materialised kFull keeps its buffer for the whole task: it is filled once (EvalBlock).
+    auto release = [&](int a) {
+      if (p.nodes[a].kind != Kind::kFull) free_list.push_back(plan.buffer[a]);
+    };
     for (int a : args) {
-      if (a >= 0 && last_use[a] == i && plan.buffer[a] >= 0) free_list.push_back(plan.buffer[a]);
+      if (a >= 0 && last_use[a] == i && plan.buffer[a] >= 0) release(a);
     }
-    if (last_use[i] < 0 && i != n - 1) free_list.push_back(plan.buffer[i]);  // dead node
+    if (last_use[i] < 0 && i != n - 1) release(i);  // dead node
   }
+  plan.filled.assign(n, false);
   return plan;
 }
 
 // Evaluates every node for one block: `rows` row segments of `seg` elements each, stored one after
 // the other (several short rows share a block so per-node overheads are paid per block, not per
 // row). `start[i * max_rows + r]` is leaf i's flat index at the first element of segment r.
-// Returns the root's values.
-const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows, int64_t rows,
-                        int64_t seg, double* scratch, int64_t* index) {
+// Returns the root's values; with skip_root, evaluates all nodes but the root and returns null.
+const double* EvalBlock(Plan& plan, const int64_t* start, int64_t max_rows, int64_t rows,
+                        int64_t seg, double* scratch, int64_t* index, bool skip_root) {
   const ChunkProgram& p = *plan.program;
   const int last = plan.ndim - 1;
-  const int count = static_cast<int>(p.nodes.size());
+  const int count = static_cast<int>(p.nodes.size()) - (skip_root ? 1 : 0);
   const int64_t n = rows * seg;
+  int index_leaf = -1;  // the leaf whose flat indices `index` holds
   for (int i = 0; i < count; ++i) {
     const ProgramNode& node = p.nodes[i];
     if (plan.buffer[i] < 0) continue;  // scalar operand
@@ -552,13 +581,25 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
     const LeafPlan& lp = plan.leaf[i];
     const int64_t stride = (last >= 0 && lp.active) ? lp.coef[last] : 0;
     const int64_t* st = start + i * max_rows;
-    if (lp.active && (node.kind != Kind::kInput || rows > 1)) {
-      for (int64_t r = 0; r < rows; ++r) detail::AffineIndex(index + r * seg, st[r], stride, seg);
+    // A random leaf over one row segment takes its indices as first + i * stride.
+    const bool affine_random = node.kind == Kind::kRandom && rows == 1;
+    if (lp.active && !affine_random && (node.kind != Kind::kInput || rows > 1)) {
+      // Leaves with the same affine map (x and y of the same shape) share the indices.
+      const LeafPlan* prev = index_leaf >= 0 ? &plan.leaf[index_leaf] : nullptr;
+      if (prev == nullptr || prev->base != lp.base || prev->coef != lp.coef) {
+        detail::AffineIndexRows(index, st, rows, seg, stride);
+        index_leaf = i;
+      }
     }
     switch (node.kind) {
       case Kind::kFull:
-        detail::FillBlock(out, node.value, n);
-        break;
+        // The same values in every block: its buffer is its own (MakePlan), filled once.
+        if (!plan.filled[i]) {
+          detail::FillBlock(out, node.value, kBlockSize);
+          detail::RoundBlock(node.dtype, out, kBlockSize);
+          plan.filled[i] = true;
+        }
+        continue;  // rounded when filled
       case Kind::kScalar:
         detail::FillBlock(out, plan.scalar[i], n);
         break;
@@ -570,8 +611,14 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
         for (int64_t k = 0; k < n; ++k) out[k] = graph::LinspaceValue(node, index[k]);
         break;
       case Kind::kRandom:
-        detail::RandomBlock(out, node.dist, node.dtype, node.seed, node.param_a, node.param_b,
-                            index, n);
+        if (affine_random) {
+          detail::RandomBlockAffine(out, node.dist, node.dtype, node.seed, node.param_a,
+                                    node.param_b, st[0], stride, n, index);
+          index_leaf = -1;  // `index` may have been overwritten
+        } else {
+          detail::RandomBlock(out, node.dist, node.dtype, node.seed, node.param_a, node.param_b,
+                              index, n);
+        }
         break;
       case Kind::kInput: {
         const double* src = plan.windows[lp.window].values;
@@ -620,6 +667,7 @@ const double* EvalBlock(const Plan& plan, const int64_t* start, int64_t max_rows
     }
     detail::RoundBlock(node.dtype, out, n);
   }
+  if (skip_root) return nullptr;
   return scratch + plan.buffer[count - 1] * kBlockSize;
 }
 
@@ -685,6 +733,9 @@ class Reducer {
         break;  // detail::ArgReducer
     }
   }
+
+  // A PairwiseSum of values, for sum / mean of floats: as AddToOne of those values.
+  void AddSum(int64_t p, double sum) { detail::NeumaierAdd(acc_[p], comp_[p], sum); }
 
   // Value i goes into partial element p + i.
   void AddElementwise(int64_t p, const double* x, int64_t n) {
@@ -815,7 +866,7 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   thread_local std::vector<int64_t> index;
   const size_t scratch_size = static_cast<size_t>(std::max(plan.num_buffers, 1)) * kBlockSize;
   if (scratch.size() < scratch_size) scratch.resize(scratch_size);
-  if (index.size() < static_cast<size_t>(kBlockSize)) index.resize(kBlockSize);
+  if (index.size() < static_cast<size_t>(kBlockSize + 8)) index.resize(kBlockSize + 8);
   // Rows shorter than half a block are packed several to a block.
   const int64_t rows_per_block =
       (row_len > 0 && row_len <= kBlockSize / 2) ? kBlockSize / row_len : 1;
@@ -823,41 +874,98 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   std::vector<int64_t> prow(rows_per_block, 0), irow(rows_per_block, 0);
   std::vector<int64_t> idx(ndim > 0 ? ndim - 1 : 0, 0);  // position of the next row in the region
   const bool last_reduced = ndim == 0 || reduced[last];
+  // A float64 add / subtract / multiply / divide root under a float sum or mean over the last
+  // axis is summed as it is computed (PairwiseSumBinary: the same values in the same order), not
+  // stored and reloaded. Not when both operands are scalars: then the root is materialised.
+  const ProgramNode& root = p.nodes.back();
+  const bool fused_root =
+      reducer != nullptr && last_reduced && root.kind == Kind::kBinary &&
+      root_dtype == DType::kFloat64 &&
+      (p.reduce.op == ReduceOp::kSum || p.reduce.op == ReduceOp::kMean) &&
+      (root.binary == graph::BinaryOp::kAdd || root.binary == graph::BinaryOp::kSubtract ||
+       root.binary == graph::BinaryOp::kMultiply || root.binary == graph::BinaryOp::kDivide) &&
+      (plan.buffer[root.arg0] >= 0 || plan.buffer[root.arg1] >= 0);
+  // Row starts are updated incrementally (short rows make this per-row work count): moving to the
+  // next row increments axis k and resets the axes after it to 0, which adds step[k] to a leaf's
+  // flat index (and pstep to the partial's), precomputed per axis.
+  std::vector<int> active;
+  for (int i = 0; i < nn; ++i) {
+    if (plan.leaf[i].active) active.push_back(i);
+  }
+  const int na = static_cast<int>(active.size());
+  std::vector<int64_t> cur(na, 0), step(std::max(last, 0) * na, 0), pstep(std::max(last, 0), 0);
+  for (int a = 0; a < na; ++a) {
+    const LeafPlan& lp = plan.leaf[active[a]];
+    cur[a] = lp.base;
+    for (int k = 0; k < ndim; ++k) cur[a] += lp.coef[k] * task.lo[k];
+  }
+  for (int k = 0; k < last; ++k) {
+    pstep[k] = pstride[k];
+    for (int m = k + 1; m < last; ++m) pstep[k] -= pstride[m] * (region[m] - 1);
+    for (int a = 0; a < na; ++a) {
+      const LeafPlan& lp = plan.leaf[active[a]];
+      int64_t d = lp.coef[k];
+      for (int m = k + 1; m < last; ++m) d -= lp.coef[m] * (region[m] - 1);
+      step[k * na + a] = d;
+    }
+  }
+  // argmin / argmax: the global index contribution of the axes before the last, for the row at
+  // idx (the last axis is added per element).
+  auto row_index = [&] {
+    int64_t ir = 0;
+    for (int k = 0; k < last; ++k) ir += (task.lo[k] + idx[k]) * istride[k];
+    return ir;
+  };
+  int64_t cur_prow = 0;
   for (int64_t row = 0; row < rows;) {
     const int64_t nr = std::min(rows_per_block, rows - row);
     for (int64_t r = 0; r < nr; ++r) {
-      int64_t pr = 0, ir = 0;
-      for (int k = 0; k < last; ++k) {
-        pr += idx[k] * pstride[k];
-        ir += (task.lo[k] + idx[k]) * istride[k];
+      if (last >= 1 && r + 1 < nr) {
+        // The rows up to the next wrap of axis last - 1 step by that axis's stride alone.
+        const int k = last - 1;
+        const int64_t run = std::min(nr - r, region[k] - idx[k]) - 1;
+        const int64_t ps = pstep[k];
+        for (int64_t q = 0; q < run; ++q) prow[r + q] = cur_prow + q * ps;
+        if (arg != nullptr) {
+          const int64_t ir0 = row_index();
+          for (int64_t q = 0; q < run; ++q) irow[r + q] = ir0 + q * istride[k];
+        }
+        for (int a = 0; a < na; ++a) {
+          int64_t* rs = &row_start[active[a] * rows_per_block + r];
+          const int64_t c = cur[a], st = step[k * na + a];
+          for (int64_t q = 0; q < run; ++q) rs[q] = c + q * st;
+          cur[a] = c + run * st;
+        }
+        cur_prow += run * ps;
+        idx[k] += run;
+        r += run;
       }
-      prow[r] = pr;
-      irow[r] = ir;
-      for (int i = 0; i < nn; ++i) {
-        const LeafPlan& lp = plan.leaf[i];
-        if (!lp.active) continue;
-        int64_t f = lp.base;
-        for (int k = 0; k < ndim; ++k) f += lp.coef[k] * (task.lo[k] + (k < last ? idx[k] : 0));
-        row_start[i * rows_per_block + r] = f;
-      }
+      prow[r] = cur_prow;
+      if (arg != nullptr) irow[r] = row_index();
+      for (int a = 0; a < na; ++a) row_start[active[a] * rows_per_block + r] = cur[a];
       for (int k = last - 1; k >= 0; --k) {
-        if (++idx[k] < region[k]) break;
+        if (++idx[k] < region[k]) {
+          cur_prow += pstep[k];
+          for (int a = 0; a < na; ++a) cur[a] += step[k * na + a];
+          break;
+        }
         idx[k] = 0;
       }
     }
     // With several rows per block, row_len <= kBlockSize / 2 and this loop runs once.
     for (int64_t j0 = 0; j0 < row_len; j0 += kBlockSize) {
       const int64_t seg = std::min(kBlockSize, row_len - j0);
-      for (int i = 0; i < nn; ++i) {
-        const LeafPlan& lp = plan.leaf[i];
-        if (!lp.active) continue;
-        const int64_t shift = ndim > 0 ? lp.coef[last] * j0 : 0;
-        for (int64_t r = 0; r < nr; ++r) {
-          start[i * rows_per_block + r] = row_start[i * rows_per_block + r] + shift;
+      if (j0 > 0) {  // the first segment of a row starts at the row start
+        for (int a = 0; a < na; ++a) {
+          const int i = active[a];
+          const int64_t shift = plan.leaf[i].coef[last] * j0;
+          for (int64_t r = 0; r < nr; ++r) {
+            start[i * rows_per_block + r] = row_start[i * rows_per_block + r] + shift;
+          }
         }
       }
-      const double* values =
-          EvalBlock(plan, start.data(), rows_per_block, nr, seg, scratch.data(), index.data());
+      const double* values = EvalBlock(plan, (j0 > 0 ? start : row_start).data(), rows_per_block,
+                                       nr, seg, scratch.data(), index.data(), fused_root);
       if (arg != nullptr) {
         const int64_t is_last = ndim > 0 ? istride[last] : 0;
         const int64_t first = ndim > 0 ? task.lo[last] + j0 : 0;
@@ -869,6 +977,35 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
           } else {
             for (int64_t i = 0; i < seg; ++i) arg->Add(prow[r] + j0 + i, v[i], base);
           }
+        }
+      } else if (fused_root) {
+        // The root's values are computed span by span inside the pairwise sum.
+        const int b0 = plan.buffer[root.arg0], b1 = plan.buffer[root.arg1];
+        const double* a = b0 >= 0 ? scratch.data() + b0 * kBlockSize : nullptr;
+        const double* b = b1 >= 0 ? scratch.data() + b1 * kBlockSize : nullptr;
+        double* root_values = nullptr;  // set once the root is stored after all
+        for (int64_t r = 0; r < nr;) {
+          int64_t r1 = r + 1;
+          while (r1 < nr && prow[r1] == prow[r]) ++r1;
+          double sum = 0;
+          if (root_values == nullptr &&
+              detail::PairwiseSumBinary(root.binary, a != nullptr ? a + r * seg : nullptr,
+                                        plan.scalar[root.arg0],
+                                        b != nullptr ? b + r * seg : nullptr,
+                                        plan.scalar[root.arg1], (r1 - r) * seg, &sum) &&
+              sum == sum) {
+            reducer->AddSum(prow[r], sum);
+          } else {
+            // A NaN sum: which payload survives NaN + NaN depends on the order of the operands
+            // in the generated code, so the values are stored and summed as without fusion.
+            if (root_values == nullptr) {
+              root_values = scratch.data() + plan.buffer[nn - 1] * kBlockSize;
+              detail::BinaryBlock(root.binary, false, root_values, a, plan.scalar[root.arg0], b,
+                                  plan.scalar[root.arg1], nr * seg);
+            }
+            reducer->AddToOne(prow[r], root_values + r * seg, (r1 - r) * seg);
+          }
+          r = r1;
         }
       } else if (reducer == nullptr) {
         // Full rows when nr > 1, so the block is contiguous in the output.

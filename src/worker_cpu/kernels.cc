@@ -124,8 +124,14 @@ inline void Binary(BinaryOp op, bool integer, double* __restrict out, A a, B b, 
   for (int64_t i = 0; i < n; ++i) out[i] = std::numeric_limits<double>::quiet_NaN();
 }
 
+// Loop1 is always inlined so that each target_clones variant of UnaryBlock gets its own copy,
+// vectorised for that variant's ISA (as a separate function it was compiled once, for baseline
+// x86-64). Binary and Loop2 stay out of line as they were: inlined into BinaryBlock's variants,
+// GCC orders the operands of add and multiply differently, which changes which payload a
+// NaN + NaN result keeps.
 template <typename F>
-inline void Loop1(double* __restrict out, const double* __restrict x, int64_t n, F f) {
+__attribute__((always_inline)) inline void Loop1(double* __restrict out, const double* __restrict x,
+                                                 int64_t n, F f) {
 #pragma GCC ivdep
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
@@ -151,48 +157,121 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 // GCC 12 warns inside its own AVX-512 shift intrinsics (_mm512_undefined_epi32): a false positive.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 // Uniform float64 in [a, a + width) for n elements (n a multiple of 8), AVX-512.
-__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __restrict out,
-                                                                  uint64_t seed,
-                                                                  const int64_t* __restrict index,
-                                                                  int64_t n, double a,
-                                                                  double width) {
-  const __m512i mask = _mm512_set1_epi64(0xffffffffll);
+// The high 32 bits of each 64-bit lane are left as garbage between rounds: pmuludq reads only the
+// low 32 bits of c0 / c2, and c1 / c3 only feed XORs whose low 32 bits are the Philox words, so
+// the per-round masks are not needed (c0 is masked once at the end; c1 is shifted up, dropping
+// its high half). The three-way XORs are one vpternlogq each, the first round (c2 = c3 = 0) is
+// specialised, the high words are moved down by shuffles (Hi32), and two vectors are
+// interleaved per iteration for instruction-level parallelism.
+// The words, and so the doubles, are those of the scalar recipe.
+struct PhiloxKeys512 {
+  __m512i k0[10], k1[10];
+};
+
+// The high 32 bits of each lane moved to the low half (the low half going to the high half, where
+// it is garbage). A shuffle rather than a shift: 512-bit shifts share port 0 with pmuludq, while
+// vpshufd runs on port 5.
+__attribute__((target("avx512f"), always_inline)) inline __m512i Hi32(__m512i v) {
+  return _mm512_shuffle_epi32(v, _MM_PERM_CDAB);
+}
+
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512d UniformF64Vec512(
+    __m512i idx, const PhiloxKeys512& keys, __m512i m0, __m512i m1, __m512d scale, __m512d va,
+    __m512d vw, bool unit) {
+  // Round 0: c2 = c3 = 0, so p1 = 0.
+  __m512i p0 = _mm512_mul_epu32(idx, m0);
+  __m512i c0 = _mm512_xor_si512(Hi32(idx), keys.k0[0]);
+  __m512i c2 = _mm512_xor_si512(Hi32(p0), keys.k1[0]);
+  __m512i c1 = _mm512_setzero_si512();
+  __m512i c3 = p0;
+  for (int r = 1; r < 10; ++r) {
+    p0 = _mm512_mul_epu32(c0, m0);
+    const __m512i p1 = _mm512_mul_epu32(c2, m1);
+    c0 = _mm512_ternarylogic_epi64(Hi32(p1), c1, keys.k0[r], 0x96);
+    c2 = _mm512_ternarylogic_epi64(Hi32(p0), c3, keys.k1[r], 0x96);
+    c1 = p1;
+    c3 = p0;
+  }
+  // W = (x1 << 32) | x0 (one vpternlogq: A | (B & C)); u = (W >> 11) * 2^-53, exact via
+  // int64 -> double (W >> 11 < 2^53).
+  const __m512i hi = _mm512_slli_epi64(c1, 32);
+  const __m512i w = _mm512_srli_epi64(
+      _mm512_ternarylogic_epi64(hi, c0, _mm512_set1_epi64(0xffffffffll), 0xF8), 11);
+  const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
+  // [0, 1): a + width * u is 0 + 1 * u, exactly u (u >= +0).
+  if (unit) return u;
+  return _mm512_add_pd(va, _mm512_mul_pd(vw, u));
+}
+
+// Counters from index[] or, with kAffine, first + i * stride computed in registers.
+template <bool kAffine>
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF64Avx512Impl(
+    double* __restrict out, uint64_t seed, const int64_t* __restrict index, int64_t first,
+    int64_t stride, int64_t n, double a, double width) {
   const __m512i m0 = _mm512_set1_epi64(philox::kMul0), m1 = _mm512_set1_epi64(philox::kMul1);
-  __m512i keys0[10], keys1[10];
+  PhiloxKeys512 keys;
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int r = 0; r < 10; ++r) {
-    keys0[r] = _mm512_set1_epi64(k0);
-    keys1[r] = _mm512_set1_epi64(k1);
+    keys.k0[r] = _mm512_set1_epi64(k0);
+    keys.k1[r] = _mm512_set1_epi64(k1);
     k0 += philox::kWeyl0;
     k1 += philox::kWeyl1;
   }
   const __m512d scale = _mm512_set1_pd(0x1.0p-53), va = _mm512_set1_pd(a),
                 vw = _mm512_set1_pd(width);
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m512i idx = _mm512_loadu_si512(index + i);
-    __m512i c0 = _mm512_and_si512(idx, mask);
-    __m512i c1 = _mm512_srli_epi64(idx, 32);
-    __m512i c2 = _mm512_setzero_si512();
-    __m512i c3 = _mm512_setzero_si512();
-    for (int r = 0; r < 10; ++r) {
-      const __m512i p0 = _mm512_mul_epu32(c0, m0);
-      const __m512i p1 = _mm512_mul_epu32(c2, m1);
-      const __m512i n0 =
-          _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), c1), keys0[r]);
-      const __m512i n2 =
-          _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), c3), keys1[r]);
-      c1 = _mm512_and_si512(p1, mask);
-      c3 = _mm512_and_si512(p0, mask);
-      c0 = n0;
-      c2 = n2;
+  const bool unit = a == 0 && width == 1;
+  // Wrapping int64 arithmetic, as the index arithmetic it replaces.
+  const auto at = [&](int64_t k) {
+    return static_cast<int64_t>(static_cast<uint64_t>(first) +
+                                static_cast<uint64_t>(k) * static_cast<uint64_t>(stride));
+  };
+  __m512i ctr = _mm512_set_epi64(at(7), at(6), at(5), at(4), at(3), at(2), at(1), at(0));
+  const __m512i step8 = _mm512_set1_epi64(at(8) - at(0));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i c0, c1;
+    if constexpr (kAffine) {
+      c0 = ctr;
+      c1 = _mm512_add_epi64(ctr, step8);
+      ctr = _mm512_add_epi64(c1, step8);
+    } else {
+      c0 = _mm512_loadu_si512(index + i);
+      c1 = _mm512_loadu_si512(index + i + 8);
     }
-    // W = (x1 << 32) | x0; u = (W >> 11) * 2^-53, exact via int64 -> double (W >> 11 < 2^53).
-    const __m512i w = _mm512_srli_epi64(_mm512_or_si512(_mm512_slli_epi64(c1, 32), c0), 11);
-    const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
-    _mm512_storeu_pd(out + i, _mm512_add_pd(va, _mm512_mul_pd(vw, u)));
+    const __m512d u0 = UniformF64Vec512(c0, keys, m0, m1, scale, va, vw, unit);
+    const __m512d u1 = UniformF64Vec512(c1, keys, m0, m1, scale, va, vw, unit);
+    _mm512_storeu_pd(out + i, u0);
+    _mm512_storeu_pd(out + i + 8, u1);
   }
+  for (; i < n; i += 8) {
+    __m512i c0;
+    if constexpr (kAffine) {
+      c0 = ctr;
+      ctr = _mm512_add_epi64(ctr, step8);
+    } else {
+      c0 = _mm512_loadu_si512(index + i);
+    }
+    _mm512_storeu_pd(out + i, UniformF64Vec512(c0, keys, m0, m1, scale, va, vw, unit));
+  }
+}
+
+__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512(double* __restrict out,
+                                                                  uint64_t seed,
+                                                                  const int64_t* __restrict index,
+                                                                  int64_t n, double a,
+                                                                  double width) {
+  UniformF64Avx512Impl<false>(out, seed, index, 0, 0, n, a, width);
+}
+
+__attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512Affine(double* __restrict out,
+                                                                        uint64_t seed,
+                                                                        int64_t first,
+                                                                        int64_t stride, int64_t n,
+                                                                        double a, double width) {
+  UniformF64Avx512Impl<true>(out, seed, nullptr, first, stride, n, a, width);
 }
 
 #pragma GCC diagnostic pop
@@ -299,6 +378,27 @@ int SetSimdLevelForTesting(int level) {
 #endif
 }
 
+void RandomBlockAffine(double* __restrict out, graph::RandomDist dist, DType dtype, uint64_t seed,
+                       double a, double b, int64_t first, int64_t stride, int64_t n,
+                       int64_t* __restrict index) {
+#ifdef TESSERA_HAVE_X86_SIMD
+  if (dist == graph::RandomDist::kUniform && dtype == DType::kFloat64 &&
+      ActiveSimd() == Simd::kAvx512) {
+    const int64_t done = n - n % 8;
+    UniformF64Avx512Affine(out, seed, first, stride, done, a, b - a);
+    if (done == n) return;
+    AffineIndex(index, first, stride, n);
+    for (int64_t i = done; i < n; ++i) {
+      out[i] = a + (b - a) * philox::UniformDouble(
+                                 philox::ElementBlock(seed, static_cast<uint64_t>(index[i])));
+    }
+    return;
+  }
+#endif
+  AffineIndex(index, first, stride, n);
+  RandomBlock(out, dist, dtype, seed, a, b, index, n);
+}
+
 void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, uint64_t seed,
                  double a, double b, const int64_t* __restrict index, int64_t n) {
   auto block = [&](int64_t i) {
@@ -334,6 +434,25 @@ void RandomBlock(double* __restrict out, graph::RandomDist dist, DType dtype, ui
 TESSERA_CLONES void AffineIndex(int64_t* __restrict index, int64_t first, int64_t stride,
                                 int64_t n) {
   for (int64_t i = 0; i < n; ++i) index[i] = first + i * stride;
+}
+
+TESSERA_CLONES void AffineIndexRows(int64_t* __restrict index, const int64_t* __restrict first,
+                                    int64_t rows, int64_t seg, int64_t stride) {
+  if (seg < 8 && rows > 1) {
+    // Short rows: 8 values per row, one vector store, the excess overwritten by the next row
+    // (the caller leaves 8 elements of room past rows * seg).
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t* __restrict out = index + r * seg;
+      const int64_t f = first[r];
+      for (int64_t i = 0; i < 8; ++i) out[i] = f + i * stride;
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t* __restrict out = index + r * seg;
+    const int64_t f = first[r];
+    for (int64_t i = 0; i < seg; ++i) out[i] = f + i * stride;
+  }
 }
 
 TESSERA_CLONES void ArangeIndexed(double* __restrict out, double start, double step,
@@ -408,7 +527,7 @@ const ExpTable& GetExpTable() {
   return table;
 }
 
-TESSERA_CLONES void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
+TESSERA_CLONES void ExpLoop(double* __restrict out, const double* __restrict x, int64_t n) {
   const ExpTable& t = GetExpTable();
   const uint64_t* __restrict tab = t.tab;
   const double ln2hi = t.ln2hi_n, ln2lo = t.ln2lo_n;
@@ -435,6 +554,68 @@ TESSERA_CLONES void ExpBlock(double* __restrict out, const double* __restrict x,
       if (!(std::fabs(x[i]) < 512.0)) out[i] = std::exp(x[i]);
     }
   }
+}
+
+#ifdef TESSERA_HAVE_X86_SIMD
+// GCC 12 warns inside its own gather and shift intrinsics (_mm512_undefined_*): false positives.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// ExpLoop with explicit AVX-512 (n a multiple of 8): GCC emulates the two table lookups with
+// scalar loads and inserts; vgatherqpd / vpgatherqq do them in one instruction each. The same
+// operations in the same order as ExpLoop (no FMA), so the same bits; |x| >= 512 and NaN are
+// patched by the caller as in ExpLoop; returns whether there are any.
+__attribute__((target("avx512f,avx512dq"))) bool ExpAvx512(double* __restrict out,
+                                                           const double* __restrict x, int64_t n,
+                                                           const ExpTable& t) {
+  const __m512d inv_ln2n = _mm512_set1_pd(184.66496523378731);  // ExpLoop's kInvLn2N
+  const __m512d shift = _mm512_set1_pd(0x1.8p52);
+  const __m512d ln2hi = _mm512_set1_pd(t.ln2hi_n), ln2lo = _mm512_set1_pd(t.ln2lo_n);
+  const __m512d c2 = _mm512_set1_pd(0.5), c3 = _mm512_set1_pd(1.0 / 6),
+                c4 = _mm512_set1_pd(1.0 / 24), c5 = _mm512_set1_pd(1.0 / 120);
+  const __m512i low_bits = _mm512_set1_epi64(kExpN - 1), one = _mm512_set1_epi64(1);
+  const void* tab = t.tab;
+  const __m512d limit = _mm512_set1_pd(512.0);
+  __mmask8 special = 0;
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m512d v = _mm512_loadu_pd(x + i);
+    special |= _mm512_cmp_pd_mask(_mm512_abs_pd(v), limit, _CMP_NLT_UQ);  // also NaN
+    __m512d kd = _mm512_add_pd(_mm512_mul_pd(inv_ln2n, v), shift);
+    const __m512i ki = _mm512_castpd_si512(kd);
+    kd = _mm512_sub_pd(kd, shift);
+    const __m512d r =
+        _mm512_sub_pd(_mm512_sub_pd(v, _mm512_mul_pd(kd, ln2hi)), _mm512_mul_pd(kd, ln2lo));
+    const __m512i idx = _mm512_slli_epi64(_mm512_and_si512(ki, low_bits), 1);
+    const __m512i top = _mm512_slli_epi64(ki, 52 - kExpTableBits);
+    const __m512d tail = _mm512_i64gather_pd(idx, tab, 8);
+    const __m512i hi = _mm512_i64gather_epi64(_mm512_add_epi64(idx, one), tab, 8);
+    const __m512d scale = _mm512_castsi512_pd(_mm512_add_epi64(hi, top));
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    // tail + r + r2 * (0.5 + r / 6) + r2 * r2 * (1/24 + r / 120), left to right.
+    const __m512d p = _mm512_add_pd(
+        _mm512_add_pd(_mm512_add_pd(tail, r),
+                      _mm512_mul_pd(r2, _mm512_add_pd(c2, _mm512_mul_pd(r, c3)))),
+        _mm512_mul_pd(_mm512_mul_pd(r2, r2), _mm512_add_pd(c4, _mm512_mul_pd(r, c5))));
+    _mm512_storeu_pd(out + i, _mm512_add_pd(scale, _mm512_mul_pd(scale, p)));
+  }
+  return special != 0;
+}
+#pragma GCC diagnostic pop
+#endif
+
+void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
+#ifdef TESSERA_HAVE_X86_SIMD
+  if (ActiveSimd() == Simd::kAvx512 && n >= 8) {
+    const int64_t done = n - n % 8;
+    const bool special = ExpAvx512(out, x, done, GetExpTable());
+    if (done < n) ExpLoop(out + done, x + done, n - done);
+    // ExpLoop's patch for |x| >= 512 and NaN over the vector part.
+    for (int64_t i = 0; special && i < done; ++i) {
+      if (!(std::fabs(x[i]) < 512.0)) out[i] = std::exp(x[i]);
+    }
+    return;
+  }
+#endif
+  ExpLoop(out, x, n);
 }
 
 // asin / acos for whole blocks: libm's are scalar calls (~16 ns each); these vectorise. Only IEEE
@@ -680,6 +861,70 @@ double PairwiseSum(const double* x, int64_t n) {
   int64_t n2 = n / 2;
   n2 -= n2 % 8;
   return PairwiseSum(x, n2) + PairwiseSum(x + n2, n - n2);
+}
+
+namespace {
+// SumUpTo128 over f(a[i], b[i]), the values computed as Binary computes them.
+template <typename A, typename B, typename F>
+__attribute__((always_inline)) inline double SumRunOf(A a, B b, int64_t n, F f) {
+  if (n < 8) {
+    double r = 0;
+    for (int64_t i = 0; i < n; ++i) r += f(a[i], b[i]);
+    return r;
+  }
+  double r[8];
+  for (int j = 0; j < 8; ++j) r[j] = f(a[j], b[j]);
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) r[j] += f(a[i + j], b[i + j]);
+  }
+  double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+  for (; i < n; ++i) res += f(a[i], b[i]);
+  return res;
+}
+
+template <typename A, typename B>
+__attribute__((always_inline)) inline double SumRunOp(BinaryOp op, A a, B b, int64_t n) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return SumRunOf(a, b, n, [](double x, double y) { return x + y; });
+    case BinaryOp::kSubtract:
+      return SumRunOf(a, b, n, [](double x, double y) { return x - y; });
+    case BinaryOp::kMultiply:
+      return SumRunOf(a, b, n, [](double x, double y) { return x * y; });
+    default:  // kDivide (PairwiseSumBinary admits no other op)
+      return SumRunOf(a, b, n, [](double x, double y) { return x / y; });
+  }
+}
+
+// One run (n <= 128) of PairwiseSumBinary.
+TESSERA_CLONES double SumRunBinary(BinaryOp op, const double* a, double av, const double* b,
+                                   double bv, int64_t n) {
+  if (a != nullptr && b != nullptr) return SumRunOp(op, Vec{a}, Vec{b}, n);
+  if (a != nullptr) return SumRunOp(op, Vec{a}, Sca{bv}, n);
+  if (b != nullptr) return SumRunOp(op, Sca{av}, Vec{b}, n);
+  return SumRunOp(op, Sca{av}, Sca{bv}, n);
+}
+
+double PairwiseSumBinaryRec(BinaryOp op, const double* a, double av, const double* b, double bv,
+                            int64_t n) {
+  if (n <= 128) return SumRunBinary(op, a, av, b, bv, n);
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return PairwiseSumBinaryRec(op, a, av, b, bv, n2) +
+         PairwiseSumBinaryRec(op, a != nullptr ? a + n2 : nullptr, av,
+                              b != nullptr ? b + n2 : nullptr, bv, n - n2);
+}
+}  // namespace
+
+bool PairwiseSumBinary(BinaryOp op, const double* a, double av, const double* b, double bv,
+                       int64_t n, double* sum) {
+  if (op != BinaryOp::kAdd && op != BinaryOp::kSubtract && op != BinaryOp::kMultiply &&
+      op != BinaryOp::kDivide) {
+    return false;
+  }
+  *sum = PairwiseSumBinaryRec(op, a, av, b, bv, n);
+  return true;
 }
 
 TESSERA_CLONES int64_t IntSum(const double* __restrict x, int64_t n) {

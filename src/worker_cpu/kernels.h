@@ -26,12 +26,20 @@ inline constexpr int64_t kBlockSize = 1024;
 void FillBlock(double* out, double v, int64_t n);
 /// index[i] = first + i * stride.
 void AffineIndex(int64_t* index, int64_t first, int64_t stride, int64_t n);
+/// index[r * seg + i] = first[r] + i * stride for r < rows, i < seg. May write up to 8 elements
+/// past rows * seg.
+void AffineIndexRows(int64_t* index, const int64_t* first, int64_t rows, int64_t seg,
+                     int64_t stride);
 /// out[i] = start + step * index[i].
 void ArangeIndexed(double* out, double start, double step, const int64_t* index, int64_t n);
 /// Random leaf: element i uses the Philox block of flat index index[i] (docs/random.md). dtype
 /// selects the recipe: float32 uniform uses UniformFloat, integer uniform uses RandInt.
 void RandomBlock(double* out, graph::RandomDist dist, DType dtype, uint64_t seed, double a,
                  double b, const int64_t* index, int64_t n);
+/// RandomBlock for the flat indices first + i * stride (wrapping), i < n; `index` is scratch of n
+/// elements, which it may overwrite. AVX-512 float64 uniforms compute the counters in registers.
+void RandomBlockAffine(double* out, graph::RandomDist dist, DType dtype, uint64_t seed, double a,
+                       double b, int64_t first, int64_t stride, int64_t n, int64_t* index);
 /// out[i] = src[index[i]].
 void GatherIndexed(double* out, const double* src, const int64_t* index, int64_t n);
 /// Caps the SIMD level of the hand-vectorised kernels (0 none, 1 AVX2, 2 AVX-512) at most at
@@ -56,6 +64,12 @@ double RoundValue(DType dtype, double v);
 
 /// Pairwise sum of x[0..n) (NumPy's scheme: 8 accumulators for runs of 128, halves above).
 double PairwiseSum(const double* x, int64_t n);
+/// PairwiseSum of the float64 values op(a[i], b[i]) that BinaryBlock would store (a null
+/// pointer means the scalar av / bv), computed without storing them: the same values in the same
+/// order, so the same bits unless the sum is NaN (whose payload may differ where two NaNs meet).
+/// Only add, subtract, multiply and divide: returns false for other ops.
+bool PairwiseSumBinary(graph::BinaryOp op, const double* a, double av, const double* b, double bv,
+                       int64_t n, double* sum);
 /// Sum of integral values, exactly, in int64.
 int64_t IntSum(const double* x, int64_t n);
 /// Elementwise compensated (Neumaier) accumulation: (s, c)[i] += x[i].

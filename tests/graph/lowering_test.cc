@@ -116,6 +116,9 @@ double Combine(ReduceOp op, double acc, double v) {
       return acc != 0 || v != 0 ? 1 : 0;
     case ReduceOp::kAll:
       return acc != 0 && v != 0 ? 1 : 0;
+    case ReduceOp::kArgmin:
+    case ReduceOp::kArgmax:
+      break;  // not interpreted here: tests/worker_cpu/differential_test.cc covers them
   }
   return acc;
 }
@@ -223,6 +226,9 @@ std::map<std::string, Buf> RunGraph(const TaskGraph& g, const std::map<std::stri
               break;
             case PK::kBinary:
               v = testing::ReferenceBinary(n.binary, vals[n.arg0], vals[n.arg1], n.dtype);
+              break;
+            case PK::kWhere:
+              v = vals[n.arg0] != 0 ? vals[n.arg1] : vals[n.arg2];
               break;
           }
           vals[i] = testing::RoundToDType(v, n.dtype);

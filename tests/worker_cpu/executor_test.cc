@@ -249,6 +249,9 @@ double NaiveValue(const ChunkProgram& p, const std::vector<int64_t>& out,
         }
         break;
       }
+      case Kind::kWhere:
+        x = v[n.arg0] != 0 ? v[n.arg1] : v[n.arg2];
+        break;
     }
     v[i] = RoundTo(n.dtype, x);
   }
