@@ -92,9 +92,9 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   // Starts the HTTP dashboard; returns its bound port. `address` is the scheduler's, as shown.
   absl::StatusOr<int> StartDashboard(const std::string& host, int port, bool any_if_taken,
                                      const std::string& address, const std::string& shown_host) {
-    address_ = address;
     {
       absl::MutexLock lock(&mu_);
+      address_ = address;
       record_events_ = true;
     }
     Publish();
@@ -113,8 +113,11 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     }
     if (!server.ok()) return server.status();
     dashboard_ = *std::move(server);
-    dashboard_url_ =
-        absl::StrCat("http://", Address{shown_host, dashboard_->port()}.HostPort(), "/status");
+    {
+      absl::MutexLock lock(&mu_);
+      dashboard_url_ =
+          absl::StrCat("http://", Address{shown_host, dashboard_->port()}.HostPort(), "/status");
+    }
     Publish();
     publisher_ = std::thread([this] { PublisherLoop(); });
     return dashboard_->port();
@@ -269,11 +272,17 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       s->set_nthreads(w.spec.nthreads);
       s->set_memory_limit(w.spec.memory_limit);
       s->set_memory_used(w.metrics.memory_used);
-      s->set_executing(w.processing);
+      s->set_executing(w.metrics.executing);
+      s->set_processing(w.processing);
       s->set_stored(w.stored_keys);
       s->set_device(w.spec.device);
       s->set_device_memory(w.spec.device_memory);
+      auto session = sessions_.find(w.id);
+      if (session != sessions_.end()) {
+        s->set_last_seen_ago(absl::ToDoubleSeconds(absl::Now() - session->second.last_seen));
+      }
     }
+    resp->set_dashboard(dashboard_url_);
     resp->set_tasks_total(state_.NumTasks());
     resp->set_tasks_in_memory(state_.NumInMemory());
     return Status::OK;
@@ -516,8 +525,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
   // Dashboard.
   double started_ = 0;  // Unix seconds
-  std::string address_;
-  std::string dashboard_url_;
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  std::string dashboard_url_ ABSL_GUARDED_BY(mu_);
   bool record_events_ ABSL_GUARDED_BY(mu_) = false;  // only with a dashboard
   std::vector<TaskEvent> pending_events_ ABSL_GUARDED_BY(mu_);
   int64_t transfer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
