@@ -106,6 +106,12 @@ class DashboardTest : public ::testing::Test {
     ASSERT_TRUE(cluster_->ok()) << cluster_->scheduler().stdout_text()
                                 << cluster_->scheduler().stderr_text();
     client_ = new Client(Client::connect(cluster_->address()));
+    // The dashboard's snapshot is up to 100 ms old: wait until it shows both workers.
+    for (int i = 0; i < 100; ++i) {
+      auto res = Http().Get("/api/v1/info");
+      if (res && res->status == 200 && json::parse(res->body)["workers"] == 2) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   static void TearDownTestSuite() {
     delete client_;
