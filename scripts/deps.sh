@@ -8,6 +8,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy
+  chromium  # the dashboard's browser test (tests/integration/browser_test.cc); skipped without it
 )
 missing=()
 for p in "${packages[@]}"; do

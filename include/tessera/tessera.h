@@ -485,14 +485,21 @@ struct WorkerInfo {
   int nthreads = 0;
   int64_t memory_limit = 0;  ///< bytes
   int64_t memory_used = 0;   ///< bytes of results held
-  int64_t tasks_executing = 0;
-  int64_t tasks_stored = 0;
+  int64_t tasks_executing = 0;      ///< running on its threads (its last heartbeat)
+  int64_t tasks_processing = 0;     ///< assigned and not finished: executing + ready
+  int64_t tasks_stored = 0;         ///< results it holds
+  std::string device;               ///< GPU name; "" for cpu workers
+  int64_t device_memory_limit = 0;  ///< bytes
+  int64_t device_memory_used = 0;   ///< bytes
+  int64_t spilled_bytes = 0;        ///< bytes spilled to disk (workers do not spill yet)
+  double last_seen_ago = 0;         ///< seconds since the scheduler last heard from it
 };
 
 /// Client.scheduler_info().
 struct SchedulerInfo {
   std::string address;
   std::string id;
+  std::string dashboard;  ///< http://host:port/status of its dashboard; "" when it has none
   std::vector<WorkerInfo> workers;
 };
 

@@ -1,6 +1,6 @@
 // `tessera`: the command line of a Tessera cluster.
 //
-//   tessera info                          scheduler address and workers
+//   tessera info [--json]                 scheduler address, dashboard and workers
 //   tessera eval 'da.ones((1000, 1000)).sum()'
 //   tessera run notebook.py               a file of the tessera language (Python subset)
 //   tessera eval --save out.npy 'da.arange(10).sum()'   also write the last value as a .npy file
@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/interpreter.h"
 #include "cli/npy.h"
@@ -31,11 +33,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A progress bar on stderr, drawn only when stderr is a terminal and a computation has run
-// for more than half a second (short ones stay silent, as dask's ProgressBar(minimum=0.5)).
+// Progress on stderr for computations that run longer than a second (short ones stay silent,
+// as dask's ProgressBar(minimum=1)): a bar redrawn in place on a terminal
+// ("[#####-----]  45% | 450/1000 tasks | 1.2s"), otherwise a line every 5 seconds, so logs
+// of batch jobs show progress without carriage returns. --no-progress silences both.
 class ProgressBar {
  public:
-  ProgressBar() : enabled_(isatty(STDERR_FILENO) == 1) {}
+  ProgressBar() : tty_(isatty(STDERR_FILENO) == 1) {
+    // $TESSERA_PROGRESS_MINIMUM: seconds before progress shows (default 1; tests use 0).
+    if (const char* env = std::getenv("TESSERA_PROGRESS_MINIMUM")) {
+      char* end = nullptr;
+      const double v = std::strtod(env, &end);
+      if (end != env && *end == '\0' && v >= 0 && v < 1e6) {
+        minimum_ = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
+      }
+    }
+  }
+
+  void set_enabled(bool enabled) { enabled_ = enabled; }
 
   void Start() {
     start_ = Clock::now();
@@ -46,18 +61,25 @@ class ProgressBar {
   void Update(int64_t done, int64_t total) {
     if (!enabled_ || total <= 0) return;
     const Clock::time_point now = Clock::now();
-    if (now - start_ < std::chrono::milliseconds(500)) return;
-    if (done < total && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    if (now - start_ < minimum_) return;
+    const auto every = tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(5000);
+    if (now - last_draw_ < every && !(tty_ && done == total)) return;
     last_draw_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const int percent = static_cast<int>(100 * done / total);
+    if (!tty_) {
+      std::fprintf(stderr, "progress: %3d%% | %lld/%lld tasks | %.1fs\n", percent,
+                   static_cast<long long>(done), static_cast<long long>(total), seconds);
+      std::fflush(stderr);
+      return;
+    }
     drawn_ = true;
     constexpr int kWidth = 40;
     const int filled = static_cast<int>(kWidth * done / total);
-    const double seconds = std::chrono::duration<double>(now - start_).count();
-    std::fprintf(stderr, "\r[%s%s] | %3d%% | %lld/%lld tasks | %.1fs",
+    std::fprintf(stderr, "\r[%s%s] %3d%% | %lld/%lld tasks | %.1fs",
                  std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(),
-                 static_cast<int>(100 * done / total), static_cast<long long>(done),
-                 static_cast<long long>(total), seconds);
+                 std::string(static_cast<size_t>(kWidth - filled), '-').c_str(), percent,
+                 static_cast<long long>(done), static_cast<long long>(total), seconds);
     std::fflush(stderr);
   }
 
@@ -67,7 +89,9 @@ class ProgressBar {
   }
 
  private:
-  bool enabled_;
+  bool tty_;
+  bool enabled_ = true;
+  std::chrono::milliseconds minimum_{1000};
   bool drawn_ = false;
   Clock::time_point start_, last_draw_;
 };
@@ -104,6 +128,7 @@ class Session {
   }
 
   tessera::Array Persist(const tessera::Array& x) { return client().persist(x); }
+  void set_progress(bool enabled) { progress_.set_enabled(enabled); }
 
  private:
   std::string scheduler_;
@@ -115,16 +140,64 @@ std::string Pad(const std::string& s, size_t width) {
   return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
 }
 
-void PrintInfo(Session& session) {
+std::string Bytes(int64_t used, int64_t limit) {
+  if (limit <= 0) return used > 0 ? tessera::FormatBytes(used) : "-";
+  return tessera::FormatBytes(used) + " / " + tessera::FormatBytes(limit);
+}
+
+// `tessera info --json`: the facts of the dashboard's workers table (docs/dashboard.md).
+void PrintInfoJson(const std::string& scheduler, const tessera::SchedulerInfo& info) {
+  nlohmann::json workers = nlohmann::json::array();
+  for (const tessera::WorkerInfo& w : info.workers) {
+    workers.push_back({
+        {"name", w.name},
+        {"address", w.address},
+        {"kind", w.kind},
+        {"device", w.device},
+        {"nthreads", w.nthreads},
+        {"memory_used", w.memory_used},
+        {"memory_limit", w.memory_limit},
+        {"device_memory_used", w.device_memory_used},
+        {"device_memory_limit", w.device_memory_limit},
+        {"spilled_bytes", w.spilled_bytes},
+        {"tasks_executing", w.tasks_executing},
+        {"tasks_ready", std::max<int64_t>(0, w.tasks_processing - w.tasks_executing)},
+        {"tasks_processing", w.tasks_processing},
+        {"tasks_in_memory", w.tasks_stored},
+        {"last_seen_ago", w.last_seen_ago},
+    });
+  }
+  const nlohmann::json doc = {{"scheduler", scheduler},
+                              {"id", info.id},
+                              {"dashboard", info.dashboard},
+                              {"workers", workers}};
+  std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+void PrintInfo(Session& session, bool as_json) {
   tessera::Client& client = session.client();
   const tessera::SchedulerInfo info = client.scheduler_info();
-  std::cout << "Scheduler: " << (info.address.empty() ? client.address() : info.address) << "\n"
-            << "Workers:   " << info.workers.size() << "\n";
+  const std::string scheduler = info.address.empty() ? client.address() : info.address;
+  if (as_json) {
+    PrintInfoJson(scheduler, info);
+    return;
+  }
+  std::cout << "Scheduler: " << scheduler << "\n";
+  if (!info.dashboard.empty()) std::cout << "Dashboard: " << info.dashboard << "\n";
+  std::cout << "Workers:   " << info.workers.size() << "\n";
   if (info.workers.empty()) return;
-  std::vector<std::vector<std::string>> rows = {{"NAME", "ADDRESS", "KIND", "THREADS", "MEMORY"}};
+  std::vector<std::vector<std::string>> rows = {{"NAME", "ADDRESS", "KIND", "DEVICE", "THREADS",
+                                                 "MEMORY", "DEVICE MEMORY", "SPILLED", "EXEC",
+                                                 "READY", "IN MEMORY", "LAST SEEN"}};
   for (const tessera::WorkerInfo& w : info.workers) {
-    rows.push_back({w.name, w.address, w.kind, std::to_string(w.nthreads),
-                    w.memory_limit > 0 ? tessera::FormatBytes(w.memory_limit) : "-"});
+    char seen[32];
+    std::snprintf(seen, sizeof seen, "%.1fs ago", w.last_seen_ago);
+    rows.push_back({w.name, w.address, w.kind, w.device.empty() ? "-" : w.device,
+                    std::to_string(w.nthreads), Bytes(w.memory_used, w.memory_limit),
+                    Bytes(w.device_memory_used, w.device_memory_limit),
+                    tessera::FormatBytes(w.spilled_bytes), std::to_string(w.tasks_executing),
+                    std::to_string(std::max<int64_t>(0, w.tasks_processing - w.tasks_executing)),
+                    std::to_string(w.tasks_stored), seen});
   }
   std::vector<size_t> widths(rows[0].size(), 0);
   for (const auto& row : rows) {
@@ -234,6 +307,9 @@ int main(int argc, char** argv) {
       ->envname("TESSERA_ARRAY_CHUNK_SIZE");
 
   CLI::App* info = app.add_subcommand("info", "Print the scheduler address and its workers.");
+  bool info_json = false;
+  info->add_flag("--json", info_json,
+                 "print the workers as JSON (the dashboard's workers table; docs/dashboard.md)");
 
   CLI::App* eval = app.add_subcommand(
       "eval",
@@ -243,6 +319,9 @@ int main(int argc, char** argv) {
   bool eval_print_array = false;
   eval->add_option("EXPR", expression, "statements separated by ';' or newlines")->required();
   eval->add_flag("--print-array", eval_print_array, "print arrays in full, not summarised");
+  bool no_progress = false;
+  eval->add_flag("--no-progress", no_progress,
+                 "no progress on stderr (by default shown for computations over a second)");
   std::string eval_save;
   eval->add_option("--save", eval_save,
                    "also write the value of the last expression (array or number) to this path "
@@ -253,6 +332,8 @@ int main(int argc, char** argv) {
   bool run_print_array = false;
   run->add_option("FILE", file, "the program")->required();
   run->add_flag("--print-array", run_print_array, "print arrays in full, not summarised");
+  run->add_flag("--no-progress", no_progress,
+                "no progress on stderr (by default shown for computations over a second)");
   std::string run_save;
   run->add_option("--save", run_save,
                   "also write the value of the last expression (array or number) to this path "
@@ -276,8 +357,9 @@ int main(int argc, char** argv) {
       tessera::set_chunk_size(*bytes);
     }
     Session session(scheduler);
+    session.set_progress(!no_progress);
     if (info->parsed()) {
-      PrintInfo(session);
+      PrintInfo(session, info_json);
     } else if (eval->parsed()) {
       RunSource(session, expression, eval_print_array, eval_save);
     } else if (run->parsed()) {

@@ -410,6 +410,7 @@ SchedulerInfo Client::scheduler_info() {
   SchedulerInfo info;
   info.address = impl_->conn->address();
   info.id = resp.id();
+  info.dashboard = resp.dashboard();
   for (const auto& w : resp.workers()) {
     WorkerInfo wi;
     wi.name = w.name();
@@ -419,7 +420,13 @@ SchedulerInfo Client::scheduler_info() {
     wi.memory_limit = w.memory_limit();
     wi.memory_used = w.memory_used();
     wi.tasks_executing = w.executing();
+    wi.tasks_processing = w.processing();
     wi.tasks_stored = w.stored();
+    wi.device = w.device();
+    wi.device_memory_limit = w.device_memory();
+    wi.device_memory_used = w.device_memory_used();
+    wi.spilled_bytes = w.spilled_bytes();
+    wi.last_seen_ago = w.last_seen_ago();
     info.workers.push_back(std::move(wi));
   }
   return info;

@@ -86,6 +86,28 @@ absl::StatusOr<Address> ParseAddress(std::string_view text_in, int default_port)
   return out;
 }
 
+absl::StatusOr<Address> ParseDashboardAddress(std::string_view text_in) {
+  std::string s(text_in);
+  if (s.rfind("http://", 0) == 0) s.erase(0, 7);
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  std::string port_only;
+  if (!s.empty() && s.front() == ':') {
+    port_only = s.substr(1);
+  } else if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
+    port_only = s;
+  }
+  if (!port_only.empty() || s == ":") {
+    int port = 0;
+    if (!absl::SimpleAtoi(port_only, &port) || port < 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid port '", port_only,
+                                                     "' in dashboard address '",
+                                                     std::string(text_in), "' (0 to 65535)"));
+    }
+    return Address{"", port};
+  }
+  return ParseAddress(s, 8787);
+}
+
 std::string LocalIpForDisplay() {
   std::string result = "127.0.0.1";
   ifaddrs* list = nullptr;

@@ -26,6 +26,11 @@ struct Address {
 /// `default_port` < 0 means the port is required.
 absl::StatusOr<Address> ParseAddress(std::string_view text, int default_port = -1);
 
+/// Parses a dashboard address (`--dashboard-address`): "[HOST]:PORT", "PORT", "HOST:PORT",
+/// "[v6]:PORT", optionally after "http://". The host is "" when not given (the caller picks
+/// its default); port 0 means any free port.
+absl::StatusOr<Address> ParseDashboardAddress(std::string_view text);
+
 /// A non-loopback IPv4 address of this host for printing ("Scheduler at tcp://10.0.0.5:8786"),
 /// or 127.0.0.1 when there is none.
 std::string LocalIpForDisplay();

@@ -14,11 +14,7 @@ namespace {
 LogLevel InitialLevel() {
   const char* env = std::getenv("TESSERA_LOG_LEVEL");
   if (env == nullptr) return LogLevel::kInfo;
-  const std::string_view v(env);
-  if (v == "debug") return LogLevel::kDebug;
-  if (v == "warning" || v == "warn") return LogLevel::kWarning;
-  if (v == "error") return LogLevel::kError;
-  return LogLevel::kInfo;
+  return ParseLogLevel(env).value_or(LogLevel::kInfo);
 }
 
 std::atomic<LogLevel> g_level{InitialLevel()};
@@ -40,6 +36,14 @@ const char* LevelName(LogLevel level) {
 }
 
 }  // namespace
+
+std::optional<LogLevel> ParseLogLevel(std::string_view v) {
+  if (v == "debug") return LogLevel::kDebug;
+  if (v == "info") return LogLevel::kInfo;
+  if (v == "warning" || v == "warn") return LogLevel::kWarning;
+  if (v == "error") return LogLevel::kError;
+  return std::nullopt;
+}
 
 void SetLogLevel(LogLevel level) { g_level.store(level); }
 LogLevel GetLogLevel() { return g_level.load(); }

@@ -22,8 +22,30 @@ int main(int argc, char** argv) {
                  "Seconds of silence after which a worker is removed")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::string dashboard_address = ":8787";
+  app.add_option("--dashboard-address", dashboard_address,
+                 "HTTP dashboard (/status, /api/v1/..., /metrics, /health): [HOST]:PORT, PORT, "
+                 "or 'none' to turn it off; port 0 picks a free port; HOST defaults to --host")
+      ->capture_default_str();
+  std::string log_level;
+  app.add_option("--log-level", log_level,
+                 "debug, info, warning or error (default: $TESSERA_LOG_LEVEL, else info)")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
   CLI11_PARSE(app, argc, argv);
   tessera::SetLogComponent("scheduler");
+  if (!log_level.empty()) tessera::SetLogLevel(*tessera::ParseLogLevel(log_level));
+  if (dashboard_address != "none") {
+    auto dash = tessera::ParseDashboardAddress(dashboard_address);
+    if (!dash.ok()) {
+      std::fprintf(stderr, "error: --dashboard-address: %s\n",
+                   std::string(dash.status().message()).c_str());
+      return 2;
+    }
+    options.dashboard_host = dash->host;
+    options.dashboard_port = dash->port;
+    // The default port may be taken by another scheduler on this machine: like dask, use another.
+    options.dashboard_any_port_if_taken = dashboard_address == ":8787";
+  }
 
   // Signals are taken by one thread with sigwait, so shutdown runs outside a signal handler.
   const sigset_t signals = tessera::BlockTerminationSignals();
@@ -37,6 +59,16 @@ int main(int argc, char** argv) {
       options.host == "0.0.0.0" || options.host == "::" ? tessera::LocalIpForDisplay() : options.host;
   TESSERA_LOG(kInfo, "Scheduler at ", tessera::Address{shown, (*server)->port()}.ToString());
   std::printf("Scheduler at %s\n", tessera::Address{shown, (*server)->port()}.ToString().c_str());
+  if ((*server)->dashboard_port() > 0) {
+    const std::string host = options.dashboard_host.empty() ? options.host : options.dashboard_host;
+    const std::string dash_shown =
+        host == "0.0.0.0" || host == "::" ? tessera::LocalIpForDisplay() : host;
+    const std::string url = "http://" +
+                            tessera::Address{dash_shown, (*server)->dashboard_port()}.HostPort() +
+                            "/status";
+    TESSERA_LOG(kInfo, "Dashboard at ", url);
+    std::printf("Dashboard at %s\n", url.c_str());
+  }
   std::fflush(stdout);
 
   std::thread waiter([&] {

@@ -20,6 +20,9 @@
 #include "graph/lowering.h"
 #include "graph/rpc/wire.h"
 #include "scheduler.grpc.pb.h"
+#include "scheduler/dashboard.h"
+#include "scheduler/dashboard_server.h"
+#include "scheduler/metrics.h"
 #include "scheduler/state.h"
 
 namespace tessera::scheduler {
@@ -83,6 +86,41 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   explicit Impl(const ServerOptions& options) : options_(options) {
     std::random_device rd;
     id_ = absl::StrCat("scheduler-", absl::Hex(static_cast<uint64_t>(rd()) << 32 | rd()));
+    started_ = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  }
+
+  // Starts the HTTP dashboard; returns its bound port. `address` is the scheduler's, as shown.
+  absl::StatusOr<int> StartDashboard(const std::string& host, int port, bool any_if_taken,
+                                     const std::string& address, const std::string& shown_host) {
+    {
+      absl::MutexLock lock(&mu_);
+      address_ = address;
+      record_events_ = true;
+    }
+    Publish();
+    DashboardSource source;
+    source.snapshot = [this] {
+      absl::MutexLock lock(&snapshot_mu_);
+      return snapshot_;
+    };
+    source.stream = &stream_;
+    source.event_latency = &event_latency_;
+    source.now = [] { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); };
+    auto server = DashboardServer::Start(host, port, source);
+    if (!server.ok() && any_if_taken && port != 0) {
+      TESSERA_LOG(kWarning, "dashboard port ", port, " is taken; serving it on another port");
+      server = DashboardServer::Start(host, 0, source);
+    }
+    if (!server.ok()) return server.status();
+    dashboard_ = *std::move(server);
+    {
+      absl::MutexLock lock(&mu_);
+      dashboard_url_ =
+          absl::StrCat("http://", Address{shown_host, dashboard_->port()}.HostPort(), "/status");
+    }
+    Publish();
+    publisher_ = std::thread([this] { PublisherLoop(); });
+    return dashboard_->port();
   }
 
   void StartReaper() {
@@ -98,6 +136,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       for (auto& [id, session] : sessions_) session.ctx->TryCancel();
     }
     if (reaper_.joinable()) reaper_.join();
+    if (publisher_.joinable()) publisher_.join();
+    if (dashboard_ != nullptr) dashboard_->Stop();
   }
 
   // ------------------------------------------------------------ client side
@@ -232,11 +272,17 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       s->set_nthreads(w.spec.nthreads);
       s->set_memory_limit(w.spec.memory_limit);
       s->set_memory_used(w.metrics.memory_used);
-      s->set_executing(w.processing);
+      s->set_executing(w.metrics.executing);
+      s->set_processing(w.processing);
       s->set_stored(w.stored_keys);
       s->set_device(w.spec.device);
       s->set_device_memory(w.spec.device_memory);
+      auto session = sessions_.find(w.id);
+      if (session != sessions_.end()) {
+        s->set_last_seen_ago(absl::ToDoubleSeconds(absl::Now() - session->second.last_seen));
+      }
     }
+    resp->set_dashboard(dashboard_url_);
     resp->set_tasks_total(state_.NumTasks());
     resp->set_tasks_in_memory(state_.NumInMemory());
     return Status::OK;
@@ -299,31 +345,12 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
     v1::WorkerMessage msg;
     while (stream->Read(&msg)) {
+      const auto received = std::chrono::steady_clock::now();
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
-      sessions_[id].last_seen = absl::Now();
-      if (msg.has_heartbeat()) {
-        state_.UpdateMetrics(id, WorkerMetrics{msg.heartbeat().memory_used(),
-                                               msg.heartbeat().executing(),
-                                               msg.heartbeat().stored()});
-      } else if (msg.has_events()) {
-        for (const auto& d : msg.events().done()) {
-          TaskResult r;
-          r.key = d.key();
-          r.nbytes = d.nbytes();
-          r.seconds = d.seconds();
-          if (d.has_inline()) {
-            auto chunk = wire::ChunkFromProto(d.inline_data());
-            if (!chunk.ok()) {
-              state_.TaskFailed(id, d.key(), absl::StrCat("bad inline result: ", chunk.status().message()));
-              continue;
-            }
-            r.inline_data = std::make_shared<const ChunkBuffer>(*std::move(chunk));
-          }
-          state_.TaskFinished(id, r);
-        }
-        for (const auto& f : msg.events().failed()) state_.TaskFailed(id, f.key(), f.message());
-      }
+      HandleWorkerMessage(id, spec.name, msg);
+      event_latency_.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
     }
     {
       absl::MutexLock lock(&mu_);
@@ -344,6 +371,132 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     ServerContext* ctx = nullptr;
     absl::Time last_seen;
   };
+
+  void HandleWorkerMessage(WorkerId id, const std::string& worker_name,
+                           const v1::WorkerMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    sessions_[id].last_seen = absl::Now();
+    if (msg.has_heartbeat()) {
+      state_.UpdateMetrics(id,
+                           WorkerMetrics{msg.heartbeat().memory_used(), msg.heartbeat().executing(),
+                                         msg.heartbeat().stored()});
+    } else if (msg.has_events()) {
+      for (const auto& d : msg.events().done()) {
+        TaskResult r;
+        r.key = d.key();
+        r.nbytes = d.nbytes();
+        r.seconds = d.seconds();
+        if (d.has_inline()) {
+          auto chunk = wire::ChunkFromProto(d.inline_data());
+          if (!chunk.ok()) {
+            state_.TaskFailed(id, d.key(),
+                              absl::StrCat("bad inline result: ", chunk.status().message()));
+            continue;
+          }
+          r.inline_data = std::make_shared<const ChunkBuffer>(*std::move(chunk));
+        }
+        transfer_bytes_ += d.fetched_bytes();
+        if (record_events_) RecordEvent(worker_name, d);
+        state_.TaskFinished(id, r);
+      }
+      for (const auto& f : msg.events().failed()) {
+        if (record_events_) {
+          const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+          AddEvent(
+              TaskEvent{f.key(), state_.GroupOf(f.key()), worker_name, -1, now, now, "erred", 0});
+        }
+        state_.TaskFailed(id, f.key(), f.message());
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- dashboard
+
+  void RecordEvent(const std::string& worker, const v1::TaskDone& d)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    TaskEvent e;
+    e.key = d.key();
+    e.group = state_.GroupOf(d.key());
+    e.worker = worker;
+    e.thread = d.thread();
+    if (d.start_time() > 0) {
+      e.start = d.start_time();
+      e.stop = d.start_time() + d.seconds();
+    } else {  // an older worker: the stop is when the result arrived
+      e.stop = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+      e.start = e.stop - d.seconds();
+      e.thread = -1;
+    }
+    e.status = "memory";
+    e.nbytes = d.nbytes();
+    AddEvent(std::move(e));
+  }
+
+  void AddEvent(TaskEvent e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // The publisher drains this every 100 ms; the bound only matters if it stalls.
+    if (pending_events_.size() < 200'000) pending_events_.push_back(std::move(e));
+  }
+
+  std::shared_ptr<Snapshot> BuildSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto s = std::make_shared<Snapshot>();
+    s->id = id_;
+    s->version = "0.1.0";
+    s->address = address_;
+    s->dashboard = dashboard_url_;
+    s->started = started_;
+    s->taken = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+    for (const auto& [client, n] : client_sessions_) s->clients += n;
+    for (const WorkerView& w : state_.Workers()) {
+      WorkerSnapshot ws;
+      ws.id = w.id;
+      ws.name = w.spec.name;
+      ws.address = absl::StrCat("tcp://", w.spec.address);
+      ws.kind = w.spec.kind;
+      ws.device = w.spec.device;
+      ws.nthreads = w.spec.nthreads;
+      ws.memory_used = w.metrics.memory_used;
+      ws.memory_limit = w.spec.memory_limit;
+      ws.device_memory_limit = w.spec.device_memory;
+      ws.tasks_executing = w.metrics.executing;
+      ws.tasks_processing = w.processing;
+      ws.tasks_in_memory = w.stored_keys;
+      auto it = sessions_.find(w.id);
+      if (it != sessions_.end()) {
+        ws.last_seen = absl::ToDoubleSeconds(it->second.last_seen - absl::UnixEpoch());
+      }
+      s->workers.push_back(std::move(ws));
+    }
+    s->groups = state_.Groups();
+    s->tasks = state_.TaskCounts();
+    s->counters = state_.counters();
+    s->transfer_bytes = transfer_bytes_;
+    return s;
+  }
+
+  // Takes a snapshot (under the scheduler's lock, O(workers + groups)) and publishes it and the
+  // task events gathered since the last one; the HTTP threads only ever see what is published.
+  void Publish() {
+    std::shared_ptr<Snapshot> snapshot;
+    std::vector<TaskEvent> events;
+    {
+      absl::MutexLock lock(&mu_);
+      snapshot = BuildSnapshot();
+      events.swap(pending_events_);
+    }
+    if (!events.empty()) stream_.Append(std::move(events), snapshot->taken);
+    absl::MutexLock lock(&snapshot_mu_);
+    snapshot_ = std::move(snapshot);
+  }
+
+  void PublisherLoop() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(100));
+        if (stopping_) return;
+      }
+      Publish();
+    }
+  }
 
   void ReaperLoop() {
     absl::MutexLock lock(&mu_);
@@ -369,6 +522,20 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   std::unordered_map<WorkerId, Session> sessions_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::string, int> client_sessions_ ABSL_GUARDED_BY(mu_);
   std::thread reaper_;
+
+  // Dashboard.
+  double started_ = 0;  // Unix seconds
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  std::string dashboard_url_ ABSL_GUARDED_BY(mu_);
+  bool record_events_ ABSL_GUARDED_BY(mu_) = false;  // only with a dashboard
+  std::vector<TaskEvent> pending_events_ ABSL_GUARDED_BY(mu_);
+  int64_t transfer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  LatencyHistogram event_latency_;
+  TaskStream stream_;
+  absl::Mutex snapshot_mu_;
+  std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
+  std::thread publisher_;
+  std::unique_ptr<DashboardServer> dashboard_;
 };
 
 absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
@@ -392,6 +559,22 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
   }
   server->port_ = bound;
   server->impl_->StartReaper();
+  if (options.dashboard_port >= 0) {
+    const std::string shown =
+        options.host == "0.0.0.0" || options.host == "::" ? LocalIpForDisplay() : options.host;
+    const std::string dash_host =
+        options.dashboard_host.empty() ? options.host : options.dashboard_host;
+    const std::string dash_shown =
+        dash_host == "0.0.0.0" || dash_host == "::" ? LocalIpForDisplay() : dash_host;
+    auto port = server->impl_->StartDashboard(dash_host, options.dashboard_port,
+                                              options.dashboard_any_port_if_taken,
+                                              Address{shown, bound}.ToString(), dash_shown);
+    if (!port.ok()) {
+      server->Shutdown();
+      return port.status();
+    }
+    server->dashboard_port_ = *port;
+  }
   return server;
 }
 

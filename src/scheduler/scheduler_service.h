@@ -18,6 +18,14 @@ struct ServerOptions {
   int port = 8786;  ///< 0 picks a free port
   /// A worker silent for this long is removed and its work rescheduled.
   double worker_timeout_seconds = 30;
+  /// The HTTP dashboard (docs/dashboard.md): its port, 0 for any free port, -1 (the default
+  /// here; the `scheduler` binary's default is 8787) for none.
+  int dashboard_port = -1;
+  /// Its interface; "" means `host`.
+  std::string dashboard_host;
+  /// When dashboard_port is taken, serve on any free port (with a warning) instead of failing,
+  /// as dask-scheduler does for its default port.
+  bool dashboard_any_port_if_taken = false;
 };
 
 /// A running scheduler. Thread-safe.
@@ -29,6 +37,8 @@ class SchedulerServer {
 
   /// The bound port (useful with port 0).
   int port() const { return port_; }
+  /// The dashboard's bound port; 0 when it is off.
+  int dashboard_port() const { return dashboard_port_; }
   /// Stops accepting work, ends worker and client streams and returns when all handlers are
   /// done. Idempotent.
   void Shutdown();
@@ -41,6 +51,7 @@ class SchedulerServer {
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
+  int dashboard_port_ = 0;
 };
 
 }  // namespace tessera::scheduler

@@ -28,6 +28,54 @@ std::string_view TaskStatusName(TaskStatus status) {
 
 SchedulerState::SchedulerState(StateOptions options) : options_(options) {}
 
+void SchedulerState::SetStatus(Task* t, TaskStatus status) {
+  if (t->status == status) return;
+  auto& from = t->group->view.states[static_cast<int>(t->status)];
+  --from;
+  ++t->group->view.states[static_cast<int>(status)];
+  --task_counts_[static_cast<int>(t->status)];
+  ++task_counts_[static_cast<int>(status)];
+  t->status = status;
+}
+
+void SchedulerState::AttachGroup(Task* t) {
+  const std::string& name = t->spec.group.empty() ? std::string("other") : t->spec.group;
+  auto& slot = groups_[name];
+  if (slot == nullptr) {
+    slot = std::make_unique<Group>();
+    slot->view.name = name;
+    slot->order = next_group_order_++;
+  } else {
+    int64_t live = 0;
+    for (int64_t n : slot->view.states) live += n;
+    if (live == 0) {  // a finished group comes back to life
+      finished_groups_.erase(
+          std::remove(finished_groups_.begin(), finished_groups_.end(), slot.get()),
+          finished_groups_.end());
+    }
+  }
+  t->group = slot.get();
+  ++t->group->view.total;
+  ++t->group->view.states[static_cast<int>(t->status)];
+  ++task_counts_[static_cast<int>(t->status)];
+}
+
+void SchedulerState::DetachGroup(Task* t) {
+  Group* g = t->group;
+  --g->view.states[static_cast<int>(t->status)];
+  --task_counts_[static_cast<int>(t->status)];
+  ++g->view.forgotten;
+  int64_t live = 0;
+  for (int64_t n : g->view.states) live += n;
+  if (live > 0) return;
+  finished_groups_.push_back(g);
+  while (finished_groups_.size() > kMaxFinishedGroups) {
+    Group* old = finished_groups_.front();
+    finished_groups_.pop_front();
+    groups_.erase(old->view.name);
+  }
+}
+
 SchedulerState::Task* SchedulerState::Find(const std::string& key) const {
   auto it = tasks_.find(key);
   return it == tasks_.end() ? nullptr : it->second.get();
@@ -50,7 +98,7 @@ void SchedulerState::RemoveWorker(WorkerId id) {
   workers_.erase(it);
   for (Task* t : requeue) {
     t->processing_on = -1;
-    t->status = TaskStatus::kQueued;
+    SetStatus(t, TaskStatus::kQueued);
     ready_.push_front(t);
   }
   // Results only this worker held are lost; recompute those still needed.
@@ -65,12 +113,12 @@ void SchedulerState::RemoveWorker(WorkerId id) {
   }
   for (Task* t : lost) {
     // Its dependents that were ready lose an input.
-    t->status = TaskStatus::kReleased;
+    SetStatus(t, TaskStatus::kReleased);
     for (Task* d : t->dependents) {
       if (d->status == TaskStatus::kQueued || d->status == TaskStatus::kWaiting) {
         ++d->missing_deps;
         if (d->status == TaskStatus::kQueued) {
-          d->status = TaskStatus::kWaiting;
+          SetStatus(d, TaskStatus::kWaiting);
           ready_.erase(std::remove(ready_.begin(), ready_.end(), d), ready_.end());
         }
       }
@@ -155,11 +203,12 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
         t->deps.push_back(d);
         d->dependents.push_back(t);
       }
+      AttachGroup(t);
       tasks_.emplace(t->spec.key, std::move(owned));
       added.push_back(t);
     } else if (t->status == TaskStatus::kErred) {
       // A resubmission retries what failed before (the failure may have been transient).
-      t->status = TaskStatus::kReleased;
+      SetStatus(t, TaskStatus::kReleased);
       t->error.clear();
       added.push_back(t);
     } else if (t->status == TaskStatus::kReleased) {
@@ -245,7 +294,7 @@ void SchedulerState::RemoveClient(const std::string& client) {
 // A released (or lost) task is needed again: it waits for its deps, recomputing them as well.
 void SchedulerState::Recompute(Task* t) {
   if (t->status != TaskStatus::kReleased) return;
-  t->status = TaskStatus::kWaiting;
+  SetStatus(t, TaskStatus::kWaiting);
   t->missing_deps = 0;
   EnterRunning(t);
   for (Task* d : t->deps) {
@@ -269,7 +318,7 @@ void SchedulerState::LeaveRunning(Task* t) {
 }
 
 void SchedulerState::MakeReady(Task* t) {
-  t->status = TaskStatus::kQueued;
+  SetStatus(t, TaskStatus::kQueued);
   // Tasks with inputs (combines, consumers) go first: they free memory. Roots wait their turn.
   if (t->deps.empty()) {
     ready_.push_back(t);
@@ -288,7 +337,7 @@ void SchedulerState::MaybeRelease(Task* t) {
   }
   t->who_has.clear();
   t->inline_data.reset();
-  t->status = TaskStatus::kReleased;
+  SetStatus(t, TaskStatus::kReleased);
   // Callers decide about forgetting: it destroys `t`.
 }
 
@@ -316,6 +365,7 @@ void SchedulerState::MaybeForget(Task* t) {
     v.erase(std::remove(v.begin(), v.end(), t), v.end());
   }
   const std::string key = t->spec.key;
+  DetachGroup(t);
   tasks_.erase(key);
   for (Task* d : deps) MaybeForget(d);
 }
@@ -353,9 +403,13 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
     auto [g, fresh] = group_seconds_.try_emplace(t->spec.group, result.seconds);
     if (!fresh) g->second = 0.9 * g->second + 0.1 * result.seconds;
   }
-  t->status = TaskStatus::kMemory;
+  SetStatus(t, TaskStatus::kMemory);
   t->processing_on = -1;
   t->nbytes = result.nbytes;
+  ++counters_.tasks_completed;
+  ++t->group->view.completed;
+  t->group->view.compute_seconds += result.seconds;
+  t->group->view.nbytes += result.nbytes;
   if (result.inline_data != nullptr) {
     t->inline_data = result.inline_data;
   } else if (wit != workers_.end()) {
@@ -385,7 +439,8 @@ void SchedulerState::MarkErred(Task* t, const std::string& message, const std::s
   const bool was_running = t->status == TaskStatus::kWaiting ||
                            t->status == TaskStatus::kQueued ||
                            t->status == TaskStatus::kProcessing;
-  t->status = TaskStatus::kErred;
+  SetStatus(t, TaskStatus::kErred);
+  ++counters_.tasks_erred;
   t->error = message;
   t->erred_key = origin;
   t->processing_on = -1;
@@ -460,7 +515,7 @@ std::vector<std::string> SchedulerState::Holders(const Task* t) const {
 
 void SchedulerState::Assign(Task* t, WorkerId id) {
   Worker& w = workers_.at(id);
-  t->status = TaskStatus::kProcessing;
+  SetStatus(t, TaskStatus::kProcessing);
   t->processing_on = id;
   w.processing.insert(t);
   Assignment a;
@@ -581,9 +636,24 @@ std::vector<WorkerView> SchedulerState::Workers() const {
 }
 
 int64_t SchedulerState::NumInMemory() const {
-  int64_t n = 0;
-  for (const auto& [key, t] : tasks_) n += t->status == TaskStatus::kMemory;
-  return n;
+  return task_counts_[static_cast<int>(TaskStatus::kMemory)];
+}
+
+std::string SchedulerState::GroupOf(const std::string& key) const {
+  const Task* t = Find(key);
+  return t == nullptr ? std::string() : t->group->view.name;
+}
+
+std::vector<GroupView> SchedulerState::Groups() const {
+  std::vector<const Group*> sorted;
+  sorted.reserve(groups_.size());
+  for (const auto& [name, g] : groups_) sorted.push_back(g.get());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Group* a, const Group* b) { return a->order < b->order; });
+  std::vector<GroupView> out;
+  out.reserve(sorted.size());
+  for (const Group* g : sorted) out.push_back(g->view);
+  return out;
 }
 
 std::optional<TaskStatus> SchedulerState::StatusOf(const std::string& key) const {

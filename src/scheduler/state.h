@@ -5,10 +5,12 @@
 // these methods under one lock, and the tests drive it directly. Not thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -40,7 +42,26 @@ struct WorkerMetrics {
 };
 
 enum class TaskStatus { kWaiting, kQueued, kProcessing, kMemory, kErred, kReleased };
+inline constexpr int kNumTaskStatuses = 6;
 std::string_view TaskStatusName(TaskStatus status);
+
+/// A task group (TaskSpec::group, e.g. "sum-3f2a9c"): how many of its tasks are in each state,
+/// kept up to date on every transition so that reading it costs O(groups), not O(tasks).
+struct GroupView {
+  std::string name;
+  int64_t total = 0;                               ///< tasks ever added to the group
+  std::array<int64_t, kNumTaskStatuses> states{};  ///< live tasks by TaskStatus
+  int64_t forgotten = 0;       ///< tasks the scheduler no longer tracks (done with)
+  int64_t completed = 0;       ///< results reported (a recomputed task counts again)
+  double compute_seconds = 0;  ///< sum of the workers' compute time of its tasks
+  int64_t nbytes = 0;          ///< bytes of the results it produced
+};
+
+/// Monotonic counters since the scheduler started.
+struct StateCounters {
+  int64_t tasks_completed = 0;  ///< results accepted from workers
+  int64_t tasks_erred = 0;      ///< tasks that entered the erred state (failed or a dep failed)
+};
 
 /// A program as the scheduler stores it: an id unique in this scheduler.
 struct ProgramEntry {
@@ -159,13 +180,27 @@ class SchedulerState {
   int64_t NumTasks() const { return static_cast<int64_t>(tasks_.size()); }
   int64_t NumInMemory() const;
   std::optional<TaskStatus> StatusOf(const std::string& key) const;
+  /// The task group of a known key, or "" (for observers: the task stream).
+  std::string GroupOf(const std::string& key) const;
+  /// Task groups in the order they were first seen; groups whose tasks are all forgotten are
+  /// kept (up to `kMaxFinishedGroups` of them) so a finished computation stays visible.
+  std::vector<GroupView> Groups() const;
+  /// Live tasks by TaskStatus (forgotten tasks are not counted).
+  std::array<int64_t, kNumTaskStatuses> TaskCounts() const { return task_counts_; }
+  const StateCounters& counters() const { return counters_; }
+  static constexpr size_t kMaxFinishedGroups = 200;
   /// Bumped on every change that a waiting client might care about.
   uint64_t version() const { return version_; }
 
  private:
   struct Computation;
+  struct Group {
+    GroupView view;
+    uint64_t order = 0;
+  };
   struct Task {
     graph::TaskSpec spec;
+    Group* group = nullptr;  ///< owned by groups_; set by AttachGroup
     std::shared_ptr<const ProgramEntry> program;
     TaskStatus status = TaskStatus::kWaiting;
     std::vector<Task*> deps;
@@ -202,6 +237,10 @@ class SchedulerState {
   };
 
   Task* Find(const std::string& key) const;
+  /// Every status change goes through here, to keep the group and total counts exact.
+  void SetStatus(Task* t, TaskStatus status);
+  void AttachGroup(Task* t);  // a new task: counted in its group as released
+  void DetachGroup(Task* t);  // a task about to be forgotten
   void MakeReady(Task* t);
   void EnterRunning(Task* t);   // t starts needing its deps
   void LeaveRunning(Task* t);   // t no longer needs its deps
@@ -229,6 +268,11 @@ class SchedulerState {
   /// Moving average of the compute seconds of each task group's tasks (Dask's task-prefix
   /// durations), for the short-task window of Saturated().
   std::unordered_map<std::string, double> group_seconds_;
+  std::unordered_map<std::string, std::unique_ptr<Group>> groups_;
+  uint64_t next_group_order_ = 0;
+  std::deque<Group*> finished_groups_;  ///< groups with no live task, oldest first
+  std::array<int64_t, kNumTaskStatuses> task_counts_{};
+  StateCounters counters_;
 };
 
 }  // namespace tessera::scheduler

@@ -138,7 +138,7 @@ class Worker::Impl {
     }
     address_ = Address{contact, bound}.HostPort();
     if (options_.name.empty()) options_.name = Address{contact, bound}.ToString();
-    for (int i = 0; i < options_.nthreads; ++i) pool_.emplace_back([this] { PoolLoop(); });
+    for (int i = 0; i < options_.nthreads; ++i) pool_.emplace_back([this, i] { PoolLoop(i); });
     session_ = std::thread([this] { SessionLoop(); });
     return absl::OkStatus();
   }
@@ -307,7 +307,7 @@ class Worker::Impl {
 
   // ---------------------------------------------------------------- tasks
 
-  void PoolLoop() {
+  void PoolLoop(int lane) {
     while (true) {
       Job job;
       {
@@ -319,7 +319,11 @@ class Worker::Impl {
       }
       ++executing_;
       const auto start = Clock::now();
-      auto result = RunTask(job.task);
+      const double start_time =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      int64_t fetched_bytes = 0;
+      auto result = RunTask(job.task, &fetched_bytes);
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       --executing_;
       std::lock_guard<std::mutex> lock(mu_);
@@ -331,6 +335,9 @@ class Worker::Impl {
         done->set_dtype(wire::DTypeToProto(result->dtype));
         for (int64_t e : result->shape) done->add_shape(e);
         done->set_seconds(seconds);
+        done->set_start_time(start_time);
+        done->set_thread(lane);
+        done->set_fetched_bytes(fetched_bytes);
         if (result->nbytes() <= options_.inline_limit) {
           done->set_has_inline(true);
           wire::ChunkToProto(*result, done->mutable_inline_data());
@@ -353,7 +360,8 @@ class Worker::Impl {
     }
   }
 
-  absl::StatusOr<ChunkBuffer> RunTask(const v1::Task& proto) {
+  // `*fetched_bytes` counts the input bytes fetched from other workers.
+  absl::StatusOr<ChunkBuffer> RunTask(const v1::Task& proto, int64_t* fetched_bytes) {
     TESSERA_ASSIGN_OR_RETURN(graph::TaskSpec spec, wire::TaskFromProto(proto));
     std::shared_ptr<const graph::ChunkProgram> program;
     if (spec.kind == graph::TaskKind::kChunk) {
@@ -371,13 +379,13 @@ class Worker::Impl {
     std::vector<ChunkPtr> deps;
     deps.reserve(proto.inputs_size());
     for (const auto& in : proto.inputs()) {
-      TESSERA_ASSIGN_OR_RETURN(ChunkPtr chunk, ResolveInput(in));
+      TESSERA_ASSIGN_OR_RETURN(ChunkPtr chunk, ResolveInput(in, fetched_bytes));
       deps.push_back(std::move(chunk));
     }
     return executor_->Execute(spec, program.get(), deps);
   }
 
-  absl::StatusOr<ChunkPtr> ResolveInput(const v1::TaskInput& in) {
+  absl::StatusOr<ChunkPtr> ResolveInput(const v1::TaskInput& in, int64_t* fetched_bytes) {
     if (in.has_inline()) {
       TESSERA_ASSIGN_OR_RETURN(ChunkBuffer chunk, wire::ChunkFromProto(in.inline_data()));
       return std::make_shared<const ChunkBuffer>(std::move(chunk));
@@ -387,7 +395,10 @@ class Worker::Impl {
     for (const auto& holder : in.holders()) {
       if (holder == address_) continue;
       auto fetched = peers_.Fetch(holder, in.key());
-      if (fetched.ok()) return std::make_shared<const ChunkBuffer>(*std::move(fetched));
+      if (fetched.ok()) {
+        *fetched_bytes += fetched->nbytes();
+        return std::make_shared<const ChunkBuffer>(*std::move(fetched));
+      }
       last = fetched.status();
     }
     return last;

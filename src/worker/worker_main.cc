@@ -32,8 +32,13 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
       ->check(CLI::Range(0, 65535));
   app.add_option("--contact-address", options.contact_host,
                  "Host name or IP that peers use to reach this worker");
+  std::string log_level;
+  app.add_option("--log-level", log_level,
+                 "debug, info, warning or error (default: $TESSERA_LOG_LEVEL, else info)")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
   CLI11_PARSE(app, argc, argv);
   SetLogComponent(program);
+  if (!log_level.empty()) SetLogLevel(*ParseLogLevel(log_level));
 
   if (!positional.empty() && !scheduler_flag.empty() && positional != scheduler_flag) {
     std::fprintf(stderr, "error: two scheduler addresses given: '%s' and '%s'\n",

@@ -4,6 +4,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "integration/subprocess.h"
 
@@ -107,6 +110,49 @@ TEST(CliBinaryTest, InfoAndEvalOnAClusterOfProcesses) {
   auto eval = Tessera({"eval", "da.arange(10, chunks=3).astype('float32')[::-1][:3] * 2"}, {env});
   EXPECT_EQ(eval.code, 0) << eval.err;
   EXPECT_EQ(eval.out, "array([18., 16., 14.], dtype=float32)\n");
+}
+
+TEST(CliBinaryTest, InfoAsJsonListsTheWorkersTableFacts) {
+  testing::LocalProcessCluster cluster(2, 1, /*dashboard=*/true);
+  ASSERT_TRUE(cluster.ok());
+  auto info = Tessera({"--scheduler", cluster.address(), "info", "--json"});
+  ASSERT_EQ(info.code, 0) << info.err;
+  const auto doc = nlohmann::json::parse(info.out);
+  EXPECT_EQ(doc["dashboard"],
+            "http://127.0.0.1:" + std::to_string(cluster.dashboard_port()) + "/status");
+  ASSERT_EQ(doc["workers"].size(), 2u);
+  std::set<std::string> names;
+  for (const auto& w : doc["workers"]) {
+    names.insert(w["name"].get<std::string>());
+    EXPECT_EQ(w["kind"], "cpu");
+    EXPECT_EQ(w["nthreads"], 1);
+    EXPECT_EQ(w["memory_limit"], int64_t{2} << 30);
+    for (const char* field :
+         {"address", "device", "memory_used", "device_memory_used", "device_memory_limit",
+          "spilled_bytes", "tasks_executing", "tasks_ready", "tasks_processing", "tasks_in_memory",
+          "last_seen_ago"}) {
+      EXPECT_TRUE(w.contains(field)) << field;
+    }
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"w0", "w1"}));
+  // The table names the dashboard too.
+  auto table = Tessera({"--scheduler", cluster.address(), "info"});
+  EXPECT_NE(table.out.find("Dashboard: http://127.0.0.1:"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("LAST SEEN"), std::string::npos) << table.out;
+}
+
+TEST(CliBinaryTest, ProgressLinesOffATerminalAndNoProgress) {
+  const std::string expr = "da.ones((400, 400), chunks=100).sum()";
+  // With no minimum duration, a computation off a terminal prints a progress line.
+  auto shown = Tessera({"eval", expr}, {"TESSERA_PROGRESS_MINIMUM=0"});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_EQ(shown.out, "160000.0\n");
+  EXPECT_NE(shown.err.find("progress: "), std::string::npos) << shown.err;
+  EXPECT_NE(shown.err.find(" tasks | "), std::string::npos) << shown.err;
+  auto quiet = Tessera({"eval", "--no-progress", expr}, {"TESSERA_PROGRESS_MINIMUM=0"});
+  ASSERT_EQ(quiet.code, 0) << quiet.err;
+  EXPECT_EQ(quiet.out, "160000.0\n");
+  EXPECT_EQ(quiet.err.find("progress: "), std::string::npos) << quiet.err;
 }
 
 }  // namespace

@@ -73,3 +73,25 @@ TEST(AddressTest, Printing) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(ParseDashboardAddress, AcceptsDasksForms) {
+  EXPECT_EQ(*ParseDashboardAddress(":8787"), (Address{"", 8787}));
+  EXPECT_EQ(*ParseDashboardAddress("8787"), (Address{"", 8787}));
+  EXPECT_EQ(*ParseDashboardAddress(":0"), (Address{"", 0}));
+  EXPECT_EQ(*ParseDashboardAddress("127.0.0.1:0"), (Address{"127.0.0.1", 0}));
+  EXPECT_EQ(*ParseDashboardAddress("http://localhost:9000/"), (Address{"localhost", 9000}));
+  EXPECT_EQ(*ParseDashboardAddress("[::1]:9000"), (Address{"::1", 9000}));
+  EXPECT_EQ(*ParseDashboardAddress("example.org"), (Address{"example.org", 8787}));
+}
+
+TEST(ParseDashboardAddress, RejectsBadPorts) {
+  for (const char* bad : {":", ":99999", ":abc", "host:", "host:-1", ""}) {
+    EXPECT_FALSE(ParseDashboardAddress(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace tessera

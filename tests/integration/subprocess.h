@@ -142,18 +142,31 @@ inline RunResult Run(const std::string& program, const std::vector<std::string>&
   return RunResult{code, p.stdout_text(), p.stderr_text()};
 }
 
-/// A scheduler and `workers` cpu-workers on an ephemeral loopback port.
+/// A scheduler and `workers` cpu-workers on an ephemeral loopback port. With `dashboard`, the
+/// scheduler also serves its HTTP dashboard on an ephemeral loopback port (dashboard_port()).
 class LocalProcessCluster {
  public:
-  explicit LocalProcessCluster(int workers = 2, int threads = 1) {
+  explicit LocalProcessCluster(int workers = 2, int threads = 1, bool dashboard = false) {
     scheduler_ = std::make_unique<Subprocess>(
-        "scheduler", std::vector<std::string>{"--host", "127.0.0.1", "--port", "0"});
+        "scheduler",
+        std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--dashboard-address",
+                                 dashboard ? "127.0.0.1:0" : "none"});
     if (!scheduler_->WaitForOutput("Scheduler at tcp://", std::chrono::seconds(20))) return;
+    if (dashboard && !scheduler_->WaitForOutput("Dashboard at http://", std::chrono::seconds(20))) {
+      return;
+    }
     const std::string& out = scheduler_->stdout_text();
     const size_t at = out.find("Scheduler at tcp://");
     const size_t colon = out.find(':', at + 19);
     const size_t end = out.find('\n', colon);
     address_ = std::string("127.0.0.1:").append(out.substr(colon + 1, end - colon - 1));
+    if (dashboard) {
+      // "Dashboard at http://127.0.0.1:PORT/status"
+      const size_t d = out.find("Dashboard at http://");
+      const size_t c = out.find(':', d + 20);
+      dashboard_port_ = std::atoi(out.substr(c + 1, out.find('/', c) - c - 1).c_str());
+      if (dashboard_port_ <= 0) return;
+    }
     for (int i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<Subprocess>(
           "cpu-worker", std::vector<std::string>{"--scheduler", address_, "--nthreads",
@@ -168,6 +181,7 @@ class LocalProcessCluster {
   }
   bool ok() const { return ok_; }
   const std::string& address() const { return address_; }
+  int dashboard_port() const { return dashboard_port_; }
   Subprocess& scheduler() { return *scheduler_; }
   Subprocess& worker(int i) { return *workers_[static_cast<size_t>(i)]; }
 
@@ -175,6 +189,7 @@ class LocalProcessCluster {
   std::unique_ptr<Subprocess> scheduler_;
   std::vector<std::unique_ptr<Subprocess>> workers_;
   std::string address_;
+  int dashboard_port_ = 0;
   bool ok_ = false;
 };
 

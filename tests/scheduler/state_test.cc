@@ -55,6 +55,75 @@ int FinishAll(SchedulerState& s, WorkerId w) {
   return static_cast<int>(cmds.tasks.size());
 }
 
+// The counts the dashboard shows: per group and in total, kept exact through every transition
+// and after the tasks are forgotten.
+TEST(SchedulerState, GroupCountsFollowEveryTransition) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 1));
+  TaskGraph g = TreeGraph("sum", 6);
+  for (auto& t : g.tasks) t.group = t.kind == TaskKind::kChunk ? "leaf-1" : "combine-1";
+  auto r = s.Submit("c1", std::move(g));
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto find = [&](const std::string& name) {
+    for (const GroupView& v : s.Groups()) {
+      if (v.name == name) return v;
+    }
+    ADD_FAILURE() << "no group " << name;
+    return GroupView{};
+  };
+  auto at = [](const GroupView& v, TaskStatus st) { return v.states[static_cast<int>(st)]; };
+  GroupView leaves = find("leaf-1");
+  EXPECT_EQ(leaves.total, 6);
+  // One thread, saturation 2: three leaves are assigned, three stay queued.
+  EXPECT_EQ(at(leaves, TaskStatus::kProcessing), 3);
+  EXPECT_EQ(at(leaves, TaskStatus::kQueued), 3);
+  EXPECT_EQ(at(find("combine-1"), TaskStatus::kWaiting), 1);
+  EXPECT_EQ(s.TaskCounts()[static_cast<int>(TaskStatus::kProcessing)], 3);
+  ASSERT_EQ(s.Groups().front().name, "leaf-1");  // first seen first
+  int rounds = 0;
+  while (!s.GetProgress(r->computation).finished && rounds++ < 100) FinishAll(s, w);
+  leaves = find("leaf-1");
+  EXPECT_EQ(leaves.completed, 6);
+  EXPECT_EQ(at(leaves, TaskStatus::kReleased), 6);
+  EXPECT_EQ(leaves.nbytes, 6 * 8);
+  EXPECT_NEAR(leaves.compute_seconds, 0.006, 1e-9);
+  EXPECT_EQ(at(find("combine-1"), TaskStatus::kMemory), 1);
+  EXPECT_EQ(s.counters().tasks_completed, 7);
+  EXPECT_EQ(s.GroupOf("sum/0"), "leaf-1");
+  EXPECT_EQ(s.GroupOf("nope"), "");
+  // Forgotten tasks leave the live counts but the finished group stays visible.
+  s.Release("c1", {"sum/combine"});
+  leaves = find("leaf-1");
+  EXPECT_EQ(leaves.forgotten, 6);
+  for (int64_t n : leaves.states) EXPECT_EQ(n, 0);
+  for (int64_t n : s.TaskCounts()) EXPECT_EQ(n, 0);
+}
+
+TEST(SchedulerState, ErredTasksAreCountedAndFinishedGroupsAreBounded) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 1));
+  TaskGraph g = TreeGraph("bad", 1);
+  auto r = s.Submit("c1", std::move(g));
+  ASSERT_TRUE(r.ok());
+  auto cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  s.TaskFailed(w, cmds.tasks[0].spec.key, "boom");
+  EXPECT_EQ(s.counters().tasks_erred, 2);  // the leaf and the combine that needed it
+  EXPECT_EQ(s.TaskCounts()[static_cast<int>(TaskStatus::kErred)], 2);
+  s.Release("c1", {"bad/combine"});
+  for (size_t i = 0; i < SchedulerState::kMaxFinishedGroups + 10; ++i) {
+    TaskGraph one = TreeGraph("g" + std::to_string(i), 1);
+    for (auto& t : one.tasks) t.group = "group-" + std::to_string(i);
+    auto ri = s.Submit("c1", std::move(one));
+    ASSERT_TRUE(ri.ok());
+    while (!s.GetProgress(ri->computation).finished) FinishAll(s, w);
+    s.Release("c1", {ri->keys[0]});
+  }
+  EXPECT_LE(s.Groups().size(), SchedulerState::kMaxFinishedGroups);
+  EXPECT_EQ(s.Groups().back().name,
+            "group-" + std::to_string(SchedulerState::kMaxFinishedGroups + 9));
+}
+
 TEST(SchedulerState, RunsATreeToCompletion) {
   SchedulerState s;
   const WorkerId w = s.AddWorker(Spec("a", 2));
