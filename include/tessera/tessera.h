@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -507,6 +508,34 @@ class ClientImpl;
 
 /// Progress of a running computation: tasks finished out of total.
 using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
+
+/// A ready-made text progress bar for compute()'s callback, as dask's ProgressBar: silent for
+/// computations shorter than `minimum_seconds` (default 1, or $TESSERA_PROGRESS_MINIMUM); then
+/// on a terminal a bar redrawn in place ("[#####-----]  45% | 450/1000 tasks | 1.2s"), else a
+/// "progress: ..." line every 5 s, so batch logs get no carriage returns.
+///
+///   tessera::ProgressBar bar;
+///   auto y = client.compute(x, bar.callback()).get();
+///   bar.finish();
+class ProgressBar {
+ public:
+  /// `out` is stderr when null; `minimum_seconds` < 0 means $TESSERA_PROGRESS_MINIMUM or 1 s.
+  explicit ProgressBar(std::FILE* out = nullptr, double minimum_seconds = -1);
+  /// Starts the clock (again) and returns the callback to pass to compute().
+  ProgressCallback callback();
+  void update(int64_t done, int64_t total);
+  /// Ends a drawn bar with a newline.
+  void finish();
+  void set_enabled(bool enabled) { enabled_ = enabled; }
+
+ private:
+  std::FILE* out_;
+  bool tty_;
+  bool enabled_ = true;
+  bool drawn_ = false;
+  std::chrono::steady_clock::duration minimum_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
 
 /// The result of compute(), available later. Move-only.
 class Future {

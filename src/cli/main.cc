@@ -10,7 +10,6 @@
 // anything fails, 2 for bad flags.
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,70 +30,6 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Progress on stderr for computations that run longer than a second (short ones stay silent,
-// as dask's ProgressBar(minimum=1)): a bar redrawn in place on a terminal
-// ("[#####-----]  45% | 450/1000 tasks | 1.2s"), otherwise a line every 5 seconds, so logs
-// of batch jobs show progress without carriage returns. --no-progress silences both.
-class ProgressBar {
- public:
-  ProgressBar() : tty_(isatty(STDERR_FILENO) == 1) {
-    // $TESSERA_PROGRESS_MINIMUM: seconds before progress shows (default 1; tests use 0).
-    if (const char* env = std::getenv("TESSERA_PROGRESS_MINIMUM")) {
-      char* end = nullptr;
-      const double v = std::strtod(env, &end);
-      if (end != env && *end == '\0' && v >= 0 && v < 1e6) {
-        minimum_ = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
-      }
-    }
-  }
-
-  void set_enabled(bool enabled) { enabled_ = enabled; }
-
-  void Start() {
-    start_ = Clock::now();
-    last_draw_ = {};
-    drawn_ = false;
-  }
-
-  void Update(int64_t done, int64_t total) {
-    if (!enabled_ || total <= 0) return;
-    const Clock::time_point now = Clock::now();
-    if (now - start_ < minimum_) return;
-    const auto every = tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(5000);
-    if (now - last_draw_ < every && !(tty_ && done == total)) return;
-    last_draw_ = now;
-    const double seconds = std::chrono::duration<double>(now - start_).count();
-    const int percent = static_cast<int>(100 * done / total);
-    if (!tty_) {
-      std::fprintf(stderr, "progress: %3d%% | %lld/%lld tasks | %.1fs\n", percent,
-                   static_cast<long long>(done), static_cast<long long>(total), seconds);
-      std::fflush(stderr);
-      return;
-    }
-    drawn_ = true;
-    constexpr int kWidth = 40;
-    const int filled = static_cast<int>(kWidth * done / total);
-    std::fprintf(stderr, "\r[%s%s] %3d%% | %lld/%lld tasks | %.1fs",
-                 std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(kWidth - filled), '-').c_str(), percent,
-                 static_cast<long long>(done), static_cast<long long>(total), seconds);
-    std::fflush(stderr);
-  }
-
-  void Finish() {
-    if (drawn_) std::fputs("\n", stderr);
-    drawn_ = false;
-  }
-
- private:
-  bool tty_;
-  bool enabled_ = true;
-  std::chrono::milliseconds minimum_{1000};
-  bool drawn_ = false;
-  Clock::time_point start_, last_draw_;
-};
 
 // The cluster connection, made on first use so that `tessera eval '1 + 1'` starts nothing.
 class Session {
@@ -114,15 +49,12 @@ class Session {
 
   tessera::NDArray Compute(const tessera::Array& x) {
     tessera::Client& c = client();
-    progress_.Start();
     try {
-      tessera::NDArray result = c.compute(x, [this](int64_t done, int64_t total) {
-                                   progress_.Update(done, total);
-                                 }).get();
-      progress_.Finish();
+      tessera::NDArray result = c.compute(x, progress_.callback()).get();
+      progress_.finish();
       return result;
     } catch (...) {
-      progress_.Finish();
+      progress_.finish();
       throw;
     }
   }
@@ -133,7 +65,7 @@ class Session {
  private:
   std::string scheduler_;
   std::optional<tessera::Client> client_;
-  ProgressBar progress_;
+  tessera::ProgressBar progress_;  // on stderr; --no-progress disables it
 };
 
 std::string Pad(const std::string& s, size_t width) {

@@ -3,7 +3,9 @@
 // Values are the lowering's and the executors' tests' business.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -196,6 +198,29 @@ TEST(ArrayApiTest, FromBufferAndFromVectorCopyTheData) {
             "bytes)");
   EXPECT_EQ(ErrorOf([&] { from_buffer(nullptr, 8, {1}); }),
             "from_buffer: data is null but nbytes is 8");
+}
+
+TEST(ProgressBarTest, PrintsLinesOffATerminalAfterTheMinimum) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    ProgressBar quiet(f, 3600);  // an hour before anything shows
+    quiet.callback()(5, 10);
+    quiet.finish();
+  }
+  ProgressBar bar(f, 0);
+  ProgressCallback cb = bar.callback();
+  cb(5, 10);
+  cb(6, 10);  // within 5 s of the last line: nothing
+  bar.set_enabled(false);
+  cb(10, 10);
+  bar.finish();
+  std::rewind(f);
+  std::string text(256, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  EXPECT_EQ(text.rfind("progress:  50% | 5/10 tasks | ", 0), 0u) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
 }
 
 }  // namespace
