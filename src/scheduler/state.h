@@ -31,6 +31,7 @@ struct WorkerSpec {
   int64_t memory_limit = 0;
   std::string device;
   int64_t device_memory = 0;
+  std::vector<call::Signature> functions;  ///< what kCall tasks it can run
 };
 
 struct WorkerMetrics {
@@ -137,8 +138,13 @@ class SchedulerState {
   /// Adds the tasks of `graph` (keys already known are shared, as Dask does), marks the output
   /// keys wanted by `client` and schedules what is ready. Errors: an external dependency that is
   /// not in memory (NOT_FOUND), a task larger than every worker's memory limit
-  /// (RESOURCE_EXHAUSTED).
+  /// (RESOURCE_EXHAUSTED). kCall tasks are checked against the functions the workers offer: a
+  /// function no worker offers (NOT_FOUND, naming it) or arguments whose count or types do not fit
+  /// its signature (INVALID_ARGUMENT, naming the function, the signature and what was given).
+  /// With no worker connected at all, calls are accepted unchecked and run once one joins.
   absl::StatusOr<SubmitResult> Submit(const std::string& client, graph::TaskGraph graph);
+  /// The functions offered by at least one worker, by name.
+  std::vector<call::Signature> Functions() const;
   /// The client no longer wants these keys.
   void Release(const std::string& client, const std::vector<std::string>& keys);
   /// Releases everything the client wanted.
@@ -180,6 +186,8 @@ class SchedulerState {
     std::string error;
     std::string erred_key;
     std::vector<Computation*> computations;
+    std::vector<Computation*> output_of;  ///< computations that have this task as an output
+    int retries_left = 0;                 ///< kCall: reruns left after an error
   };
   struct Computation {
     ComputationId id = 0;
@@ -190,6 +198,7 @@ class SchedulerState {
     std::vector<Task*> members;
     int64_t total = 0;
     int64_t done = 0;
+    int64_t live_outputs = 0;  ///< outputs the client still wants; 0 ends the computation
     std::string error, erred_key;
   };
   struct Worker {
@@ -198,10 +207,16 @@ class SchedulerState {
     std::unordered_set<Task*> processing;
     int64_t stored_keys = 0;
     std::unordered_set<int64_t> programs_sent;
+    std::unordered_set<std::string> functions;
     WorkerCommands outbox;
   };
 
   Task* Find(const std::string& key) const;
+  absl::Status CheckCall(const graph::TaskSpec& spec,
+                         const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const;
+  call::Type ResultType(const std::string& key,
+                        const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const;
+  void EndComputation(Computation* c);
   void MakeReady(Task* t);
   void EnterRunning(Task* t);   // t starts needing its deps
   void LeaveRunning(Task* t);   // t no longer needs its deps
@@ -229,6 +244,13 @@ class SchedulerState {
   /// Moving average of the compute seconds of each task group's tasks (Dask's task-prefix
   /// durations), for the short-task window of Saturated().
   std::unordered_map<std::string, double> group_seconds_;
+  /// Functions offered by workers: the first signature seen for a name, and how many workers
+  /// offer it.
+  struct FunctionOffer {
+    call::Signature signature;
+    int workers = 0;
+  };
+  std::unordered_map<std::string, FunctionOffer> functions_;
 };
 
 }  // namespace tessera::scheduler
