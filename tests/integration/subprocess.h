@@ -145,7 +145,9 @@ inline RunResult Run(const std::string& program, const std::vector<std::string>&
 /// A scheduler and `workers` cpu-workers on an ephemeral loopback port.
 class LocalProcessCluster {
  public:
-  explicit LocalProcessCluster(int workers = 2, int threads = 1) {
+  /// `worker_args` are appended to every cpu-worker's command line (e.g. --preload lib.so).
+  explicit LocalProcessCluster(int workers = 2, int threads = 1,
+                               const std::vector<std::string>& worker_args = {}) {
     scheduler_ = std::make_unique<Subprocess>(
         "scheduler", std::vector<std::string>{"--host", "127.0.0.1", "--port", "0"});
     if (!scheduler_->WaitForOutput("Scheduler at tcp://", std::chrono::seconds(20))) return;
@@ -155,11 +157,12 @@ class LocalProcessCluster {
     const size_t end = out.find('\n', colon);
     address_ = std::string("127.0.0.1:").append(out.substr(colon + 1, end - colon - 1));
     for (int i = 0; i < workers; ++i) {
-      workers_.push_back(std::make_unique<Subprocess>(
-          "cpu-worker", std::vector<std::string>{"--scheduler", address_, "--nthreads",
-                                                  std::to_string(threads), "--name",
-                                                  std::string("w").append(std::to_string(i)),
-                                                  "--memory-limit", "2GiB"}));
+      std::vector<std::string> args{"--scheduler", address_, "--nthreads",
+                                    std::to_string(threads), "--name",
+                                    std::string("w").append(std::to_string(i)),
+                                    "--memory-limit", "2GiB"};
+      args.insert(args.end(), worker_args.begin(), worker_args.end());
+      workers_.push_back(std::make_unique<Subprocess>("cpu-worker", args));
     }
     for (auto& w : workers_) {
       if (!w->WaitForOutput("registered with scheduler", std::chrono::seconds(20))) return;
