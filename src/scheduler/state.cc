@@ -113,7 +113,9 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       return absl::NotFoundError(absl::StrCat("input key '", key,
                                               "' is not in the cluster (was it released?)"));
     }
-    if (t->status == TaskStatus::kErred) {
+    // A call on an erred future errs in turn (as Dask's futures do); arrays refuse at submit.
+    const bool is_call = !graph.tasks.empty() && graph.tasks[0].kind == graph::TaskKind::kCall;
+    if (t->status == TaskStatus::kErred && !is_call) {
       return absl::FailedPreconditionError(
           absl::StrCat("input key '", key, "' erred: ", t->error));
     }
@@ -281,13 +283,19 @@ void SchedulerState::Recompute(Task* t) {
   t->status = TaskStatus::kWaiting;
   t->missing_deps = 0;
   EnterRunning(t);
+  const Task* erred = nullptr;
   for (Task* d : t->deps) {
     if (d->status != TaskStatus::kMemory) {
       ++t->missing_deps;
       if (d->status == TaskStatus::kReleased) Recompute(d);
+      if (d->status == TaskStatus::kErred) erred = d;
     }
   }
-  if (t->missing_deps == 0) MakeReady(t);
+  if (erred != nullptr) {
+    MarkErred(t, erred->error, erred->erred_key);
+  } else if (t->missing_deps == 0) {
+    MakeReady(t);
+  }
 }
 
 void SchedulerState::EnterRunning(Task* t) {

@@ -502,5 +502,20 @@ TEST(SchedulerState, CancellingAQueuedCallForgetsIt) {
   EXPECT_EQ(s.NumTasks(), 0);
 }
 
+TEST(SchedulerState, ACallOnAnErredFutureErrsWithItsError) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("inc", {call::Type::kNumber})}));
+  ASSERT_TRUE(s.Submit("c", Calls({Call("x", "inc", {Lit(call::Value::Int(1))})}, {"x"})).ok());
+  ASSERT_EQ(s.TakeCommands(w).tasks.size(), 1u);
+  s.TaskFailed(w, "x", "it broke");
+  auto r = s.Submit("c", Calls({Call("y", "inc", {Ref(0)}, {"x"})}, {"y"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(s.StatusOf("y"), TaskStatus::kErred);
+  const Progress p = s.GetKeysProgress({"y"});
+  EXPECT_TRUE(p.erred);
+  EXPECT_EQ(p.error, "it broke");
+  EXPECT_EQ(p.erred_key, "x");
+}
+
 }  // namespace
 }  // namespace tessera::scheduler
