@@ -63,14 +63,16 @@ bool RegisterOrDie(call::Signature signature, Function function);
 /// Registers a function in the process's registry when the library (or program) is loaded:
 ///
 ///   TESSERA_REGISTER_FUNCTION(square, "square",
-///                             {tessera::call::Type::kNumber}, tessera::call::Type::kFloat64,
+///                             ({tessera::call::Type::kNumber}), tessera::call::Type::kFloat64,
 ///                             [](const std::vector<tessera::call::Value>& a)
 ///                                 -> absl::StatusOr<tessera::call::Value> {
 ///                               return tessera::call::Value::Float(a[0].as_double() * a[0].as_double());
 ///                             });
 ///
-/// `id` is a C identifier unique in the library; then the name, the parameter types, the return
-/// type and the function. Arguments arrive already checked against the parameter types.
+/// `id` is a C identifier unique in the library; then the name, the parameter types in
+/// parentheses and braces, the return type and the function. Arguments arrive already checked
+/// against the parameter types. A plugin is loaded by `cpu-worker --preload path.so` (and
+/// cuda-worker); a name registered twice makes the worker exit with the reason.
 #define TESSERA_REGISTER_FUNCTION(id, name, params, returns, ...)                          \
   static const bool tessera_registered_function_##id =                                     \
       ::tessera::worker::detail::RegisterOrDie(                                             \

@@ -1,5 +1,7 @@
 #include "worker/worker_main.h"
 
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <thread>
 
@@ -32,8 +34,20 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
       ->check(CLI::Range(0, 65535));
   app.add_option("--contact-address", options.contact_host,
                  "Host name or IP that peers use to reach this worker");
+  std::vector<std::string> preload;
+  app.add_option("--preload", preload,
+                 "Shared library of functions to load (repeatable; see TESSERA_REGISTER_FUNCTION)");
   CLI11_PARSE(app, argc, argv);
   SetLogComponent(program);
+  // Plugins register their functions while they load, before this worker offers its functions
+  // to the scheduler. RTLD_GLOBAL: a plugin's functions may use another's symbols.
+  for (const std::string& path : preload) {
+    if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+      std::fprintf(stderr, "error: --preload %s: %s\n", path.c_str(), dlerror());
+      return 1;
+    }
+    TESSERA_LOG(kInfo, "preloaded ", path);
+  }
 
   if (!positional.empty() && !scheduler_flag.empty() && positional != scheduler_flag) {
     std::fprintf(stderr, "error: two scheduler addresses given: '%s' and '%s'\n",

@@ -213,5 +213,49 @@ TEST_F(CallsTest, ExampleTreeSum) {
   EXPECT_NE(r.out.find("result = 500500\n"), std::string::npos) << r.out;
 }
 
+// ---- plugins: examples/plugin, built by the test tree and preloaded into the workers ----
+
+TEST(PluginTest, PreloadedFunctionsAreOfferedAndRun) {
+  LocalProcessCluster cluster(2, 1, {"--preload", TESSERA_EXAMPLE_PLUGIN});
+  ASSERT_TRUE(cluster.ok()) << cluster.worker(0).stderr_text();
+  Client client = Client::connect(cluster.address());
+  const std::vector<std::string> fns = client.functions();
+  EXPECT_NE(std::find(fns.begin(), fns.end(), "cube(number) -> float64"), fns.end());
+  EXPECT_NE(std::find(fns.begin(), fns.end(), "greet(string) -> string"), fns.end());
+  EXPECT_DOUBLE_EQ(client.submit("cube", 3).result().as_double(), 27.0);
+  EXPECT_EQ(client.submit("greet", "Ada").result().as_string(), "Hello, Ada!");
+  // Plugin functions compose with the built-ins.
+  EXPECT_DOUBLE_EQ(client.compute(delayed("add")(delayed("cube")(4), 1)).result().as_double(), 65.0);
+  // Checked against the plugin's signature at submit.
+  const Error bad = Throws([&] { client.submit("greet", 1); });
+  EXPECT_EQ(std::string(bad.what()), "greet expects greet(string) -> string; given (int64)");
+  // A throwing function errs its task with the message; the workers live on.
+  const Error boom = Throws([&] { client.submit("explode", 7).result(); });
+  EXPECT_EQ(std::string(boom.what()), "explode raised: exploded on 7");
+  EXPECT_EQ(client.submit("cube", 2).result().as_double(), 8.0);
+  EXPECT_EQ(client.scheduler_info().workers.size(), 2u);
+  const std::string logs = cluster.worker(0).stderr_text() + cluster.worker(1).stderr_text();
+  EXPECT_NE(logs.find("explode raised: exploded on 7"), std::string::npos) << logs;
+}
+
+TEST(PluginTest, CliCallsPluginFunctions) {
+  LocalProcessCluster cluster(1, 1, {"--preload", TESSERA_EXAMPLE_PLUGIN});
+  ASSERT_TRUE(cluster.ok()) << cluster.worker(0).stderr_text();
+  const auto r = testing::Run("tessera", {"--scheduler", cluster.address(), "eval",
+                                          "greet('Ada'), sum([cube(i) for i in range(4)])"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "('Hello, Ada!', 36.0)\n");
+}
+
+TEST(PluginTest, APluginThatFailsToLoadStopsTheWorkerWithTheDlopenError) {
+  const auto r = testing::Run("cpu-worker", {"--scheduler", "127.0.0.1:1", "--preload",
+                                             "/nonexistent/libnothing.so"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("error: --preload /nonexistent/libnothing.so: "
+                       "/nonexistent/libnothing.so: cannot open shared object file"),
+            std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace tessera
