@@ -1,8 +1,10 @@
 // tessera::Client: the gRPC side of the client library, and the embedded local cluster.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <map>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -572,8 +574,8 @@ class CallGraphBuilder {
     t->set_group(function);
     if (options_.retries != 0) t->set_retries(options_.retries);
     if (options_.priority != 0) t->set_priority(options_.priority);
-    std::unordered_map<std::string, int> dep_index;
-    for (const Arg& a : args) ArgToProto(a, t, &dep_index, t->add_args());
+    std::vector<std::string> dep_keys;  // few per call: a linear search beats a hash map
+    for (const Arg& a : args) ArgToProto(a, t, &dep_keys, t->add_args());
   }
 
   void AddDelayed(const Delayed& d) {
@@ -605,12 +607,15 @@ class CallGraphBuilder {
     return f->keys[0];
   }
 
-  void ArgToProto(const Arg& a, v1::Task* t, std::unordered_map<std::string, int>* deps,
-                  v1::CallArg* out) {
+  void ArgToProto(const Arg& a, v1::Task* t, std::vector<std::string>* deps, v1::CallArg* out) {
     auto ref = [&](const std::string& key) {
-      auto [it, fresh] = deps->try_emplace(key, t->inputs_size());
-      if (fresh) t->add_inputs()->set_key(key);
-      out->set_dep(it->second);
+      auto it = std::find(deps->begin(), deps->end(), key);
+      if (it == deps->end()) {
+        deps->push_back(key);
+        t->add_inputs()->set_key(key);
+        it = deps->end() - 1;
+      }
+      out->set_dep(static_cast<int>(it - deps->begin()));
     };
     switch (a.kind()) {
       case Arg::Kind::kValue:
@@ -674,17 +679,28 @@ Future Client::submit_args(const std::string& function, std::vector<Arg> args,
 
 std::vector<Future> Client::map(const std::string& function, const std::vector<Arg>& values,
                                 const SubmitOptions& options) {
-  v1::SubmitRequest req;
-  req.mutable_calls()->Reserve(static_cast<int>(values.size()));
-  CallGraphBuilder builder(&req, options);
-  std::vector<std::string> keys;
-  keys.reserve(values.size());
-  for (const Arg& v : values) {
-    keys.push_back(detail::NewCallKey(function));
-    builder.AddCall(keys.back(), function, {v});
+  // Sent in batches, so the scheduler starts dispatching the first calls while later ones are
+  // still being encoded, and no message grows large.
+  constexpr size_t kBatch = 8192;
+  std::vector<Future> out;
+  out.reserve(values.size());
+  for (size_t start = 0; start < values.size(); start += kBatch) {
+    const size_t end = std::min(values.size(), start + kBatch);
+    v1::SubmitRequest req;
+    req.mutable_calls()->Reserve(static_cast<int>(end - start));
+    CallGraphBuilder builder(&req, options);
+    std::vector<std::string> keys;
+    keys.reserve(end - start);
+    std::vector<Arg> one{Arg(0)};
+    for (size_t k = start; k < end; ++k) {
+      keys.push_back(detail::NewCallKey(function));
+      one[0] = values[k];
+      builder.AddCall(keys.back(), function, one);
+    }
+    std::vector<Future> batch = SubmitCalls(impl_->conn, req, keys);
+    for (Future& f : batch) out.push_back(std::move(f));
   }
-  if (keys.empty()) return {};
-  return SubmitCalls(impl_->conn, req, keys);
+  return out;
 }
 
 std::vector<Value> Client::gather(const std::vector<Future>& futures) {
@@ -692,23 +708,30 @@ std::vector<Value> Client::gather(const std::vector<Future>& futures) {
   // one (a map), else by their keys.
   std::vector<std::shared_ptr<Future::State>> todo;
   std::vector<std::string> keys;
+  // Futures of one computation (a map batch, a compute) that cover all its outputs are waited
+  // for by computation, which the scheduler checks cheaply; the rest by key.
+  std::map<int64_t, std::vector<std::string>> by_computation;
   for (const Future& f : futures) {
     const auto& s = f.state();
     std::lock_guard<std::mutex> lock(s->mu);
     if (!s->is_call || s->have_value || s->cancelled || s->released) continue;
     todo.push_back(s);
     keys.push_back(s->keys[0]);
+    by_computation[s->computation].push_back(s->keys[0]);
   }
   if (!todo.empty()) {
     impl_->conn->FlushReleases();
-    int64_t computation = todo[0]->computation;
-    for (const auto& s : todo) {
-      if (s->computation != computation) computation = 0;
+    std::unordered_map<int64_t, int64_t> outputs;
+    for (const auto& s : todo) outputs[s->computation] = s->computation_outputs;
+    std::vector<std::string> loose;
+    for (auto& [computation, group] : by_computation) {
+      if (computation != 0 && outputs[computation] == static_cast<int64_t>(group.size())) {
+        WaitKeys(*impl_->conn, computation, group, nullptr);
+      } else {
+        loose.insert(loose.end(), group.begin(), group.end());
+      }
     }
-    if (computation != 0 && todo[0]->computation_outputs != static_cast<int64_t>(todo.size())) {
-      computation = 0;
-    }
-    WaitKeys(*impl_->conn, computation, keys, nullptr);
+    if (!loose.empty()) WaitKeys(*impl_->conn, 0, loose, nullptr);
     std::vector<Value> values = LocateValues(*impl_->conn, keys);
     for (size_t k = 0; k < todo.size(); ++k) {
       std::lock_guard<std::mutex> lock(todo[k]->mu);
