@@ -8,6 +8,7 @@
 // Build it as a MODULE library against Tessera's headers (see tests/integration/CMakeLists.txt)
 // without linking Tessera's libraries: the registry lives in the worker binary, which exports its
 // symbols to the plugin.
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -32,6 +33,17 @@ TESSERA_REGISTER_FUNCTION(cube, "cube", ({Type::kNumber}), Type::kFloat64,
 TESSERA_REGISTER_FUNCTION(greet, "greet", ({Type::kString}), Type::kString,
                           [](const std::vector<Value>& args) -> absl::StatusOr<Value> {
                             return Value::String("Hello, " + args[0].s + "!");
+                          });
+
+// flaky(any) -> any: fails every other call in this worker process (the 1st, 3rd, ...), then
+// returns its argument: shows `retries` (client.submit_with({.retries = 3}, "flaky", x)).
+TESSERA_REGISTER_FUNCTION(flaky, "flaky", ({Type::kAny}), Type::kAny,
+                          [](const std::vector<Value>& args) -> absl::StatusOr<Value> {
+                            static std::atomic<int64_t> calls{0};
+                            if (calls.fetch_add(1) % 2 == 0) {
+                              return absl::UnavailableError("flaky: failed this time");
+                            }
+                            return args[0];
                           });
 
 // explode(any) -> none: always throws, to show that an exception errs the task, not the worker.

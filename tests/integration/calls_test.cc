@@ -238,6 +238,20 @@ TEST(PluginTest, PreloadedFunctionsAreOfferedAndRun) {
   EXPECT_NE(logs.find("explode raised: exploded on 7"), std::string::npos) << logs;
 }
 
+TEST(PluginTest, RetriesRerunAFailingCall) {
+  LocalProcessCluster cluster(2, 1, {"--preload", TESSERA_EXAMPLE_PLUGIN});
+  ASSERT_TRUE(cluster.ok()) << cluster.worker(0).stderr_text();
+  Client client = Client::connect(cluster.address());
+  // Each worker fails its first flaky call: without retries the call errs...
+  const Error e = Throws([&] { client.submit("flaky", 1).result(); });
+  EXPECT_EQ(std::string(e.what()), "flaky: failed this time");
+  // ...with retries it is rerun (on either worker) until it succeeds: at most one failure per
+  // worker before each success.
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(client.submit_with({.retries = 3}, "flaky", i).result().as_int(), i);
+  }
+}
+
 TEST(PluginTest, CliCallsPluginFunctions) {
   LocalProcessCluster cluster(1, 1, {"--preload", TESSERA_EXAMPLE_PLUGIN});
   ASSERT_TRUE(cluster.ok()) << cluster.worker(0).stderr_text();

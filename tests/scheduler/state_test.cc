@@ -517,5 +517,21 @@ TEST(SchedulerState, ACallOnAnErredFutureErrsWithItsError) {
   EXPECT_EQ(p.erred_key, "x");
 }
 
+TEST(SchedulerState, PriorityCallsJumpTheQueue) {
+  SchedulerState s({.saturation = 0});  // one task at a time
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("noop", {})}));
+  std::vector<TaskSpec> tasks = {Call("a", "noop", {}), Call("b", "noop", {}), Call("c", "noop", {})};
+  tasks[2].priority = 1;
+  ASSERT_TRUE(s.Submit("c", Calls(tasks, {"a", "b", "c"})).ok());
+  auto cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "c");
+  s.TaskFinished(w, TaskResult{"c", 8, Scalar(1), 0.001});
+  cmds = s.TakeCommands(w);  // now the group's duration is known: a deeper window
+  ASSERT_EQ(cmds.tasks.size(), 2u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "a");
+  EXPECT_EQ(cmds.tasks[1].spec.key, "b");
+}
+
 }  // namespace
 }  // namespace tessera::scheduler
