@@ -592,7 +592,24 @@ class Value {
   std::shared_ptr<const std::vector<Value>> list_;
 };
 
-class Delayed;
+/// A lazy call of a registered function (dask.delayed): building one computes nothing; its
+/// arguments may be other Delayed calls, futures and values, forming a graph that
+/// Client::compute or Client::persist sends to the cluster in one message. Cheap to copy.
+///   auto z = tessera::delayed("add")(tessera::delayed("inc")(1), tessera::delayed("dec")(2));
+///   client.compute(z).result().as_int();   // 3
+class Delayed {
+ public:
+  /// The call's key in the cluster ("add-5f3a9c0e21d4b7a6-3"); unique in this process.
+  const std::string& key() const;
+  /// The function's name ("" for a Delayed that stands for a persisted result).
+  const std::string& function() const;
+  struct Node;
+  explicit Delayed(std::shared_ptr<const Node> node) : node_(std::move(node)) {}
+  const std::shared_ptr<const Node>& node() const { return node_; }
+
+ private:
+  std::shared_ptr<const Node> node_;
+};
 
 /// An argument of a call: a Value (literal), a Future (its value; the call waits for it), a
 /// Delayed (computed as part of the same graph) or a list of arguments (std::vector<Arg>, which
@@ -617,34 +634,16 @@ class Arg {
   Kind kind() const { return kind_; }
   const Value& value() const { return value_; }
   const std::shared_ptr<Future::State>& future() const { return future_; }
-  const Delayed& delayed() const;
+  Delayed delayed() const { return Delayed(delayed_); }
   const std::vector<Arg>& items() const { return items_; }
 
  private:
+  friend struct Delayed::Node;
   Kind kind_ = Kind::kValue;
   Value value_;
   std::shared_ptr<Future::State> future_;
-  std::shared_ptr<const Delayed> delayed_;
+  std::shared_ptr<const Delayed::Node> delayed_;
   std::vector<Arg> items_;
-};
-
-/// A lazy call of a registered function (dask.delayed): building one computes nothing; its
-/// arguments may be other Delayed calls, futures and values, forming a graph that
-/// Client::compute or Client::persist sends to the cluster in one message. Cheap to copy.
-///   auto z = tessera::delayed("add")(tessera::delayed("inc")(1), tessera::delayed("dec")(2));
-///   client.compute(z).result().as_int();   // 3
-class Delayed {
- public:
-  /// The call's key in the cluster ("add-5f3a9c0e21d4b7a6-3"); unique in this process.
-  const std::string& key() const;
-  /// The function's name ("" for a Delayed that stands for a persisted result).
-  const std::string& function() const;
-  struct Node;
-  explicit Delayed(std::shared_ptr<const Node> node) : node_(std::move(node)) {}
-  const std::shared_ptr<const Node>& node() const { return node_; }
-
- private:
-  std::shared_ptr<const Node> node_;
 };
 
 /// `tessera::delayed("add")` : calling it builds a Delayed: delayed("add")(x, 1).

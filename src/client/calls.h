@@ -16,6 +16,7 @@ struct Delayed::Node {
   std::string function;                    ///< empty for a persisted result
   std::vector<Arg> args;
   std::shared_ptr<Future::State> future;   ///< set for a persisted result
+  ~Node();
 };
 
 namespace detail {

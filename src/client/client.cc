@@ -564,9 +564,50 @@ class CallGraphBuilder {
       : req_(req), options_(options) {}
 
   void AddCall(const std::string& key, const std::string& function, const std::vector<Arg>& args) {
-    std::vector<std::pair<const Arg*, int>> pending;
     // Dependencies (Delayed) are emitted before the task that reads them.
-    for (const Arg& a : args) EmitDelayedDeps(a);
+    std::vector<const Delayed::Node*> deps;
+    for (const Arg& a : args) CollectDelayed(a, &deps);
+    for (const Delayed::Node* d : deps) AddNode(d);
+    EmitCall(key, function, args);
+  }
+
+  void AddDelayed(const Delayed& d) { AddNode(d.node().get()); }
+
+ private:
+  // Post-order without recursion, so a chain of 100 000 calls does not overflow the stack.
+  void AddNode(const Delayed::Node* root) {
+    struct Frame {
+      const Delayed::Node* node;
+      bool expanded;
+    };
+    std::vector<Frame> stack{{root, false}};
+    std::vector<const Delayed::Node*> children;
+    while (!stack.empty()) {
+      const Frame f = stack.back();
+      stack.pop_back();
+      const Delayed::Node* n = f.node;
+      if (n->future != nullptr || emitted_.count(n->key) != 0) continue;  // persisted or sent
+      if (f.expanded) {
+        emitted_.insert(n->key);
+        EmitCall(n->key, n->function, n->args);
+        continue;
+      }
+      stack.push_back({n, true});
+      children.clear();
+      for (const Arg& a : n->args) CollectDelayed(a, &children);
+      for (auto it = children.rbegin(); it != children.rend(); ++it) stack.push_back({*it, false});
+    }
+  }
+
+  static void CollectDelayed(const Arg& a, std::vector<const Delayed::Node*>* out) {
+    if (a.kind() == Arg::Kind::kDelayed) {
+      out->push_back(a.delayed().node().get());
+    } else if (a.kind() == Arg::Kind::kList) {
+      for (const Arg& item : a.items()) CollectDelayed(item, out);
+    }
+  }
+
+  void EmitCall(const std::string& key, const std::string& function, const std::vector<Arg>& args) {
     v1::Task* t = req_->add_calls();
     t->set_key(key);
     t->set_kind(v1::Task::CALL);
@@ -576,21 +617,6 @@ class CallGraphBuilder {
     if (options_.priority != 0) t->set_priority(options_.priority);
     std::vector<std::string> dep_keys;  // few per call: a linear search beats a hash map
     for (const Arg& a : args) ArgToProto(a, t, &dep_keys, t->add_args());
-  }
-
-  void AddDelayed(const Delayed& d) {
-    if (d.node()->future != nullptr) return;  // persisted: already in the cluster
-    if (!emitted_.insert(d.key()).second) return;
-    AddCall(d.key(), d.function(), d.node()->args);
-  }
-
- private:
-  void EmitDelayedDeps(const Arg& a) {
-    if (a.kind() == Arg::Kind::kDelayed) {
-      AddDelayed(a.delayed());
-    } else if (a.kind() == Arg::Kind::kList) {
-      for (const Arg& item : a.items()) EmitDelayedDeps(item);
-    }
   }
 
   static std::string FutureKey(const std::shared_ptr<Future::State>& f) {

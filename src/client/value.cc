@@ -79,7 +79,7 @@ bool Value::operator==(const Value& o) const {
 }
 
 Arg::Arg(const Future& f) : kind_(Kind::kFuture), future_(f.state()) {}
-Arg::Arg(const Delayed& d) : kind_(Kind::kDelayed), delayed_(std::make_shared<const Delayed>(d)) {}
+Arg::Arg(const Delayed& d) : kind_(Kind::kDelayed), delayed_(d.node()) {}
 Arg::Arg(const std::vector<Future>& futures) : kind_(Kind::kList) {
   items_.reserve(futures.size());
   for (const auto& f : futures) items_.emplace_back(f);
@@ -88,7 +88,22 @@ Arg::Arg(const std::vector<Delayed>& delayed) : kind_(Kind::kList) {
   items_.reserve(delayed.size());
   for (const auto& d : delayed) items_.emplace_back(d);
 }
-const Delayed& Arg::delayed() const { return *delayed_; }
+Delayed::Node::~Node() {
+  // A chain of calls (x = inc(x) in a loop) would be destroyed recursively, one stack frame per
+  // link; instead, the arguments of nodes owned by no one else are taken apart here, in a loop.
+  std::vector<Arg> work = std::move(args);
+  while (!work.empty()) {
+    Arg a = std::move(work.back());
+    work.pop_back();
+    for (Arg& item : a.items_) work.push_back(std::move(item));
+    a.items_.clear();
+    if (a.delayed_ != nullptr && a.delayed_.use_count() == 1) {
+      auto* node = const_cast<Node*>(a.delayed_.get());  // the last owner: nobody else sees it
+      for (Arg& child : node->args) work.push_back(std::move(child));
+      node->args.clear();
+    }
+  }
+}
 
 const std::string& Delayed::key() const { return node_->key; }
 const std::string& Delayed::function() const { return node_->function; }

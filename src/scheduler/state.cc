@@ -340,7 +340,18 @@ void SchedulerState::MaybeRelease(Task* t) {
   // Callers decide about forgetting: it destroys `t`.
 }
 
-void SchedulerState::MaybeForget(Task* t) {
+void SchedulerState::MaybeForget(Task* first) {
+  // A worklist of keys rather than recursion: forgetting the end of a chain of 100 000 calls
+  // walks the whole chain, and a key (not a pointer) stays valid if its task is forgotten first.
+  std::vector<std::string> work{first->spec.key};
+  while (!work.empty()) {
+    Task* t = Find(work.back());
+    work.pop_back();
+    if (t != nullptr) ForgetOne(t, &work);
+  }
+}
+
+void SchedulerState::ForgetOne(Task* t, std::vector<std::string>* next) {
   // Forget when no client wants it and nothing that may still run or be recomputed depends on
   // it; the lineage of wanted keys stays so lost results can be recomputed.
   // A live computation's members are its lineage (and it counts its progress over them): they
@@ -377,9 +388,9 @@ void SchedulerState::MaybeForget(Task* t) {
     auto& v = d->dependents;
     v.erase(std::remove(v.begin(), v.end(), t), v.end());
   }
+  for (Task* d : deps) next->push_back(d->spec.key);
   const std::string key = t->spec.key;
   tasks_.erase(key);
-  for (Task* d : deps) MaybeForget(d);
 }
 
 void SchedulerState::MarkDone(Task* t) {
@@ -435,8 +446,19 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
   Schedule();
 }
 
-void SchedulerState::MarkErred(Task* t, const std::string& message, const std::string& origin) {
-  if (t->status == TaskStatus::kErred) return;
+void SchedulerState::MarkErred(Task* root, const std::string& message, const std::string& origin) {
+  // Iterative, as MaybeForget: an error at the root of a long chain errs the whole chain.
+  std::vector<Task*> work{root};
+  while (!work.empty()) {
+    Task* t = work.back();
+    work.pop_back();
+    if (t->status == TaskStatus::kErred) continue;
+    MarkOneErred(t, message, origin);
+    work.insert(work.end(), t->dependents.begin(), t->dependents.end());
+  }
+}
+
+void SchedulerState::MarkOneErred(Task* t, const std::string& message, const std::string& origin) {
   if (t->status == TaskStatus::kQueued) {
     ready_.erase(std::remove(ready_.begin(), ready_.end(), t), ready_.end());
   }
@@ -458,7 +480,6 @@ void SchedulerState::MarkErred(Task* t, const std::string& message, const std::s
     }
   }
   if (was_running) LeaveRunning(t);
-  for (Task* d : t->dependents) MarkErred(d, message, origin);
 }
 
 void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,

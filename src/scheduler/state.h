@@ -223,7 +223,9 @@ class SchedulerState {
   void Recompute(Task* t);      // bring a released or lost task back
   void MaybeRelease(Task* t);
   void MaybeForget(Task* t);
+  void ForgetOne(Task* t, std::vector<std::string>* next);
   void MarkErred(Task* t, const std::string& message, const std::string& origin);
+  void MarkOneErred(Task* t, const std::string& message, const std::string& origin);
   void MarkDone(Task* t);
   void Schedule();
   WorkerId PickWorker(const Task* t) const;

@@ -162,6 +162,23 @@ TEST_F(CallsTest, DelayedGraphsComputeAndPersist) {
   EXPECT_EQ(client_->compute(delayed("add")(f, x)).result().as_int(), 102);
 }
 
+TEST_F(CallsTest, LongChainsNeitherOverflowTheStackNorStall) {
+  {
+    // Building and dropping a chain of 300 000 calls (no recursion on destruction).
+    Delayed x = delayed("inc")(0);
+    for (int i = 1; i < 300000; ++i) x = delayed("inc")(x);
+  }
+  Delayed x = delayed("inc")(0);
+  for (int i = 1; i < 5000; ++i) x = delayed("inc")(x);
+  EXPECT_EQ(client_->compute(x).result().as_int(), 5000);
+  // An error at the root of a long chain errs all of it (and the scheduler lives on).
+  Delayed bad = delayed("sum")(std::vector<Arg>{"x"});
+  for (int i = 0; i < 200000; ++i) bad = delayed("identity")(bad);
+  const Error e = Throws([&] { client_->compute(bad).result(); });
+  EXPECT_EQ(std::string(e.what()), "sum: item 0 of the list is string, not a number");
+  EXPECT_EQ(client_->submit("inc", 1).result().as_int(), 2);
+}
+
 TEST_F(CallsTest, CancelAQueuedCall) {
   // Keep both single-thread workers busy, then cancel what waits behind them.
   Future busy1 = client_->submit("sleep", 1.0);
