@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -537,21 +538,172 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
-/// The result of compute(), available later. Move-only.
+class Value;
+
+/// A result that will be available later: of an array computation (Client::compute of an Array)
+/// or of a function call (Client::submit, map, compute of a Delayed), as Dask's Future. Copies
+/// share the result; the cluster keeps the value while any copy lives (or until release()).
+/// Thread-safe.
 class Future {
  public:
-  /// Blocks until the result is here. Throws Error with the worker's message if a task erred,
-  /// or UNAVAILABLE if the scheduler went away.
+  /// Blocks until the result is here and returns it as an array: an array computation's value,
+  /// or a call's ndarray or number (a 0-d array). Throws Error with the worker's message if a
+  /// task erred (also when a dependency erred), CANCELLED after cancel(), FAILED_PRECONDITION for
+  /// a call whose value is not a number or an ndarray (use result()), or UNAVAILABLE if the
+  /// scheduler went away.
   NDArray get();
+  /// Blocks until the result is here and returns it as a Value (any type a function returns;
+  /// an array computation's value as an ndarray). Throws as get().
+  Value result();
   /// True once get() would not block.
   bool done() const;
-  /// The keys of the result (one per output chunk).
+  /// The keys of the result (one per output chunk; a call has one).
   const std::vector<std::string>& keys() const;
+  /// The key of a call ("inc-5f3a9c0e21d4b7a6-17"); for an array the first chunk's key.
+  const std::string& key() const;
+  /// Dask's Future.cancel(): the cluster forgets the task unless other futures or tasks need it
+  /// (a task already running finishes, its result is dropped); get() then throws CANCELLED.
+  void cancel();
+  /// Drops this future's claim on the value (Dask's Future.release()); other copies become
+  /// unusable. Called by the destructor of the last copy.
+  void release();
   struct State;
   explicit Future(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  const std::shared_ptr<State>& state() const { return state_; }
 
  private:
   std::shared_ptr<State> state_;
+};
+
+/// The types of Value: a registered function takes and returns these.
+enum class ValueType : int8_t {
+  kNone = 0,
+  kInt64 = 1,
+  kFloat64 = 2,
+  kString = 3,
+  kBytes = 4,
+  kArray = 5,
+  kList = 6,
+};
+
+/// A value that registered functions take and return: none, int64, float64, a string, bytes, an
+/// ndarray or a list of values. Implicit from C++ values, so `client.submit("inc", 1)` works:
+///   Value(3), Value(2.5), Value("text"), Value::bytes("\x01\x02"), Value(ndarray),
+///   Value(std::vector<Value>{1, 2, 3}), Value() (None).
+/// Thread-compatible.
+class Value {
+ public:
+  Value() = default;
+  template <typename T>
+    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
+  Value(T v) : type_(ValueType::kInt64), i_(static_cast<int64_t>(v)) {}  // NOLINT: implicit
+  Value(double v) : type_(ValueType::kFloat64), f_(v) {}                 // NOLINT
+  Value(const char* s) : type_(ValueType::kString), s_(s) {}             // NOLINT
+  Value(std::string s) : type_(ValueType::kString), s_(std::move(s)) {}  // NOLINT
+  Value(NDArray a);                                                      // NOLINT
+  Value(std::vector<Value> items);                                       // NOLINT
+  static Value bytes(std::string b);
+
+  ValueType type() const { return type_; }
+  bool is_none() const { return type_ == ValueType::kNone; }
+  /// The int64 (also a float64 with an integral value is refused: no silent truncation). Throws
+  /// Error (FAILED_PRECONDITION, naming the actual type) for other types; likewise below.
+  int64_t as_int() const;
+  /// An int64 or a float64 as double.
+  double as_double() const;
+  /// A string's or bytes' contents.
+  const std::string& as_string() const;
+  const NDArray& as_array() const;
+  const std::vector<Value>& as_list() const;
+  /// Python's repr: 3, 2.5, 'text', b'\x01', None, [1, 2], or the ndarray's repr.
+  std::string repr() const;
+  bool operator==(const Value& other) const;
+
+ private:
+  ValueType type_ = ValueType::kNone;
+  int64_t i_ = 0;
+  double f_ = 0;
+  std::string s_;
+  std::shared_ptr<const NDArray> array_;
+  std::shared_ptr<const std::vector<Value>> list_;
+};
+
+/// A lazy call of a registered function (dask.delayed): building one computes nothing; its
+/// arguments may be other Delayed calls, futures and values, forming a graph that
+/// Client::compute or Client::persist sends to the cluster in one message. Cheap to copy.
+///   auto z = tessera::delayed("add")(tessera::delayed("inc")(1), tessera::delayed("dec")(2));
+///   client.compute(z).result().as_int();   // 3
+class Delayed {
+ public:
+  /// The call's key in the cluster ("add-5f3a9c0e21d4b7a6-3"); unique in this process.
+  const std::string& key() const;
+  /// The function's name ("" for a Delayed that stands for a persisted result).
+  const std::string& function() const;
+  struct Node;
+  explicit Delayed(std::shared_ptr<const Node> node) : node_(std::move(node)) {}
+  const std::shared_ptr<const Node>& node() const { return node_; }
+
+ private:
+  std::shared_ptr<const Node> node_;
+};
+
+/// An argument of a call: a Value (literal), a Future (its value; the call waits for it), a
+/// Delayed (computed as part of the same graph) or a list of arguments (std::vector<Arg>, which
+/// the function receives as a list). Implicit from all of these.
+class Arg {
+ public:
+  enum class Kind : int8_t { kValue, kFuture, kDelayed, kList };
+  template <typename T>
+    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
+  Arg(T v) : value_(v) {}                                  // NOLINT: implicit on purpose
+  Arg(double v) : value_(v) {}                             // NOLINT
+  Arg(const char* s) : value_(s) {}                        // NOLINT
+  Arg(std::string s) : value_(std::move(s)) {}             // NOLINT
+  Arg(NDArray a) : value_(std::move(a)) {}                 // NOLINT
+  Arg(Value v) : value_(std::move(v)) {}                   // NOLINT
+  Arg(const Future& f);                                    // NOLINT
+  Arg(const Delayed& d);                                   // NOLINT
+  Arg(std::vector<Arg> items) : kind_(Kind::kList), items_(std::move(items)) {}  // NOLINT
+  Arg(const std::vector<Future>& futures);                 // NOLINT
+  Arg(const std::vector<Delayed>& delayed);                // NOLINT
+
+  Kind kind() const { return kind_; }
+  const Value& value() const { return value_; }
+  const std::shared_ptr<Future::State>& future() const { return future_; }
+  Delayed delayed() const { return Delayed(delayed_); }
+  const std::vector<Arg>& items() const { return items_; }
+
+ private:
+  friend struct Delayed::Node;
+  Kind kind_ = Kind::kValue;
+  Value value_;
+  std::shared_ptr<Future::State> future_;
+  std::shared_ptr<const Delayed::Node> delayed_;
+  std::vector<Arg> items_;
+};
+
+/// `tessera::delayed("add")` : calling it builds a Delayed: delayed("add")(x, 1).
+class DelayedFunction {
+ public:
+  explicit DelayedFunction(std::string function) : function_(std::move(function)) {}
+  template <typename... A>
+  Delayed operator()(A&&... args) const {
+    return Call(std::vector<Arg>{Arg(std::forward<A>(args))...});
+  }
+  Delayed Call(std::vector<Arg> args) const;
+
+ private:
+  std::string function_;
+};
+
+/// dask.delayed for a registered function (by name: no code travels to the workers). The
+/// function is checked when the graph is computed, not here.
+inline DelayedFunction delayed(std::string function) { return DelayedFunction(std::move(function)); }
+
+/// Per-call options of Client::submit_with / map / compute.
+struct SubmitOptions {
+  int retries = 0;   ///< reruns after an error (perhaps on another worker) before it errs
+  int priority = 0;  ///< > 0: ahead of queued tasks; < 0: behind them (Dask's priority, coarse)
 };
 
 /// Options of Client::local().
@@ -587,6 +739,45 @@ class Client {
   /// Submits `x` and returns an array backed by its computed chunks, which stay in the
   /// workers' memory for as long as this client lives.
   Array persist(const Array& x);
+  // ---- Function calls (Dask's futures and delayed) ----
+  // Functions are registered in the workers by name (built-ins: inc, dec, add, sum of a list,
+  // sleep, identity, noop; plugins: `cpu-worker --preload lib.so`). Every submit is checked
+  // against the signatures the workers offer before anything runs: a function no worker offers
+  // throws Error NOT_FOUND naming it; wrong argument counts or types throw INVALID_ARGUMENT
+  // naming the function, its signature and the types given. A function that fails at run time
+  // errs its task (and the tasks depending on it): get()/result() rethrow the worker's message.
+
+  /// client.submit(func, *args): runs `function` on the arguments (values, futures, lists) and
+  /// returns at once.  client.submit("add", client.submit("inc", 1), 2).result() == 4.
+  template <typename... A>
+  Future submit(const std::string& function, A&&... args) {
+    return submit_args(function, std::vector<Arg>{Arg(std::forward<A>(args))...}, {});
+  }
+  /// submit with retries / priority: client.submit_with({.retries = 2}, "flaky", x).
+  template <typename... A>
+  Future submit_with(const SubmitOptions& options, const std::string& function, A&&... args) {
+    return submit_args(function, std::vector<Arg>{Arg(std::forward<A>(args))...}, options);
+  }
+  Future submit_args(const std::string& function, std::vector<Arg> args,
+                     const SubmitOptions& options = {});
+  /// client.map(func, values): one call per value, sent in one message.
+  std::vector<Future> map(const std::string& function, const std::vector<Arg>& values,
+                          const SubmitOptions& options = {});
+  /// client.gather(futures): waits for all and returns their values, fetched in batches (much
+  /// faster than result() on each). Throws as Future::result() for the first that erred.
+  std::vector<Value> gather(const std::vector<Future>& futures);
+  /// Sends the graph of `x` (and every Delayed it uses) and returns a future of its value.
+  Future compute(const Delayed& x, const SubmitOptions& options = {});
+  std::vector<Future> compute(const std::vector<Delayed>& xs, const SubmitOptions& options = {});
+  /// Dask's persist of a Delayed: starts computing at once and returns a Delayed that stands for
+  /// the result held in the cluster, to be used in later graphs; does not wait.
+  Delayed persist(const Delayed& x, const SubmitOptions& options = {});
+  std::vector<Delayed> persist(const std::vector<Delayed>& xs, const SubmitOptions& options = {});
+  /// Cancels each future (Future::cancel).
+  void cancel(const std::vector<Future>& futures);
+  /// The functions the workers offer: "add(number, number) -> number", ..., sorted.
+  std::vector<std::string> functions();
+
   /// Workers, threads and memory.
   SchedulerInfo scheduler_info();
   /// The scheduler's address, tcp://host:port.

@@ -443,6 +443,8 @@ std::string Value::TypeName() const {
       return "function";
     case Kind::kModule:
       return "module";
+    case Kind::kDelayed:
+      return "Delayed";
   }
   return "object";
 }
@@ -1108,6 +1110,35 @@ const Modules& GetModules() {
       a.interp().Print(absl::StrJoin(parts, " "));
       return Value::None();
     });
+    // range(stop) / range(start, stop[, step]) as a list of ints (enough for comprehensions).
+    m->python["range"] = MakeVariadic("range", [](Args& a) {
+      const std::vector<Value>& raw = a.raw();
+      if (raw.empty() || raw.size() > 3) {
+        Fail(a.callee(), absl::StrCat("range expected 1 to 3 arguments, got ", raw.size()));
+      }
+      int64_t bounds[3] = {0, 0, 1};
+      for (size_t k = 0; k < raw.size(); ++k) {
+        if (raw[k].kind != Value::Kind::kInt) {
+          Fail(a.raw_at(k), absl::StrCat("'", raw[k].TypeName(),
+                                         "' object cannot be interpreted as an integer"));
+        }
+      }
+      if (raw.size() == 1) {
+        bounds[1] = raw[0].i;
+      } else {
+        bounds[0] = raw[0].i;
+        bounds[1] = raw[1].i;
+        if (raw.size() == 3) bounds[2] = raw[2].i;
+      }
+      if (bounds[2] == 0) Fail(a.raw_at(2), "range() arg 3 must not be zero");
+      const int64_t n = bounds[2] > 0 ? (bounds[1] - bounds[0] + bounds[2] - 1) / bounds[2]
+                                      : (bounds[0] - bounds[1] - bounds[2] - 1) / -bounds[2];
+      if (n > 100'000'000) Fail(a.callee(), "range() of more than 1e8 items");
+      Value out;
+      out.kind = Value::Kind::kList;
+      for (int64_t k = 0; k < n; ++k) out.items.push_back(Value::Int(bounds[0] + k * bounds[2]));
+      return out;
+    });
     m->python["len"] = Make("len", {"obj"}, 1, [](Args& a) {
       const Value& v = a.Get("obj");
       switch (v.kind) {
@@ -1209,7 +1240,137 @@ void Interpreter::Print(const std::string& line) {
   }
 }
 
+namespace {
+
+Value FromCallValue(const tessera::Value& v) {
+  switch (v.type()) {
+    case ValueType::kNone:
+      return Value::None();
+    case ValueType::kInt64:
+      return Value::Int(v.as_int());
+    case ValueType::kFloat64:
+      return Value::Float(v.as_double());
+    case ValueType::kString:
+    case ValueType::kBytes:
+      return Value::String(v.as_string());
+    case ValueType::kArray:
+      return Value::FromNDArray(v.as_array());
+    case ValueType::kList: {
+      Value out;
+      out.kind = Value::Kind::kList;
+      for (const tessera::Value& item : v.as_list()) out.items.push_back(FromCallValue(item));
+      return out;
+    }
+  }
+  return Value::None();
+}
+
+bool ContainsDelayed(const Value& v) {
+  if (v.kind == Value::Kind::kDelayed) return true;
+  if (v.kind == Value::Kind::kList || v.kind == Value::Kind::kTuple) {
+    for (const Value& item : v.items) {
+      if (ContainsDelayed(item)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Interpreter::IsRegisteredFunction(const std::string& name) {
+  if (!registered_) {
+    registered_.emplace();
+    if (options_.functions) {
+      for (const std::string& f : options_.functions()) registered_->insert(f);
+    }
+  }
+  return registered_->count(name) != 0;
+}
+
+// A lazy call: the arguments become literals, lazy calls (dependencies) or lists of these.
+Value Interpreter::MakeCall(const Expr& at, const std::string& function,
+                            const std::vector<Value>& args, const std::vector<const Expr*>& args_at) {
+  std::function<Arg(const Value&, const Expr&)> to_arg = [&](const Value& v, const Expr& where) -> Arg {
+    switch (v.kind) {
+      case Value::Kind::kNone:
+        return Arg(tessera::Value());
+      case Value::Kind::kBool:
+        return Arg(int64_t{v.b ? 1 : 0});
+      case Value::Kind::kInt:
+        return Arg(v.i);
+      case Value::Kind::kFloat:
+        return Arg(v.f);
+      case Value::Kind::kString:
+        return Arg(v.text);
+      case Value::Kind::kList:
+      case Value::Kind::kTuple: {
+        std::vector<Arg> items;
+        items.reserve(v.items.size());
+        for (const Value& item : v.items) items.push_back(to_arg(item, where));
+        return Arg(std::move(items));
+      }
+      case Value::Kind::kArray:
+        return Arg(*Compute(where, v).ndarray);
+      case Value::Kind::kNDArray:
+        return Arg(*v.ndarray);
+      case Value::Kind::kDelayed:
+        return Arg(*v.delayed);
+      default:
+        Fail(where, absl::StrCat(function, "() cannot take a ", v.TypeName(),
+                                 " (functions take numbers, strings, arrays and lists)"));
+    }
+  };
+  std::vector<Arg> call_args;
+  call_args.reserve(args.size());
+  for (size_t k = 0; k < args.size(); ++k) call_args.push_back(to_arg(args[k], *args_at[k]));
+  Value out;
+  out.kind = Value::Kind::kDelayed;
+  out.delayed = std::make_shared<const tessera::Delayed>(tessera::delayed(function).Call(std::move(call_args)));
+  (void)at;
+  return out;
+}
+
+Value Interpreter::EvalListComp(const Expr& e) {
+  const Value iterable = Eval(*e.items[1]);
+  if (iterable.kind != Value::Kind::kList && iterable.kind != Value::Kind::kTuple) {
+    Fail(*e.items[1], absl::StrCat("'", iterable.TypeName(),
+                                   "' object is not iterable here (a list, tuple or range)"));
+  }
+  // The target is local to the comprehension, as in Python 3.
+  std::optional<Value> saved;
+  if (const Value* old = Lookup(e.name)) saved = *old;
+  Value out;
+  out.kind = Value::Kind::kList;
+  try {
+    for (const Value& item : iterable.items) {
+      globals_[e.name] = item;
+      if (e.items[2] && !Truth(*e.items[2], Eval(*e.items[2]))) continue;
+      out.items.push_back(Eval(*e.items[0]));
+    }
+  } catch (...) {
+    if (saved) globals_[e.name] = *saved; else globals_.erase(e.name);
+    throw;
+  }
+  if (saved) {
+    globals_[e.name] = *saved;
+  } else {
+    globals_.erase(e.name);
+  }
+  return out;
+}
+
 Value Interpreter::Compute(const Expr& at, const Value& v) {
+  if (v.kind == Value::Kind::kDelayed) {
+    if (!options_.compute_delayed) Fail(at, "no cluster to compute on", 9);
+    try {
+      return FromCallValue(options_.compute_delayed(*v.delayed));
+    } catch (const LocatedError&) {
+      throw;
+    } catch (const Error& error) {
+      if (at.line == 1 && at.column == 1 && at.kind == Expr::Kind::kNone) throw;
+      throw LocatedError(error.code(), Where(at) + error.what());
+    }
+  }
   if (v.kind != Value::Kind::kArray) return v;
   if (!options_.compute) Fail(at, "no cluster to compute on", 9);
   return Value::FromNDArray(options_.compute(*v.array));
@@ -1309,11 +1470,17 @@ std::string Interpreter::ReprImpl(const Value& v, bool top) {
       return absl::StrCat("<function ", v.text, ">");
     case Value::Kind::kModule:
       return absl::StrCat("<module '", v.text, "'>");
+    case Value::Kind::kDelayed: {
+      // Shown by value, as a computed result is (a list of calls computes each).
+      const Expr at;
+      return ReprImpl(Compute(at, v), top);
+    }
   }
   return "?";
 }
 
 bool Interpreter::Truth(const Expr& at, const Value& v) {
+  if (v.kind == Value::Kind::kDelayed) return Truth(at, Compute(at, v));
   switch (v.kind) {
     case Value::Kind::kNone:
       return false;
@@ -1346,9 +1513,17 @@ Value Interpreter::Eval(const Expr& e) {
   switch (e.kind) {
     case Expr::Kind::kName: {
       const Value* v = Lookup(e.name);
+      if (!v && IsRegisteredFunction(e.name)) {
+        Value f = FunctionValue(MakeVariadic(e.name, [](Args&) -> Value { return Value::None(); }));
+        f.text = e.name;
+        f.b = true;  // marks a registered function: EvalCall builds a lazy call
+        return f;
+      }
       if (!v) Fail(e, absl::StrCat("name '", e.name, "' is not defined"));
       return *v;
     }
+    case Expr::Kind::kListComp:
+      return EvalListComp(e);
     case Expr::Kind::kInt:
       return Value::Int(e.int_value);
     case Expr::Kind::kFloat:
@@ -1425,6 +1600,16 @@ Value Interpreter::EvalCall(const Expr& e) {
     keywords.emplace_back(name, Eval(*value));
     keyword_at.push_back(value.get());
   }
+  // A registered function: by a name the language does not define (inc), or by one it does
+  // (add, sum) when an argument is a lazy call.
+  if (callee.items.empty() &&
+      (callee.b || (std::any_of(positional.begin(), positional.end(), ContainsDelayed) &&
+                    IsRegisteredFunction(callee.text)))) {
+    if (!e.keywords.empty()) {
+      Fail(*e.keywords[0].second, absl::StrCat(callee.text, "() takes no keyword arguments"));
+    }
+    return MakeCall(e, callee.text, positional, positional_at);
+  }
   try {
     Args args(*callee.function, e, std::move(positional), std::move(positional_at),
               std::move(keywords), std::move(keyword_at), this);
@@ -1489,6 +1674,18 @@ Value Interpreter::EvalAttribute(const Expr& e) {
   const Value base = Eval(*e.items[0]);
   const std::string& name = e.name;
   switch (base.kind) {
+    case Value::Kind::kDelayed: {
+      if (name == "key") return Value::String(base.delayed->key());
+      if (name == "compute") {
+        auto b = Make(name, {"self"}, 1, [this](Args& a) -> Value {
+          return Compute(a.callee(), a.Get("self"));
+        });
+        Value v = FunctionValue(b);
+        v.items.push_back(base);
+        return v;
+      }
+      Fail(e, absl::StrCat("'Delayed' object has no attribute '", name, "'"));
+    }
     case Value::Kind::kModule: {
       const Modules& m = GetModules();
       const std::string& mod = base.text;
@@ -1819,8 +2016,11 @@ bool ValuesEqual(const Value& a, const Value& b) {
 
 }  // namespace
 
-Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value& a,
-                              const Value& b) {
+Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value& a_in,
+                              const Value& b_in) {
+  // A lazy call is computed when used in arithmetic (inc(1) + 1).
+  const Value a = a_in.kind == Value::Kind::kDelayed ? Compute(at, a_in) : a_in;
+  const Value b = b_in.kind == Value::Kind::kDelayed ? Compute(at, b_in) : b_in;
   if (a.kind == Value::Kind::kArray || b.kind == Value::Kind::kArray) {
     if (op == "&" || op == "|" || op == "^") {
       // Bool arrays (and Python bools) only: the element-wise logical operation.

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,7 @@ struct Value {
     kDType,
     kFunction,  ///< a builtin, or a method bound to `items[0]`
     kModule,    ///< `text` is the module's dotted name ("dask.array", "dask.array.random")
+    kDelayed,   ///< a lazy call of a registered function (`delayed`), computed when shown
   };
   Kind kind = Kind::kNone;
   bool b = false;
@@ -50,6 +52,7 @@ struct Value {
   std::shared_ptr<const NDArray> ndarray;
   DType dtype = DType::kFloat64;
   std::shared_ptr<const Builtin> function;
+  std::shared_ptr<const tessera::Delayed> delayed;
 
   static Value None() { return {}; }
   static Value Bool(bool v);
@@ -73,6 +76,13 @@ struct InterpreterOptions {
   std::function<NDArray(const Array&)> compute;
   /// Client::persist. Without it `.persist()` is an error.
   std::function<Array(const Array&)> persist;
+  /// The names of the functions registered in the cluster's workers (inc, add, sleep, plugins'
+  /// functions). A call of one of them (`inc(1)`) builds a lazy call, as dask.delayed does;
+  /// names the language already defines (`add`, `sum`) become calls when an argument is one.
+  /// Asked once, on the first name the language does not know. Without it, none are known.
+  std::function<std::vector<std::string>()> functions;
+  /// Computes a lazy call (Client::compute(d).result()). Required to show or use its value.
+  std::function<tessera::Value(const tessera::Delayed&)> compute_delayed;
   /// Where `print(...)` writes a line (default: stdout).
   std::function<void(const std::string&)> print;
   /// Print arrays in full instead of NumPy's summary of more than 1000 elements.
@@ -120,8 +130,15 @@ class Interpreter {
   Value EvalUnary(const Expr& at, const std::string& op, const Value& a);
   Value EvalCompare(const Expr& e);
 
+  Value EvalListComp(const Expr& e);
+  /// A registered function's name, or nullptr (asks options_.functions once).
+  bool IsRegisteredFunction(const std::string& name);
+  Value MakeCall(const Expr& at, const std::string& function, const std::vector<Value>& args,
+                 const std::vector<const Expr*>& args_at);
+
   InterpreterOptions options_;
   std::map<std::string, Value, std::less<>> globals_;
+  std::optional<std::set<std::string, std::less<>>> registered_;
 };
 
 }  // namespace tessera::cli

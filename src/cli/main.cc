@@ -61,6 +61,12 @@ class Session {
 
   tessera::Array Persist(const tessera::Array& x) { return client().persist(x); }
   void set_progress(bool enabled) { progress_.set_enabled(enabled); }
+  tessera::Value ComputeDelayed(const tessera::Delayed& d) { return client().compute(d).result(); }
+  std::vector<std::string> Functions() {
+    std::vector<std::string> names;
+    for (const std::string& sig : client().functions()) names.push_back(sig.substr(0, sig.find('(')));
+    return names;
+  }
 
  private:
   std::string scheduler_;
@@ -180,6 +186,10 @@ void RunSource(Session& session, const std::string& source, bool print_array,
   tessera::cli::InterpreterOptions options;
   options.compute = [&session](const tessera::Array& x) { return session.Compute(x); };
   options.persist = [&session](const tessera::Array& x) { return session.Persist(x); };
+  options.functions = [&session] { return session.Functions(); };
+  options.compute_delayed = [&session](const tessera::Delayed& d) {
+    return session.ComputeDelayed(d);
+  };
   options.print_array = print_array;
   tessera::cli::Interpreter interpreter(std::move(options));
   if (save_path.empty()) {

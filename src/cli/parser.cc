@@ -563,7 +563,10 @@ class Parser {
     while (!AtOp("]")) {
       if (!StartsExpression()) Unexpected(Peek());
       list->items.push_back(ParseExpr());
-      if (AtName("for")) Fail(Peek(), "list comprehensions are not supported");
+      if (AtName("for")) {
+        if (list->items.size() != 1) Unexpected(Peek());
+        return ParseComprehension(open, std::move(list->items[0]));
+      }
       if (AtOp(",")) {
         ++pos_;
       } else if (!AtOp("]")) {
@@ -572,6 +575,28 @@ class Parser {
     }
     ++pos_;
     return list;
+  }
+
+  // `[element for name in iterable if condition]`, after the element; one `for` clause with a
+  // plain name as target, and at most one `if`.
+  ExprPtr ParseComprehension(const Token& open, ExprPtr element) {
+    ++pos_;  // for
+    ExprPtr comp = Make(Expr::Kind::kListComp, open);
+    comp->name = ExpectName();
+    if (AtOp(",")) Fail(Peek(), "a comprehension's target must be a single name");
+    if (!AtName("in")) Fail(Peek(), absl::StrCat("expected 'in' but found ", DescribeToken(Peek())));
+    ++pos_;
+    comp->items.push_back(std::move(element));
+    comp->items.push_back(ParseOr());
+    if (AtName("if")) {
+      ++pos_;
+      comp->items.push_back(ParseOr());
+    } else {
+      comp->items.push_back(nullptr);
+    }
+    if (AtName("for")) Fail(Peek(), "nested comprehensions (two 'for' clauses) are not supported");
+    ExpectOp("]");
+    return comp;
   }
 
   std::vector<Token> tokens_;
@@ -623,6 +648,10 @@ std::string DebugString(const Expr& e) {
       return absl::StrCat("(tuple", e.items.empty() ? "" : " ", absl::StrJoin(items(0), " "), ")");
     case Expr::Kind::kList:
       return absl::StrCat("(list", e.items.empty() ? "" : " ", absl::StrJoin(items(0), " "), ")");
+    case Expr::Kind::kListComp:
+      return absl::StrCat("(listcomp ", DebugString(*e.items[0]), " for ", e.name, " in ",
+                          DebugString(*e.items[1]),
+                          e.items[2] ? absl::StrCat(" if ", DebugString(*e.items[2])) : "", ")");
     case Expr::Kind::kUnary:
       return absl::StrCat("(", e.op == "-" ? "neg" : e.op, " ", DebugString(*e.items[0]), ")");
     case Expr::Kind::kBinary:

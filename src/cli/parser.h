@@ -35,6 +35,7 @@ struct Expr {
     kAttribute,  ///< items[0].name
     kSubscript,  ///< items[0][items[1:]]; `subscript_tuple` when written with a comma
     kSlice,      ///< start:stop:step inside a subscript; items of 3, null where omitted
+    kListComp,   ///< [items[0] for `name` in items[1] (if items[2])]; items[2] may be null
   };
   Kind kind = Kind::kNone;
   int line = 1;

@@ -1,9 +1,13 @@
 // tessera::Client: the gRPC side of the client library, and the embedded local cluster.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <map>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <grpcpp/grpcpp.h>
 
@@ -16,6 +20,7 @@
 #include "graph/rpc/wire.h"
 #include "scheduler.grpc.pb.h"
 #include "scheduler/scheduler_service.h"
+#include "client/calls.h"
 #include "tessera/tessera.h"
 #include "worker/data_client.h"
 #include "worker/worker.h"
@@ -78,7 +83,31 @@ class Connection {
         stub_(v1::Scheduler::NewStub(channel_)),
         client_id_(RandomClientId()) {}
 
-  ~Connection() { CloseSession(); }
+  ~Connection() {
+    FlushReleases();
+    CloseSession();
+  }
+
+  // Releases of call futures are batched: a map of 100 000 futures going out of scope costs a
+  // few RPCs, not 100 000. Flushed when 1000 are pending and before every submit and wait.
+  void ReleaseSoon(const std::string& key) {
+    std::vector<std::string> batch;
+    {
+      std::lock_guard<std::mutex> lock(release_mu_);
+      pending_releases_.push_back(key);
+      if (pending_releases_.size() < 1000) return;
+      batch.swap(pending_releases_);
+    }
+    Release(batch);
+  }
+  void FlushReleases() {
+    std::vector<std::string> batch;
+    {
+      std::lock_guard<std::mutex> lock(release_mu_);
+      batch.swap(pending_releases_);
+    }
+    if (!batch.empty()) Release(batch);
+  }
 
   // Keeps a session stream open so the scheduler releases this client's keys if it dies.
   void OpenSession() {
@@ -120,6 +149,8 @@ class Connection {
   worker::DataClient data_;
   std::unique_ptr<grpc::ClientContext> session_ctx_;
   std::unique_ptr<grpc::ClientReader<v1::ClientNotice>> session_reader_;
+  std::mutex release_mu_;
+  std::vector<std::string> pending_releases_;
 };
 
 struct Future::State {
@@ -131,9 +162,22 @@ struct Future::State {
   bool have_result = false;
   bool released = false;
   NDArray result;
+  // A call (submit, map, delayed): one key, a Value result, kept in the cluster while the
+  // future lives (it may be an argument of later calls).
+  bool is_call = false;
+  int64_t computation = 0;
+  int64_t computation_outputs = 0;
+  bool have_value = false;
+  bool cancelled = false;
+  Value value;
 
   ~State() {
-    if (!released) conn->Release(keys);
+    if (released) return;
+    if (is_call) {
+      conn->ReleaseSoon(keys[0]);
+    } else {
+      conn->Release(keys);
+    }
   }
 };
 
@@ -170,12 +214,15 @@ class ClientImpl {
 
 namespace {
 
-// Streams progress until the computation finished; throws the task's error if one erred.
-void WaitFor(Connection& conn, const v1::SubmitResponse& submitted, const ProgressCallback& progress) {
+// Streams progress until the keys are in memory (progress counted over the computation's tasks
+// when `computation` is not 0); throws the task's error if one erred.
+template <typename Keys>
+void WaitKeys(Connection& conn, int64_t computation, const Keys& keys,
+              const ProgressCallback& progress) {
   v1::WaitRequest req;
   req.set_client_id(conn.client_id());
-  req.set_computation_id(submitted.computation_id());
-  for (const auto& k : submitted.keys()) req.add_keys(k);
+  req.set_computation_id(computation);
+  for (const auto& k : keys) req.add_keys(k);
   grpc::ClientContext ctx;
   auto reader = conn.stub()->Wait(&ctx, req);
   v1::WaitUpdate update;
@@ -204,6 +251,10 @@ void WaitFor(Connection& conn, const v1::SubmitResponse& submitted, const Progre
   }
   ctx.TryCancel();
   reader->Finish();
+}
+
+void WaitFor(Connection& conn, const v1::SubmitResponse& submitted, const ProgressCallback& progress) {
+  WaitKeys(conn, submitted.computation_id(), submitted.keys(), progress);
 }
 
 NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
@@ -286,7 +337,108 @@ std::shared_ptr<Connection> Connect(const std::string& text, std::chrono::millis
 
 // ------------------------------------------------------------------ Future
 
+namespace {
+
+// The values of call keys: inline ones from the scheduler, the rest fetched from their holders.
+// Locate goes in batches so that no message nears gRPC's size limit.
+std::vector<Value> LocateValues(Connection& conn, const std::vector<std::string>& keys) {
+  std::vector<Value> out;
+  out.reserve(keys.size());
+  constexpr size_t kBatch = 8192;
+  for (size_t start = 0; start < keys.size(); start += kBatch) {
+    const size_t end = std::min(keys.size(), start + kBatch);
+    v1::LocateRequest req;
+    for (size_t k = start; k < end; ++k) req.add_keys(keys[k]);
+    v1::LocateResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    const grpc::Status status = conn.stub()->Locate(&ctx, req, &resp);
+    if (!status.ok()) ThrowGrpc(status, "locating results");
+    if (resp.locations_size() != static_cast<int>(end - start)) {
+      throw Error(13, "scheduler answered Locate with the wrong number of keys");
+    }
+    for (const auto& loc : resp.locations()) {
+      absl::StatusOr<ChunkBuffer> chunk =
+          absl::NotFoundError(absl::StrCat("result ", loc.key(), " has no holder"));
+      if (loc.has_inline()) {
+        chunk = wire::ChunkFromProto(loc.inline_data());
+      } else {
+        for (const auto& holder : loc.holders()) {
+          chunk = conn.data().Fetch(holder, loc.key());
+          if (chunk.ok()) break;
+        }
+      }
+      if (!chunk.ok()) Throw(chunk.status());
+      auto value = call::FromChunk(std::make_shared<const ChunkBuffer>(*std::move(chunk)));
+      if (!value.ok()) Throw(value.status());
+      out.push_back(detail::FromCallValue(*value));
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void ThrowCancelled(const std::string& key) {
+  throw Error(static_cast<int>(absl::StatusCode::kCancelled),
+              absl::StrCat("future ", key, " was cancelled"));
+}
+
+}  // namespace
+
+Value Future::result() {
+  if (!state_->is_call) return Value(get());
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->cancelled) ThrowCancelled(state_->keys[0]);
+  if (state_->have_value) return state_->value;
+  if (state_->released) {
+    throw Error(static_cast<int>(absl::StatusCode::kFailedPrecondition),
+                absl::StrCat("future ", state_->keys[0], " was released"));
+  }
+  state_->conn->FlushReleases();
+  WaitKeys(*state_->conn, 0, state_->keys, nullptr);
+  state_->value = LocateValues(*state_->conn, state_->keys)[0];
+  state_->have_value = true;
+  return state_->value;
+}
+
+const std::string& Future::key() const { return state_->keys.at(0); }
+
+void Future::cancel() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (!state_->released) state_->conn->Release(state_->keys);
+  state_->released = true;
+  if (!state_->have_value && !state_->have_result) state_->cancelled = true;
+}
+
+void Future::release() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (!state_->released) state_->conn->Release(state_->keys);
+  state_->released = true;
+}
+
 NDArray Future::get() {
+  if (state_->is_call) {
+    const Value v = result();
+    switch (v.type()) {
+      case ValueType::kArray:
+        return v.as_array();
+      case ValueType::kInt64: {
+        const int64_t i = v.as_int();
+        std::vector<uint8_t> bytes(8);
+        std::memcpy(bytes.data(), &i, 8);
+        return NDArray(DType::kInt64, {}, std::move(bytes));
+      }
+      case ValueType::kFloat64: {
+        const double f = v.as_double();
+        std::vector<uint8_t> bytes(8);
+        std::memcpy(bytes.data(), &f, 8);
+        return NDArray(DType::kFloat64, {}, std::move(bytes));
+      }
+      default:
+        throw Error(static_cast<int>(absl::StatusCode::kFailedPrecondition),
+                    absl::StrCat("the value of ", state_->keys[0], " is ", v.repr(),
+                                 ", not a number or an ndarray; use result()"));
+    }
+  }
   std::lock_guard<std::mutex> lock(state_->mu);
   if (state_->have_result) return state_->result;
   WaitFor(*state_->conn, state_->submitted, state_->progress);
@@ -299,7 +451,7 @@ NDArray Future::get() {
 
 bool Future::done() const {
   std::lock_guard<std::mutex> lock(state_->mu);
-  if (state_->have_result) return true;
+  if (state_->have_result || state_->have_value || state_->cancelled) return true;
   v1::WaitRequest req;
   req.set_client_id(state_->conn->client_id());
   req.set_computation_id(state_->submitted.computation_id());
@@ -398,6 +550,286 @@ Array Client::persist(const Array& x) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->persisted.insert(impl_->persisted.end(), submitted.keys().begin(), submitted.keys().end());
   return Array(*node);
+}
+
+// ------------------------------------------------------------------ function calls
+
+namespace {
+
+// Builds the CALL tasks of one submit: each Delayed once (dependencies first), futures as
+// inputs that refer to keys already in the cluster.
+class CallGraphBuilder {
+ public:
+  CallGraphBuilder(v1::SubmitRequest* req, const SubmitOptions& options)
+      : req_(req), options_(options) {}
+
+  void AddCall(const std::string& key, const std::string& function, const std::vector<Arg>& args) {
+    // Dependencies (Delayed) are emitted before the task that reads them.
+    std::vector<const Delayed::Node*> deps;
+    for (const Arg& a : args) CollectDelayed(a, &deps);
+    for (const Delayed::Node* d : deps) AddNode(d);
+    EmitCall(key, function, args);
+  }
+
+  void AddDelayed(const Delayed& d) { AddNode(d.node().get()); }
+
+ private:
+  // Post-order without recursion, so a chain of 100 000 calls does not overflow the stack.
+  void AddNode(const Delayed::Node* root) {
+    struct Frame {
+      const Delayed::Node* node;
+      bool expanded;
+    };
+    std::vector<Frame> stack{{root, false}};
+    std::vector<const Delayed::Node*> children;
+    while (!stack.empty()) {
+      const Frame f = stack.back();
+      stack.pop_back();
+      const Delayed::Node* n = f.node;
+      if (n->future != nullptr || emitted_.count(n->key) != 0) continue;  // persisted or sent
+      if (f.expanded) {
+        emitted_.insert(n->key);
+        EmitCall(n->key, n->function, n->args);
+        continue;
+      }
+      stack.push_back({n, true});
+      children.clear();
+      for (const Arg& a : n->args) CollectDelayed(a, &children);
+      for (auto it = children.rbegin(); it != children.rend(); ++it) stack.push_back({*it, false});
+    }
+  }
+
+  static void CollectDelayed(const Arg& a, std::vector<const Delayed::Node*>* out) {
+    if (a.kind() == Arg::Kind::kDelayed) {
+      out->push_back(a.delayed().node().get());
+    } else if (a.kind() == Arg::Kind::kList) {
+      for (const Arg& item : a.items()) CollectDelayed(item, out);
+    }
+  }
+
+  void EmitCall(const std::string& key, const std::string& function, const std::vector<Arg>& args) {
+    v1::Task* t = req_->add_calls();
+    t->set_key(key);
+    t->set_kind(v1::Task::CALL);
+    t->set_function(function);
+    t->set_group(function);
+    if (options_.retries != 0) t->set_retries(options_.retries);
+    if (options_.priority != 0) t->set_priority(options_.priority);
+    std::vector<std::string> dep_keys;  // few per call: a linear search beats a hash map
+    for (const Arg& a : args) ArgToProto(a, t, &dep_keys, t->add_args());
+  }
+
+  static std::string FutureKey(const std::shared_ptr<Future::State>& f) {
+    if (f->released) {
+      throw Error(static_cast<int>(absl::StatusCode::kFailedPrecondition),
+                  absl::StrCat("future ", f->keys.empty() ? "" : f->keys[0],
+                               " was released or cancelled; it cannot be an argument"));
+    }
+    if (f->keys.size() != 1) {
+      throw Error(static_cast<int>(absl::StatusCode::kInvalidArgument),
+                  absl::StrCat("an array future of ", f->keys.size(),
+                               " chunks cannot be a call argument; only one-chunk arrays can"));
+    }
+    return f->keys[0];
+  }
+
+  void ArgToProto(const Arg& a, v1::Task* t, std::vector<std::string>* deps, v1::CallArg* out) {
+    auto ref = [&](const std::string& key) {
+      auto it = std::find(deps->begin(), deps->end(), key);
+      if (it == deps->end()) {
+        deps->push_back(key);
+        t->add_inputs()->set_key(key);
+        it = deps->end() - 1;
+      }
+      out->set_dep(static_cast<int>(it - deps->begin()));
+    };
+    switch (a.kind()) {
+      case Arg::Kind::kValue:
+        out->set_literal(call::Encode(detail::ToCallValue(a.value())));
+        break;
+      case Arg::Kind::kFuture:
+        ref(FutureKey(a.future()));
+        break;
+      case Arg::Kind::kDelayed:
+        ref(a.delayed().node()->future != nullptr ? FutureKey(a.delayed().node()->future)
+                                                  : a.delayed().key());
+        break;
+      case Arg::Kind::kList: {
+        auto* list = out->mutable_list();
+        for (const Arg& item : a.items()) ArgToProto(item, t, deps, list->add_items());
+        break;
+      }
+    }
+  }
+
+  v1::SubmitRequest* req_;
+  SubmitOptions options_;
+  std::unordered_set<std::string> emitted_;
+};
+
+// Sends the calls; returns one future per output key.
+std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::SubmitRequest& req,
+                                const std::vector<std::string>& outputs) {
+  conn->FlushReleases();
+  req.set_client_id(conn->client_id());
+  for (const auto& k : outputs) req.add_call_outputs(k);
+  v1::SubmitResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  const grpc::Status status = conn->stub()->Submit(&ctx, req, &resp);
+  if (!status.ok()) ThrowGrpc(status, "");
+  std::vector<Future> futures;
+  futures.reserve(outputs.size());
+  for (const auto& key : outputs) {
+    auto state = std::make_shared<Future::State>();
+    state->conn = conn;
+    state->keys = {key};
+    state->is_call = true;
+    state->computation = resp.computation_id();
+    state->computation_outputs = static_cast<int64_t>(outputs.size());
+    futures.emplace_back(std::move(state));
+  }
+  return futures;
+}
+
+}  // namespace
+
+Future Client::submit_args(const std::string& function, std::vector<Arg> args,
+                           const SubmitOptions& options) {
+  v1::SubmitRequest req;
+  CallGraphBuilder builder(&req, options);
+  const std::string key = detail::NewCallKey(function);
+  builder.AddCall(key, function, args);
+  return SubmitCalls(impl_->conn, req, {key})[0];
+}
+
+std::vector<Future> Client::map(const std::string& function, const std::vector<Arg>& values,
+                                const SubmitOptions& options) {
+  // Sent in batches, so the scheduler starts dispatching the first calls while later ones are
+  // still being encoded, and no message grows large.
+  constexpr size_t kBatch = 8192;
+  std::vector<Future> out;
+  out.reserve(values.size());
+  for (size_t start = 0; start < values.size(); start += kBatch) {
+    const size_t end = std::min(values.size(), start + kBatch);
+    v1::SubmitRequest req;
+    req.mutable_calls()->Reserve(static_cast<int>(end - start));
+    CallGraphBuilder builder(&req, options);
+    std::vector<std::string> keys;
+    keys.reserve(end - start);
+    std::vector<Arg> one{Arg(0)};
+    for (size_t k = start; k < end; ++k) {
+      keys.push_back(detail::NewCallKey(function));
+      one[0] = values[k];
+      builder.AddCall(keys.back(), function, one);
+    }
+    std::vector<Future> batch = SubmitCalls(impl_->conn, req, keys);
+    for (Future& f : batch) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Value> Client::gather(const std::vector<Future>& futures) {
+  // Unresolved call futures are waited for together: by their computation when they are all of
+  // one (a map), else by their keys.
+  std::vector<std::shared_ptr<Future::State>> todo;
+  std::vector<std::string> keys;
+  // Futures of one computation (a map batch, a compute) that cover all its outputs are waited
+  // for by computation, which the scheduler checks cheaply; the rest by key.
+  std::map<int64_t, std::vector<std::string>> by_computation;
+  for (const Future& f : futures) {
+    const auto& s = f.state();
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (!s->is_call || s->have_value || s->cancelled || s->released) continue;
+    todo.push_back(s);
+    keys.push_back(s->keys[0]);
+    by_computation[s->computation].push_back(s->keys[0]);
+  }
+  if (!todo.empty()) {
+    impl_->conn->FlushReleases();
+    std::unordered_map<int64_t, int64_t> outputs;
+    for (const auto& s : todo) outputs[s->computation] = s->computation_outputs;
+    std::vector<std::string> loose;
+    for (auto& [computation, group] : by_computation) {
+      if (computation != 0 && outputs[computation] == static_cast<int64_t>(group.size())) {
+        WaitKeys(*impl_->conn, computation, group, nullptr);
+      } else {
+        loose.insert(loose.end(), group.begin(), group.end());
+      }
+    }
+    if (!loose.empty()) WaitKeys(*impl_->conn, 0, loose, nullptr);
+    std::vector<Value> values = LocateValues(*impl_->conn, keys);
+    for (size_t k = 0; k < todo.size(); ++k) {
+      std::lock_guard<std::mutex> lock(todo[k]->mu);
+      todo[k]->value = std::move(values[k]);
+      todo[k]->have_value = true;
+    }
+  }
+  std::vector<Value> out;
+  out.reserve(futures.size());
+  for (const Future& f : futures) out.push_back(const_cast<Future&>(f).result());
+  return out;
+}
+
+std::vector<Future> Client::compute(const std::vector<Delayed>& xs, const SubmitOptions& options) {
+  v1::SubmitRequest req;
+  CallGraphBuilder builder(&req, options);
+  std::vector<std::string> outputs;
+  std::unordered_set<std::string> seen;
+  for (const Delayed& x : xs) {
+    builder.AddDelayed(x);
+    if (x.node()->future == nullptr && seen.insert(x.key()).second) outputs.push_back(x.key());
+  }
+  std::vector<Future> submitted;
+  if (!outputs.empty()) submitted = SubmitCalls(impl_->conn, req, outputs);
+  std::unordered_map<std::string, Future> by_key;
+  for (size_t k = 0; k < outputs.size(); ++k) by_key.emplace(outputs[k], submitted[k]);
+  std::vector<Future> out;
+  out.reserve(xs.size());
+  for (const Delayed& x : xs) {
+    out.push_back(x.node()->future != nullptr ? Future(x.node()->future) : by_key.at(x.key()));
+  }
+  return out;
+}
+
+Future Client::compute(const Delayed& x, const SubmitOptions& options) {
+  return compute(std::vector<Delayed>{x}, options)[0];
+}
+
+std::vector<Delayed> Client::persist(const std::vector<Delayed>& xs, const SubmitOptions& options) {
+  std::vector<Future> futures = compute(xs, options);
+  std::vector<Delayed> out;
+  out.reserve(xs.size());
+  for (size_t k = 0; k < xs.size(); ++k) {
+    auto node = std::make_shared<Delayed::Node>();
+    node->key = futures[k].key();
+    node->future = futures[k].state();
+    out.emplace_back(std::move(node));
+  }
+  return out;
+}
+
+Delayed Client::persist(const Delayed& x, const SubmitOptions& options) {
+  return persist(std::vector<Delayed>{x}, options)[0];
+}
+
+void Client::cancel(const std::vector<Future>& futures) {
+  for (Future f : futures) f.cancel();
+}
+
+std::vector<std::string> Client::functions() {
+  v1::InfoRequest req;
+  v1::InfoResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const grpc::Status status = impl_->conn->stub()->Info(&ctx, req, &resp);
+  if (!status.ok()) ThrowGrpc(status, absl::StrCat("functions from ", impl_->conn->address()));
+  std::vector<std::string> out;
+  for (const auto& f : resp.functions()) {
+    auto sig = wire::SignatureFromProto(f);
+    if (sig.ok()) out.push_back(sig->ToString());
+  }
+  return out;
 }
 
 SchedulerInfo Client::scheduler_info() {

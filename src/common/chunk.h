@@ -16,6 +16,9 @@ struct ChunkBuffer {
   DType dtype = DType::kFloat64;
   Shape shape;
   std::vector<uint8_t> bytes;  ///< NumElements(shape) * ItemSize(dtype) bytes, C order.
+  /// Set when `bytes` hold an encoded call::Value (a string, bytes, list or none returned by a
+  /// registered function; see common/value.h) rather than array elements.
+  bool encoded_value = false;
 
   int64_t num_elements() const { return NumElements(shape); }
   int64_t nbytes() const { return static_cast<int64_t>(bytes.size()); }

@@ -13,6 +13,7 @@
 
 #include "common/dtype.h"
 #include "common/shape.h"
+#include "common/value.h"
 #include "graph/expr.h"
 
 namespace tessera::graph {
@@ -138,8 +139,21 @@ inline DType PartialDType(ReduceOp op, DType dtype) {
 /// kChunk: a fused program over a region. kCombine: merges partials. kContract: the tensordot
 /// of two materialised blocks (deps {a block, b block}) over `contract_a` / `contract_b`, as the
 /// float64 (or int64, for integer and bool dtypes) partial of a sum. kLiteral: the block's
-/// values are `literal` (host data from the client), of dtype finalize.out_dtype.
-enum class TaskKind : int8_t { kChunk = 0, kCombine = 1, kContract = 2, kLiteral = 3 };
+/// values are `literal` (host data from the client), of dtype finalize.out_dtype. kCall: the
+/// registered function `function` applied to `call_args` (client.submit / delayed); its deps are
+/// the keys (futures) the arguments refer to, and its result is a call::Value.
+enum class TaskKind : int8_t { kChunk = 0, kCombine = 1, kContract = 2, kLiteral = 3, kCall = 4 };
+
+/// One argument of a kCall task: a literal value, the value of dependency `dep` (an index into
+/// TaskSpec::deps), or a list of arguments (so a list may hold futures: sum([f1, f2, 3])).
+struct CallArg {
+  enum class Kind : int8_t { kLiteral = 0, kRef = 1, kList = 2 };
+  Kind kind = Kind::kLiteral;
+  call::Value literal;
+  int dep = -1;
+  std::vector<CallArg> items;
+  bool operator==(const CallArg&) const = default;
+};
 
 /// One materialised input chunk that a kChunk task reads.
 struct InputChunk {
@@ -173,6 +187,11 @@ struct TaskSpec {
   std::vector<int> contract_a, contract_b;
   // kLiteral: the block's bytes, C order, shape hi - lo
   std::string literal;
+  // kCall
+  std::string function;            ///< the registered function's name
+  std::vector<CallArg> call_args;
+  int retries = 0;                 ///< times the scheduler reruns the task after an error
+  int priority = 0;                ///< higher runs first among ready tasks
   // both
   Finalize finalize;
   int64_t est_bytes = 0;          ///< estimated size of the result

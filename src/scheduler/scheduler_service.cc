@@ -40,6 +40,10 @@ WorkerSpec SpecFromProto(const v1::RegisterWorker& r) {
   s.memory_limit = r.memory_limit();
   s.device = r.device();
   s.device_memory = r.device_memory();
+  for (const auto& f : r.functions()) {
+    auto sig = wire::SignatureFromProto(f);
+    if (sig.ok()) s.functions.push_back(*std::move(sig));  // validated by ValidateRegistration
+  }
   return s;
 }
 
@@ -57,6 +61,10 @@ absl::Status ValidateRegistration(const v1::RegisterWorker& r) {
         absl::StrCat("register: kind '", r.kind(), "' is neither cpu nor cuda"));
   }
   TESSERA_RETURN_IF_ERROR(ParseAddress(r.address()).status());
+  for (const auto& f : r.functions()) {
+    auto sig = wire::SignatureFromProto(f);
+    if (!sig.ok()) return absl::InvalidArgumentError(absl::StrCat("register: ", sig.status().message()));
+  }
   return absl::OkStatus();
 }
 
@@ -164,6 +172,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   }
 
   Status Submit(ServerContext*, const v1::SubmitRequest* req, v1::SubmitResponse* resp) override {
+    if (req->calls_size() > 0) return SubmitCalls(*req, resp);
     auto root = wire::GraphFromProto(req->graph());
     if (!root.ok()) return rpc::ToGrpc(root.status());
     auto lowered = graph::Lower(*root);
@@ -179,6 +188,20 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     resp->set_num_tasks(result->num_tasks);
     resp->set_computation_id(result->computation);
     TESSERA_LOG(kDebug, "submitted ", resp->name(), ": ", result->num_tasks, " tasks");
+    return Status::OK;
+  }
+
+  // Function calls (client.submit, map, delayed): no lowering, checked against the functions the
+  // workers offer by the state machine.
+  Status SubmitCalls(const v1::SubmitRequest& req, v1::SubmitResponse* resp) {
+    auto graph = wire::CallGraphFromProto(req.calls(), req.call_outputs());
+    if (!graph.ok()) return rpc::ToGrpc(graph.status());
+    absl::MutexLock lock(&mu_);
+    auto result = state_.Submit(req.client_id(), *std::move(graph));
+    if (!result.ok()) return rpc::ToGrpc(result.status());
+    for (const auto& k : result->keys) resp->add_keys(k);
+    resp->set_num_tasks(result->num_tasks);
+    resp->set_computation_id(result->computation);
     return Status::OK;
   }
 
@@ -285,6 +308,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     resp->set_dashboard(dashboard_url_);
     resp->set_tasks_total(state_.NumTasks());
     resp->set_tasks_in_memory(state_.NumInMemory());
+    for (const auto& f : state_.Functions()) wire::SignatureToProto(f, resp->add_functions());
     return Status::OK;
   }
 

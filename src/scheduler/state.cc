@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/shape.h"
+#include "common/status.h"
 
 namespace tessera::scheduler {
 
@@ -85,7 +86,14 @@ SchedulerState::Task* SchedulerState::Find(const std::string& key) const {
 
 WorkerId SchedulerState::AddWorker(const WorkerSpec& spec) {
   const WorkerId id = next_worker_++;
-  workers_[id].spec = spec;
+  Worker& w = workers_[id];
+  w.spec = spec;
+  for (const auto& sig : spec.functions) {
+    if (!w.functions.insert(sig.name).second) continue;
+    auto [it, fresh] = functions_.try_emplace(sig.name);
+    if (fresh) it->second.signature = sig;
+    ++it->second.workers;
+  }
   ++version_;
   Schedule();
   return id;
@@ -95,6 +103,10 @@ void SchedulerState::RemoveWorker(WorkerId id) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
   std::vector<Task*> requeue(it->second.processing.begin(), it->second.processing.end());
+  for (const std::string& name : it->second.functions) {
+    auto f = functions_.find(name);
+    if (f != functions_.end() && --f->second.workers == 0) functions_.erase(f);
+  }
   workers_.erase(it);
   for (Task* t : requeue) {
     t->processing_on = -1;
@@ -149,12 +161,15 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       return absl::NotFoundError(absl::StrCat("input key '", key,
                                               "' is not in the cluster (was it released?)"));
     }
-    if (t->status == TaskStatus::kErred) {
+    // A call on an erred future errs in turn (as Dask's futures do); arrays refuse at submit.
+    const bool is_call = !graph.tasks.empty() && graph.tasks[0].kind == graph::TaskKind::kCall;
+    if (t->status == TaskStatus::kErred && !is_call) {
       return absl::FailedPreconditionError(
           absl::StrCat("input key '", key, "' erred: ", t->error));
     }
   }
-  std::unordered_set<std::string> new_keys;
+  std::unordered_map<std::string, const graph::TaskSpec*> new_keys;
+  new_keys.reserve(graph.tasks.size());
   for (const auto& spec : graph.tasks) {
     if (largest_worker > 0 && spec.est_bytes > largest_worker) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -174,7 +189,8 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
           absl::StrCat("task ", spec.key, " refers to program ", spec.program, " of ",
                        graph.programs.size()));
     }
-    new_keys.insert(spec.key);
+    if (spec.kind == graph::TaskKind::kCall) TESSERA_RETURN_IF_ERROR(CheckCall(spec, new_keys));
+    new_keys.emplace(spec.key, &spec);
   }
 
   std::vector<std::shared_ptr<const ProgramEntry>> programs;
@@ -198,6 +214,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       t->spec = std::move(spec);
       if (t->spec.kind == graph::TaskKind::kChunk) t->program = programs[t->spec.program];
       t->status = TaskStatus::kReleased;
+      t->retries_left = t->spec.retries;
       for (const std::string& dep : t->spec.deps) {
         Task* d = Find(dep);
         t->deps.push_back(d);
@@ -210,6 +227,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       // A resubmission retries what failed before (the failure may have been transient).
       SetStatus(t, TaskStatus::kReleased);
       t->error.clear();
+      t->retries_left = t->spec.retries;
       added.push_back(t);
     } else if (t->status == TaskStatus::kReleased) {
       added.push_back(t);  // its value was dropped but the lineage is known: compute it again
@@ -230,7 +248,10 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   for (const std::string& key : graph.output_keys) {
     Task* t = Find(key);
     if (t == nullptr) continue;  // a kSource root: the key exists under the source's name
+    if (!t->output_of.empty() && t->output_of.back() == c) continue;  // listed twice
     c->outputs.push_back(t);
+    t->output_of.push_back(c);
+    ++c->live_outputs;
     ++t->wanted;
     ++wants[t];
   }
@@ -246,29 +267,21 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
 void SchedulerState::Release(const std::string& client, const std::vector<std::string>& keys) {
   auto cw = client_wants_.find(client);
   if (cw == client_wants_.end()) return;
+  std::vector<Computation*> ended;
   for (const std::string& key : keys) {
     Task* t = Find(key);
     if (t == nullptr) continue;
     auto it = cw->second.find(t);
     if (it == cw->second.end()) continue;
     --t->wanted;
-    if (--it->second == 0) cw->second.erase(it);
-  }
-  // Computations whose outputs the client no longer wants are done with.
-  for (auto it = computations_.begin(); it != computations_.end();) {
-    Computation* c = it->second.get();
-    bool still_wanted = false;
-    for (Task* t : c->outputs) still_wanted |= cw->second.count(t) != 0;
-    if (c->client == client && !still_wanted) {
-      for (Task* t : c->members) {
-        auto& v = t->computations;
-        v.erase(std::remove(v.begin(), v.end(), c), v.end());
-      }
-      it = computations_.erase(it);
-    } else {
-      ++it;
+    if (--it->second > 0) continue;
+    cw->second.erase(it);
+    // Computations whose outputs the client no longer wants at all are done with.
+    for (Computation* c : t->output_of) {
+      if (c->client == client && --c->live_outputs == 0) ended.push_back(c);
     }
   }
+  for (Computation* c : ended) EndComputation(c);
   for (const std::string& key : keys) {
     if (Task* t = Find(key)) {
       MaybeRelease(t);
@@ -277,6 +290,28 @@ void SchedulerState::Release(const std::string& client, const std::vector<std::s
   }
   if (cw->second.empty()) client_wants_.erase(cw);
   ++version_;
+}
+
+void SchedulerState::EndComputation(Computation* c) {
+  for (Task* t : c->members) {
+    auto& v = t->computations;
+    v.erase(std::remove(v.begin(), v.end(), c), v.end());
+  }
+  for (Task* t : c->outputs) {
+    auto& v = t->output_of;
+    v.erase(std::remove(v.begin(), v.end(), c), v.end());
+  }
+  // Forgetting one task may forget others (its dependencies): look each up again by key.
+  std::vector<std::string> keys;
+  keys.reserve(c->members.size());
+  for (Task* t : c->members) keys.push_back(t->spec.key);
+  computations_.erase(c->id);
+  for (const std::string& key : keys) {
+    if (Task* t = Find(key)) {
+      MaybeRelease(t);
+      MaybeForget(t);
+    }
+  }
 }
 
 void SchedulerState::RemoveClient(const std::string& client) {
@@ -297,13 +332,19 @@ void SchedulerState::Recompute(Task* t) {
   SetStatus(t, TaskStatus::kWaiting);
   t->missing_deps = 0;
   EnterRunning(t);
+  const Task* erred = nullptr;
   for (Task* d : t->deps) {
     if (d->status != TaskStatus::kMemory) {
       ++t->missing_deps;
       if (d->status == TaskStatus::kReleased) Recompute(d);
+      if (d->status == TaskStatus::kErred) erred = d;
     }
   }
-  if (t->missing_deps == 0) MakeReady(t);
+  if (erred != nullptr) {
+    MarkErred(t, erred->error, erred->erred_key);
+  } else if (t->missing_deps == 0) {
+    MakeReady(t);
+  }
 }
 
 void SchedulerState::EnterRunning(Task* t) {
@@ -320,7 +361,14 @@ void SchedulerState::LeaveRunning(Task* t) {
 void SchedulerState::MakeReady(Task* t) {
   SetStatus(t, TaskStatus::kQueued);
   // Tasks with inputs (combines, consumers) go first: they free memory. Roots wait their turn.
-  if (t->deps.empty()) {
+  // A call's priority overrides that: above 0 first, below 0 last.
+  if (t->spec.priority != 0) {
+    if (t->spec.priority > 0) {
+      ready_.push_front(t);
+    } else {
+      ready_.push_back(t);
+    }
+  } else if (t->deps.empty()) {
     ready_.push_back(t);
   } else {
     ready_.push_front(t);
@@ -341,10 +389,35 @@ void SchedulerState::MaybeRelease(Task* t) {
   // Callers decide about forgetting: it destroys `t`.
 }
 
-void SchedulerState::MaybeForget(Task* t) {
+void SchedulerState::MaybeForget(Task* first) {
+  // A worklist of keys rather than recursion: forgetting the end of a chain of 100 000 calls
+  // walks the whole chain, and a key (not a pointer) stays valid if its task is forgotten first.
+  std::vector<std::string> work{first->spec.key};
+  while (!work.empty()) {
+    Task* t = Find(work.back());
+    work.pop_back();
+    if (t != nullptr) ForgetOne(t, &work);
+  }
+}
+
+void SchedulerState::ForgetOne(Task* t, std::vector<std::string>* next) {
   // Forget when no client wants it and nothing that may still run or be recomputed depends on
   // it; the lineage of wanted keys stays so lost results can be recomputed.
+  // A live computation's members are its lineage (and it counts its progress over them): they
+  // are forgotten when the computation ends (EndComputation).
   if (t->wanted > 0 || !t->dependents.empty()) return;
+  if (!t->computations.empty()) {
+    // Unneeded work does not run, though: a queued or waiting task goes back to released.
+    if (t->status == TaskStatus::kQueued) {
+      ready_.erase(std::remove(ready_.begin(), ready_.end(), t), ready_.end());
+      LeaveRunning(t);
+      SetStatus(t, TaskStatus::kReleased);
+    } else if (t->status == TaskStatus::kWaiting) {
+      LeaveRunning(t);
+      SetStatus(t, TaskStatus::kReleased);
+    }
+    return;
+  }
   if (t->status == TaskStatus::kMemory || t->status == TaskStatus::kProcessing ||
       t->status == TaskStatus::kQueued || t->status == TaskStatus::kWaiting) {
     if (t->status == TaskStatus::kMemory) {
@@ -364,10 +437,10 @@ void SchedulerState::MaybeForget(Task* t) {
     auto& v = d->dependents;
     v.erase(std::remove(v.begin(), v.end(), t), v.end());
   }
+  for (Task* d : deps) next->push_back(d->spec.key);
   const std::string key = t->spec.key;
   DetachGroup(t);
   tasks_.erase(key);
-  for (Task* d : deps) MaybeForget(d);
 }
 
 void SchedulerState::MarkDone(Task* t) {
@@ -427,8 +500,19 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
   Schedule();
 }
 
-void SchedulerState::MarkErred(Task* t, const std::string& message, const std::string& origin) {
-  if (t->status == TaskStatus::kErred) return;
+void SchedulerState::MarkErred(Task* root, const std::string& message, const std::string& origin) {
+  // Iterative, as MaybeForget: an error at the root of a long chain errs the whole chain.
+  std::vector<Task*> work{root};
+  while (!work.empty()) {
+    Task* t = work.back();
+    work.pop_back();
+    if (t->status == TaskStatus::kErred) continue;
+    MarkOneErred(t, message, origin);
+    work.insert(work.end(), t->dependents.begin(), t->dependents.end());
+  }
+}
+
+void SchedulerState::MarkOneErred(Task* t, const std::string& message, const std::string& origin) {
   if (t->status == TaskStatus::kQueued) {
     ready_.erase(std::remove(ready_.begin(), ready_.end(), t), ready_.end());
   }
@@ -451,7 +535,6 @@ void SchedulerState::MarkErred(Task* t, const std::string& message, const std::s
     }
   }
   if (was_running) LeaveRunning(t);
-  for (Task* d : t->dependents) MarkErred(d, message, origin);
 }
 
 void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
@@ -460,7 +543,13 @@ void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
   auto wit = workers_.find(worker);
   if (wit != workers_.end() && t != nullptr) wit->second.processing.erase(t);
   if (t != nullptr && t->status == TaskStatus::kProcessing && t->processing_on == worker) {
-    MarkErred(t, message, key);
+    if (t->retries_left > 0) {
+      --t->retries_left;  // Dask's retries: run it again, perhaps elsewhere
+      t->processing_on = -1;
+      MakeReady(t);
+    } else {
+      MarkErred(t, message, key);
+    }
     ++version_;
   }
   Schedule();
@@ -485,8 +574,10 @@ WorkerId SchedulerState::PickWorker(const Task* t) const {
   // assumed 500 MB/s) plus its queue (at an assumed 10 ms a task per thread).
   WorkerId best = -1;
   double best_cost = std::numeric_limits<double>::infinity();
+  const bool is_call = t->spec.kind == graph::TaskKind::kCall;
   for (const auto& [id, w] : workers_) {
     if (Saturated(w, t)) continue;
+    if (is_call && w.functions.count(t->spec.function) == 0) continue;
     double missing = 0;
     for (const Task* d : t->deps) {
       if (d->inline_data != nullptr) continue;
@@ -542,6 +633,66 @@ void SchedulerState::Schedule() {
     ready_.pop_front();
     Assign(t, w);
   }
+}
+
+// ---------------------------------------------------------------- calls
+
+call::Type SchedulerState::ResultType(
+    const std::string& key,
+    const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const {
+  const graph::TaskSpec* spec = nullptr;
+  auto it = new_tasks.find(key);
+  if (it != new_tasks.end()) {
+    spec = it->second;
+  } else if (const Task* t = Find(key)) {
+    spec = &t->spec;
+  }
+  if (spec == nullptr || spec->kind != graph::TaskKind::kCall) return call::Type::kAny;
+  auto f = functions_.find(spec->function);
+  return f == functions_.end() ? call::Type::kAny : f->second.signature.returns;
+}
+
+absl::Status SchedulerState::CheckCall(
+    const graph::TaskSpec& spec,
+    const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const {
+  if (workers_.empty()) return absl::OkStatus();  // nothing to check against yet
+  auto f = functions_.find(spec.function);
+  if (f == functions_.end()) {
+    std::vector<std::string> names;
+    for (const auto& [name, offer] : functions_) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    std::string offered;
+    for (const auto& n : names) absl::StrAppend(&offered, offered.empty() ? "" : ", ", n);
+    return absl::NotFoundError(absl::StrCat("no worker offers a function named '", spec.function,
+                                            "' (offered: ", offered, ")"));
+  }
+  std::vector<call::Type> given;
+  given.reserve(spec.call_args.size());
+  for (const graph::CallArg& a : spec.call_args) {
+    switch (a.kind) {
+      case graph::CallArg::Kind::kLiteral:
+        given.push_back(a.literal.type);
+        break;
+      case graph::CallArg::Kind::kList:
+        given.push_back(call::Type::kList);
+        break;
+      case graph::CallArg::Kind::kRef:
+        if (a.dep < 0 || a.dep >= static_cast<int>(spec.deps.size())) {
+          return absl::InvalidArgumentError(absl::StrCat("task ", spec.key, ": argument refers to input ",
+                                                         a.dep, " of ", spec.deps.size()));
+        }
+        given.push_back(ResultType(spec.deps[static_cast<size_t>(a.dep)], new_tasks));
+        break;
+    }
+  }
+  return f->second.signature.Check(given);
+}
+
+std::vector<call::Signature> SchedulerState::Functions() const {
+  std::vector<call::Signature> out;
+  for (const auto& [name, offer] : functions_) out.push_back(offer.signature);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
 }
 
 // ---------------------------------------------------------------- queries

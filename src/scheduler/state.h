@@ -33,6 +33,7 @@ struct WorkerSpec {
   int64_t memory_limit = 0;
   std::string device;
   int64_t device_memory = 0;
+  std::vector<call::Signature> functions;  ///< what kCall tasks it can run
 };
 
 struct WorkerMetrics {
@@ -158,8 +159,13 @@ class SchedulerState {
   /// Adds the tasks of `graph` (keys already known are shared, as Dask does), marks the output
   /// keys wanted by `client` and schedules what is ready. Errors: an external dependency that is
   /// not in memory (NOT_FOUND), a task larger than every worker's memory limit
-  /// (RESOURCE_EXHAUSTED).
+  /// (RESOURCE_EXHAUSTED). kCall tasks are checked against the functions the workers offer: a
+  /// function no worker offers (NOT_FOUND, naming it) or arguments whose count or types do not fit
+  /// its signature (INVALID_ARGUMENT, naming the function, the signature and what was given).
+  /// With no worker connected at all, calls are accepted unchecked and run once one joins.
   absl::StatusOr<SubmitResult> Submit(const std::string& client, graph::TaskGraph graph);
+  /// The functions offered by at least one worker, by name.
+  std::vector<call::Signature> Functions() const;
   /// The client no longer wants these keys.
   void Release(const std::string& client, const std::vector<std::string>& keys);
   /// Releases everything the client wanted.
@@ -215,6 +221,8 @@ class SchedulerState {
     std::string error;
     std::string erred_key;
     std::vector<Computation*> computations;
+    std::vector<Computation*> output_of;  ///< computations that have this task as an output
+    int retries_left = 0;                 ///< kCall: reruns left after an error
   };
   struct Computation {
     ComputationId id = 0;
@@ -225,6 +233,7 @@ class SchedulerState {
     std::vector<Task*> members;
     int64_t total = 0;
     int64_t done = 0;
+    int64_t live_outputs = 0;  ///< outputs the client still wants; 0 ends the computation
     std::string error, erred_key;
   };
   struct Worker {
@@ -233,6 +242,7 @@ class SchedulerState {
     std::unordered_set<Task*> processing;
     int64_t stored_keys = 0;
     std::unordered_set<int64_t> programs_sent;
+    std::unordered_set<std::string> functions;
     WorkerCommands outbox;
   };
 
@@ -241,13 +251,20 @@ class SchedulerState {
   void SetStatus(Task* t, TaskStatus status);
   void AttachGroup(Task* t);  // a new task: counted in its group as released
   void DetachGroup(Task* t);  // a task about to be forgotten
+  absl::Status CheckCall(const graph::TaskSpec& spec,
+                         const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const;
+  call::Type ResultType(const std::string& key,
+                        const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const;
+  void EndComputation(Computation* c);
   void MakeReady(Task* t);
   void EnterRunning(Task* t);   // t starts needing its deps
   void LeaveRunning(Task* t);   // t no longer needs its deps
   void Recompute(Task* t);      // bring a released or lost task back
   void MaybeRelease(Task* t);
   void MaybeForget(Task* t);
+  void ForgetOne(Task* t, std::vector<std::string>* next);
   void MarkErred(Task* t, const std::string& message, const std::string& origin);
+  void MarkOneErred(Task* t, const std::string& message, const std::string& origin);
   void MarkDone(Task* t);
   void Schedule();
   WorkerId PickWorker(const Task* t) const;
@@ -273,6 +290,13 @@ class SchedulerState {
   std::deque<Group*> finished_groups_;  ///< groups with no live task, oldest first
   std::array<int64_t, kNumTaskStatuses> task_counts_{};
   StateCounters counters_;
+  /// Functions offered by workers: the first signature seen for a name, and how many workers
+  /// offer it.
+  struct FunctionOffer {
+    call::Signature signature;
+    int workers = 0;
+  };
+  std::unordered_map<std::string, FunctionOffer> functions_;
 };
 
 }  // namespace tessera::scheduler

@@ -43,6 +43,7 @@ absl::StatusOr<ChunkBuffer> DataClient::Fetch(const std::string& address, const 
                                                 expected, " expected"));
       }
       out.bytes.resize(static_cast<size_t>(expected));
+      out.encoded_value = piece.encoded_value();
       first = false;
     }
     const int64_t n = static_cast<int64_t>(piece.data().size());

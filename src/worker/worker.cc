@@ -18,6 +18,7 @@
 #include "scheduler.grpc.pb.h"
 #include "worker.grpc.pb.h"
 #include "worker/data_client.h"
+#include "worker/function_registry.h"
 
 namespace tessera::worker {
 namespace {
@@ -94,6 +95,7 @@ class DataService final : public v1::WorkerData::Service {
         piece.set_dtype(wire::DTypeToProto(chunk->dtype));
         for (int64_t e : chunk->shape) piece.add_shape(e);
         piece.set_total_bytes(total);
+        if (chunk->encoded_value) piece.set_encoded_value(true);
       }
       const int64_t n = std::min(rpc::kPieceBytes, total - offset);
       piece.set_offset(offset);
@@ -197,6 +199,7 @@ class Worker::Impl {
       r->set_memory_limit(options_.memory_limit);
       r->set_device(executor_->device());
       r->set_device_memory(executor_->device_memory());
+      for (const auto& sig : functions_->Signatures()) wire::SignatureToProto(sig, r->add_functions());
       v1::SchedulerMessage ack;
       const bool ok = stream->Write(reg) && stream->Read(&ack) && ack.has_ack();
       if (!ok) {
@@ -382,7 +385,39 @@ class Worker::Impl {
       TESSERA_ASSIGN_OR_RETURN(ChunkPtr chunk, ResolveInput(in, fetched_bytes));
       deps.push_back(std::move(chunk));
     }
+    if (spec.kind == graph::TaskKind::kCall) return RunCall(spec, deps);
     return executor_->Execute(spec, program.get(), deps);
+  }
+
+  // A function call runs on the calling pool thread, whatever the device executor.
+  absl::StatusOr<ChunkBuffer> RunCall(const graph::TaskSpec& spec,
+                                      const std::vector<ChunkPtr>& deps) {
+    std::vector<call::Value> dep_values;
+    dep_values.reserve(deps.size());
+    for (const ChunkPtr& d : deps) {
+      TESSERA_ASSIGN_OR_RETURN(call::Value v, call::FromChunk(d));
+      dep_values.push_back(std::move(v));
+    }
+    std::vector<call::Value> args;
+    args.reserve(spec.call_args.size());
+    for (const auto& a : spec.call_args) args.push_back(Resolve(a, dep_values));
+    TESSERA_ASSIGN_OR_RETURN(call::Value result, functions_->Call(spec.function, args));
+    return call::ToChunk(result);
+  }
+
+  static call::Value Resolve(const graph::CallArg& arg, const std::vector<call::Value>& deps) {
+    switch (arg.kind) {
+      case graph::CallArg::Kind::kRef:
+        return deps[static_cast<size_t>(arg.dep)];  // validated by TaskFromProto
+      case graph::CallArg::Kind::kList: {
+        std::vector<call::Value> items;
+        items.reserve(arg.items.size());
+        for (const auto& item : arg.items) items.push_back(Resolve(item, deps));
+        return call::Value::List(std::move(items));
+      }
+      default:
+        return arg.literal;
+    }
   }
 
   absl::StatusOr<ChunkPtr> ResolveInput(const v1::TaskInput& in, int64_t* fetched_bytes) {
@@ -417,6 +452,7 @@ class Worker::Impl {
 
   WorkerOptions options_;
   std::unique_ptr<TaskExecutor> executor_;
+  const FunctionRegistry* functions_ = &FunctionRegistry::Global();
   Store store_;
   DataService data_service_;
   DataClient peers_;

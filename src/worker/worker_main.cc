@@ -1,5 +1,7 @@
 #include "worker/worker_main.h"
 
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <thread>
 
@@ -36,9 +38,21 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
   app.add_option("--log-level", log_level,
                  "debug, info, warning or error (default: $TESSERA_LOG_LEVEL, else info)")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  std::vector<std::string> preload;
+  app.add_option("--preload", preload,
+                 "Shared library of functions to load (repeatable; see TESSERA_REGISTER_FUNCTION)");
   CLI11_PARSE(app, argc, argv);
   SetLogComponent(program);
   if (!log_level.empty()) SetLogLevel(*ParseLogLevel(log_level));
+  // Plugins register their functions while they load, before this worker offers its functions
+  // to the scheduler. RTLD_GLOBAL: a plugin's functions may use another's symbols.
+  for (const std::string& path : preload) {
+    if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+      std::fprintf(stderr, "error: --preload %s: %s\n", path.c_str(), dlerror());
+      return 1;
+    }
+    TESSERA_LOG(kInfo, "preloaded ", path);
+  }
 
   if (!positional.empty() && !scheduler_flag.empty() && positional != scheduler_flag) {
     std::fprintf(stderr, "error: two scheduler addresses given: '%s' and '%s'\n",

@@ -156,4 +156,26 @@ TEST(CliBinaryTest, ProgressLinesOffATerminalAndNoProgress) {
 }
 
 }  // namespace
+TEST(CliBinaryTest, RegisteredFunctionsRunOnTheCluster) {
+  auto r = Tessera({"eval", "add(inc(1), dec(2))"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "3\n");
+  r = Tessera({"eval", "sum([add(inc(i), dec(inc(i))) for i in range(256)])"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "65536\n");
+  r = Tessera({"eval", "xs = [inc(i) for i in range(6) if i % 2 == 0]\nprint(xs)\ninc(2) * 10"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "[1, 3, 5]\n30\n");
+  // The language's own add / sum stay NumPy's when no argument is a function call.
+  r = Tessera({"eval", "print(add(1, 2))\nsum(da.ones(4))"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "3\n4.0\n");
+  r = Tessera({"eval", "inc('a')"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "error: inc expects inc(number) -> number; given (string)\n");
+  r = Tessera({"eval", "sum([1, inc('x')])"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "error: inc expects inc(number) -> number; given (string)\n");
+}
+
 }  // namespace tessera

@@ -153,5 +153,13 @@ TEST(ParserTest, SyntaxErrorsNameLineColumnAndToken) {
   EXPECT_EQ(Error("x.1"), "line 1, column 2: unexpected token '.1'");
 }
 
+TEST(ParserTest, ListComprehensions) {
+  EXPECT_EQ(P("[x * 2 for x in range(3)]"), "(listcomp (* x 2) for x in (call range 3))");
+  EXPECT_EQ(P("[f(i) for i in xs if i > 1]"), "(listcomp (call f i) for i in xs if (compare i > 1))");
+  EXPECT_EQ(Error("[x for x in a for y in b]"),
+            "line 1, column 15: nested comprehensions (two 'for' clauses) are not supported");
+  EXPECT_EQ(Error("[x for x, y in a]"), "line 1, column 9: a comprehension's target must be a single name");
+}
+
 }  // namespace
 }  // namespace tessera::cli

@@ -146,7 +146,11 @@ inline RunResult Run(const std::string& program, const std::vector<std::string>&
 /// scheduler also serves its HTTP dashboard on an ephemeral loopback port (dashboard_port()).
 class LocalProcessCluster {
  public:
-  explicit LocalProcessCluster(int workers = 2, int threads = 1, bool dashboard = false) {
+  /// `worker_args` are appended to every cpu-worker's command line (e.g. --preload lib.so).
+  LocalProcessCluster(int workers, int threads, const std::vector<std::string>& worker_args)
+      : LocalProcessCluster(workers, threads, /*dashboard=*/false, worker_args) {}
+  explicit LocalProcessCluster(int workers = 2, int threads = 1, bool dashboard = false,
+                               const std::vector<std::string>& worker_args = {}) {
     scheduler_ = std::make_unique<Subprocess>(
         "scheduler",
         std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--dashboard-address",
@@ -168,11 +172,12 @@ class LocalProcessCluster {
       if (dashboard_port_ <= 0) return;
     }
     for (int i = 0; i < workers; ++i) {
-      workers_.push_back(std::make_unique<Subprocess>(
-          "cpu-worker", std::vector<std::string>{"--scheduler", address_, "--nthreads",
-                                                  std::to_string(threads), "--name",
-                                                  std::string("w").append(std::to_string(i)),
-                                                  "--memory-limit", "2GiB"}));
+      std::vector<std::string> args{"--scheduler", address_, "--nthreads",
+                                    std::to_string(threads), "--name",
+                                    std::string("w").append(std::to_string(i)),
+                                    "--memory-limit", "2GiB"};
+      args.insert(args.end(), worker_args.begin(), worker_args.end());
+      workers_.push_back(std::make_unique<Subprocess>("cpu-worker", args));
     }
     for (auto& w : workers_) {
       if (!w->WaitForOutput("registered with scheduler", std::chrono::seconds(20))) return;

@@ -414,5 +414,193 @@ TEST(SchedulerState, ManyTasksScheduleQuickly) {
   EXPECT_TRUE(s.GetProgress(r->computation).finished);
 }
 
+// ---- function calls (kCall) ----
+
+call::Signature Sig(const std::string& name, std::vector<call::Type> params,
+                    call::Type returns = call::Type::kNumber) {
+  return call::Signature{name, std::move(params), false, returns};
+}
+
+WorkerSpec CallWorker(const std::string& name, std::vector<call::Signature> fns) {
+  WorkerSpec s = Spec(name);
+  s.functions = std::move(fns);
+  return s;
+}
+
+TaskSpec Call(const std::string& key, const std::string& fn, std::vector<graph::CallArg> args,
+              std::vector<std::string> deps = {}) {
+  TaskSpec t;
+  t.key = key;
+  t.kind = TaskKind::kCall;
+  t.function = fn;
+  t.group = fn;
+  t.call_args = std::move(args);
+  t.deps = std::move(deps);
+  return t;
+}
+
+graph::CallArg Lit(call::Value v) {
+  graph::CallArg a;
+  a.literal = std::move(v);
+  return a;
+}
+graph::CallArg Ref(int dep) {
+  graph::CallArg a;
+  a.kind = graph::CallArg::Kind::kRef;
+  a.dep = dep;
+  return a;
+}
+
+TaskGraph Calls(std::vector<TaskSpec> tasks, std::vector<std::string> outputs) {
+  TaskGraph g;
+  g.tasks = std::move(tasks);
+  g.output_keys = std::move(outputs);
+  return g;
+}
+
+TEST(SchedulerState, CallsRunInDependencyOrder) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("inc", {call::Type::kNumber}),
+                                                  Sig("add", {call::Type::kNumber, call::Type::kNumber})}));
+  auto r = s.Submit("c", Calls({Call("x", "inc", {Lit(call::Value::Int(1))}),
+                                Call("y", "inc", {Lit(call::Value::Int(2))}),
+                                Call("z", "add", {Ref(0), Ref(1)}, {"x", "y"})},
+                               {"z"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 2u);  // z waits for x and y
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.001});
+  cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "z");
+  EXPECT_EQ(cmds.tasks[0].spec.function, "add");
+  ASSERT_EQ(cmds.tasks[0].inputs.size(), 2u);
+  EXPECT_NE(cmds.tasks[0].inputs[0].inline_data, nullptr);  // x's value travels inline
+  s.TaskFinished(w, TaskResult{"z", 8, Scalar(3), 0.001});
+  EXPECT_TRUE(s.GetProgress(r->computation).finished);
+  // x and y were released once z had them.
+  EXPECT_EQ(s.StatusOf("x"), TaskStatus::kReleased);
+}
+
+TEST(SchedulerState, CallsAreCheckedAgainstTheWorkersFunctions) {
+  SchedulerState s;
+  s.AddWorker(CallWorker("a", {Sig("inc", {call::Type::kNumber}),
+                               Sig("sum", {call::Type::kList})}));
+  auto r = s.Submit("c", Calls({Call("x", "nope", {})}, {"x"}));
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.status().message(), "no worker offers a function named 'nope' (offered: inc, sum)");
+  r = s.Submit("c", Calls({Call("x", "inc", {Lit(call::Value::String("a"))})}, {"x"}));
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "inc expects inc(number) -> number; given (string)");
+  // A reference's type is its producer's return type (inc: number), so sum(inc(1)) is refused.
+  r = s.Submit("c", Calls({Call("x", "inc", {Lit(call::Value::Int(1))}),
+                           Call("y", "sum", {Ref(0)}, {"x"})},
+                          {"y"}));
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "sum expects sum(list) -> number; given (number)");
+  EXPECT_EQ(s.NumTasks(), 0);  // nothing was added
+}
+
+TEST(SchedulerState, CallsGoOnlyToWorkersOfferingTheFunction) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(CallWorker("a", {Sig("inc", {call::Type::kNumber})}));
+  const WorkerId b = s.AddWorker(CallWorker("b", {Sig("inc", {call::Type::kNumber}),
+                                                  Sig("special", {})}));
+  std::vector<TaskSpec> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 3; ++i) {
+    tasks.push_back(Call("s" + std::to_string(i), "special", {}));
+    keys.push_back(tasks.back().key);
+  }
+  ASSERT_TRUE(s.Submit("c", Calls(tasks, keys)).ok());
+  EXPECT_EQ(s.TakeCommands(a).tasks.size(), 0u);
+  EXPECT_EQ(s.TakeCommands(b).tasks.size(), 3u);
+  // When b leaves, nobody offers `special` any more.
+  s.RemoveWorker(b);
+  auto r = s.Submit("c", Calls({Call("t", "special", {})}, {"t"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SchedulerState, RetriesRerunAFailedCall) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("flaky", {})}));
+  TaskSpec t = Call("f", "flaky", {});
+  t.retries = 1;
+  auto r = s.Submit("c", Calls({t}, {"f"}));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(s.TakeCommands(w).tasks.size(), 1u);
+  s.TaskFailed(w, "f", "boom 1");
+  EXPECT_EQ(s.StatusOf("f"), TaskStatus::kProcessing);  // requeued and assigned again
+  ASSERT_EQ(s.TakeCommands(w).tasks.size(), 1u);
+  s.TaskFailed(w, "f", "boom 2");
+  EXPECT_EQ(s.StatusOf("f"), TaskStatus::kErred);
+  EXPECT_EQ(s.GetProgress(r->computation).error, "boom 2");
+}
+
+TEST(SchedulerState, ReleasingOutputsOneByOneEndsTheComputationOnce) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("inc", {call::Type::kNumber})}));
+  std::vector<TaskSpec> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 100; ++i) {
+    tasks.push_back(Call("k" + std::to_string(i), "inc", {Lit(call::Value::Int(i))}));
+    keys.push_back(tasks.back().key);
+  }
+  ASSERT_TRUE(s.Submit("c", Calls(tasks, keys)).ok());
+  while (FinishAll(s, w) > 0) {
+  }
+  for (const auto& k : keys) s.Release("c", {k});
+  EXPECT_EQ(s.NumTasks(), 0);
+}
+
+TEST(SchedulerState, CancellingAQueuedCallForgetsIt) {
+  SchedulerState s({.saturation = 0});  // one task at a time per thread
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("sleep", {call::Type::kNumber})}));
+  ASSERT_TRUE(s.Submit("c", Calls({Call("a", "sleep", {Lit(call::Value::Int(1))}),
+                                   Call("b", "sleep", {Lit(call::Value::Int(1))})},
+                                  {"a", "b"}))
+                  .ok());
+  ASSERT_EQ(s.TakeCommands(w).tasks.size(), 1u);
+  s.Release("c", {"b"});  // "b" is queued: it never runs
+  EXPECT_EQ(s.StatusOf("b"), TaskStatus::kReleased);
+  s.TaskFinished(w, TaskResult{"a", 8, Scalar(1), 0.001});
+  EXPECT_EQ(s.TakeCommands(w).tasks.size(), 0u);
+  // Once the computation's last output is released, its tasks are forgotten.
+  s.Release("c", {"a"});
+  EXPECT_FALSE(s.StatusOf("b").has_value());
+  EXPECT_EQ(s.NumTasks(), 0);
+}
+
+TEST(SchedulerState, ACallOnAnErredFutureErrsWithItsError) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("inc", {call::Type::kNumber})}));
+  ASSERT_TRUE(s.Submit("c", Calls({Call("x", "inc", {Lit(call::Value::Int(1))})}, {"x"})).ok());
+  ASSERT_EQ(s.TakeCommands(w).tasks.size(), 1u);
+  s.TaskFailed(w, "x", "it broke");
+  auto r = s.Submit("c", Calls({Call("y", "inc", {Ref(0)}, {"x"})}, {"y"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(s.StatusOf("y"), TaskStatus::kErred);
+  const Progress p = s.GetKeysProgress({"y"});
+  EXPECT_TRUE(p.erred);
+  EXPECT_EQ(p.error, "it broke");
+  EXPECT_EQ(p.erred_key, "x");
+}
+
+TEST(SchedulerState, PriorityCallsJumpTheQueue) {
+  SchedulerState s({.saturation = 0});  // one task at a time
+  const WorkerId w = s.AddWorker(CallWorker("a", {Sig("noop", {})}));
+  std::vector<TaskSpec> tasks = {Call("a", "noop", {}), Call("b", "noop", {}), Call("c", "noop", {})};
+  tasks[2].priority = 1;
+  ASSERT_TRUE(s.Submit("c", Calls(tasks, {"a", "b", "c"})).ok());
+  auto cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "c");
+  s.TaskFinished(w, TaskResult{"c", 8, Scalar(1), 0.001});
+  cmds = s.TakeCommands(w);  // now the group's duration is known: a deeper window
+  ASSERT_EQ(cmds.tasks.size(), 2u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "a");
+  EXPECT_EQ(cmds.tasks[1].spec.key, "b");
+}
+
 }  // namespace
 }  // namespace tessera::scheduler

@@ -435,6 +435,84 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
   return program;
 }
 
+namespace {
+
+void CallArgToProto(const graph::CallArg& arg, v1::CallArg* out) {
+  switch (arg.kind) {
+    case graph::CallArg::Kind::kLiteral:
+      out->set_literal(call::Encode(arg.literal));
+      break;
+    case graph::CallArg::Kind::kRef:
+      out->set_dep(arg.dep);
+      break;
+    case graph::CallArg::Kind::kList: {
+      auto* list = out->mutable_list();
+      for (const auto& item : arg.items) CallArgToProto(item, list->add_items());
+      break;
+    }
+  }
+}
+
+absl::StatusOr<graph::CallArg> CallArgFromProto(const v1::CallArg& proto, int num_deps, int depth) {
+  if (depth > 64) return absl::InvalidArgumentError("call arguments nested deeper than 64");
+  graph::CallArg arg;
+  switch (proto.arg_case()) {
+    case v1::CallArg::kLiteral: {
+      auto v = call::Decode(proto.literal());
+      if (!v.ok()) return absl::InvalidArgumentError(v.status().message());
+      arg.literal = *std::move(v);
+      break;
+    }
+    case v1::CallArg::kDep:
+      if (proto.dep() < 0 || proto.dep() >= num_deps) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("call argument refers to input ", proto.dep(), " of ", num_deps));
+      }
+      arg.kind = graph::CallArg::Kind::kRef;
+      arg.dep = proto.dep();
+      break;
+    case v1::CallArg::kList:
+      arg.kind = graph::CallArg::Kind::kList;
+      for (const auto& item : proto.list().items()) {
+        TESSERA_ASSIGN_OR_RETURN(graph::CallArg a, CallArgFromProto(item, num_deps, depth + 1));
+        arg.items.push_back(std::move(a));
+      }
+      break;
+    default:
+      return absl::InvalidArgumentError("call argument is empty");
+  }
+  return arg;
+}
+
+}  // namespace
+
+void SignatureToProto(const call::Signature& signature, v1::FunctionSignature* out) {
+  out->set_name(signature.name);
+  for (call::Type t : signature.params) out->add_params(static_cast<int>(t));
+  out->set_variadic(signature.variadic);
+  out->set_returns(static_cast<int>(signature.returns));
+}
+
+absl::StatusOr<call::Signature> SignatureFromProto(const v1::FunctionSignature& proto) {
+  call::Signature s;
+  s.name = proto.name();
+  if (s.name.empty()) return absl::InvalidArgumentError("function signature without a name");
+  auto type = [&](int v) -> absl::StatusOr<call::Type> {
+    if (v < 0 || v > static_cast<int>(call::Type::kAny)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("function ", s.name, ": invalid type number ", v));
+    }
+    return static_cast<call::Type>(v);
+  };
+  for (int p : proto.params()) {
+    TESSERA_ASSIGN_OR_RETURN(call::Type t, type(p));
+    s.params.push_back(t);
+  }
+  s.variadic = proto.variadic() && !s.params.empty();
+  TESSERA_ASSIGN_OR_RETURN(s.returns, type(proto.returns()));
+  return s;
+}
+
 void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out) {
   out->set_key(task.key);
   out->set_group(task.group);
@@ -461,13 +539,19 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
   for (int a : task.contract_a) out->add_contract_a(a);
   for (int a : task.contract_b) out->add_contract_b(a);
   if (!task.literal.empty()) out->set_literal(task.literal);
+  if (task.kind == graph::TaskKind::kCall) {
+    out->set_function(task.function);
+    if (task.retries != 0) out->set_retries(task.retries);
+    if (task.priority != 0) out->set_priority(task.priority);
+    for (const auto& a : task.call_args) CallArgToProto(a, out->add_args());
+  }
 }
 
 absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
   graph::TaskSpec task;
   task.key = proto.key();
   task.group = proto.group();
-  if (proto.kind() < v1::Task::CHUNK || proto.kind() > v1::Task::LITERAL) {
+  if (proto.kind() < v1::Task::CHUNK || proto.kind() > v1::Task::CALL) {
     return absl::InvalidArgumentError(
         absl::StrCat("task ", task.key, ": invalid task kind ", static_cast<int>(proto.kind())));
   }
@@ -494,13 +578,66 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
   task.contract_a.assign(proto.contract_a().begin(), proto.contract_a().end());
   task.contract_b.assign(proto.contract_b().begin(), proto.contract_b().end());
   task.literal = proto.literal();
+  if (task.kind == graph::TaskKind::kCall) {
+    if (proto.function().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("task ", task.key, ": call without a function"));
+    }
+    task.function = proto.function();
+    task.retries = proto.retries();
+    task.priority = proto.priority();
+    for (const auto& a : proto.args()) {
+      TESSERA_ASSIGN_OR_RETURN(graph::CallArg arg,
+                               CallArgFromProto(a, static_cast<int>(task.deps.size()), 0));
+      task.call_args.push_back(std::move(arg));
+    }
+  }
   return task;
+}
+
+absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
+    const google::protobuf::RepeatedPtrField<v1::Task>& calls,
+    const google::protobuf::RepeatedPtrField<std::string>& outputs) {
+  graph::TaskGraph g;
+  g.tasks.reserve(static_cast<size_t>(calls.size()));
+  std::unordered_map<std::string, int> index;
+  index.reserve(static_cast<size_t>(calls.size()));
+  std::unordered_map<std::string, bool> external;
+  for (const auto& proto : calls) {
+    if (proto.kind() != v1::Task::CALL) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("calls: task '", proto.key(), "' is not a CALL (kind ",
+                       static_cast<int>(proto.kind()), ")"));
+    }
+    if (proto.key().empty()) return absl::InvalidArgumentError("calls: a task has an empty key");
+    TESSERA_ASSIGN_OR_RETURN(graph::TaskSpec spec, TaskFromProto(proto));
+    if (spec.group.empty()) spec.group = spec.function;
+    for (const std::string& dep : spec.deps) {
+      if (index.count(dep) == 0 && external.emplace(dep, true).second) g.external_deps.push_back(dep);
+    }
+    if (!index.emplace(spec.key, static_cast<int>(g.tasks.size())).second) {
+      return absl::InvalidArgumentError(absl::StrCat("calls: key '", spec.key, "' appears twice"));
+    }
+    g.tasks.push_back(std::move(spec));
+  }
+  if (outputs.empty()) {
+    for (const auto& t : g.tasks) g.output_keys.push_back(t.key);
+  } else {
+    for (const std::string& key : outputs) {
+      if (index.count(key) == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("calls: output key '", key, "' is not one of the submitted tasks"));
+      }
+      g.output_keys.push_back(key);
+    }
+  }
+  return g;
 }
 
 void ChunkToProto(const ChunkBuffer& chunk, v1::ArrayData* out) {
   out->set_dtype(DTypeToProto(chunk.dtype));
   for (int64_t e : chunk.shape) out->add_shape(e);
   out->set_data(chunk.bytes.data(), chunk.bytes.size());
+  if (chunk.encoded_value) out->set_encoded_value(true);
 }
 
 absl::StatusOr<ChunkBuffer> ChunkFromProto(const v1::ArrayData& proto) {
@@ -516,6 +653,10 @@ absl::StatusOr<ChunkBuffer> ChunkFromProto(const v1::ArrayData& proto) {
                                                    expected));
   }
   chunk.bytes.assign(proto.data().begin(), proto.data().end());
+  chunk.encoded_value = proto.encoded_value();
+  if (chunk.encoded_value && (chunk.dtype != DType::kBool || chunk.shape.size() != 1)) {
+    return absl::InvalidArgumentError("an encoded value must be a 1-d bool (byte) array");
+  }
   return chunk;
 }
 

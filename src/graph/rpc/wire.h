@@ -28,7 +28,18 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
 /// Validates enums and lengths; `program` is set to -1 (the worker resolves program_id).
 absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto);
 
+/// The graph of CALL tasks a client submits (client.submit, map, delayed): every task must be a
+/// CALL with a distinct, non-empty key; inputs name keys of earlier tasks or keys already in the
+/// cluster (external_deps). `outputs` empty means every task is an output. The group of a call is
+/// its function's name.
+absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
+    const google::protobuf::RepeatedPtrField<v1::Task>& calls,
+    const google::protobuf::RepeatedPtrField<std::string>& outputs);
+
 void ChunkToProto(const ChunkBuffer& chunk, v1::ArrayData* out);
+void SignatureToProto(const call::Signature& signature, v1::FunctionSignature* out);
+/// Validates the type numbers and the name (non-empty).
+absl::StatusOr<call::Signature> SignatureFromProto(const v1::FunctionSignature& proto);
 /// Checks that the byte count matches dtype and shape.
 absl::StatusOr<ChunkBuffer> ChunkFromProto(const v1::ArrayData& proto);
 
