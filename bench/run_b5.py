@@ -62,6 +62,7 @@ def dask_runs(client, workload, n, repeat):
             assert all(g is None for g in got)
             del futures
             runs.append({"workload": "noop", "tasks": n, "seconds": seconds, "ok": True})
+            print(json.dumps({"side": "dask", **runs[-1]}), file=sys.stderr, flush=True)
         else:
             b0 = time.perf_counter()
             level = [delayed(inc, pure=False)(i) for i in range(n)]
@@ -78,6 +79,7 @@ def dask_runs(client, workload, n, repeat):
             assert result == n * (n + 1) // 2, result
             runs.append({"workload": "tree", "tasks": 2 * n - 1, "seconds": seconds,
                          "build_seconds": build, "result": result, "ok": True})
+        print(json.dumps({"side": "dask", **runs[-1]}), file=sys.stderr, flush=True)
     return runs
 
 
