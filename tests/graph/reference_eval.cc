@@ -406,22 +406,26 @@ class Evaluator {
     const size_t ndim = x.shape.size();
     std::vector<bool> reduced(ndim, false);
     for (int a : node.axes) reduced[a] = true;
-    Shape kept, rshape;
-    for (size_t a = 0; a < ndim; ++a) {
-      kept.push_back(reduced[a] ? 1 : x.shape[a]);
-      if (reduced[a]) rshape.push_back(x.shape[a]);
+    Shape kept;
+    for (size_t a = 0; a < ndim; ++a) kept.push_back(reduced[a] ? 1 : x.shape[a]);
+    const std::vector<int64_t> ks = Strides(kept);
+    // The index weight of each reduced axis: C-order strides over the reduced axes alone.
+    std::vector<int64_t> weight(ndim, 0);
+    int64_t w = 1;
+    for (size_t a = ndim; a-- > 0;) {
+      if (!reduced[a]) continue;
+      weight[a] = w;
+      w *= x.shape[a];
     }
-    const std::vector<int64_t> ks = Strides(kept), rs = Strides(rshape);
     std::vector<double> best(out->v.size(), 0);
     std::vector<int64_t> where(out->v.size(), -1);
     const bool is_max = node.reduce == ReduceOp::kArgmax;
     int64_t i = 0;
     ForEachCoord(x.shape, [&](const std::vector<int64_t>& c) {
       int64_t o = 0, r = 0;
-      size_t k = 0;
       for (size_t a = 0; a < ndim; ++a) {
         if (reduced[a]) {
-          r += c[a] * rs[k++];
+          r += c[a] * weight[a];
         } else {
           o += c[a] * ks[a];
         }

@@ -543,7 +543,9 @@ TEST(SchedulerState, ReleasingOutputsOneByOneEndsTheComputationOnce) {
   std::vector<TaskSpec> tasks;
   std::vector<std::string> keys;
   for (int i = 0; i < 100; ++i) {
-    tasks.push_back(Call("k" + std::to_string(i), "inc", {Lit(call::Value::Int(i))}));
+    std::string key = "k";
+    key += std::to_string(i);  // (GCC 12's -Wrestrict misfires on "k" + std::to_string(i))
+    tasks.push_back(Call(key, "inc", {Lit(call::Value::Int(i))}));
     keys.push_back(tasks.back().key);
   }
   ASSERT_TRUE(s.Submit("c", Calls(tasks, keys)).ok());
