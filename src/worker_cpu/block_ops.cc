@@ -6,34 +6,13 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "worker_cpu/task_util.h"
 
 namespace tessera::cpu::detail {
 namespace {
 
 using graph::ReduceOp;
 using graph::TaskSpec;
-
-template <typename... Args>
-absl::Status Invalid(const TaskSpec& task, const Args&... args) {
-  return absl::InvalidArgumentError(absl::StrCat("task '", task.key, "': ", args...));
-}
-
-std::string VecToString(const std::vector<int64_t>& v) {
-  return absl::StrCat("[", absl::StrJoin(v, ", "), "]");
-}
-
-bool IsIntegral(DType d) { return d == DType::kInt64 || d == DType::kInt32 || d == DType::kBool; }
-
-bool ValidBuffer(const ChunkBuffer& c) {
-  if (c.shape.size() > 8) return false;
-  int64_t n = 1;
-  for (int64_t e : c.shape) {
-    if (e < 0 || (e != 0 && n > std::numeric_limits<int64_t>::max() / e)) return false;
-    n *= e;
-  }
-  return c.nbytes() == n * ItemSize(c.dtype);
-}
 
 int64_t GetInt(const ChunkBuffer& c, int64_t i) {
   switch (c.dtype) {
@@ -68,12 +47,6 @@ std::vector<int64_t> Offsets(const Shape& shape, const std::vector<int64_t>& str
     }
   }
   return out;
-}
-
-std::vector<int64_t> Strides(const Shape& shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int a = static_cast<int>(shape.size()) - 2; a >= 0; --a) s[a] = s[a + 1] * shape[a + 1];
-  return s;
 }
 
 // C (m x n) += A (m x k) * B (k x n), all row-major doubles. Cache-blocked over j and k, four
@@ -126,7 +99,7 @@ absl::StatusOr<ChunkBuffer> RunContract(const TaskSpec& task, const std::vector<
   }
   const ChunkBuffer& a = *deps[0];
   const ChunkBuffer& b = *deps[1];
-  if (!ValidBuffer(a) || !ValidBuffer(b)) return Invalid(task, "malformed input block");
+  if (!WellFormed(a) || !WellFormed(b)) return Invalid(task, "malformed input block");
   const auto& ca = task.contract_a;
   const auto& cb = task.contract_b;
   if (ca.size() != cb.size()) {
@@ -164,7 +137,7 @@ absl::StatusOr<ChunkBuffer> RunContract(const TaskSpec& task, const std::vector<
   const std::vector<int64_t> b_k = Offsets(b.shape, sb, cb), b_free = Offsets(b.shape, sb, fb);
   const int64_t m = static_cast<int64_t>(a_free.size()), kk = static_cast<int64_t>(a_k.size()),
                 n = static_cast<int64_t>(b_free.size());
-  const bool integral = IsIntegral(a.dtype) && IsIntegral(b.dtype);
+  const bool integral = IsInteger(a.dtype) && IsInteger(b.dtype);
   ChunkBuffer out = ChunkBuffer::Zeros(integral ? DType::kInt64 : DType::kFloat64, out_shape);
   if (m == 0 || n == 0) return out;
   if (integral) {
@@ -204,7 +177,7 @@ absl::StatusOr<ChunkBuffer> RunLiteral(const TaskSpec& task) {
     out.shape.push_back(task.hi[a] - task.lo[a]);
   }
   out.bytes.assign(task.literal.begin(), task.literal.end());
-  if (!ValidBuffer(out)) {
+  if (!WellFormed(out)) {
     return Invalid(task, "literal of ", task.literal.size(), " bytes does not hold shape ",
                    VecToString(out.shape));
   }
@@ -226,7 +199,7 @@ absl::StatusOr<ChunkBuffer> RunArgCombine(const TaskSpec& task,
                                           const std::vector<ChunkPtr>& deps) {
   if (deps.empty()) return Invalid(task, "combine task without partials");
   for (const ChunkPtr& c : deps) {
-    if (c == nullptr || !ValidBuffer(*c) || c->dtype != DType::kFloat64 || c->shape.empty() ||
+    if (c == nullptr || !WellFormed(*c) || c->dtype != DType::kFloat64 || c->shape.empty() ||
         c->shape.back() != 2 || c->shape != deps[0]->shape) {
       return Invalid(task, "malformed argmin / argmax partial");
     }
@@ -253,7 +226,7 @@ absl::StatusOr<ChunkBuffer> RunArgCombine(const TaskSpec& task,
 }
 
 absl::StatusOr<ChunkBuffer> ArgPartialToIndex(const TaskSpec& task, const ChunkBuffer& in) {
-  if (!ValidBuffer(in) || in.dtype != DType::kFloat64 || in.shape.empty() ||
+  if (!WellFormed(in) || in.dtype != DType::kFloat64 || in.shape.empty() ||
       in.shape.back() != 2) {
     return Invalid(task, "malformed argmin / argmax partial of shape ", VecToString(in.shape));
   }

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "worker_cpu/block_ops.h"
 #include "worker_cpu/kernels.h"
+#include "worker_cpu/task_util.h"
 
 // How a chunk task runs. The region [lo, hi) is walked row by row (all axes but the last), and
 // each row in blocks of up to kBlockSize elements along the last axis. Every program node is
@@ -34,14 +35,11 @@ using graph::TaskSpec;
 using Kind = graph::ProgramNode::Kind;
 using detail::kBlockSize;
 
-template <typename... Args>
-absl::Status Invalid(const TaskSpec& task, const Args&... args) {
-  return absl::InvalidArgumentError(absl::StrCat("task '", task.key, "': ", args...));
-}
-
-std::string VecToString(const std::vector<int64_t>& v) {
-  return absl::StrCat("[", absl::StrJoin(v, ", "), "]");
-}
+using detail::Invalid;
+using detail::IsInteger;
+using detail::SafeCount;
+using detail::Strides;
+using detail::VecToString;
 
 // Debian's Abseil has its own string_view: StrCat takes std::string.
 std::string DName(DType d) { return std::string(DTypeName(d)); }
@@ -49,23 +47,6 @@ std::string DName(DType d) { return std::string(DTypeName(d)); }
 bool ValidDType(DType d) {
   return d == DType::kFloat64 || d == DType::kFloat32 || d == DType::kInt64 || d == DType::kInt32 ||
          d == DType::kBool;
-}
-
-// Element count of a shape, or -1 when an extent is negative or the count overflows int64.
-int64_t SafeCount(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t e : shape) {
-    if (e < 0) return -1;
-    if (e != 0 && n > std::numeric_limits<int64_t>::max() / e) return -1;
-    n *= e;
-  }
-  return n;
-}
-
-std::vector<int64_t> Strides(const Shape& shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int a = static_cast<int>(shape.size()) - 2; a >= 0; --a) s[a] = s[a + 1] * shape[a + 1];
-  return s;
 }
 
 // Writes n doubles as `dtype` values at element offset `at` of `dst`.
@@ -125,8 +106,6 @@ void LoadAsDouble(DType dtype, const uint8_t* src, int64_t at, int64_t n, double
     }
   }
 }
-
-bool IsInteger(DType d) { return d == DType::kInt64 || d == DType::kInt32 || d == DType::kBool; }
 
 // A leaf's flat index (into the random array, the arange, or the gathered input window) as an
 // affine function of the output coordinates: base + sum_k coef[k] * out[k].
