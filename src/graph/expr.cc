@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "graph/broadcast.h"
 #include "graph/task_graph.h"
 
 namespace tessera::graph {
@@ -660,28 +661,9 @@ absl::StatusOr<NodePtr> Binary(BinaryOp op, NodePtr a, NodePtr b) {
   }
   TESSERA_ASSIGN_OR_RETURN(DType dtype, BinaryDType(op, base));
 
-  const size_t n = std::max(a->shape.size(), b->shape.size());
-  Shape shape(n);
-  Chunks chunks(n);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t pad_a = n - a->shape.size(), pad_b = n - b->shape.size();
-    const int64_t ea = i >= pad_a ? a->shape[i - pad_a] : 1;
-    const int64_t eb = i >= pad_b ? b->shape[i - pad_b] : 1;
-    if (ea != eb && ea != 1 && eb != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Name(BinaryOpName(op)), ": operands could not be broadcast together with shapes ",
-                       ShapeToString(a->shape), " ", ShapeToString(b->shape)));
-    }
-    shape[i] = ea == 1 ? eb : ea;
-    // The chunks of the first operand that spans this axis without broadcasting.
-    if (i >= pad_a && ea == shape[i]) {
-      chunks[i] = a->chunks[i - pad_a];
-    } else if (i >= pad_b && eb == shape[i]) {
-      chunks[i] = b->chunks[i - pad_b];
-    } else {
-      chunks[i] = {shape[i]};
-    }
-  }
+  TESSERA_ASSIGN_OR_RETURN(Shape shape,
+                           BroadcastShapes(BinaryOpName(op), {&a->shape, &b->shape}));
+  Chunks chunks = BroadcastChunks(shape, {a.get(), b.get()});
   auto node = std::make_shared<Node>();
   node->kind = OpKind::kBinary;
   node->dtype = dtype;

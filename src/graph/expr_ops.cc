@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "graph/broadcast.h"
 #include "graph/expr.h"
 #include "graph/task_graph.h"
 
@@ -25,7 +26,25 @@ std::string AxesString(const std::vector<int>& axes) {
   return absl::StrCat("(", absl::StrJoin(axes, ", "), axes.size() == 1 ? ",)" : ")");
 }
 
-// Broadcast shape of several shapes (NumPy rules), or an error naming `op` and all shapes.
+int64_t Gcd(int64_t a, int64_t b) { return std::gcd(a, b); }
+
+// Normalises one axis against ndim, naming the operation on error.
+absl::StatusOr<int> NormalizeAxis(std::string_view op, int axis, int ndim) {
+  if (axis < -ndim || axis >= ndim) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(op), ": axis ", axis,
+                                                   " is out of bounds for array of dimension ",
+                                                   ndim));
+  }
+  return axis < 0 ? axis + ndim : axis;
+}
+
+absl::StatusOr<NodePtr> AsType(NodePtr x, DType dtype) {
+  if (x->dtype == dtype) return x;
+  return Unary(UnaryOp::kAstype, std::move(x), dtype);
+}
+
+}  // namespace
+
 absl::StatusOr<Shape> BroadcastShapes(std::string_view op, const std::vector<const Shape*>& shapes) {
   size_t n = 0;
   for (const Shape* s : shapes) n = std::max(n, s->size());
@@ -49,24 +68,22 @@ absl::StatusOr<Shape> BroadcastShapes(std::string_view op, const std::vector<con
   return out;
 }
 
-int64_t Gcd(int64_t a, int64_t b) { return std::gcd(a, b); }
-
-// Normalises one axis against ndim, naming the operation on error.
-absl::StatusOr<int> NormalizeAxis(std::string_view op, int axis, int ndim) {
-  if (axis < -ndim || axis >= ndim) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(op), ": axis ", axis,
-                                                   " is out of bounds for array of dimension ",
-                                                   ndim));
+Chunks BroadcastChunks(const Shape& shape, const std::vector<const Node*>& operands) {
+  const size_t n = shape.size();
+  Chunks chunks(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (const Node* x : operands) {
+      const size_t pad = n - x->shape.size();
+      if (i >= pad && x->shape[i - pad] == shape[i]) {
+        chunks[i] = x->chunks[i - pad];
+        break;
+      }
+    }
+    if (chunks[i].empty()) chunks[i] = {shape[i]};
   }
-  return axis < 0 ? axis + ndim : axis;
+  return chunks;
 }
 
-absl::StatusOr<NodePtr> AsType(NodePtr x, DType dtype) {
-  if (x->dtype == dtype) return x;
-  return Unary(UnaryOp::kAstype, std::move(x), dtype);
-}
-
-}  // namespace
 
 absl::StatusOr<NodePtr> Where(NodePtr c, NodePtr a, NodePtr b) {
   if (c == nullptr || a == nullptr || b == nullptr) {
@@ -85,19 +102,7 @@ absl::StatusOr<NodePtr> Where(NodePtr c, NodePtr a, NodePtr b) {
   }
   TESSERA_ASSIGN_OR_RETURN(Shape shape,
                            BroadcastShapes("where", {&c->shape, &a->shape, &b->shape}));
-  const size_t n = shape.size();
-  Chunks chunks(n);
-  for (size_t i = 0; i < n; ++i) {
-    // The chunks of the first operand spanning this axis without broadcasting.
-    for (const NodePtr* x : {&c, &a, &b}) {
-      const size_t pad = n - (*x)->shape.size();
-      if (i >= pad && (*x)->shape[i - pad] == shape[i] && (*x)->kind != OpKind::kScalar) {
-        chunks[i] = (*x)->chunks[i - pad];
-        break;
-      }
-    }
-    if (chunks[i].empty()) chunks[i] = {shape[i]};
-  }
+  Chunks chunks = BroadcastChunks(shape, {c.get(), a.get(), b.get()});
   auto node = std::make_shared<Node>();
   node->kind = OpKind::kWhere;
   node->dtype = dtype;
