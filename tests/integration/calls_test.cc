@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster_fixture.h"
 #include "subprocess.h"
 #include "tessera/tessera.h"
 
@@ -17,22 +18,7 @@ namespace {
 
 using testing::LocalProcessCluster;
 
-class CallsTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    cluster_ = new LocalProcessCluster(2, 1);
-    ASSERT_TRUE(cluster_->ok()) << cluster_->scheduler().stderr_text();
-    client_ = new Client(Client::connect(cluster_->address()));
-  }
-  static void TearDownTestSuite() {
-    delete client_;
-    delete cluster_;
-  }
-  static LocalProcessCluster* cluster_;
-  static Client* client_;
-};
-LocalProcessCluster* CallsTest::cluster_ = nullptr;
-Client* CallsTest::client_ = nullptr;
+class CallsTest : public testing::SharedClusterTest<CallsTest> {};
 
 // Runs `fn` and returns the Error it throws (or fails the test).
 template <typename Fn>

@@ -10,6 +10,7 @@
 
 #include "graph/reference_eval.h"
 #include "scheduler.grpc.pb.h"
+#include "cluster_fixture.h"
 #include "subprocess.h"
 #include "tessera/tessera.h"
 
@@ -18,32 +19,12 @@ namespace {
 
 using testing::LocalProcessCluster;
 
-class ClusterTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    cluster_ = new LocalProcessCluster(2, 1);
-    ASSERT_TRUE(cluster_->ok()) << cluster_->scheduler().stderr_text();
-    client_ = new Client(Client::connect(cluster_->address()));
-  }
-  static void TearDownTestSuite() {
-    delete client_;
-    delete cluster_;
-  }
-  static LocalProcessCluster* cluster_;
-  static Client* client_;
-};
-LocalProcessCluster* ClusterTest::cluster_ = nullptr;
-Client* ClusterTest::client_ = nullptr;
+class ClusterTest : public testing::SharedClusterTest<ClusterTest> {};
 
 NDArray Reference(const Array& x) {
   auto r = tessera::testing::EvaluateReference(x.node());
   EXPECT_TRUE(r.ok()) << r.status();
   return NDArray(r->dtype, r->shape, r->bytes);
-}
-
-// x < v (the C++ API has no comparison operators yet).
-Array Less(const Array& x, double v) {
-  return Array(*graph::Binary(graph::BinaryOp::kLess, x.node(), graph::Scalar(v, true)));
 }
 
 void ExpectClose(const NDArray& got, const NDArray& want, double rel = 1e-12) {
@@ -256,9 +237,9 @@ TEST_F(ClusterTest, AnyAllMatchReferenceAtSeveralChunkings) {
   for (ChunkSpec chunks : {ChunkSpec{40, 30, 6}, ChunkSpec{9, 7, 4}, ChunkSpec(int64_t{3})}) {
     auto x = random::random({40, 30, 6}, {.chunks = chunks, .seed = 31});
     // About 1 element in 1000 is below 0.001: some rows hold one, most none.
-    auto rare = Less(x, 0.001);
+    auto rare = x < 0.001;
     for (const Array& y : {rare.any(), rare.any({1, 2}), any(rare, {{0}, true, 2}),
-                           Less(x, 0.999).all({0, 2}), all(x, {{-1}}), Less(-x, -0.001).all()}) {
+                           (x < 0.999).all({0, 2}), all(x, {{-1}}), (-x < -0.001).all()}) {
       NDArray got = client_->compute(y).get();
       EXPECT_EQ(got.dtype(), DType::kBool);
       EXPECT_EQ(got.shape(), y.shape());
@@ -267,7 +248,7 @@ TEST_F(ClusterTest, AnyAllMatchReferenceAtSeveralChunkings) {
   }
   // The rare row: exactly the rows with an element below 0.001 are true.
   auto x = random::random({40, 30, 6}, {.chunks = 7, .seed = 31});
-  NDArray rows = client_->compute(Less(x, 0.001).any({1, 2})).get();
+  NDArray rows = client_->compute((x < 0.001).any({1, 2})).get();
   NDArray mins = client_->compute(x.min({1, 2})).get();
   int64_t trues = 0;
   for (int64_t i = 0; i < 40; ++i) {
@@ -304,7 +285,7 @@ TEST_F(ClusterTest, ShapeLinalgAndArgOpsMatchReference) {
         ok(graph::ArgReduce(graph::ReduceOp::kArgmax, x.node(), 1)),
         ok(graph::ArgReduce(graph::ReduceOp::kArgmin, x.node(), std::nullopt)),
         ok(graph::Std(x.node(), {0}, false, 1)),
-        ok(graph::Where(Less(x, 0.5).node(), x.node(), graph::Scalar(-1, false))),
+        ok(graph::Where((x < 0.5).node(), x.node(), graph::Scalar(-1, false))),
         ok(graph::Stack({x.node(), x.node()}, 1)),
         ok(graph::Rechunk(x.node(), ChunkSpec{13, 11})),
         Array(*graph::FromBuffer(bytes, {3, 4}, DType::kFloat64, ChunkSpec{2, 3})),
