@@ -462,12 +462,10 @@ class Lowerer {
       std::sort(wanted[i].begin(), wanted[i].end());  // C order, each chunk once
       wanted[i].erase(std::unique(wanted[i].begin(), wanted[i].end()), wanted[i].end());
       const ProgramInput& in = b.program.inputs[i];
-      // Keys of a source already exist; each is listed once in external_deps.
-      auto source = sources_.find(in.name);
       const InputGrid& grid = b.grids[i];
       const size_t ndim = in.shape.size();
       for (int64_t flat : wanted[i]) {
-        const bool new_external = source != sources_.end() && source->second.insert(flat).second;
+        const int64_t flat_index = flat;
         std::vector<int64_t> block(ndim);
         for (int a = static_cast<int>(ndim) - 1; a >= 0; --a) {
           block[a] = flat % grid.nblocks[a];
@@ -480,10 +478,19 @@ class Lowerer {
           chunk.shape.push_back(in.chunks[a][block[a]]);
         }
         std::string key = KeyFor(in.name, block);
-        if (new_external) graph_.external_deps.push_back(key);
+        NoteIfExternal(in.name, flat_index, key);
         task->deps.push_back(std::move(key));
         task->input_chunks.push_back(std::move(chunk));
       }
+    }
+  }
+
+  // Keys of a source already exist: block `flat` of input `name`, read as `key`, is listed once
+  // in external_deps. Nothing for inputs this graph computes.
+  void NoteIfExternal(const std::string& name, int64_t flat, const std::string& key) {
+    auto source = sources_.find(name);
+    if (source != sources_.end() && source->second.insert(flat).second) {
+      graph_.external_deps.push_back(key);
     }
   }
 
@@ -908,10 +915,8 @@ class Lowerer {
         TaskSpec t;
         t.kind = TaskKind::kContract;
         t.deps = {KeyFor(ain.name, ablk), KeyFor(bin.name, bblk)};
-        if (sources_.count(ain.name) && sources_[ain.name].insert(FlatIndex(ablk, a->chunks)).second)
-          graph_.external_deps.push_back(t.deps[0]);
-        if (sources_.count(bin.name) && sources_[bin.name].insert(FlatIndex(bblk, b_chunks)).second)
-          graph_.external_deps.push_back(t.deps[1]);
+        NoteIfExternal(ain.name, FlatIndex(ablk, a->chunks), t.deps[0]);
+        NoteIfExternal(bin.name, FlatIndex(bblk, b_chunks), t.deps[1]);
         t.contract_a = node->axes;
         t.contract_b = node->axes_b;
         if (k_total == 1) {
