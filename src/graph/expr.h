@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/dtype.h"
 #include "common/shape.h"
+#include "graph/ops.h"
 
 namespace tessera::graph {
 
@@ -38,26 +39,6 @@ enum class OpKind : int8_t {
   kTensordot = 15, ///< numpy.tensordot(a, b, (axes, axes_b)). Inputs materialised.
   kFromBuffer = 16,  ///< Host data sent by the client (`data`, C order, little-endian).
 };
-
-enum class UnaryOp : int8_t {
-  kNegative = 0, kAbs, kSqrt, kSquare, kExp, kExpm1, kLog, kLog1p, kLog2, kLog10,
-  kSin, kCos, kTan, kArcsin, kArccos, kArctan, kSinh, kCosh, kTanh,
-  kFloor, kCeil, kRound, kSign, kIsnan, kIsfinite, kAstype,
-};
-
-enum class BinaryOp : int8_t {
-  kAdd = 0, kSubtract, kMultiply, kDivide, kFloorDivide, kMod, kPower, kMaximum, kMinimum,
-  kArctan2, kHypot, kLess, kLessEqual, kGreater, kGreaterEqual, kEqual, kNotEqual,
-};
-
-/// kAny / kAll: logical or / and of `x != 0` (NaN is true), with bool partials and result.
-/// kArgmin / kArgmax: the index of the first minimum / maximum (NaN counts as both, as NumPy's
-/// argmin/argmax return the first NaN), int64; partials are (value, index) pairs of doubles.
-enum class ReduceOp : int8_t { kSum = 0, kProd, kMin, kMax, kMean, kAny, kAll, kArgmin, kArgmax };
-
-inline bool IsArgReduce(ReduceOp op) { return op == ReduceOp::kArgmin || op == ReduceOp::kArgmax; }
-
-enum class RandomDist : int8_t { kUniform = 0, kNormal = 1 };
 
 /// NumPy's name of the op ("exp", "add", "sum"...).
 std::string_view UnaryOpName(UnaryOp op);
