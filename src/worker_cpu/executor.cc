@@ -775,8 +775,9 @@ class Reducer {
   std::vector<int64_t> iacc_;
 };
 
-absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* program,
-                                     const std::vector<ChunkPtr>& deps) {
+// Checks a chunk task's program and region (shared by RunChunk and PrepareChunk); returns the
+// region's shape.
+absl::StatusOr<Shape> CheckChunkTask(const TaskSpec& task, const ChunkProgram* program) {
   if (program == nullptr) return Invalid(task, "chunk task without a program");
   const ChunkProgram& p = *program;
   TESSERA_RETURN_IF_ERROR(ValidateProgram(task, p));
@@ -796,6 +797,29 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   if (total < 0 || total > std::numeric_limits<int64_t>::max() / 8) {
     return Invalid(task, "region ", VecToString(region), " is too large");
   }
+  if (p.has_reduce) {
+    // As NumPy: min / max of no elements has no identity (unless the result itself is empty).
+    Shape out_shape = region;
+    int empty_axis = -1;
+    for (int a : p.reduce.axes) {
+      if (region[a] == 0) empty_axis = a;
+      out_shape[a] = 1;
+    }
+    if (empty_axis >= 0 && SafeCount(out_shape) > 0 &&
+        (p.reduce.op == ReduceOp::kMin || p.reduce.op == ReduceOp::kMax)) {
+      return Invalid(task, "zero-size reduction ", (p.reduce.op == ReduceOp::kMin ? "min" : "max"),
+                     " has no identity (axis ", empty_axis, " of the region is empty)");
+    }
+  }
+  return region;
+}
+
+absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* program,
+                                     const std::vector<ChunkPtr>& deps) {
+  TESSERA_ASSIGN_OR_RETURN(const Shape region, CheckChunkTask(task, program));
+  const ChunkProgram& p = *program;
+  const int ndim = p.ndim;
+  const int64_t total = SafeCount(region);
   const bool empty_region = total == 0;
   TESSERA_ASSIGN_OR_RETURN(Plan plan, MakePlan(task, p, deps, empty_region));
 
@@ -814,17 +838,9 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
   std::vector<int64_t> istride(ndim, 0);  // argmin / argmax: weight of each global coordinate
   ChunkBuffer result;
   if (p.has_reduce) {
-    int empty_axis = -1;
     for (int a : p.reduce.axes) {
       reduced[a] = true;
-      if (region[a] == 0) empty_axis = a;
       out_shape[a] = 1;
-    }
-    // As NumPy: min / max of no elements has no identity (unless the result itself is empty).
-    if (empty_axis >= 0 && SafeCount(out_shape) > 0 &&
-        (p.reduce.op == ReduceOp::kMin || p.reduce.op == ReduceOp::kMax)) {
-      return Invalid(task, "zero-size reduction ", (p.reduce.op == ReduceOp::kMin ? "min" : "max"),
-                     " has no identity (axis ", empty_axis, " of the region is empty)");
     }
     const std::vector<int64_t> s = Strides(out_shape);
     for (int k = 0; k < ndim; ++k) pstride[k] = reduced[k] ? 0 : s[k];
@@ -1146,6 +1162,18 @@ absl::StatusOr<ChunkBuffer> ApplyFinalize(const TaskSpec& task, ChunkBuffer in) 
   return out;
 }
 
+absl::StatusOr<ChunkBuffer> FinishTaskImpl(const TaskSpec& task, const ChunkProgram* program,
+                                           absl::StatusOr<ChunkBuffer> result) {
+  if (!result.ok() || !task.finalize.enabled) return result;
+  const bool arg_partial =
+      (task.kind == TaskKind::kCombine && graph::IsArgReduce(task.combine_op)) ||
+      (task.kind == TaskKind::kChunk && program != nullptr && program->has_reduce &&
+       graph::IsArgReduce(program->reduce.op));
+  if (arg_partial) result = detail::ArgPartialToIndex(task, *result);
+  if (!result.ok()) return result;
+  return ApplyFinalize(task, std::move(result).value());
+}
+
 absl::StatusOr<ChunkBuffer> ExecuteTaskImpl(const TaskSpec& task, const ChunkProgram* program,
                                             const std::vector<ChunkPtr>& deps) {
   absl::StatusOr<ChunkBuffer> result;
@@ -1166,17 +1194,67 @@ absl::StatusOr<ChunkBuffer> ExecuteTaskImpl(const TaskSpec& task, const ChunkPro
     default:
       return Invalid(task, "bad task kind ", static_cast<int>(task.kind));
   }
-  if (!result.ok() || !task.finalize.enabled) return result;
-  const bool arg_partial =
-      (task.kind == TaskKind::kCombine && graph::IsArgReduce(task.combine_op)) ||
-      (task.kind == TaskKind::kChunk && program != nullptr && program->has_reduce &&
-       graph::IsArgReduce(program->reduce.op));
-  if (arg_partial) result = detail::ArgPartialToIndex(task, *result);
-  if (!result.ok()) return result;
-  return ApplyFinalize(task, std::move(result).value());
+  return FinishTaskImpl(task, program, std::move(result));
+}
+
+absl::StatusOr<PreparedChunk> PrepareChunkImpl(const TaskSpec& task, const ChunkProgram* program,
+                                               const std::vector<ChunkPtr>& deps) {
+  TESSERA_ASSIGN_OR_RETURN(Shape region, CheckChunkTask(task, program));
+  const ChunkProgram& p = *program;
+  TESSERA_ASSIGN_OR_RETURN(Plan plan, MakePlan(task, p, deps, SafeCount(region) == 0));
+  PreparedChunk out;
+  out.out_shape = region;
+  out.reduced.assign(p.ndim, false);
+  if (p.has_reduce) {
+    for (int a : p.reduce.axes) {
+      out.reduced[a] = true;
+      out.out_shape[a] = 1;
+    }
+  }
+  out.region = std::move(region);
+  out.scalar = std::move(plan.scalar);
+  out.leaf.resize(plan.leaf.size());
+  for (size_t i = 0; i < plan.leaf.size(); ++i) {
+    out.leaf[i].base = plan.leaf[i].base;
+    out.leaf[i].coef = std::move(plan.leaf[i].coef);
+    out.leaf[i].window = plan.leaf[i].window;
+  }
+  // Moving a window's vector keeps its buffer, so the pointers stay valid.
+  for (Window& w : plan.windows) {
+    const int64_t size = SafeCount(w.shape);
+    if (w.values == w.data.data()) {
+      out.window_storage.push_back(std::move(w.data));
+      out.window_values.push_back(out.window_storage.back().data());
+    } else {
+      out.window_values.push_back(w.values);
+    }
+    out.window_sizes.push_back(size);
+  }
+  return out;
 }
 
 }  // namespace
+
+absl::StatusOr<PreparedChunk> PrepareChunk(const graph::TaskSpec& task,
+                                           const graph::ChunkProgram* program,
+                                           const std::vector<ChunkPtr>& deps) {
+  try {
+    return PrepareChunkImpl(task, program, deps);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("task '", task.key, "': out of host memory gathering the task's inputs"));
+  }
+}
+
+absl::StatusOr<ChunkBuffer> FinishTask(const graph::TaskSpec& task,
+                                       const graph::ChunkProgram* program, ChunkBuffer raw) {
+  try {
+    return FinishTaskImpl(task, program, std::move(raw));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("task '", task.key, "': out of memory finishing the task"));
+  }
+}
 
 absl::StatusOr<ChunkBuffer> ExecuteTask(const graph::TaskSpec& task,
                                         const graph::ChunkProgram* program,
