@@ -31,7 +31,13 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level,
                  "debug, info, warning or error (default: $TESSERA_LOG_LEVEL, else info)")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every bad flag exits 2 with CLI11's one-line reason (CLI11's
+    // own codes, 105 for an out-of-range value, would tell scripts nothing more).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   tessera::SetLogComponent("scheduler");
   if (!log_level.empty()) tessera::SetLogLevel(*tessera::ParseLogLevel(log_level));
   if (dashboard_address != "none") {

@@ -13,8 +13,10 @@
 
 namespace tessera::worker {
 
-int WorkerMain(int argc, char** argv, const std::string& program, const std::string& description,
-               const std::function<std::unique_ptr<TaskExecutor>()>& make_executor) {
+int WorkerMain(
+    int argc, char** argv, const std::string& program, const std::string& description,
+    const std::function<absl::StatusOr<std::unique_ptr<TaskExecutor>>()>& make_executor,
+    const WorkerMainHooks& hooks) {
   CLI::App app{description, program};
   app.set_version_flag("--version", "tessera 0.1.0");
   std::string positional, scheduler_flag, memory_limit = "auto";
@@ -41,7 +43,14 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
   std::vector<std::string> preload;
   app.add_option("--preload", preload,
                  "Shared library of functions to load (repeatable; see TESSERA_REGISTER_FUNCTION)");
-  CLI11_PARSE(app, argc, argv);
+  if (hooks.add_flags) hooks.add_flags(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every bad flag exits 2 with CLI11's one-line reason (CLI11's
+    // own codes, 105 for an out-of-range value, would tell scripts nothing more).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   SetLogComponent(program);
   if (!log_level.empty()) SetLogLevel(*ParseLogLevel(log_level));
   // Plugins register their functions while they load, before this worker offers its functions
@@ -94,11 +103,18 @@ int WorkerMain(int argc, char** argv, const std::string& program, const std::str
     }
   }
 
+  if (hooks.after_parse) {
+    if (std::optional<int> code = hooks.after_parse(app, options)) return *code;
+  }
+
   const sigset_t signals = BlockTerminationSignals();
 
   auto executor = make_executor();
-  if (executor == nullptr) return 1;
-  auto worker = Worker::Start(options, std::move(executor));
+  if (!executor.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(executor.status().message()).c_str());
+    return 1;
+  }
+  auto worker = Worker::Start(options, std::move(executor).value());
   if (!worker.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(worker.status().message()).c_str());
     return 1;

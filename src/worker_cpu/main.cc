@@ -6,5 +6,7 @@ int main(int argc, char** argv) {
   return tessera::worker::WorkerMain(
       argc, argv, "cpu-worker",
       "Tessera CPU worker: runs chunk tasks with vectorised C++ kernels on a thread pool.",
-      [] { return std::make_unique<tessera::cpu::CpuTaskExecutor>(); });
+      []() -> absl::StatusOr<std::unique_ptr<tessera::worker::TaskExecutor>> {
+        return std::make_unique<tessera::cpu::CpuTaskExecutor>();
+      });
 }
