@@ -144,4 +144,22 @@ TESSERA_HD double Binary(graph::BinaryOp op, bool integer, double a, double b) {
   return NAN;
 }
 
+/// Element i of numpy.linspace in double precision, before the cast to the node's dtype:
+/// i * step + start, or (i / div) * delta + start when step is 0 (div: num - 1 with endpoint,
+/// else num; delta = stop - start), exactly `stop` at the end point; integer dtypes take the
+/// floor. graph::LinspaceValue and the CUDA kernels both compute it here.
+TESSERA_HD double Linspace(double start, double step, double stop, double div, double delta,
+                           int64_t num, bool integer, int64_t i) {
+  const double x = static_cast<double>(i);
+  double y;
+  if (div > 0) {
+    y = step == 0 ? (x / div) * delta + start : x * step + start;
+  } else {
+    y = x * delta + start;
+  }
+  if (num > 1 && div == static_cast<double>(num - 1) && i == num - 1) y = stop;  // endpoint
+  if (integer) y = std::floor(y);
+  return y;
+}
+
 }  // namespace tessera::element

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "common/element_ops.h"
 #include "common/shape.h"
 #include "common/value.h"
 #include "graph/expr.h"
@@ -99,18 +100,9 @@ struct ChunkProgram {
 /// Element i of a kLinspace leaf, in double precision, exactly as numpy.linspace computes it
 /// (before the cast to the node's dtype; integer dtypes take the floor first).
 inline double LinspaceValue(const ProgramNode& n, int64_t i) {
-  const double div = n.param_a, delta = n.param_b;
-  const double x = static_cast<double>(i);
-  double y;
-  if (div > 0) {
-    y = n.step == 0 ? (x / div) * delta + n.start : x * n.step + n.start;
-  } else {
-    y = x * delta + n.start;
-  }
   const int64_t num = n.leaf_shape.empty() ? 0 : n.leaf_shape[0];
-  if (num > 1 && div == static_cast<double>(num - 1) && i == num - 1) y = n.value;  // endpoint
-  if (n.dtype == DType::kInt64 || n.dtype == DType::kInt32) y = std::floor(y);
-  return y;
+  return element::Linspace(n.start, n.step, n.value, n.param_a, n.param_b, num,
+                           n.dtype == DType::kInt64 || n.dtype == DType::kInt32, i);
 }
 
 /// dtype of a partial result of `op` over values of `dtype` (sum/prod: int64 for bool and ints,

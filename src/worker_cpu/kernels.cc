@@ -1,5 +1,7 @@
 #include "worker_cpu/kernels.h"
 
+#include "common/element_ops.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -10,6 +12,7 @@
 #include <immintrin.h>
 #endif
 
+#include "common/element_ops.h"
 #include "common/philox.h"
 
 // Run-time dispatched variants of the hot loops (see kernels.h). target_clones needs GCC's ifunc
@@ -26,38 +29,13 @@ namespace {
 using graph::BinaryOp;
 using graph::UnaryOp;
 
-// NumPy's npy_divmod for doubles: floor division and a remainder with the sign of the divisor.
-inline double FloorDivide(double a, double b) {
-  if (b == 0) return a / b;
-  double mod = std::fmod(a, b);
-  double div = (a - mod) / b;
-  if (mod != 0) {
-    if ((b < 0) != (mod < 0)) div -= 1.0;
-  }
-  if (div != 0) {
-    double floordiv = std::floor(div);
-    if (div - floordiv > 0.5) floordiv += 1.0;
-    return floordiv;
-  }
-  return std::copysign(0.0, a / b);
-}
-
-inline double Remainder(double a, double b) {
-  if (b == 0) return std::fmod(a, b);
-  double mod = std::fmod(a, b);
-  if (mod != 0) {
-    if ((b < 0) != (mod < 0)) mod += b;
-  } else {
-    mod = std::copysign(0.0, b);
-  }
-  return mod;
-}
-
+// NumPy's floor division, remainder (the sign of the divisor) and NaN-propagating maximum /
+// minimum: the definitions the CUDA kernels use too.
+using element::FloorDivide;
+using element::Maximum;
+using element::Minimum;
+using element::Remainder;
 inline double Sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x)); }
-
-// NumPy's maximum / minimum propagate NaN from either side.
-inline double Maximum(double a, double b) { return (a >= b || a != a) ? a : b; }
-inline double Minimum(double a, double b) { return (a <= b || a != a) ? a : b; }
 
 struct Vec {
   const double* __restrict p;
@@ -801,21 +779,7 @@ TESSERA_CLONES void BinaryBlock(BinaryOp op, bool integer, double* __restrict ou
   return Binary(op, integer, out, Sca{av}, Sca{bv}, n);
 }
 
-double RoundValue(DType dtype, double v) {
-  switch (dtype) {
-    case DType::kFloat64:
-      return v;
-    case DType::kFloat32:
-      return static_cast<double>(static_cast<float>(v));
-    case DType::kInt64:
-      return static_cast<double>(ToInt64(v));
-    case DType::kInt32:
-      return static_cast<double>(ToInt32(v));
-    case DType::kBool:
-      return v != 0 ? 1.0 : 0.0;
-  }
-  return v;
-}
+double RoundValue(DType dtype, double v) { return element::RoundValue(dtype, v); }
 
 TESSERA_CLONES void RoundBlock(DType dtype, double* __restrict x, int64_t n) {
   switch (dtype) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "common/dtype.h"
+#include "common/element_ops.h"
 #include "graph/expr.h"
 
 namespace tessera::cpu::detail {
@@ -98,19 +99,8 @@ inline void NeumaierAdd(double& s, double& c, double x) {
 /// The value of a compensated sum (the compensation is meaningless once s is inf or NaN).
 inline double NeumaierResult(double s, double c) { return (s - s == 0) ? s + c : s; }
 
-/// NumPy's float->int64 conversion (x86): truncation, INT64_MIN for NaN and out of range.
-inline int64_t ToInt64(double v) {
-  if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) return static_cast<int64_t>(v);
-  return INT64_MIN;
-}
-/// Conversion to int32: truncation, wrapping modulo 2^32 as NumPy's integer arithmetic does;
-/// INT32_MIN for NaN and values outside int64.
-inline int32_t ToInt32(double v) {
-  if (v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
-    return static_cast<int32_t>(
-        static_cast<uint32_t>(static_cast<uint64_t>(static_cast<int64_t>(v))));
-  }
-  return INT32_MIN;
-}
+/// NumPy's float->int64 and float->int32 conversions (common/element_ops.h).
+using element::ToInt32;
+using element::ToInt64;
 
 }  // namespace tessera::cpu::detail
