@@ -59,17 +59,8 @@ __device__ __forceinline__ double RandomValue(const DeviceNode& n, int64_t index
 
 // numpy.linspace's element i (graph::LinspaceValue).
 __device__ __forceinline__ double LinspaceValue(const DeviceNode& n, int64_t i) {
-  const double div = n.a, delta = n.b;
-  const double x = static_cast<double>(i);
-  double y;
-  if (div > 0) {
-    y = n.step == 0 ? (x / div) * delta + n.start : x * n.step + n.start;
-  } else {
-    y = x * delta + n.start;
-  }
-  if (n.num > 1 && div == static_cast<double>(n.num - 1) && i == n.num - 1) y = n.value;
-  if (n.dtype == DType::kInt64 || n.dtype == DType::kInt32) y = floor(y);
-  return y;
+  return element::Linspace(n.start, n.step, n.value, n.a, n.b, n.num,
+                           n.dtype == DType::kInt64 || n.dtype == DType::kInt32, i);
 }
 
 // The program's root value at global output coordinates `c`: every node in order, each rounded
