@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/shape.h"
 #include "common/status.h"
 
@@ -139,6 +140,21 @@ void SchedulerState::RemoveWorker(WorkerId id) {
     }
     if (t->waiters > 0 || t->wanted > 0) Recompute(t);
   }
+  // A queued task that ran out of memory on every remaining worker would block the head of the
+  // queue forever: it errs as if the last of them had failed it. (With no worker left at all,
+  // tasks wait for one to join, as any task does.)
+  if (!workers_.empty()) {
+    std::vector<Task*> stuck;
+    for (Task* t : ready_) {
+      if (t->oom_on.empty()) continue;
+      bool runnable = false;
+      for (const auto& [wid, w] : workers_) runnable |= CanRun(t, wid, w);
+      if (!runnable) stuck.push_back(t);
+    }
+    for (Task* t : stuck) {
+      if (t->status == TaskStatus::kQueued) MarkErred(t, t->oom_error, t->spec.key);
+    }
+  }
   ++version_;
   Schedule();
 }
@@ -230,6 +246,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       SetStatus(t, TaskStatus::kReleased);
       t->error.clear();
       t->retries_left = t->spec.retries;
+      t->oom_on.clear();
       added.push_back(t);
     } else if (t->status == TaskStatus::kReleased) {
       added.push_back(t);  // its value was dropped but the lineage is known: compute it again
@@ -546,12 +563,27 @@ void SchedulerState::MarkOneErred(Task* t, const std::string& message, const std
 }
 
 void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
-                                const std::string& message) {
+                                const std::string& message, absl::StatusCode code) {
   Task* t = Find(key);
   auto wit = workers_.find(worker);
   if (wit != workers_.end() && t != nullptr) Unassign(wit->second, t);
   if (t != nullptr && t->status == TaskStatus::kProcessing && t->processing_on == worker) {
-    if (t->retries_left > 0) {
+    bool elsewhere = false;
+    if (code == absl::StatusCode::kResourceExhausted) {
+      // Out of memory says more about the worker (a GPU's few GiB) than about the task: another
+      // worker, a CPU one with more memory say, may well run it. The error is kept in case none can.
+      t->oom_on.push_back(worker);
+      t->oom_error = message;
+      for (const auto& [id, w] : workers_) elsewhere |= CanRun(t, id, w);
+    }
+    if (elsewhere) {
+      const Worker& w = wit->second;  // found: it is the task's worker
+      TESSERA_LOG(kWarning, "task ", key, " ran out of memory on worker ", w.spec.name, " (kind ",
+                  w.spec.kind, "): retrying on another worker");
+      t->processing_on = -1;
+      MakeReady(t);
+    } else if (t->retries_left > 0 && code != absl::StatusCode::kResourceExhausted) {
+      // (Out of memory everywhere: rerunning would find no worker to take it.)
       --t->retries_left;  // Dask's retries: run it again, perhaps elsewhere
       t->processing_on = -1;
       MakeReady(t);
@@ -592,8 +624,11 @@ double SchedulerState::EstimateSeconds(const Durations* d, int kind) {
   return std::isfinite(fastest) ? fastest : kDefaultTaskSeconds;
 }
 
-bool SchedulerState::CanRun(const Task* t, WorkerId /*id*/, const Worker& w) const {
-  return t->spec.kind != graph::TaskKind::kCall || w.functions.count(t->spec.function) != 0;
+bool SchedulerState::CanRun(const Task* t, WorkerId id, const Worker& w) const {
+  if (t->spec.kind == graph::TaskKind::kCall && w.functions.count(t->spec.function) == 0) {
+    return false;
+  }
+  return std::find(t->oom_on.begin(), t->oom_on.end(), id) == t->oom_on.end();
 }
 
 void SchedulerState::Unassign(Worker& w, Task* t) {

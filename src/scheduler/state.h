@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/chunk.h"
 #include "graph/task_graph.h"
@@ -184,7 +185,13 @@ class SchedulerState {
   /// A task finished on `worker`: its result is kept and `result.seconds` updates the moving
   /// averages of its group's duration, overall and for the worker's kind.
   void TaskFinished(WorkerId worker, const TaskResult& result);
-  void TaskFailed(WorkerId worker, const std::string& key, const std::string& message);
+  /// A task failed on `worker` with `message`; `code` is the status code of the failure.
+  /// kResourceExhausted (out of memory, e.g. a GPU's) sends the task back to the queue, never to
+  /// be assigned to `worker` again, while some other worker has not failed it that way; this does
+  /// not consume its retries. Otherwise the task is retried while it has retries left, else it
+  /// errs (and so do its dependents) with `message`.
+  void TaskFailed(WorkerId worker, const std::string& key, const std::string& message,
+                  absl::StatusCode code = absl::StatusCode::kUnknown);
 
   // ---- Queries ----
   WorkerCommands TakeCommands(WorkerId worker);
@@ -234,6 +241,9 @@ class SchedulerState {
     std::vector<Computation*> computations;
     std::vector<Computation*> output_of;  ///< computations that have this task as an output
     int retries_left = 0;                 ///< kCall: reruns left after an error
+    /// Workers that ran out of memory running it (RESOURCE_EXHAUSTED): never assigned there again.
+    std::vector<WorkerId> oom_on;
+    std::string oom_error;        ///< the last such failure's message
     double assigned_seconds = 0;  ///< estimated duration added to its worker's queued_seconds
   };
   struct Computation {
@@ -300,7 +310,8 @@ class SchedulerState {
   const Durations* FindDurations(const Task* t) const;
   /// Estimated compute seconds of a task of the group `d` (nullptr: none measured) on `kind`.
   static double EstimateSeconds(const Durations* d, int kind);
-  /// Whether `t` may run on worker `id` at all: it offers t's function (calls).
+  /// Whether `t` may run on worker `id` at all: it offers t's function (calls) and did not run out
+  /// of memory on it.
   bool CanRun(const Task* t, WorkerId id, const Worker& w) const;
   void Unassign(Worker& w, Task* t);  // takes t off w's processing set
   void Schedule();

@@ -606,10 +606,17 @@ TEST(SchedulerState, PriorityCallsJumpTheQueue) {
   EXPECT_EQ(cmds.tasks[1].spec.key, "b");
 }
 
-// ---- worker kinds: placement by measured duration ----
+// ---- worker kinds: placement by measured duration, out-of-memory retries ----
 
 WorkerSpec KindSpec(const std::string& name, const std::string& kind) {
   WorkerSpec s = Spec(name, 1);
+  s.kind = kind;
+  return s;
+}
+
+WorkerSpec KindCallWorker(const std::string& name, const std::string& kind,
+                          std::vector<call::Signature> fns) {
+  WorkerSpec s = CallWorker(name, std::move(fns));
   s.kind = kind;
   return s;
 }
@@ -727,6 +734,83 @@ TEST(SchedulerState, WithOnlyCpuWorkersWorkIsSpreadAsBefore) {
   ASSERT_TRUE(s.Submit("c1", WorkGraph("again", 6)).ok());
   EXPECT_EQ(s.TakeCommands(a).tasks.size(), 3u);
   EXPECT_EQ(s.TakeCommands(b).tasks.size(), 3u);
+}
+
+TEST(SchedulerState, OutOfMemoryOnAGpuRetriesOnAnotherWorker) {
+  SchedulerState s;
+  // The GPU worker joins first: on a tie it would be picked again.
+  const WorkerId cuda = s.AddWorker(KindCallWorker("cuda-0", "cuda", {Sig("big", {})}));
+  const WorkerId cpu = s.AddWorker(KindCallWorker("cpu-0", "cpu", {Sig("big", {})}));
+  TaskSpec t = Call("b", "big", {});
+  t.retries = 1;
+  auto r = s.Submit("c", Calls({t}, {"b"}));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(s.TakeCommands(cuda).tasks.size(), 1u);
+  s.TaskFailed(cuda, "b", "out of device memory", absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.StatusOf("b"), TaskStatus::kProcessing);
+  EXPECT_EQ(s.TakeCommands(cuda).tasks.size(), 0u);
+  auto cmds = s.TakeCommands(cpu);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "b");
+  // The retry did not use up its retries: an ordinary failure reruns it, on the CPU worker again
+  // although the GPU worker is idle.
+  s.TaskFailed(cpu, "b", "flaky", absl::StatusCode::kInternal);
+  EXPECT_EQ(s.StatusOf("b"), TaskStatus::kProcessing);
+  EXPECT_EQ(s.TakeCommands(cuda).tasks.size(), 0u);
+  EXPECT_EQ(s.TakeCommands(cpu).tasks.size(), 1u);
+  s.TaskFinished(cpu, TaskResult{"b", 8, Scalar(2), 0.5});
+  EXPECT_TRUE(s.GetProgress(r->computation).finished);
+}
+
+TEST(SchedulerState, OutOfMemoryEverywhereErrs) {
+  SchedulerState s;
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  auto r = s.Submit("c1", TreeGraph("sum", 1));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(s.TakeCommands(cuda).tasks.size(), 1u);
+  s.TaskFailed(cuda, "sum/0", "out of device memory", absl::StatusCode::kResourceExhausted);
+  ASSERT_EQ(s.TakeCommands(cpu).tasks.size(), 1u);
+  s.TaskFailed(cpu, "sum/0", "out of host memory", absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kErred);
+  EXPECT_EQ(s.StatusOf("sum/combine"), TaskStatus::kErred);
+  const Progress p = s.GetProgress(r->computation);
+  EXPECT_TRUE(p.erred);
+  EXPECT_EQ(p.error, "out of host memory");
+  EXPECT_EQ(p.erred_key, "sum/0");
+}
+
+TEST(SchedulerState, OutOfMemoryErrsWhenTheOtherWorkersLeave) {
+  SchedulerState s;
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  auto r = s.Submit("c1", TreeGraph("sum", 1));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(s.TakeCommands(cuda).tasks.size(), 1u);
+  s.TaskFailed(cuda, "sum/0", "out of device memory", absl::StatusCode::kResourceExhausted);
+  ASSERT_EQ(s.TakeCommands(cpu).tasks.size(), 1u);
+  // Only the worker it ran out of memory on is left: waiting for it would block the queue.
+  s.RemoveWorker(cpu);
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kErred);
+  EXPECT_EQ(s.GetProgress(r->computation).error, "out of device memory");
+}
+
+TEST(SchedulerState, OtherFailuresErrAtOnceWithOtherWorkersPresent) {
+  SchedulerState s;
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  auto r = s.Submit("c1", TreeGraph("sum", 2));
+  ASSERT_TRUE(r.ok());
+  auto cmds = s.TakeCommands(cuda);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  s.TaskFailed(cuda, cmds.tasks[0].spec.key, "bad dtype", absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec.key), TaskStatus::kErred);
+  EXPECT_EQ(s.GetProgress(r->computation).error, "bad dtype");
+  // The default code (a worker that does not send one) is not an out-of-memory either.
+  cmds = s.TakeCommands(cpu);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  s.TaskFailed(cpu, cmds.tasks[0].spec.key, "boom");
+  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec.key), TaskStatus::kErred);
 }
 
 }  // namespace
