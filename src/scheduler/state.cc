@@ -562,8 +562,8 @@ void SchedulerState::MarkOneErred(Task* t, const std::string& message, const std
   if (was_running) LeaveRunning(t);
 }
 
-void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
-                                const std::string& message, absl::StatusCode code) {
+void SchedulerState::TaskFailed(WorkerId worker, const std::string& key, const std::string& message,
+                                absl::StatusCode code) {
   Task* t = Find(key);
   auto wit = workers_.find(worker);
   if (wit != workers_.end() && t != nullptr) Unassign(wit->second, t);
@@ -571,7 +571,7 @@ void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
     bool elsewhere = false;
     if (code == absl::StatusCode::kResourceExhausted) {
       // Out of memory says more about the worker (a GPU's few GiB) than about the task: another
-      // worker, a CPU one with more memory say, may well run it. The error is kept in case none can.
+      // worker, a CPU one with more memory say, may well run it. Kept in case none can.
       t->oom_on.push_back(worker);
       t->oom_error = message;
       for (const auto& [id, w] : workers_) elsewhere |= CanRun(t, id, w);
@@ -634,7 +634,8 @@ bool SchedulerState::CanRun(const Task* t, WorkerId id, const Worker& w) const {
 void SchedulerState::Unassign(Worker& w, Task* t) {
   if (w.processing.erase(t) == 0) return;
   // Reset when empty so that rounding errors of the running sum do not accumulate.
-  w.queued_seconds = w.processing.empty() ? 0 : std::max(0.0, w.queued_seconds - t->assigned_seconds);
+  w.queued_seconds =
+      w.processing.empty() ? 0 : std::max(0.0, w.queued_seconds - t->assigned_seconds);
 }
 
 bool SchedulerState::Saturated(const Worker& w, const Durations* d) const {
@@ -645,9 +646,9 @@ bool SchedulerState::Saturated(const Worker& w, const Durations* d) const {
     const size_t k = static_cast<size_t>(w.kind);
     const double seconds =
         k < d->kinds.size() && d->kinds[k].samples > 0 ? d->kinds[k].seconds : d->seconds;
-    saturation = std::clamp(options_.short_task_window / std::max(seconds, 1e-9),
-                            options_.saturation, std::max(options_.saturation,
-                                                          options_.max_saturation));
+    saturation =
+        std::clamp(options_.short_task_window / std::max(seconds, 1e-9), options_.saturation,
+                   std::max(options_.saturation, options_.max_saturation));
   }
   const double limit = std::max(1, w.spec.nthreads) * saturation + 1;
   return static_cast<double>(w.processing.size()) >= limit;

@@ -654,7 +654,8 @@ std::vector<int> Simulate(SchedulerState& s, ComputationId computation,
   for (int step = 0; step < 1'000'000 && !s.GetProgress(computation).finished; ++step) {
     size_t next = workers.size();
     for (size_t i = 0; i < workers.size(); ++i) {
-      if (!sims[i].queue.empty() && (next == workers.size() || sims[i].head_done < sims[next].head_done)) {
+      if (!sims[i].queue.empty() &&
+          (next == workers.size() || sims[i].head_done < sims[next].head_done)) {
         next = i;
       }
     }
