@@ -428,7 +428,10 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
           AddEvent(
               TaskEvent{f.key(), state_.GroupOf(f.key()), worker_name, -1, now, now, "erred", 0});
         }
-        state_.TaskFailed(id, f.key(), f.message());
+        // 0 is the field's default: a worker too old to send a code.
+        const auto code =
+            f.code() == 0 ? absl::StatusCode::kUnknown : static_cast<absl::StatusCode>(f.code());
+        state_.TaskFailed(id, f.key(), f.message(), code);
       }
     }
   }

@@ -1,9 +1,11 @@
 #include "scheduler/state.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/shape.h"
 #include "common/status.h"
 
@@ -88,6 +90,7 @@ WorkerId SchedulerState::AddWorker(const WorkerSpec& spec) {
   const WorkerId id = next_worker_++;
   Worker& w = workers_[id];
   w.spec = spec;
+  w.kind = KindIndex(spec.kind);
   for (const auto& sig : spec.functions) {
     if (!w.functions.insert(sig.name).second) continue;
     auto [it, fresh] = functions_.try_emplace(sig.name);
@@ -136,6 +139,21 @@ void SchedulerState::RemoveWorker(WorkerId id) {
       }
     }
     if (t->waiters > 0 || t->wanted > 0) Recompute(t);
+  }
+  // A queued task that ran out of memory on every remaining worker would block the head of the
+  // queue forever: it errs as if the last of them had failed it. (With no worker left at all,
+  // tasks wait for one to join, as any task does.)
+  if (!workers_.empty()) {
+    std::vector<Task*> stuck;
+    for (Task* t : ready_) {
+      if (t->oom_on.empty()) continue;
+      bool runnable = false;
+      for (const auto& [wid, w] : workers_) runnable |= CanRun(t, wid, w);
+      if (!runnable) stuck.push_back(t);
+    }
+    for (Task* t : stuck) {
+      if (t->status == TaskStatus::kQueued) MarkErred(t, t->oom_error, t->spec.key);
+    }
   }
   ++version_;
   Schedule();
@@ -228,6 +246,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       SetStatus(t, TaskStatus::kReleased);
       t->error.clear();
       t->retries_left = t->spec.retries;
+      t->oom_on.clear();
       added.push_back(t);
     } else if (t->status == TaskStatus::kReleased) {
       added.push_back(t);  // its value was dropped but the lineage is known: compute it again
@@ -450,7 +469,7 @@ void SchedulerState::MarkDone(Task* t) {
 void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
   Task* t = Find(result.key);
   auto wit = workers_.find(worker);
-  if (wit != workers_.end() && t != nullptr) wit->second.processing.erase(t);
+  if (wit != workers_.end() && t != nullptr) Unassign(wit->second, t);
   if (t == nullptr) {
     // Forgotten while running: the worker can drop it.
     if (wit != workers_.end() && result.inline_data == nullptr) {
@@ -471,10 +490,16 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
     Schedule();
     return;
   }
-  if (result.seconds > 0 && !t->spec.group.empty()) {
-    if (group_seconds_.size() > 100'000) group_seconds_.clear();  // bounded memory
-    auto [g, fresh] = group_seconds_.try_emplace(t->spec.group, result.seconds);
-    if (!fresh) g->second = 0.9 * g->second + 0.1 * result.seconds;
+  if (result.seconds > 0 && !t->spec.group.empty() && wit != workers_.end()) {
+    if (durations_.size() > 100'000) durations_.clear();  // bounded memory
+    auto [it, fresh] = durations_.try_emplace(t->spec.group);
+    Durations& d = it->second;
+    d.seconds = fresh ? result.seconds : 0.9 * d.seconds + 0.1 * result.seconds;
+    const size_t kind = static_cast<size_t>(wit->second.kind);
+    if (d.kinds.size() <= kind) d.kinds.resize(kind + 1);
+    KindSeconds& k = d.kinds[kind];
+    k.seconds = k.samples == 0 ? result.seconds : 0.9 * k.seconds + 0.1 * result.seconds;
+    ++k.samples;
   }
   SetStatus(t, TaskStatus::kMemory);
   t->processing_on = -1;
@@ -518,7 +543,7 @@ void SchedulerState::MarkOneErred(Task* t, const std::string& message, const std
   }
   if (t->status == TaskStatus::kProcessing) {
     auto it = workers_.find(t->processing_on);
-    if (it != workers_.end()) it->second.processing.erase(t);
+    if (it != workers_.end()) Unassign(it->second, t);
   }
   const bool was_running = t->status == TaskStatus::kWaiting ||
                            t->status == TaskStatus::kQueued ||
@@ -537,13 +562,28 @@ void SchedulerState::MarkOneErred(Task* t, const std::string& message, const std
   if (was_running) LeaveRunning(t);
 }
 
-void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
-                                const std::string& message) {
+void SchedulerState::TaskFailed(WorkerId worker, const std::string& key, const std::string& message,
+                                absl::StatusCode code) {
   Task* t = Find(key);
   auto wit = workers_.find(worker);
-  if (wit != workers_.end() && t != nullptr) wit->second.processing.erase(t);
+  if (wit != workers_.end() && t != nullptr) Unassign(wit->second, t);
   if (t != nullptr && t->status == TaskStatus::kProcessing && t->processing_on == worker) {
-    if (t->retries_left > 0) {
+    bool elsewhere = false;
+    if (code == absl::StatusCode::kResourceExhausted) {
+      // Out of memory says more about the worker (a GPU's few GiB) than about the task: another
+      // worker, a CPU one with more memory say, may well run it. Kept in case none can.
+      t->oom_on.push_back(worker);
+      t->oom_error = message;
+      for (const auto& [id, w] : workers_) elsewhere |= CanRun(t, id, w);
+    }
+    if (elsewhere) {
+      const Worker& w = wit->second;  // found: it is the task's worker
+      TESSERA_LOG(kWarning, "task ", key, " ran out of memory on worker ", w.spec.name, " (kind ",
+                  w.spec.kind, "): retrying on another worker");
+      t->processing_on = -1;
+      MakeReady(t);
+    } else if (t->retries_left > 0 && code != absl::StatusCode::kResourceExhausted) {
+      // (Out of memory everywhere: rerunning would find no worker to take it.)
       --t->retries_left;  // Dask's retries: run it again, perhaps elsewhere
       t->processing_on = -1;
       MakeReady(t);
@@ -557,39 +597,87 @@ void SchedulerState::TaskFailed(WorkerId worker, const std::string& key,
 
 // ---------------------------------------------------------------- scheduling
 
-bool SchedulerState::Saturated(const Worker& w, const Task* t) const {
+int SchedulerState::KindIndex(const std::string& kind) {
+  auto it = std::find(kinds_.begin(), kinds_.end(), kind);
+  if (it != kinds_.end()) return static_cast<int>(it - kinds_.begin());
+  kinds_.push_back(kind);
+  return static_cast<int>(kinds_.size()) - 1;
+}
+
+const SchedulerState::Durations* SchedulerState::FindDurations(const Task* t) const {
+  if (t->spec.group.empty()) return nullptr;
+  auto it = durations_.find(t->spec.group);
+  return it == durations_.end() ? nullptr : &it->second;
+}
+
+double SchedulerState::EstimateSeconds(const Durations* d, int kind) {
+  if (d == nullptr) return kDefaultTaskSeconds;
+  const size_t k = static_cast<size_t>(kind);
+  if (k < d->kinds.size() && d->kinds[k].samples >= kExploreSamples) return d->kinds[k].seconds;
+  // Not measured enough on this kind: optimistic, as fast as the fastest kind seen so far. A kind
+  // that never ran the group thus still gets some of its tasks and is measured; pessimism would
+  // keep, say, a GPU worker idle forever once CPU workers had measured the group first.
+  double fastest = std::numeric_limits<double>::infinity();
+  for (const KindSeconds& ks : d->kinds) {
+    if (ks.samples > 0) fastest = std::min(fastest, ks.seconds);
+  }
+  return std::isfinite(fastest) ? fastest : kDefaultTaskSeconds;
+}
+
+bool SchedulerState::CanRun(const Task* t, WorkerId id, const Worker& w) const {
+  if (t->spec.kind == graph::TaskKind::kCall && w.functions.count(t->spec.function) == 0) {
+    return false;
+  }
+  return std::find(t->oom_on.begin(), t->oom_on.end(), id) == t->oom_on.end();
+}
+
+void SchedulerState::Unassign(Worker& w, Task* t) {
+  if (w.processing.erase(t) == 0) return;
+  // Reset when empty so that rounding errors of the running sum do not accumulate.
+  w.queued_seconds =
+      w.processing.empty() ? 0 : std::max(0.0, w.queued_seconds - t->assigned_seconds);
+}
+
+bool SchedulerState::Saturated(const Worker& w, const Durations* d) const {
   double saturation = options_.saturation;
-  auto it = group_seconds_.find(t->spec.group);
-  if (it != group_seconds_.end()) {
-    saturation = std::clamp(options_.short_task_window / std::max(it->second, 1e-9),
-                            options_.saturation, std::max(options_.saturation,
-                                                          options_.max_saturation));
+  if (d != nullptr) {
+    // The worker's own kind's measure when it has one: a GPU's 0.1 ms tasks would otherwise
+    // give a CPU worker a window of hundreds of its 5 ms tasks.
+    const size_t k = static_cast<size_t>(w.kind);
+    const double seconds =
+        k < d->kinds.size() && d->kinds[k].samples > 0 ? d->kinds[k].seconds : d->seconds;
+    saturation =
+        std::clamp(options_.short_task_window / std::max(seconds, 1e-9), options_.saturation,
+                   std::max(options_.saturation, options_.max_saturation));
   }
   const double limit = std::max(1, w.spec.nthreads) * saturation + 1;
   return static_cast<double>(w.processing.size()) >= limit;
 }
 
-WorkerId SchedulerState::PickWorker(const Task* t) const {
-  // The worker where the task would finish first: input bytes it would have to fetch (at an
-  // assumed 500 MB/s) plus its queue (at an assumed 10 ms a task per thread).
-  WorkerId best = -1;
+SchedulerState::Placement SchedulerState::PickWorker(const Task* t) const {
+  // The worker where the task would finish first: input bytes it would have to fetch, plus its
+  // queue (the estimated seconds of the tasks it is processing, spread over its threads), plus
+  // the task's estimated duration on that worker's kind. Saturated workers are skipped: a task
+  // waits on the scheduler rather than in a long worker queue, and a slower worker with a free
+  // slot takes it meanwhile.
+  Placement best;
   double best_cost = std::numeric_limits<double>::infinity();
-  const bool is_call = t->spec.kind == graph::TaskKind::kCall;
+  const Durations* d = FindDurations(t);  // once per task, not per worker
   for (const auto& [id, w] : workers_) {
-    if (Saturated(w, t)) continue;
-    if (is_call && w.functions.count(t->spec.function) == 0) continue;
+    if (Saturated(w, d) || !CanRun(t, id, w)) continue;
     double missing = 0;
-    for (const Task* d : t->deps) {
-      if (d->inline_data != nullptr) continue;
-      if (std::find(d->who_has.begin(), d->who_has.end(), id) == d->who_has.end()) {
-        missing += static_cast<double>(d->nbytes);
+    for (const Task* dep : t->deps) {
+      if (dep->inline_data != nullptr) continue;
+      if (std::find(dep->who_has.begin(), dep->who_has.end(), id) == dep->who_has.end()) {
+        missing += static_cast<double>(dep->nbytes);
       }
     }
-    const double cost = missing / 5e8 + static_cast<double>(w.processing.size()) /
-                                            std::max(1, w.spec.nthreads) * 0.01;
+    const double seconds = EstimateSeconds(d, w.kind);
+    const double cost = missing / kTransferBytesPerSecond +
+                        w.queued_seconds / std::max(1, w.spec.nthreads) + seconds;
     if (cost < best_cost) {
       best_cost = cost;
-      best = id;
+      best = Placement{id, seconds};
     }
   }
   return best;
@@ -604,11 +692,13 @@ std::vector<std::string> SchedulerState::Holders(const Task* t) const {
   return out;
 }
 
-void SchedulerState::Assign(Task* t, WorkerId id) {
-  Worker& w = workers_.at(id);
+void SchedulerState::Assign(Task* t, const Placement& p) {
+  Worker& w = workers_.at(p.worker);
   SetStatus(t, TaskStatus::kProcessing);
-  t->processing_on = id;
+  t->processing_on = p.worker;
   w.processing.insert(t);
+  t->assigned_seconds = p.seconds;
+  w.queued_seconds += p.seconds;
   Assignment a;
   a.spec = t->spec;
   if (t->program != nullptr) {
@@ -628,10 +718,10 @@ void SchedulerState::Assign(Task* t, WorkerId id) {
 void SchedulerState::Schedule() {
   while (!ready_.empty()) {
     Task* t = ready_.front();
-    const WorkerId w = PickWorker(t);
-    if (w < 0) break;  // every worker is saturated (or there are none)
+    const Placement p = PickWorker(t);
+    if (p.worker < 0) break;  // every worker is saturated (or there are none)
     ready_.pop_front();
-    Assign(t, w);
+    Assign(t, p);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/chunk.h"
 #include "graph/task_graph.h"
@@ -143,6 +144,15 @@ struct StateOptions {
   double max_saturation = 256.0;
 };
 
+/// Placement defaults (see SchedulerState::PickWorker).
+/// The duration assumed for a task of a group that no worker has measured yet.
+inline constexpr double kDefaultTaskSeconds = 0.01;
+/// A worker kind counts as measured on a group after this many of its tasks; until then it is
+/// assumed as fast as the fastest kind, so that it is given some of the group's tasks.
+inline constexpr int64_t kExploreSamples = 3;
+/// Assumed transfer rate of a task's inputs between workers, bytes per second.
+inline constexpr double kTransferBytesPerSecond = 5e8;
+
 class SchedulerState {
  public:
   explicit SchedulerState(StateOptions options = {});
@@ -172,8 +182,16 @@ class SchedulerState {
   void RemoveClient(const std::string& client);
 
   // ---- Worker events ----
+  /// A task finished on `worker`: its result is kept and `result.seconds` updates the moving
+  /// averages of its group's duration, overall and for the worker's kind.
   void TaskFinished(WorkerId worker, const TaskResult& result);
-  void TaskFailed(WorkerId worker, const std::string& key, const std::string& message);
+  /// A task failed on `worker` with `message`; `code` is the status code of the failure.
+  /// kResourceExhausted (out of memory, e.g. a GPU's) sends the task back to the queue, never to
+  /// be assigned to `worker` again, while some other worker has not failed it that way; this does
+  /// not consume its retries. Otherwise the task is retried while it has retries left, else it
+  /// errs (and so do its dependents) with `message`.
+  void TaskFailed(WorkerId worker, const std::string& key, const std::string& message,
+                  absl::StatusCode code = absl::StatusCode::kUnknown);
 
   // ---- Queries ----
   WorkerCommands TakeCommands(WorkerId worker);
@@ -223,6 +241,10 @@ class SchedulerState {
     std::vector<Computation*> computations;
     std::vector<Computation*> output_of;  ///< computations that have this task as an output
     int retries_left = 0;                 ///< kCall: reruns left after an error
+    /// Workers that ran out of memory running it (RESOURCE_EXHAUSTED): never assigned there again.
+    std::vector<WorkerId> oom_on;
+    std::string oom_error;        ///< the last such failure's message
+    double assigned_seconds = 0;  ///< estimated duration added to its worker's queued_seconds
   };
   struct Computation {
     ComputationId id = 0;
@@ -238,8 +260,12 @@ class SchedulerState {
   };
   struct Worker {
     WorkerSpec spec;
+    int kind = 0;  ///< index of spec.kind in kinds_
     WorkerMetrics metrics;
     std::unordered_set<Task*> processing;
+    /// Sum of the processing tasks' assigned_seconds, kept incrementally so that placing a task
+    /// does not walk every worker's processing set.
+    double queued_seconds = 0;
     int64_t stored_keys = 0;
     std::unordered_set<int64_t> programs_sent;
     std::unordered_set<std::string> functions;
@@ -266,10 +292,32 @@ class SchedulerState {
   void MarkErred(Task* t, const std::string& message, const std::string& origin);
   void MarkOneErred(Task* t, const std::string& message, const std::string& origin);
   void MarkDone(Task* t);
+  // Measured compute seconds of a task group: over every worker (Dask's task-prefix duration) and
+  // per worker kind, since a GPU may run a group 50x faster than a CPU, or slower.
+  struct KindSeconds {
+    double seconds = 0;  ///< moving average
+    int64_t samples = 0;
+  };
+  struct Durations {
+    double seconds = 0;              ///< moving average over every kind
+    std::vector<KindSeconds> kinds;  ///< by kind index (kinds_), grown on demand
+  };
+  struct Placement {
+    WorkerId worker = -1;
+    double seconds = 0;  ///< the task's estimated duration there
+  };
+  int KindIndex(const std::string& kind);
+  const Durations* FindDurations(const Task* t) const;
+  /// Estimated compute seconds of a task of the group `d` (nullptr: none measured) on `kind`.
+  static double EstimateSeconds(const Durations* d, int kind);
+  /// Whether `t` may run on worker `id` at all: it offers t's function (calls) and did not run out
+  /// of memory on it.
+  bool CanRun(const Task* t, WorkerId id, const Worker& w) const;
+  void Unassign(Worker& w, Task* t);  // takes t off w's processing set
   void Schedule();
-  WorkerId PickWorker(const Task* t) const;
-  void Assign(Task* t, WorkerId w);
-  bool Saturated(const Worker& w, const Task* t) const;
+  Placement PickWorker(const Task* t) const;
+  void Assign(Task* t, const Placement& p);
+  bool Saturated(const Worker& w, const Durations* d) const;
   std::vector<std::string> Holders(const Task* t) const;
 
   StateOptions options_;
@@ -282,9 +330,9 @@ class SchedulerState {
   std::unordered_map<ComputationId, std::unique_ptr<Computation>> computations_;
   ComputationId next_computation_ = 1;
   uint64_t version_ = 0;
-  /// Moving average of the compute seconds of each task group's tasks (Dask's task-prefix
-  /// durations), for the short-task window of Saturated().
-  std::unordered_map<std::string, double> group_seconds_;
+  /// By task group (TaskSpec::group), for the short-task window of Saturated() and for placement.
+  std::unordered_map<std::string, Durations> durations_;
+  std::vector<std::string> kinds_;  ///< worker kinds ("cpu", "cuda", ...) in the order first seen
   std::unordered_map<std::string, std::unique_ptr<Group>> groups_;
   uint64_t next_group_order_ = 0;
   std::deque<Group*> finished_groups_;  ///< groups with no live task, oldest first

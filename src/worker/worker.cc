@@ -351,6 +351,7 @@ class Worker::Impl {
         auto* failed = pending_.add_failed();
         failed->set_key(job.task.key());
         failed->set_message(std::string(result.status().message()));
+        failed->set_code(static_cast<int32_t>(result.status().code()));
         TESSERA_LOG(kWarning, "task ", job.task.key(), " failed: ", result.status().message());
       }
       // Report at once when this worker is about to run dry (the scheduler is waiting to send

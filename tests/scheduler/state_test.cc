@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
 namespace tessera::scheduler {
 namespace {
 
@@ -602,6 +604,214 @@ TEST(SchedulerState, PriorityCallsJumpTheQueue) {
   ASSERT_EQ(cmds.tasks.size(), 2u);
   EXPECT_EQ(cmds.tasks[0].spec.key, "a");
   EXPECT_EQ(cmds.tasks[1].spec.key, "b");
+}
+
+// ---- worker kinds: placement by measured duration, out-of-memory retries ----
+
+WorkerSpec KindSpec(const std::string& name, const std::string& kind) {
+  WorkerSpec s = Spec(name, 1);
+  s.kind = kind;
+  return s;
+}
+
+WorkerSpec KindCallWorker(const std::string& name, const std::string& kind,
+                          std::vector<call::Signature> fns) {
+  WorkerSpec s = CallWorker(name, std::move(fns));
+  s.kind = kind;
+  return s;
+}
+
+// `leaves` tasks of group "work" (and their combine, in no group).
+TaskGraph WorkGraph(const std::string& name, int leaves) {
+  TaskGraph g = TreeGraph(name, leaves);
+  for (auto& t : g.tasks) {
+    if (t.kind == TaskKind::kChunk) t.group = "work";
+  }
+  return g;
+}
+
+// Runs `computation` on single-threaded workers that take `seconds[i]` per task, in simulated
+// time: the task that finishes next reports first, and each report may bring new assignments.
+// Returns how many tasks each worker ran.
+std::vector<int> Simulate(SchedulerState& s, ComputationId computation,
+                          const std::vector<WorkerId>& workers,
+                          const std::vector<double>& seconds) {
+  struct Sim {
+    std::deque<std::string> queue;
+    double head_done = 0;  // when the task at the head of the queue finishes
+    int ran = 0;
+  };
+  std::vector<Sim> sims(workers.size());
+  double now = 0;
+  auto pull = [&] {
+    for (size_t i = 0; i < workers.size(); ++i) {
+      const bool idle = sims[i].queue.empty();
+      for (const auto& a : s.TakeCommands(workers[i]).tasks) sims[i].queue.push_back(a.spec.key);
+      if (idle && !sims[i].queue.empty()) sims[i].head_done = now + seconds[i];
+    }
+  };
+  pull();
+  for (int step = 0; step < 1'000'000 && !s.GetProgress(computation).finished; ++step) {
+    size_t next = workers.size();
+    for (size_t i = 0; i < workers.size(); ++i) {
+      if (!sims[i].queue.empty() &&
+          (next == workers.size() || sims[i].head_done < sims[next].head_done)) {
+        next = i;
+      }
+    }
+    if (next == workers.size()) break;  // nothing assigned: stuck
+    Sim& w = sims[next];
+    now = w.head_done;
+    const std::string key = w.queue.front();
+    w.queue.pop_front();
+    ++w.ran;
+    if (!w.queue.empty()) w.head_done = now + seconds[next];
+    s.TaskFinished(workers[next], TaskResult{key, 8, Scalar(1), seconds[next]});
+    pull();
+  }
+  std::vector<int> ran;
+  for (const Sim& w : sims) ran.push_back(w.ran);
+  return ran;
+}
+
+TEST(SchedulerState, MostTasksGoToTheFasterKindWhileTheSlowerOneStillWorks) {
+  SchedulerState s;
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  // The group runs 50x faster on the GPU. Neither kind has measured it at first: both get tasks
+  // and so are measured.
+  auto r = s.Submit("c1", WorkGraph("big", 2000));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::vector<int> ran = Simulate(s, r->computation, {cpu, cuda}, {0.05, 0.001});
+  ASSERT_TRUE(s.GetProgress(r->computation).finished);
+  EXPECT_EQ(ran[0] + ran[1], 2001);
+  EXPECT_GT(ran[1], 0.9 * 2001) << "cpu " << ran[0] << ", cuda " << ran[1];
+  // Heterogeneous: the CPU worker takes tasks whenever the GPU's queue is full (about 1 in 50).
+  EXPECT_GE(ran[0], 10) << "cpu " << ran[0] << ", cuda " << ran[1];
+  // With both idle, a few tasks all go to the GPU, where they finish first (by task count alone
+  // they would be shared out).
+  auto small = s.Submit("c1", WorkGraph("small", 4));
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(s.TakeCommands(cuda).tasks.size(), 4u);
+  EXPECT_EQ(s.TakeCommands(cpu).tasks.size(), 0u);
+}
+
+TEST(SchedulerState, AKindThatNeverRanAGroupIsGivenSomeOfItsTasks) {
+  SchedulerState s;
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  auto warm = s.Submit("c1", WorkGraph("warm", 20));
+  ASSERT_TRUE(warm.ok());
+  Simulate(s, warm->computation, {cpu}, {0.001});
+  // A GPU worker joins after the CPU has measured the group at 1 ms. Assumed as fast as that
+  // (not the 10 ms default), it gets some of a small batch that the CPU alone could take.
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  auto probe = s.Submit("c1", WorkGraph("probe", 4));
+  ASSERT_TRUE(probe.ok());
+  EXPECT_EQ(s.Workers()[0].processing + s.Workers()[1].processing, 4);
+  EXPECT_GE(s.Workers()[1].processing, 1) << "the GPU worker is never tried";
+  Simulate(s, probe->computation, {cpu, cuda}, {0.001, 0.0001});
+  auto more = s.Submit("c1", WorkGraph("more", 20));
+  ASSERT_TRUE(more.ok());
+  Simulate(s, more->computation, {cpu, cuda}, {0.001, 0.0001});
+  // Measured 10x faster, it now gets a whole small batch.
+  ASSERT_TRUE(s.Submit("c1", WorkGraph("last", 4)).ok());
+  EXPECT_EQ(s.TakeCommands(cuda).tasks.size(), 4u);
+  EXPECT_EQ(s.TakeCommands(cpu).tasks.size(), 0u);
+}
+
+TEST(SchedulerState, WithOnlyCpuWorkersWorkIsSpreadAsBefore) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(KindSpec("a", "cpu"));
+  const WorkerId b = s.AddWorker(KindSpec("b", "cpu"));
+  auto r = s.Submit("c1", WorkGraph("sum", 200));
+  ASSERT_TRUE(r.ok());
+  // Before any measurement: alternately, as by queue length.
+  EXPECT_EQ(s.Workers()[0].processing, 3);
+  EXPECT_EQ(s.Workers()[1].processing, 3);
+  const std::vector<int> ran = Simulate(s, r->computation, {a, b}, {0.01, 0.01});
+  EXPECT_NEAR(ran[0], 100, 10) << "a " << ran[0] << ", b " << ran[1];
+  EXPECT_NEAR(ran[1], 100, 10) << "a " << ran[0] << ", b " << ran[1];
+  // Measured: still spread over both idle workers.
+  ASSERT_TRUE(s.Submit("c1", WorkGraph("again", 6)).ok());
+  EXPECT_EQ(s.TakeCommands(a).tasks.size(), 3u);
+  EXPECT_EQ(s.TakeCommands(b).tasks.size(), 3u);
+}
+
+TEST(SchedulerState, OutOfMemoryOnAGpuRetriesOnAnotherWorker) {
+  SchedulerState s;
+  // The GPU worker joins first: on a tie it would be picked again.
+  const WorkerId cuda = s.AddWorker(KindCallWorker("cuda-0", "cuda", {Sig("big", {})}));
+  const WorkerId cpu = s.AddWorker(KindCallWorker("cpu-0", "cpu", {Sig("big", {})}));
+  TaskSpec t = Call("b", "big", {});
+  t.retries = 1;
+  auto r = s.Submit("c", Calls({t}, {"b"}));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(s.TakeCommands(cuda).tasks.size(), 1u);
+  s.TaskFailed(cuda, "b", "out of device memory", absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.StatusOf("b"), TaskStatus::kProcessing);
+  EXPECT_EQ(s.TakeCommands(cuda).tasks.size(), 0u);
+  auto cmds = s.TakeCommands(cpu);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  EXPECT_EQ(cmds.tasks[0].spec.key, "b");
+  // The retry did not use up its retries: an ordinary failure reruns it, on the CPU worker again
+  // although the GPU worker is idle.
+  s.TaskFailed(cpu, "b", "flaky", absl::StatusCode::kInternal);
+  EXPECT_EQ(s.StatusOf("b"), TaskStatus::kProcessing);
+  EXPECT_EQ(s.TakeCommands(cuda).tasks.size(), 0u);
+  EXPECT_EQ(s.TakeCommands(cpu).tasks.size(), 1u);
+  s.TaskFinished(cpu, TaskResult{"b", 8, Scalar(2), 0.5});
+  EXPECT_TRUE(s.GetProgress(r->computation).finished);
+}
+
+TEST(SchedulerState, OutOfMemoryEverywhereErrs) {
+  SchedulerState s;
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  auto r = s.Submit("c1", TreeGraph("sum", 1));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(s.TakeCommands(cuda).tasks.size(), 1u);
+  s.TaskFailed(cuda, "sum/0", "out of device memory", absl::StatusCode::kResourceExhausted);
+  ASSERT_EQ(s.TakeCommands(cpu).tasks.size(), 1u);
+  s.TaskFailed(cpu, "sum/0", "out of host memory", absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kErred);
+  EXPECT_EQ(s.StatusOf("sum/combine"), TaskStatus::kErred);
+  const Progress p = s.GetProgress(r->computation);
+  EXPECT_TRUE(p.erred);
+  EXPECT_EQ(p.error, "out of host memory");
+  EXPECT_EQ(p.erred_key, "sum/0");
+}
+
+TEST(SchedulerState, OutOfMemoryErrsWhenTheOtherWorkersLeave) {
+  SchedulerState s;
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  auto r = s.Submit("c1", TreeGraph("sum", 1));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(s.TakeCommands(cuda).tasks.size(), 1u);
+  s.TaskFailed(cuda, "sum/0", "out of device memory", absl::StatusCode::kResourceExhausted);
+  ASSERT_EQ(s.TakeCommands(cpu).tasks.size(), 1u);
+  // Only the worker it ran out of memory on is left: waiting for it would block the queue.
+  s.RemoveWorker(cpu);
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kErred);
+  EXPECT_EQ(s.GetProgress(r->computation).error, "out of device memory");
+}
+
+TEST(SchedulerState, OtherFailuresErrAtOnceWithOtherWorkersPresent) {
+  SchedulerState s;
+  const WorkerId cuda = s.AddWorker(KindSpec("cuda-0", "cuda"));
+  const WorkerId cpu = s.AddWorker(KindSpec("cpu-0", "cpu"));
+  auto r = s.Submit("c1", TreeGraph("sum", 2));
+  ASSERT_TRUE(r.ok());
+  auto cmds = s.TakeCommands(cuda);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  s.TaskFailed(cuda, cmds.tasks[0].spec.key, "bad dtype", absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec.key), TaskStatus::kErred);
+  EXPECT_EQ(s.GetProgress(r->computation).error, "bad dtype");
+  // The default code (a worker that does not send one) is not an out-of-memory either.
+  cmds = s.TakeCommands(cpu);
+  ASSERT_EQ(cmds.tasks.size(), 1u);
+  s.TaskFailed(cpu, cmds.tasks[0].spec.key, "boom");
+  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec.key), TaskStatus::kErred);
 }
 
 }  // namespace
