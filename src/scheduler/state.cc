@@ -641,14 +641,14 @@ void SchedulerState::Unassign(Worker& w, Task* t) {
 bool SchedulerState::Saturated(const Worker& w, const Durations* d) const {
   double saturation = options_.saturation;
   if (d != nullptr) {
-    // The worker's own kind's measure when it has one: a GPU's 0.1 ms tasks would otherwise
-    // give a CPU worker a window of hundreds of its 5 ms tasks.
+    // The worker's own kind's measure, and the base saturation until it has one: a GPU's
+    // 0.1 ms tasks would otherwise give a CPU worker a window of hundreds of its 5 ms tasks.
     const size_t k = static_cast<size_t>(w.kind);
-    const double seconds =
-        k < d->kinds.size() && d->kinds[k].samples > 0 ? d->kinds[k].seconds : d->seconds;
-    saturation =
-        std::clamp(options_.short_task_window / std::max(seconds, 1e-9), options_.saturation,
-                   std::max(options_.saturation, options_.max_saturation));
+    if (k < d->kinds.size() && d->kinds[k].samples > 0) {
+      saturation = std::clamp(options_.short_task_window / std::max(d->kinds[k].seconds, 1e-9),
+                              options_.saturation,
+                              std::max(options_.saturation, options_.max_saturation));
+    }
   }
   const double limit = std::max(1, w.spec.nthreads) * saturation + 1;
   return static_cast<double>(w.processing.size()) >= limit;
