@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The CUDA worker's GPU checks, in one script for a short session on a GPU machine.
+#
+#   Here (no GPU needed):  scripts/gpu-check.sh pack
+#     builds with CUDA for sm_90 into build-gpu/ and packs the programs and the CUDA test into
+#     .gpu/ with ../shared/tools/gpu-bundle.sh (.gpu is in .git/info/exclude).
+#   On the GPU machine:    scripts/gpu-check.sh run OUT_DIR
+#     (with .gpu carried along) runs the CUDA tests, then B1-B3 on a scheduler + cuda-worker
+#     cluster and on the same machine's CPU cores with cpu-workers, and writes the log, the
+#     test output and a Markdown table with the device named into OUT_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+  pack)
+    scripts/deps.sh
+    cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90 -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_EXAMPLES=OFF >/dev/null
+    cmake --build build-gpu -j"$(nproc)" --target scheduler cpu-worker cuda-worker tessera \
+      cuda_worker_test
+    ../shared/tools/gpu-bundle.sh .gpu build-gpu/bin/scheduler build-gpu/bin/cpu-worker \
+      build-gpu/bin/cuda-worker build-gpu/bin/tessera build-gpu/tests/cuda_worker_test
+    cp scripts/gpu-check.sh .gpu/
+    du -sh .gpu
+    ;;
+  run)
+    out=${2:?usage: gpu-check.sh run OUT_DIR}
+    mkdir -p "$out"
+    here=$(cd "$(dirname "$0")" && pwd)
+    bundle=$here
+    [ -f "$bundle/env.sh" ] || bundle=$PWD/.gpu
+    # shellcheck disable=SC1091
+    . "$bundle/env.sh"
+    bin=$bundle/bin
+    export TESSERA_BIN_DIR=$bin
+    {
+      echo "# CUDA worker checks, $(date -u +%Y-%m-%dT%H:%MZ)"
+      nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+      echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc)"
+    } | tee "$out/machine.txt"
+    "$bin/cuda_worker_test" 2>&1 | tee "$out/cuda_worker_test.txt" || true
+
+    run_cluster() {  # kind workers threads
+      local kind=$1 n=$2 threads=$3 log=$out/cluster-$1.log
+      "$bin/scheduler" --host 127.0.0.1 --port 0 --dashboard-address none >"$log" 2>&1 &
+      local sched=$!
+      for _ in $(seq 100); do grep -q "Scheduler at" "$log" && break; sleep 0.1; done
+      local port
+      port=$(grep -o "Scheduler at tcp://[^ ]*" "$log" | sed 's/.*://')
+      local addr=127.0.0.1:$port
+      if [ "$kind" = cuda ]; then
+        "$bin/cuda-worker" --scheduler "$addr" >>"$log" 2>&1 &
+      else
+        for i in $(seq "$n"); do
+          "$bin/cpu-worker" --scheduler "$addr" --nthreads "$threads" --name "cpu$i" >>"$log" 2>&1 &
+        done
+      fi
+      for _ in $(seq 600); do
+        [ "$(grep -c 'registered with scheduler' "$log")" -ge "$n" ] && break; sleep 0.1
+      done
+      local exprs=(
+        "B1|x = da.random.random((50000, 50000)); da.exp(x).mean()"
+        "B2|x = da.ones((200000, 200000), chunks=(10000, 10000)); (x * x[::-1, ::-1]).sum()"
+        "B3|x = da.random.random((10000, 20000, 10), chunks=(1000, 1000, 5)); y = da.random.random((10000, 20000, 10), chunks=(1000, 1000, 5)); (da.arcsin(x) + da.arccos(y)).sum(axis=(1, 2))[:3]"
+        "RAND|x = da.random.random((4000, 4000), chunks=(1000, 1000), seed=3); (x * 2**53).astype('int64').sum()"
+      )
+      for e in "${exprs[@]}"; do
+        local id=${e%%|*} code=${e#*|}
+        for rep in 1 2 3; do
+          local t0 t1 result
+          t0=$(date +%s.%N)
+          result=$("$bin/tessera" --scheduler "$addr" eval --no-progress "$code" 2>&1 | tail -1)
+          t1=$(date +%s.%N)
+          echo "| $kind | $id | $rep | $(echo "$t1 - $t0" | bc) | $result |" | tee -a "$out/results.md"
+        done
+      done
+      kill "$sched" $(jobs -p) 2>/dev/null || true
+      wait 2>/dev/null || true
+    }
+    echo "| workers | workload | run | seconds | result |" >"$out/results.md"
+    echo "| --- | --- | --- | --- | --- |" >>"$out/results.md"
+    gpus=$(nvidia-smi -L | wc -l)
+    run_cluster cuda "$gpus" 1
+    run_cluster cpu 2 "$(( $(nproc) / 2 ))"
+    ;;
+  *)
+    echo "usage: $0 pack | run OUT_DIR" >&2
+    exit 2
+    ;;
+esac
