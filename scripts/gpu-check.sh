@@ -5,9 +5,9 @@
 #     builds with CUDA for sm_90 into build-gpu/ and packs the programs and the CUDA test into
 #     .gpu/ with ../shared/tools/gpu-bundle.sh (.gpu is in .git/info/exclude).
 #   On the GPU machine:    scripts/gpu-check.sh run OUT_DIR
-#     (with .gpu carried along) runs the CUDA tests, then B1-B3 on a scheduler + cuda-worker
-#     cluster and on the same machine's CPU cores with cpu-workers, and writes the log, the
-#     test output and a Markdown table with the device named into OUT_DIR.
+#     (with .gpu carried along) runs the CUDA tests, then bench/run_cli.sh (B1-B3 and an exact
+#     random-array checksum) on a scheduler + cuda-worker cluster and on the same machine's CPU
+#     cores with cpu-workers, and writes the logs, the test output and the tables into OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,13 +20,14 @@ case "${1:-}" in
       cuda_worker_test
     ../shared/tools/gpu-bundle.sh .gpu build-gpu/bin/scheduler build-gpu/bin/cpu-worker \
       build-gpu/bin/cuda-worker build-gpu/bin/tessera build-gpu/tests/cuda_worker_test
-    cp scripts/gpu-check.sh .gpu/
+    cp scripts/gpu-check.sh bench/run_cli.sh .gpu/
     du -sh .gpu
     ;;
   run)
     out=${2:?usage: gpu-check.sh run OUT_DIR}
     mkdir -p "$out"
-    here=$(cd "$(dirname "$0")" && pwd)
+    here=$(cd "$(dirname "$0")" && pwd)  # .gpu/, with run_cli.sh beside this script
+    [ -f "$here/run_cli.sh" ] || here=$PWD/bench
     bundle=$here
     [ -f "$bundle/env.sh" ] || bundle=$PWD/.gpu
     # shellcheck disable=SC1091
@@ -58,27 +59,11 @@ case "${1:-}" in
       for _ in $(seq 600); do
         [ "$(grep -c 'registered with scheduler' "$log")" -ge "$n" ] && break; sleep 0.1
       done
-      local exprs=(
-        "B1|x = da.random.random((50000, 50000)); da.exp(x).mean()"
-        "B2|x = da.ones((200000, 200000), chunks=(10000, 10000)); (x * x[::-1, ::-1]).sum()"
-        "B3|x = da.random.random((10000, 20000, 10), chunks=(1000, 1000, 5)); y = da.random.random((10000, 20000, 10), chunks=(1000, 1000, 5)); (da.arcsin(x) + da.arccos(y)).sum(axis=(1, 2))[:3]"
-        "RAND|x = da.random.random((4000, 4000), chunks=(1000, 1000), seed=3); (x * 2**53).astype('int64').sum()"
-      )
-      for e in "${exprs[@]}"; do
-        local id=${e%%|*} code=${e#*|}
-        for rep in 1 2 3; do
-          local t0 t1 result
-          t0=$(date +%s.%N)
-          result=$("$bin/tessera" --scheduler "$addr" eval --no-progress "$code" 2>&1 | tail -1)
-          t1=$(date +%s.%N)
-          echo "| $kind | $id | $rep | $(echo "$t1 - $t0" | bc) | $result |" | tee -a "$out/results.md"
-        done
-      done
+      TESSERA=$bin/tessera "$here/run_cli.sh" "$addr" "$kind" 3 | tee -a "$out/results.md" || true
       kill "$sched" $(jobs -p) 2>/dev/null || true
       wait 2>/dev/null || true
     }
-    echo "| workers | workload | run | seconds | result |" >"$out/results.md"
-    echo "| --- | --- | --- | --- | --- |" >>"$out/results.md"
+    : >"$out/results.md"
     gpus=$(nvidia-smi -L | wc -l)
     run_cluster cuda "$gpus" 1
     run_cluster cpu 2 "$(( $(nproc) / 2 ))"
