@@ -47,7 +47,7 @@ case "${1:-}" in
       local sched=$!
       for _ in $(seq 100); do grep -q "Scheduler at" "$log" && break; sleep 0.1; done
       local port
-      port=$(grep -o "Scheduler at tcp://[^ ]*" "$log" | sed 's/.*://')
+      port=$(grep -o -m1 "Scheduler at tcp://[^ ]*" "$log" | head -1 | sed 's/.*://')
       local addr=127.0.0.1:$port
       if [ "$kind" = cuda ]; then
         "$bin/cuda-worker" --scheduler "$addr" >>"$log" 2>&1 &
