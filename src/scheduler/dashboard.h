@@ -32,7 +32,7 @@ struct WorkerSnapshot {
   int nthreads = 0;
   int64_t memory_used = 0;  ///< bytes of results it holds (its last heartbeat)
   int64_t memory_limit = 0;
-  int64_t device_memory_used = 0;  ///< not reported yet by any worker: 0
+  int64_t device_memory_used = 0;  ///< cuda workers: device bytes their running tasks hold
   int64_t device_memory_limit = 0;
   int64_t spilled_bytes = 0;     ///< workers do not spill yet: 0
   int64_t tasks_executing = 0;   ///< running on its threads (its last heartbeat)

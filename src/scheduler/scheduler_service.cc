@@ -300,6 +300,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       s->set_stored(w.stored_keys);
       s->set_device(w.spec.device);
       s->set_device_memory(w.spec.device_memory);
+      s->set_device_memory_used(w.metrics.device_memory_used);
       auto session = sessions_.find(w.id);
       if (session != sessions_.end()) {
         s->set_last_seen_ago(absl::ToDoubleSeconds(absl::Now() - session->second.last_seen));
@@ -402,7 +403,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     if (msg.has_heartbeat()) {
       state_.UpdateMetrics(id,
                            WorkerMetrics{msg.heartbeat().memory_used(), msg.heartbeat().executing(),
-                                         msg.heartbeat().stored()});
+                                         msg.heartbeat().stored(),
+                                         msg.heartbeat().device_memory_used()});
     } else if (msg.has_events()) {
       for (const auto& d : msg.events().done()) {
         TaskResult r;
@@ -483,6 +485,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       ws.memory_used = w.metrics.memory_used;
       ws.memory_limit = w.spec.memory_limit;
       ws.device_memory_limit = w.spec.device_memory;
+      ws.device_memory_used = w.metrics.device_memory_used;
       ws.tasks_executing = w.metrics.executing;
       ws.tasks_processing = w.processing;
       ws.tasks_in_memory = w.stored_keys;

@@ -41,6 +41,7 @@ struct WorkerMetrics {
   int64_t memory_used = 0;
   int64_t executing = 0;
   int64_t stored = 0;
+  int64_t device_memory_used = 0;  ///< cuda workers
 };
 
 enum class TaskStatus { kWaiting, kQueued, kProcessing, kMemory, kErred, kReleased };

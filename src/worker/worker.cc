@@ -272,6 +272,7 @@ class Worker::Impl {
           hb.mutable_heartbeat()->set_memory_used(store_.bytes());
           hb.mutable_heartbeat()->set_executing(executing_.load());
           hb.mutable_heartbeat()->set_stored(store_.count());
+          hb.mutable_heartbeat()->set_device_memory_used(executor_->device_memory_used());
           ok = stream->Write(hb);
           next_heartbeat = Clock::now() + std::chrono::milliseconds(
                                               static_cast<int64_t>(options_.heartbeat_seconds * 1000));

@@ -23,6 +23,8 @@ class TaskExecutor {
   /// A device description for scheduler_info ("" for CPU).
   virtual std::string device() const { return ""; }
   virtual int64_t device_memory() const { return 0; }
+  /// Device bytes in use by running tasks, for heartbeats (0 for CPU).
+  virtual int64_t device_memory_used() const { return 0; }
   virtual absl::StatusOr<ChunkBuffer> Execute(const graph::TaskSpec& task,
                                               const graph::ChunkProgram* program,
                                               const std::vector<ChunkPtr>& deps) = 0;

@@ -169,6 +169,11 @@ absl::Status CudaTaskExecutor::Reserve(const std::string& key, int64_t bytes) {
   return absl::OkStatus();
 }
 
+int64_t CudaTaskExecutor::device_memory_used() const {
+  absl::MutexLock lock(&mu_);
+  return reserved_;
+}
+
 void CudaTaskExecutor::Unreserve(int64_t bytes) {
   absl::MutexLock lock(&mu_);
   reserved_ -= bytes;

@@ -42,6 +42,7 @@ class CudaTaskExecutor final : public worker::TaskExecutor {
   std::string kind() const override { return "cuda"; }
   std::string device() const override { return info_.Describe(); }
   int64_t device_memory() const override { return limit_; }
+  int64_t device_memory_used() const override;
   absl::StatusOr<ChunkBuffer> Execute(const graph::TaskSpec& task,
                                       const graph::ChunkProgram* program,
                                       const std::vector<ChunkPtr>& deps) override;
@@ -65,7 +66,7 @@ class CudaTaskExecutor final : public worker::TaskExecutor {
   DeviceInfo info_;
   int device_ = 0;
   int64_t limit_ = 0;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> device_tasks_{0}, host_tasks_{0};
 };

@@ -272,6 +272,8 @@ TEST(CudaCluster, SchedulerAndCudaWorkerMatchCpuCluster) {
   EXPECT_EQ(info.workers[0].name, "gpu-gpu0");
   EXPECT_NE(info.workers[0].device.find("sm_"), std::string::npos) << info.workers[0].device;
   EXPECT_GT(info.workers[0].device_memory_limit, 0);
+  EXPECT_GE(info.workers[0].device_memory_used, 0);
+  EXPECT_LE(info.workers[0].device_memory_used, info.workers[0].device_memory_limit);
 
   Client local = Client::local({.n_workers = 1, .threads_per_worker = 2});
   const auto x = random::random({2000, 3000}, {.chunks = ChunkSpec({512, 1024}), .seed = 11u});
