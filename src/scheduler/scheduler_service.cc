@@ -255,8 +255,10 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     std::vector<KeyLocation> locations;
     {
       absl::MutexLock lock(&mu_);
+      locations.reserve(static_cast<size_t>(req->keys_size()));
       for (const auto& key : req->keys()) locations.push_back(state_.Locate(key));
     }
+    resp->mutable_locations()->Reserve(static_cast<int>(locations.size()));
     for (const auto& loc : locations) {
       if (!loc.known) {
         return Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("key '", loc.key, "' is not known"));
