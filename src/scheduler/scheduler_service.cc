@@ -74,7 +74,7 @@ void CommandsToProto(const WorkerCommands& commands, v1::SchedulerMessage* assig
   for (const auto& p : commands.programs) wire::ProgramToProto(p->program, p->id, assign->add_programs());
   for (const auto& a : commands.tasks) {
     v1::Task* t = assign->add_tasks();
-    wire::TaskToProto(a.spec, a.program_id, t);
+    wire::TaskToProto(*a.spec, a.program_id, t);
     for (size_t i = 0; i < a.inputs.size() && i < static_cast<size_t>(t->inputs_size()); ++i) {
       v1::TaskInput* in = t->mutable_inputs(static_cast<int>(i));
       for (const auto& h : a.inputs[i].holders) in->add_holders(h);

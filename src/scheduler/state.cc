@@ -42,7 +42,7 @@ void SchedulerState::SetStatus(Task* t, TaskStatus status) {
 }
 
 void SchedulerState::AttachGroup(Task* t) {
-  const std::string& name = t->spec.group.empty() ? std::string("other") : t->spec.group;
+  const std::string& name = t->spec->group.empty() ? std::string("other") : t->spec->group;
   auto& slot = groups_[name];
   if (slot == nullptr) {
     slot = std::make_unique<Group>();
@@ -152,7 +152,7 @@ void SchedulerState::RemoveWorker(WorkerId id) {
       if (!runnable) stuck.push_back(t);
     }
     for (Task* t : stuck) {
-      if (t->status == TaskStatus::kQueued) MarkErred(t, t->oom_error, t->spec.key);
+      if (t->status == TaskStatus::kQueued) MarkErred(t, t->oom_error, t->spec->key);
     }
   }
   ++version_;
@@ -229,23 +229,23 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
     if (t == nullptr) {
       auto owned = std::make_unique<Task>();
       t = owned.get();
-      t->spec = std::move(spec);
-      if (t->spec.kind == graph::TaskKind::kChunk) t->program = programs[t->spec.program];
+      t->spec = std::make_shared<const graph::TaskSpec>(std::move(spec));
+      if (t->spec->kind == graph::TaskKind::kChunk) t->program = programs[t->spec->program];
       t->status = TaskStatus::kReleased;
-      t->retries_left = t->spec.retries;
-      for (const std::string& dep : t->spec.deps) {
+      t->retries_left = t->spec->retries;
+      for (const std::string& dep : t->spec->deps) {
         Task* d = Find(dep);
         t->deps.push_back(d);
         d->dependents.push_back(t);
       }
       AttachGroup(t);
-      tasks_.emplace(t->spec.key, std::move(owned));
+      tasks_.emplace(t->spec->key, std::move(owned));
       added.push_back(t);
     } else if (t->status == TaskStatus::kErred) {
       // A resubmission retries what failed before (the failure may have been transient).
       SetStatus(t, TaskStatus::kReleased);
       t->error.clear();
-      t->retries_left = t->spec.retries;
+      t->retries_left = t->spec->retries;
       t->oom_on.clear();
       added.push_back(t);
     } else if (t->status == TaskStatus::kReleased) {
@@ -266,7 +266,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   for (size_t i = 0; i < graph.output_keys.size(); ++i) {
     const std::string& key = graph.output_keys[i];
     // Calls (map) list their outputs in the order of their tasks: no lookup then.
-    Task* t = i < c->members.size() && c->members[i]->spec.key == key ? c->members[i] : Find(key);
+    Task* t = i < c->members.size() && c->members[i]->spec->key == key ? c->members[i] : Find(key);
     if (t == nullptr) continue;  // a kSource root: the key exists under the source's name
     if (!t->output_of.empty() && t->output_of.back() == c) continue;  // listed twice
     c->outputs.push_back(t);
@@ -343,7 +343,7 @@ void SchedulerState::RemoveClient(const std::string& client) {
   if (cw == client_wants_.end()) return;
   std::vector<std::string> keys;
   for (const auto& [t, n] : cw->second) {
-    for (int64_t i = 0; i < n; ++i) keys.push_back(t->spec.key);
+    for (int64_t i = 0; i < n; ++i) keys.push_back(t->spec->key);
   }
   Release(client, keys);
 }
@@ -386,8 +386,8 @@ void SchedulerState::MakeReady(Task* t) {
   SetStatus(t, TaskStatus::kQueued);
   // Tasks with inputs (combines, consumers) go first: they free memory. Roots wait their turn.
   // A call's priority overrides that: above 0 first, below 0 last.
-  if (t->spec.priority != 0) {
-    if (t->spec.priority > 0) {
+  if (t->spec->priority != 0) {
+    if (t->spec->priority > 0) {
       ready_.push_front(t);
     } else {
       ready_.push_back(t);
@@ -404,7 +404,7 @@ void SchedulerState::MaybeRelease(Task* t) {
   for (WorkerId w : t->who_has) {
     auto it = workers_.find(w);
     if (it == workers_.end()) continue;
-    it->second.outbox.releases.push_back(t->spec.key);
+    it->second.outbox.releases.push_back(t->spec->key);
     --it->second.stored_keys;
   }
   t->who_has.clear();
@@ -466,7 +466,7 @@ void SchedulerState::ForgetOne(Task* t, std::vector<Task*>* next) {
   next->insert(next->end(), deps.begin(), deps.end());
   DetachGroup(t);
   t->forgotten = true;
-  auto it = tasks_.find(t->spec.key);
+  auto it = tasks_.find(t->spec->key);
   graveyard_.push_back(std::move(it->second));
   tasks_.erase(it);
 }
@@ -499,9 +499,9 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
     Schedule();
     return;
   }
-  if (result.seconds > 0 && !t->spec.group.empty() && wit != workers_.end()) {
+  if (result.seconds > 0 && !t->spec->group.empty() && wit != workers_.end()) {
     if (durations_.size() > 100'000) durations_.clear();  // bounded memory
-    auto [it, fresh] = durations_.try_emplace(t->spec.group);
+    auto [it, fresh] = durations_.try_emplace(t->spec->group);
     Durations& d = it->second;
     d.seconds = fresh ? result.seconds : 0.9 * d.seconds + 0.1 * result.seconds;
     const size_t kind = static_cast<size_t>(wit->second.kind);
@@ -615,8 +615,8 @@ int SchedulerState::KindIndex(const std::string& kind) {
 }
 
 const SchedulerState::Durations* SchedulerState::FindDurations(const Task* t) const {
-  if (t->spec.group.empty()) return nullptr;
-  auto it = durations_.find(t->spec.group);
+  if (t->spec->group.empty()) return nullptr;
+  auto it = durations_.find(t->spec->group);
   return it == durations_.end() ? nullptr : &it->second;
 }
 
@@ -635,7 +635,7 @@ double SchedulerState::EstimateSeconds(const Durations* d, int kind) {
 }
 
 bool SchedulerState::CanRun(const Task* t, WorkerId id, const Worker& w) const {
-  if (t->spec.kind == graph::TaskKind::kCall && w.functions.count(t->spec.function) == 0) {
+  if (t->spec->kind == graph::TaskKind::kCall && w.functions.count(t->spec->function) == 0) {
     return false;
   }
   return std::find(t->oom_on.begin(), t->oom_on.end(), id) == t->oom_on.end();
@@ -710,14 +710,14 @@ void SchedulerState::Assign(Task* t, const Placement& p) {
   t->assigned_seconds = p.seconds;
   w.queued_seconds += p.seconds;
   Assignment a;
-  a.spec = t->spec;
+  a.spec = t->spec;  // shared, not copied
   if (t->program != nullptr) {
     a.program_id = t->program->id;
     if (w.programs_sent.insert(t->program->id).second) w.outbox.programs.push_back(t->program);
   }
   for (const Task* d : t->deps) {
     AssignedInput in;
-    in.key = d->spec.key;
+    in.key = d->spec->key;
     in.holders = Holders(d);
     in.inline_data = d->inline_data;
     a.inputs.push_back(std::move(in));
@@ -745,7 +745,7 @@ call::Type SchedulerState::ResultType(
   if (it != new_tasks.end()) {
     spec = it->second;
   } else if (const Task* t = Find(key)) {
-    spec = &t->spec;
+    spec = t->spec.get();
   }
   if (spec == nullptr || spec->kind != graph::TaskKind::kCall) return call::Type::kAny;
   auto f = functions_.find(spec->function);

@@ -82,7 +82,7 @@ struct AssignedInput {
 };
 
 struct Assignment {
-  graph::TaskSpec spec;
+  std::shared_ptr<const graph::TaskSpec> spec;  ///< the task's own, shared: never null
   int64_t program_id = -1;
   std::vector<AssignedInput> inputs;  ///< parallel to spec.deps
 };
@@ -226,7 +226,8 @@ class SchedulerState {
     uint64_t order = 0;
   };
   struct Task {
-    graph::TaskSpec spec;
+    /// Immutable once added; shared with the assignments that send it (no copy per dispatch).
+    std::shared_ptr<const graph::TaskSpec> spec;
     Group* group = nullptr;  ///< owned by groups_; set by AttachGroup
     std::shared_ptr<const ProgramEntry> program;
     TaskStatus status = TaskStatus::kWaiting;
