@@ -458,7 +458,7 @@ void SchedulerState::ForgetOne(Task* t, std::vector<Task*>* next) {
       return;  // processing: forgotten when it finishes
     }
   }
-  const std::vector<Task*>& deps = t->deps;
+  const auto& deps = t->deps;
   for (Task* d : deps) {
     auto& v = d->dependents;
     v.erase(std::remove(v.begin(), v.end(), t), v.end());

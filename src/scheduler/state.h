@@ -19,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/chunk.h"
@@ -231,19 +232,21 @@ class SchedulerState {
     Group* group = nullptr;  ///< owned by groups_; set by AttachGroup
     std::shared_ptr<const ProgramEntry> program;
     TaskStatus status = TaskStatus::kWaiting;
-    std::vector<Task*> deps;
-    std::vector<Task*> dependents;
+    // Inline vectors: most tasks have at most two inputs, one dependent, one holder and one
+    // computation, so adding a task allocates no vector at all.
+    absl::InlinedVector<Task*, 2> deps;
+    absl::InlinedVector<Task*, 2> dependents;
     int64_t missing_deps = 0;    ///< deps not in memory
     int64_t waiters = 0;         ///< dependents that still need this task's value
     int64_t wanted = 0;          ///< client references
-    std::vector<WorkerId> who_has;
+    absl::InlinedVector<WorkerId, 1> who_has;
     ChunkPtr inline_data;
     WorkerId processing_on = -1;
     int64_t nbytes = 0;
     std::string error;
     std::string erred_key;
-    std::vector<Computation*> computations;
-    std::vector<Computation*> output_of;  ///< computations that have this task as an output
+    absl::InlinedVector<Computation*, 1> computations;
+    absl::InlinedVector<Computation*, 1> output_of;  ///< computations with this task as an output
     int retries_left = 0;                 ///< kCall: reruns left after an error
     /// Workers that ran out of memory running it (RESOURCE_EXHAUSTED): never assigned there again.
     std::vector<WorkerId> oom_on;
