@@ -74,7 +74,7 @@ void CommandsToProto(const WorkerCommands& commands, v1::SchedulerMessage* assig
   for (const auto& p : commands.programs) wire::ProgramToProto(p->program, p->id, assign->add_programs());
   for (const auto& a : commands.tasks) {
     v1::Task* t = assign->add_tasks();
-    wire::TaskToProto(a.spec, a.program_id, t);
+    wire::TaskToProto(*a.spec, a.program_id, t);
     for (size_t i = 0; i < a.inputs.size() && i < static_cast<size_t>(t->inputs_size()); ++i) {
       v1::TaskInput* in = t->mutable_inputs(static_cast<int>(i));
       for (const auto& h : a.inputs[i].holders) in->add_holders(h);
@@ -255,8 +255,10 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     std::vector<KeyLocation> locations;
     {
       absl::MutexLock lock(&mu_);
+      locations.reserve(static_cast<size_t>(req->keys_size()));
       for (const auto& key : req->keys()) locations.push_back(state_.Locate(key));
     }
+    resp->mutable_locations()->Reserve(static_cast<int>(locations.size()));
     for (const auto& loc : locations) {
       if (!loc.known) {
         return Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("key '", loc.key, "' is not known"));

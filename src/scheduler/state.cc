@@ -42,7 +42,7 @@ void SchedulerState::SetStatus(Task* t, TaskStatus status) {
 }
 
 void SchedulerState::AttachGroup(Task* t) {
-  const std::string& name = t->spec.group.empty() ? std::string("other") : t->spec.group;
+  const std::string& name = t->spec->group.empty() ? std::string("other") : t->spec->group;
   auto& slot = groups_[name];
   if (slot == nullptr) {
     slot = std::make_unique<Group>();
@@ -79,7 +79,7 @@ void SchedulerState::DetachGroup(Task* t) {
   }
 }
 
-SchedulerState::Task* SchedulerState::Find(const std::string& key) const {
+SchedulerState::Task* SchedulerState::Find(std::string_view key) const {
   auto it = tasks_.find(key);
   return it == tasks_.end() ? nullptr : it->second.get();
 }
@@ -152,7 +152,7 @@ void SchedulerState::RemoveWorker(WorkerId id) {
       if (!runnable) stuck.push_back(t);
     }
     for (Task* t : stuck) {
-      if (t->status == TaskStatus::kQueued) MarkErred(t, t->oom_error, t->spec.key);
+      if (t->status == TaskStatus::kQueued) MarkErred(t, t->oom_error, t->spec->key);
     }
   }
   ++version_;
@@ -186,7 +186,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
           absl::StrCat("input key '", key, "' erred: ", t->error));
     }
   }
-  std::unordered_map<std::string, const graph::TaskSpec*> new_keys;
+  NewTasks new_keys;
   new_keys.reserve(graph.tasks.size());
   for (const auto& spec : graph.tasks) {
     if (largest_worker > 0 && spec.est_bytes > largest_worker) {
@@ -229,23 +229,23 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
     if (t == nullptr) {
       auto owned = std::make_unique<Task>();
       t = owned.get();
-      t->spec = std::move(spec);
-      if (t->spec.kind == graph::TaskKind::kChunk) t->program = programs[t->spec.program];
+      t->spec = std::make_shared<const graph::TaskSpec>(std::move(spec));
+      if (t->spec->kind == graph::TaskKind::kChunk) t->program = programs[t->spec->program];
       t->status = TaskStatus::kReleased;
-      t->retries_left = t->spec.retries;
-      for (const std::string& dep : t->spec.deps) {
+      t->retries_left = t->spec->retries;
+      for (const std::string& dep : t->spec->deps) {
         Task* d = Find(dep);
         t->deps.push_back(d);
         d->dependents.push_back(t);
       }
       AttachGroup(t);
-      tasks_.emplace(t->spec.key, std::move(owned));
+      tasks_.emplace(t->spec->key, std::move(owned));
       added.push_back(t);
     } else if (t->status == TaskStatus::kErred) {
       // A resubmission retries what failed before (the failure may have been transient).
       SetStatus(t, TaskStatus::kReleased);
       t->error.clear();
-      t->retries_left = t->spec.retries;
+      t->retries_left = t->spec->retries;
       t->oom_on.clear();
       added.push_back(t);
     } else if (t->status == TaskStatus::kReleased) {
@@ -260,12 +260,13 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   }
   SubmitResult result;
   result.computation = c->id;
-  result.keys = graph.output_keys;
   result.num_tasks = c->total;
   // Output keys are wanted before anything runs, so nothing they need is released early.
   auto& wants = client_wants_[client];
-  for (const std::string& key : graph.output_keys) {
-    Task* t = Find(key);
+  for (size_t i = 0; i < graph.output_keys.size(); ++i) {
+    const std::string& key = graph.output_keys[i];
+    // Calls (map) list their outputs in the order of their tasks: no lookup then.
+    Task* t = i < c->members.size() && c->members[i]->spec->key == key ? c->members[i] : Find(key);
     if (t == nullptr) continue;  // a kSource root: the key exists under the source's name
     if (!t->output_of.empty() && t->output_of.back() == c) continue;  // listed twice
     c->outputs.push_back(t);
@@ -274,6 +275,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
     ++t->wanted;
     ++wants[t];
   }
+  result.keys = std::move(graph.output_keys);
   computations_.emplace(c->id, std::move(comp));
   for (Task* t : added) {
     if (t->status == TaskStatus::kReleased) Recompute(t);
@@ -287,9 +289,12 @@ void SchedulerState::Release(const std::string& client, const std::vector<std::s
   auto cw = client_wants_.find(client);
   if (cw == client_wants_.end()) return;
   std::vector<Computation*> ended;
+  std::vector<Task*> found;  // by key; forgotten tasks stay allocated until Bury()
+  found.reserve(keys.size());
   for (const std::string& key : keys) {
     Task* t = Find(key);
     if (t == nullptr) continue;
+    found.push_back(t);
     auto it = cw->second.find(t);
     if (it == cw->second.end()) continue;
     --t->wanted;
@@ -301,15 +306,17 @@ void SchedulerState::Release(const std::string& client, const std::vector<std::s
     }
   }
   for (Computation* c : ended) EndComputation(c);
-  for (const std::string& key : keys) {
-    if (Task* t = Find(key)) {
-      MaybeRelease(t);
-      MaybeForget(t);
-    }
+  for (Task* t : found) {
+    if (t->forgotten) continue;
+    MaybeRelease(t);
+    MaybeForget(t);
   }
   if (cw->second.empty()) client_wants_.erase(cw);
   ++version_;
+  Bury();
 }
+
+void SchedulerState::Bury() { graveyard_.clear(); }
 
 void SchedulerState::EndComputation(Computation* c) {
   for (Task* t : c->members) {
@@ -320,16 +327,14 @@ void SchedulerState::EndComputation(Computation* c) {
     auto& v = t->output_of;
     v.erase(std::remove(v.begin(), v.end(), c), v.end());
   }
-  // Forgetting one task may forget others (its dependencies): look each up again by key.
-  std::vector<std::string> keys;
-  keys.reserve(c->members.size());
-  for (Task* t : c->members) keys.push_back(t->spec.key);
+  // Forgetting one task may forget others (its dependencies): those are marked forgotten and
+  // stay allocated until Bury(), so the pointers stay valid.
+  std::vector<Task*> members = std::move(c->members);
   computations_.erase(c->id);
-  for (const std::string& key : keys) {
-    if (Task* t = Find(key)) {
-      MaybeRelease(t);
-      MaybeForget(t);
-    }
+  for (Task* t : members) {
+    if (t->forgotten) continue;
+    MaybeRelease(t);
+    MaybeForget(t);
   }
 }
 
@@ -338,7 +343,7 @@ void SchedulerState::RemoveClient(const std::string& client) {
   if (cw == client_wants_.end()) return;
   std::vector<std::string> keys;
   for (const auto& [t, n] : cw->second) {
-    for (int64_t i = 0; i < n; ++i) keys.push_back(t->spec.key);
+    for (int64_t i = 0; i < n; ++i) keys.push_back(t->spec->key);
   }
   Release(client, keys);
 }
@@ -381,8 +386,8 @@ void SchedulerState::MakeReady(Task* t) {
   SetStatus(t, TaskStatus::kQueued);
   // Tasks with inputs (combines, consumers) go first: they free memory. Roots wait their turn.
   // A call's priority overrides that: above 0 first, below 0 last.
-  if (t->spec.priority != 0) {
-    if (t->spec.priority > 0) {
+  if (t->spec->priority != 0) {
+    if (t->spec->priority > 0) {
       ready_.push_front(t);
     } else {
       ready_.push_back(t);
@@ -399,7 +404,7 @@ void SchedulerState::MaybeRelease(Task* t) {
   for (WorkerId w : t->who_has) {
     auto it = workers_.find(w);
     if (it == workers_.end()) continue;
-    it->second.outbox.releases.push_back(t->spec.key);
+    it->second.outbox.releases.push_back(t->spec->key);
     --it->second.stored_keys;
   }
   t->who_has.clear();
@@ -411,15 +416,17 @@ void SchedulerState::MaybeRelease(Task* t) {
 void SchedulerState::MaybeForget(Task* first) {
   // A worklist of keys rather than recursion: forgetting the end of a chain of 100 000 calls
   // walks the whole chain, and a key (not a pointer) stays valid if its task is forgotten first.
-  std::vector<std::string> work{first->spec.key};
+  std::vector<Task*> work;
+  ForgetOne(first, &work);
   while (!work.empty()) {
-    Task* t = Find(work.back());
+    Task* t = work.back();
     work.pop_back();
-    if (t != nullptr) ForgetOne(t, &work);
+    ForgetOne(t, &work);
   }
 }
 
-void SchedulerState::ForgetOne(Task* t, std::vector<std::string>* next) {
+void SchedulerState::ForgetOne(Task* t, std::vector<Task*>* next) {
+  if (t->forgotten) return;
   // Forget when no client wants it and nothing that may still run or be recomputed depends on
   // it; the lineage of wanted keys stays so lost results can be recomputed.
   // A live computation's members are its lineage (and it counts its progress over them): they
@@ -451,15 +458,17 @@ void SchedulerState::ForgetOne(Task* t, std::vector<std::string>* next) {
       return;  // processing: forgotten when it finishes
     }
   }
-  std::vector<Task*> deps = t->deps;
+  const auto& deps = t->deps;
   for (Task* d : deps) {
     auto& v = d->dependents;
     v.erase(std::remove(v.begin(), v.end(), t), v.end());
   }
-  for (Task* d : deps) next->push_back(d->spec.key);
-  const std::string key = t->spec.key;
+  next->insert(next->end(), deps.begin(), deps.end());
   DetachGroup(t);
-  tasks_.erase(key);
+  t->forgotten = true;
+  auto it = tasks_.find(t->spec->key);
+  graveyard_.push_back(std::move(it->second));
+  tasks_.erase(it);
 }
 
 void SchedulerState::MarkDone(Task* t) {
@@ -473,7 +482,7 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
   if (t == nullptr) {
     // Forgotten while running: the worker can drop it.
     if (wit != workers_.end() && result.inline_data == nullptr) {
-      wit->second.outbox.releases.push_back(result.key);
+      wit->second.outbox.releases.emplace_back(result.key);
     }
     Schedule();
     return;
@@ -485,14 +494,14 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
       t->who_has.push_back(worker);
       ++wit->second.stored_keys;
     } else if (wit != workers_.end() && result.inline_data == nullptr) {
-      wit->second.outbox.releases.push_back(result.key);
+      wit->second.outbox.releases.emplace_back(result.key);
     }
     Schedule();
     return;
   }
-  if (result.seconds > 0 && !t->spec.group.empty() && wit != workers_.end()) {
+  if (result.seconds > 0 && !t->spec->group.empty() && wit != workers_.end()) {
     if (durations_.size() > 100'000) durations_.clear();  // bounded memory
-    auto [it, fresh] = durations_.try_emplace(t->spec.group);
+    auto [it, fresh] = durations_.try_emplace(t->spec->group);
     Durations& d = it->second;
     d.seconds = fresh ? result.seconds : 0.9 * d.seconds + 0.1 * result.seconds;
     const size_t kind = static_cast<size_t>(wit->second.kind);
@@ -523,6 +532,7 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
   if (t->status == TaskStatus::kReleased) MaybeForget(t);
   ++version_;
   Schedule();
+  Bury();
 }
 
 void SchedulerState::MarkErred(Task* root, const std::string& message, const std::string& origin) {
@@ -605,8 +615,8 @@ int SchedulerState::KindIndex(const std::string& kind) {
 }
 
 const SchedulerState::Durations* SchedulerState::FindDurations(const Task* t) const {
-  if (t->spec.group.empty()) return nullptr;
-  auto it = durations_.find(t->spec.group);
+  if (t->spec->group.empty()) return nullptr;
+  auto it = durations_.find(t->spec->group);
   return it == durations_.end() ? nullptr : &it->second;
 }
 
@@ -625,7 +635,7 @@ double SchedulerState::EstimateSeconds(const Durations* d, int kind) {
 }
 
 bool SchedulerState::CanRun(const Task* t, WorkerId id, const Worker& w) const {
-  if (t->spec.kind == graph::TaskKind::kCall && w.functions.count(t->spec.function) == 0) {
+  if (t->spec->kind == graph::TaskKind::kCall && w.functions.count(t->spec->function) == 0) {
     return false;
   }
   return std::find(t->oom_on.begin(), t->oom_on.end(), id) == t->oom_on.end();
@@ -700,14 +710,14 @@ void SchedulerState::Assign(Task* t, const Placement& p) {
   t->assigned_seconds = p.seconds;
   w.queued_seconds += p.seconds;
   Assignment a;
-  a.spec = t->spec;
+  a.spec = t->spec;  // shared, not copied
   if (t->program != nullptr) {
     a.program_id = t->program->id;
     if (w.programs_sent.insert(t->program->id).second) w.outbox.programs.push_back(t->program);
   }
   for (const Task* d : t->deps) {
     AssignedInput in;
-    in.key = d->spec.key;
+    in.key = d->spec->key;
     in.holders = Holders(d);
     in.inline_data = d->inline_data;
     a.inputs.push_back(std::move(in));
@@ -729,13 +739,13 @@ void SchedulerState::Schedule() {
 
 call::Type SchedulerState::ResultType(
     const std::string& key,
-    const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const {
+    const NewTasks& new_tasks) const {
   const graph::TaskSpec* spec = nullptr;
   auto it = new_tasks.find(key);
   if (it != new_tasks.end()) {
     spec = it->second;
   } else if (const Task* t = Find(key)) {
-    spec = &t->spec;
+    spec = t->spec.get();
   }
   if (spec == nullptr || spec->kind != graph::TaskKind::kCall) return call::Type::kAny;
   auto f = functions_.find(spec->function);
@@ -744,7 +754,7 @@ call::Type SchedulerState::ResultType(
 
 absl::Status SchedulerState::CheckCall(
     const graph::TaskSpec& spec,
-    const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const {
+    const NewTasks& new_tasks) const {
   if (workers_.empty()) return absl::OkStatus();  // nothing to check against yet
   auto f = functions_.find(spec.function);
   if (f == functions_.end()) {
@@ -817,8 +827,10 @@ Progress SchedulerState::GetProgress(ComputationId id) const {
     p.erred_key = c.erred_key;
     return p;
   }
-  p.finished = true;
-  for (const Task* t : c.outputs) p.finished &= t->status == TaskStatus::kMemory;
+  // From the last output back: outputs finish roughly in the order they were submitted, so an
+  // unfinished one is found at once while a large map (8192 outputs a computation) is running.
+  p.finished = std::all_of(c.outputs.rbegin(), c.outputs.rend(),
+                           [](const Task* t) { return t->status == TaskStatus::kMemory; });
   return p;
 }
 

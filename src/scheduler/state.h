@@ -12,10 +12,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/chunk.h"
@@ -80,7 +84,7 @@ struct AssignedInput {
 };
 
 struct Assignment {
-  graph::TaskSpec spec;
+  std::shared_ptr<const graph::TaskSpec> spec;  ///< the task's own, shared: never null
   int64_t program_id = -1;
   std::vector<AssignedInput> inputs;  ///< parallel to spec.deps
 };
@@ -95,7 +99,7 @@ struct WorkerCommands {
 
 /// A finished task as a worker reports it.
 struct TaskResult {
-  std::string key;
+  std::string_view key;  ///< valid for the TaskFinished call (a view of the worker's message)
   int64_t nbytes = 0;
   ChunkPtr inline_data;  ///< small results travel inline and are then held here
   double seconds = 0;
@@ -224,28 +228,32 @@ class SchedulerState {
     uint64_t order = 0;
   };
   struct Task {
-    graph::TaskSpec spec;
+    /// Immutable once added; shared with the assignments that send it (no copy per dispatch).
+    std::shared_ptr<const graph::TaskSpec> spec;
     Group* group = nullptr;  ///< owned by groups_; set by AttachGroup
     std::shared_ptr<const ProgramEntry> program;
     TaskStatus status = TaskStatus::kWaiting;
-    std::vector<Task*> deps;
-    std::vector<Task*> dependents;
+    // Inline vectors: most tasks have at most two inputs, one dependent, one holder and one
+    // computation, so adding a task allocates no vector at all.
+    absl::InlinedVector<Task*, 2> deps;
+    absl::InlinedVector<Task*, 2> dependents;
     int64_t missing_deps = 0;    ///< deps not in memory
     int64_t waiters = 0;         ///< dependents that still need this task's value
     int64_t wanted = 0;          ///< client references
-    std::vector<WorkerId> who_has;
+    absl::InlinedVector<WorkerId, 1> who_has;
     ChunkPtr inline_data;
     WorkerId processing_on = -1;
     int64_t nbytes = 0;
     std::string error;
     std::string erred_key;
-    std::vector<Computation*> computations;
-    std::vector<Computation*> output_of;  ///< computations that have this task as an output
+    absl::InlinedVector<Computation*, 1> computations;
+    absl::InlinedVector<Computation*, 1> output_of;  ///< computations with this task as an output
     int retries_left = 0;                 ///< kCall: reruns left after an error
     /// Workers that ran out of memory running it (RESOURCE_EXHAUSTED): never assigned there again.
     std::vector<WorkerId> oom_on;
     std::string oom_error;        ///< the last such failure's message
     double assigned_seconds = 0;  ///< estimated duration added to its worker's queued_seconds
+    bool forgotten = false;       ///< out of tasks_, destroyed by Bury()
   };
   struct Computation {
     ComputationId id = 0;
@@ -263,33 +271,37 @@ class SchedulerState {
     WorkerSpec spec;
     int kind = 0;  ///< index of spec.kind in kinds_
     WorkerMetrics metrics;
-    std::unordered_set<Task*> processing;
+    absl::flat_hash_set<Task*> processing;
     /// Sum of the processing tasks' assigned_seconds, kept incrementally so that placing a task
     /// does not walk every worker's processing set.
     double queued_seconds = 0;
     int64_t stored_keys = 0;
     std::unordered_set<int64_t> programs_sent;
-    std::unordered_set<std::string> functions;
+    absl::flat_hash_set<std::string> functions;
     WorkerCommands outbox;
   };
 
-  Task* Find(const std::string& key) const;
+  // Keys of the tasks of one submit, while it is checked; views into the graph's specs.
+  using NewTasks = absl::flat_hash_map<std::string_view, const graph::TaskSpec*>;
+
+  Task* Find(std::string_view key) const;
   /// Every status change goes through here, to keep the group and total counts exact.
   void SetStatus(Task* t, TaskStatus status);
   void AttachGroup(Task* t);  // a new task: counted in its group as released
   void DetachGroup(Task* t);  // a task about to be forgotten
-  absl::Status CheckCall(const graph::TaskSpec& spec,
-                         const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const;
-  call::Type ResultType(const std::string& key,
-                        const std::unordered_map<std::string, const graph::TaskSpec*>& new_tasks) const;
+  absl::Status CheckCall(const graph::TaskSpec& spec, const NewTasks& new_tasks) const;
+  call::Type ResultType(const std::string& key, const NewTasks& new_tasks) const;
   void EndComputation(Computation* c);
   void MakeReady(Task* t);
   void EnterRunning(Task* t);   // t starts needing its deps
   void LeaveRunning(Task* t);   // t no longer needs its deps
   void Recompute(Task* t);      // bring a released or lost task back
   void MaybeRelease(Task* t);
+  // Forgetting takes a task out of tasks_ but keeps it allocated (`forgotten`, in graveyard_)
+  // until Bury() at the end of the public method: pointers held by the walk stay valid.
   void MaybeForget(Task* t);
-  void ForgetOne(Task* t, std::vector<std::string>* next);
+  void ForgetOne(Task* t, std::vector<Task*>* next);
+  void Bury();
   void MarkErred(Task* t, const std::string& message, const std::string& origin);
   void MarkOneErred(Task* t, const std::string& message, const std::string& origin);
   void MarkDone(Task* t);
@@ -322,17 +334,20 @@ class SchedulerState {
   std::vector<std::string> Holders(const Task* t) const;
 
   StateOptions options_;
-  std::unordered_map<std::string, std::unique_ptr<Task>> tasks_;
+  /// By key; the key is a view of the task's own spec.key (one copy of each key, and open
+  /// addressing: a lookup is the scheduler's most frequent operation, several per task).
+  absl::flat_hash_map<std::string_view, std::unique_ptr<Task>> tasks_;
+  std::vector<std::unique_ptr<Task>> graveyard_;  ///< forgotten during the current call
   std::map<WorkerId, Worker> workers_;
   WorkerId next_worker_ = 1;
   int64_t next_program_ = 1;
   std::deque<Task*> ready_;
-  std::unordered_map<std::string, std::unordered_map<Task*, int64_t>> client_wants_;
+  std::unordered_map<std::string, absl::flat_hash_map<Task*, int64_t>> client_wants_;
   std::unordered_map<ComputationId, std::unique_ptr<Computation>> computations_;
   ComputationId next_computation_ = 1;
   uint64_t version_ = 0;
   /// By task group (TaskSpec::group), for the short-task window of Saturated() and for placement.
-  std::unordered_map<std::string, Durations> durations_;
+  absl::flat_hash_map<std::string, Durations> durations_;
   std::vector<std::string> kinds_;  ///< worker kinds ("cpu", "cuda", ...) in the order first seen
   std::unordered_map<std::string, std::unique_ptr<Group>> groups_;
   uint64_t next_group_order_ = 0;

@@ -293,7 +293,10 @@ class Worker::Impl {
             bad_programs_[p.id()] = std::string(program.status().message());
           }
         }
-        for (const auto& t : msg.assign().tasks()) jobs_.push_back(Job{t, generation});
+        // Moved, not copied: `msg` is parsed afresh by the next Read.
+        for (auto& t : *msg.mutable_assign()->mutable_tasks()) {
+          jobs_.push_back(Job{std::move(t), generation});
+        }
         cv_.notify_all();
       } else if (msg.has_release()) {
         for (const auto& key : msg.release().keys()) store_.Erase(key);
@@ -334,7 +337,7 @@ class Worker::Impl {
       if (job.generation != generation_ || !session_open_) continue;
       if (result.ok()) {
         auto* done = pending_.add_done();
-        done->set_key(job.task.key());
+        done->set_key(std::move(*job.task.mutable_key()));  // the job is done with
         done->set_nbytes(result->nbytes());
         done->set_dtype(wire::DTypeToProto(result->dtype));
         for (int64_t e : result->shape) done->add_shape(e);
@@ -346,7 +349,7 @@ class Worker::Impl {
           done->set_has_inline(true);
           wire::ChunkToProto(*result, done->mutable_inline_data());
         } else {
-          store_.Put(job.task.key(), std::make_shared<const ChunkBuffer>(*std::move(result)));
+          store_.Put(done->key(), std::make_shared<const ChunkBuffer>(*std::move(result)));
         }
       } else {
         auto* failed = pending_.add_failed();

@@ -53,7 +53,7 @@ ChunkPtr Scalar(double v) {
 // Runs every assigned task of `w` to completion with an inline result.
 int FinishAll(SchedulerState& s, WorkerId w) {
   auto cmds = s.TakeCommands(w);
-  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.001});
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 0.001});
   return static_cast<int>(cmds.tasks.size());
 }
 
@@ -109,7 +109,7 @@ TEST(SchedulerState, ErredTasksAreCountedAndFinishedGroupsAreBounded) {
   ASSERT_TRUE(r.ok());
   auto cmds = s.TakeCommands(w);
   ASSERT_EQ(cmds.tasks.size(), 1u);
-  s.TaskFailed(w, cmds.tasks[0].spec.key, "boom");
+  s.TaskFailed(w, cmds.tasks[0].spec->key, "boom");
   EXPECT_EQ(s.counters().tasks_erred, 2);  // the leaf and the combine that needed it
   EXPECT_EQ(s.TaskCounts()[static_cast<int>(TaskStatus::kErred)], 2);
   s.Release("c1", {"bad/combine"});
@@ -173,7 +173,7 @@ TEST(SchedulerState, ShortTasksGetALargerWindowOnceTheirDurationIsKnown) {
   ASSERT_EQ(cmds.tasks.size(), 3u);
   // 0.1 ms tasks: a 4 ms window holds 40 of them per thread (+1).
   for (const auto& a : cmds.tasks) {
-    s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.0001});
+    s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 0.0001});
   }
   cmds = s.TakeCommands(w);
   EXPECT_EQ(s.Workers()[0].processing, 41);
@@ -181,19 +181,19 @@ TEST(SchedulerState, ShortTasksGetALargerWindowOnceTheirDurationIsKnown) {
   ASSERT_TRUE(s.Submit("c2", grouped("long", 1000)).ok());
   for (int round = 0; round < 100 && !s.GetProgress(1).finished; ++round) {
     for (const auto& a : cmds.tasks) {
-      s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.0001});
+      s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 0.0001});
     }
     cmds = s.TakeCommands(w);
     // Long tasks come after the short ones in the queue; drop any handed out meanwhile.
     std::erase_if(cmds.tasks, [&](const Assignment& a) {
-      if (a.spec.key.rfind("long", 0) != 0) return false;
-      s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 1.0});
+      if (a.spec->key.rfind("long", 0) != 0) return false;
+      s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 1.0});
       return true;
     });
   }
   ASSERT_TRUE(s.GetProgress(1).finished);
   cmds = s.TakeCommands(w);
-  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 1.0});
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 1.0});
   s.TakeCommands(w);
   EXPECT_EQ(s.Workers()[0].processing, 3) << "1 s tasks are not queued deeper than the base";
 }
@@ -236,7 +236,7 @@ TEST(SchedulerState, LargeResultsStayOnTheWorkerAndAreLocated) {
   const WorkerId a = s.AddWorker(Spec("a", 4));
   ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 1)).ok());
   auto cmds = s.TakeCommands(a);
-  s.TaskFinished(a, TaskResult{cmds.tasks[0].spec.key, 1 << 20, nullptr, 0.1});
+  s.TaskFinished(a, TaskResult{cmds.tasks[0].spec->key, 1 << 20, nullptr, 0.1});
   const KeyLocation loc = s.Locate("sum/0");
   EXPECT_EQ(loc.status, TaskStatus::kMemory);
   EXPECT_EQ(loc.holders, std::vector<std::string>{"a:1"});
@@ -252,7 +252,7 @@ TEST(SchedulerState, PrefersTheWorkerHoldingTheInput) {
   ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 1)).ok());
   auto cmds = s.TakeCommands(a);
   const WorkerId b = s.AddWorker(Spec("b", 4));
-  s.TaskFinished(a, TaskResult{cmds.tasks[0].spec.key, 100 << 20, nullptr, 0.1});
+  s.TaskFinished(a, TaskResult{cmds.tasks[0].spec->key, 100 << 20, nullptr, 0.1});
   EXPECT_EQ(s.TakeCommands(a).tasks.size(), 1u);
   EXPECT_EQ(s.TakeCommands(b).tasks.size(), 0u);
 }
@@ -262,14 +262,14 @@ TEST(SchedulerState, ErrorsPropagateToDependentsAndTheComputation) {
   const WorkerId w = s.AddWorker(Spec("a", 4));
   auto r = s.Submit("c1", TreeGraph("sum", 3));
   auto cmds = s.TakeCommands(w);
-  s.TaskFailed(w, cmds.tasks[1].spec.key, "boom: division by zero");
+  s.TaskFailed(w, cmds.tasks[1].spec->key, "boom: division by zero");
   const Progress p = s.GetProgress(r->computation);
   EXPECT_TRUE(p.erred);
   EXPECT_EQ(p.error, "boom: division by zero");
-  EXPECT_EQ(p.erred_key, cmds.tasks[1].spec.key);
+  EXPECT_EQ(p.erred_key, cmds.tasks[1].spec->key);
   EXPECT_EQ(s.StatusOf("sum/combine"), TaskStatus::kErred);
   // The other tasks still finish without trouble.
-  s.TaskFinished(w, TaskResult{cmds.tasks[0].spec.key, 8, Scalar(1), 0});
+  s.TaskFinished(w, TaskResult{cmds.tasks[0].spec->key, 8, Scalar(1), 0});
   EXPECT_TRUE(s.GetProgress(r->computation).erred);
 }
 
@@ -299,10 +299,10 @@ TEST(SchedulerState, LostResultsAreRecomputedFromLineage) {
   s.RemoveWorker(a);
   auto again = s.TakeCommands(b);
   std::vector<std::string> keys;
-  for (const auto& t : again.tasks) keys.push_back(t.spec.key);
+  for (const auto& t : again.tasks) keys.push_back(t.spec->key);
   std::sort(keys.begin(), keys.end());
   EXPECT_EQ(keys, (std::vector<std::string>{"sum/0", "sum/1"}));
-  for (const auto& t : again.tasks) s.TaskFinished(b, TaskResult{t.spec.key, 8, Scalar(1), 0});
+  for (const auto& t : again.tasks) s.TaskFinished(b, TaskResult{t.spec->key, 8, Scalar(1), 0});
   FinishAll(s, b);
   EXPECT_TRUE(s.GetProgress(r->computation).finished);
 }
@@ -316,7 +316,7 @@ TEST(SchedulerState, SharedKeysAreComputedOnce) {
   auto cmds = s.TakeCommands(w);
   EXPECT_EQ(cmds.tasks.size(), 4u);
   EXPECT_EQ(s.NumTasks(), 5);
-  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0});
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 0});
   EXPECT_EQ(FinishAll(s, w), 1);
   EXPECT_TRUE(s.GetProgress(r1->computation).finished);
   EXPECT_TRUE(s.GetProgress(r2->computation).finished);
@@ -334,7 +334,7 @@ TEST(SchedulerState, ReleasingWhileRunningForgetsEverything) {
   ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 4)).ok());
   auto cmds = s.TakeCommands(w);
   s.RemoveClient("c1");
-  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0});
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 0});
   EXPECT_EQ(s.NumTasks(), 0);
   EXPECT_TRUE(s.TakeCommands(w).tasks.empty());
 }
@@ -391,7 +391,7 @@ TEST(SchedulerState, WorkOnAPersistedKeyWaitsWhileItIsRecomputed) {
   EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kWaiting);
   auto cmds = s.TakeCommands(b);
   ASSERT_EQ(cmds.tasks.size(), 1u);
-  EXPECT_EQ(cmds.tasks[0].spec.key, "x/0");
+  EXPECT_EQ(cmds.tasks[0].spec->key, "x/0");
   s.TaskFinished(b, TaskResult{"x/0", 1 << 20, nullptr, 0});
   EXPECT_EQ(FinishAll(s, b), 1);
   EXPECT_TRUE(s.GetProgress(r->computation).finished);
@@ -471,11 +471,11 @@ TEST(SchedulerState, CallsRunInDependencyOrder) {
   ASSERT_TRUE(r.ok()) << r.status();
   auto cmds = s.TakeCommands(w);
   ASSERT_EQ(cmds.tasks.size(), 2u);  // z waits for x and y
-  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec.key, 8, Scalar(1), 0.001});
+  for (const auto& a : cmds.tasks) s.TaskFinished(w, TaskResult{a.spec->key, 8, Scalar(1), 0.001});
   cmds = s.TakeCommands(w);
   ASSERT_EQ(cmds.tasks.size(), 1u);
-  EXPECT_EQ(cmds.tasks[0].spec.key, "z");
-  EXPECT_EQ(cmds.tasks[0].spec.function, "add");
+  EXPECT_EQ(cmds.tasks[0].spec->key, "z");
+  EXPECT_EQ(cmds.tasks[0].spec->function, "add");
   ASSERT_EQ(cmds.tasks[0].inputs.size(), 2u);
   EXPECT_NE(cmds.tasks[0].inputs[0].inline_data, nullptr);  // x's value travels inline
   s.TaskFinished(w, TaskResult{"z", 8, Scalar(3), 0.001});
@@ -598,12 +598,12 @@ TEST(SchedulerState, PriorityCallsJumpTheQueue) {
   ASSERT_TRUE(s.Submit("c", Calls(tasks, {"a", "b", "c"})).ok());
   auto cmds = s.TakeCommands(w);
   ASSERT_EQ(cmds.tasks.size(), 1u);
-  EXPECT_EQ(cmds.tasks[0].spec.key, "c");
+  EXPECT_EQ(cmds.tasks[0].spec->key, "c");
   s.TaskFinished(w, TaskResult{"c", 8, Scalar(1), 0.001});
   cmds = s.TakeCommands(w);  // now the group's duration is known: a deeper window
   ASSERT_EQ(cmds.tasks.size(), 2u);
-  EXPECT_EQ(cmds.tasks[0].spec.key, "a");
-  EXPECT_EQ(cmds.tasks[1].spec.key, "b");
+  EXPECT_EQ(cmds.tasks[0].spec->key, "a");
+  EXPECT_EQ(cmds.tasks[1].spec->key, "b");
 }
 
 // ---- worker kinds: placement by measured duration, out-of-memory retries ----
@@ -646,7 +646,7 @@ std::vector<int> Simulate(SchedulerState& s, ComputationId computation,
   auto pull = [&] {
     for (size_t i = 0; i < workers.size(); ++i) {
       const bool idle = sims[i].queue.empty();
-      for (const auto& a : s.TakeCommands(workers[i]).tasks) sims[i].queue.push_back(a.spec.key);
+      for (const auto& a : s.TakeCommands(workers[i]).tasks) sims[i].queue.push_back(a.spec->key);
       if (idle && !sims[i].queue.empty()) sims[i].head_done = now + seconds[i];
     }
   };
@@ -752,7 +752,7 @@ TEST(SchedulerState, OutOfMemoryOnAGpuRetriesOnAnotherWorker) {
   EXPECT_EQ(s.TakeCommands(cuda).tasks.size(), 0u);
   auto cmds = s.TakeCommands(cpu);
   ASSERT_EQ(cmds.tasks.size(), 1u);
-  EXPECT_EQ(cmds.tasks[0].spec.key, "b");
+  EXPECT_EQ(cmds.tasks[0].spec->key, "b");
   // The retry did not use up its retries: an ordinary failure reruns it, on the CPU worker again
   // although the GPU worker is idle.
   s.TaskFailed(cpu, "b", "flaky", absl::StatusCode::kInternal);
@@ -804,14 +804,14 @@ TEST(SchedulerState, OtherFailuresErrAtOnceWithOtherWorkersPresent) {
   ASSERT_TRUE(r.ok());
   auto cmds = s.TakeCommands(cuda);
   ASSERT_EQ(cmds.tasks.size(), 1u);
-  s.TaskFailed(cuda, cmds.tasks[0].spec.key, "bad dtype", absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec.key), TaskStatus::kErred);
+  s.TaskFailed(cuda, cmds.tasks[0].spec->key, "bad dtype", absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec->key), TaskStatus::kErred);
   EXPECT_EQ(s.GetProgress(r->computation).error, "bad dtype");
   // The default code (a worker that does not send one) is not an out-of-memory either.
   cmds = s.TakeCommands(cpu);
   ASSERT_EQ(cmds.tasks.size(), 1u);
-  s.TaskFailed(cpu, cmds.tasks[0].spec.key, "boom");
-  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec.key), TaskStatus::kErred);
+  s.TaskFailed(cpu, cmds.tasks[0].spec->key, "boom");
+  EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec->key), TaskStatus::kErred);
 }
 
 }  // namespace

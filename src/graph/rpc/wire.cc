@@ -3,6 +3,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -530,11 +532,13 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
     }
   }
   out->set_combine_op(static_cast<int>(task.combine_op));
-  auto* f = out->mutable_finalize();
-  f->set_enabled(task.finalize.enabled);
-  f->set_divide_by(task.finalize.divide_by);
-  for (int64_t v : task.finalize.out_shape) f->add_out_shape(v);
-  f->set_out_dtype(DTypeToProto(task.finalize.out_dtype));
+  if (task.finalize != graph::Finalize{}) {  // the default (every call) reads back as absent
+    auto* f = out->mutable_finalize();
+    f->set_enabled(task.finalize.enabled);
+    f->set_divide_by(task.finalize.divide_by);
+    for (int64_t v : task.finalize.out_shape) f->add_out_shape(v);
+    f->set_out_dtype(DTypeToProto(task.finalize.out_dtype));
+  }
   out->set_est_bytes(task.est_bytes);
   for (int a : task.contract_a) out->add_contract_a(a);
   for (int a : task.contract_b) out->add_contract_b(a);
@@ -570,10 +574,13 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
   TESSERA_RETURN_IF_ERROR(
       CheckEnum(proto.combine_op(), static_cast<int>(graph::ReduceOp::kArgmax), "combine op", -1));
   task.combine_op = static_cast<graph::ReduceOp>(proto.combine_op());
-  task.finalize.enabled = proto.finalize().enabled();
-  task.finalize.divide_by = proto.finalize().divide_by();
-  task.finalize.out_shape = ToVector(proto.finalize().out_shape());
-  TESSERA_ASSIGN_OR_RETURN(task.finalize.out_dtype, DTypeFromProto(proto.finalize().out_dtype()));
+  if (proto.has_finalize()) {  // absent: the default (TaskToProto leaves it out)
+    task.finalize.enabled = proto.finalize().enabled();
+    task.finalize.divide_by = proto.finalize().divide_by();
+    task.finalize.out_shape = ToVector(proto.finalize().out_shape());
+    TESSERA_ASSIGN_OR_RETURN(task.finalize.out_dtype,
+                             DTypeFromProto(proto.finalize().out_dtype()));
+  }
   task.est_bytes = proto.est_bytes();
   task.contract_a.assign(proto.contract_a().begin(), proto.contract_a().end());
   task.contract_b.assign(proto.contract_b().begin(), proto.contract_b().end());
@@ -599,9 +606,10 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     const google::protobuf::RepeatedPtrField<std::string>& outputs) {
   graph::TaskGraph g;
   g.tasks.reserve(static_cast<size_t>(calls.size()));
-  std::unordered_map<std::string, int> index;
+  // Views of the keys in `calls`, which outlive these maps.
+  absl::flat_hash_map<std::string_view, int> index;
   index.reserve(static_cast<size_t>(calls.size()));
-  std::unordered_map<std::string, bool> external;
+  absl::flat_hash_set<std::string_view> external;
   for (const auto& proto : calls) {
     if (proto.kind() != v1::Task::CALL) {
       return absl::InvalidArgumentError(
@@ -611,10 +619,11 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     if (proto.key().empty()) return absl::InvalidArgumentError("calls: a task has an empty key");
     TESSERA_ASSIGN_OR_RETURN(graph::TaskSpec spec, TaskFromProto(proto));
     if (spec.group.empty()) spec.group = spec.function;
-    for (const std::string& dep : spec.deps) {
-      if (index.count(dep) == 0 && external.emplace(dep, true).second) g.external_deps.push_back(dep);
+    for (const auto& in : proto.inputs()) {
+      const std::string& dep = in.key();
+      if (!index.contains(dep) && external.insert(dep).second) g.external_deps.push_back(dep);
     }
-    if (!index.emplace(spec.key, static_cast<int>(g.tasks.size())).second) {
+    if (!index.emplace(proto.key(), static_cast<int>(g.tasks.size())).second) {
       return absl::InvalidArgumentError(absl::StrCat("calls: key '", spec.key, "' appears twice"));
     }
     g.tasks.push_back(std::move(spec));
@@ -623,7 +632,7 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     for (const auto& t : g.tasks) g.output_keys.push_back(t.key);
   } else {
     for (const std::string& key : outputs) {
-      if (index.count(key) == 0) {
+      if (!index.contains(key)) {
         return absl::InvalidArgumentError(
             absl::StrCat("calls: output key '", key, "' is not one of the submitted tasks"));
       }
