@@ -148,7 +148,8 @@ int RunNanny(const std::vector<int>& devices, const std::string& base_name,
     for (Child& c : children) {
       if (c.pid == -2 && std::chrono::steady_clock::now() >= c.restart_at) {
         c.pid = Spawn(args_for(c.device));
-        if (c.pid > 0) TESSERA_LOG(kInfo, "restarted worker process ", c.pid, " for GPU ", c.device);
+        if (c.pid > 0)
+          TESSERA_LOG(kInfo, "restarted worker process ", c.pid, " for GPU ", c.device);
       }
       alive = alive || c.pid > 0 || c.pid == -2;
     }
@@ -195,6 +196,8 @@ int main(int argc, char** argv) {
   CudaExecutorOptions executor_options;
   worker::WorkerMainHooks hooks;
   hooks.add_flags = [&](CLI::App& app) {
+    app.get_option("--nthreads")
+        ->description("Task threads per GPU, each with its own stream (default: 1)");
     app.add_option("--device", flags.devices,
                    "GPUs to run a worker on, as indices among the visible ones: 0,2 (default: "
                    "every visible GPU; honours CUDA_VISIBLE_DEVICES)");
