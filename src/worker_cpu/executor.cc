@@ -36,6 +36,7 @@ using Kind = graph::ProgramNode::Kind;
 using detail::kBlockSize;
 
 using detail::Invalid;
+using detail::StoreAs;
 using detail::IsInteger;
 using detail::SafeCount;
 using detail::Strides;
@@ -47,35 +48,6 @@ std::string DName(DType d) { return std::string(DTypeName(d)); }
 bool ValidDType(DType d) {
   return d == DType::kFloat64 || d == DType::kFloat32 || d == DType::kInt64 || d == DType::kInt32 ||
          d == DType::kBool;
-}
-
-// Writes n doubles as `dtype` values at element offset `at` of `dst`.
-void StoreAs(DType dtype, const double* src, int64_t n, uint8_t* dst, int64_t at) {
-  switch (dtype) {
-    case DType::kFloat64:
-      std::memcpy(reinterpret_cast<double*>(dst) + at, src, n * sizeof(double));
-      return;
-    case DType::kFloat32: {
-      float* d = reinterpret_cast<float*>(dst) + at;
-      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(src[i]);
-      return;
-    }
-    case DType::kInt64: {
-      int64_t* d = reinterpret_cast<int64_t*>(dst) + at;
-      for (int64_t i = 0; i < n; ++i) d[i] = detail::ToInt64(src[i]);
-      return;
-    }
-    case DType::kInt32: {
-      int32_t* d = reinterpret_cast<int32_t*>(dst) + at;
-      for (int64_t i = 0; i < n; ++i) d[i] = detail::ToInt32(src[i]);
-      return;
-    }
-    case DType::kBool: {
-      uint8_t* d = dst + at;
-      for (int64_t i = 0; i < n; ++i) d[i] = src[i] != 0 ? 1 : 0;
-      return;
-    }
-  }
 }
 
 // Reads n values of `dtype` starting at element `at` of `src` as doubles.

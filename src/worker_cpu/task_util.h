@@ -1,8 +1,10 @@
-// Small helpers shared by the CPU executor's task kinds (executor.cc, block_ops.cc): error
-// messages naming the task, and checks of shapes and buffers that arrive from the network.
+// Small helpers shared by the CPU executor's task kinds (executor.cc, block_ops.cc) and the CUDA
+// executor: error messages naming the task, checks of shapes and buffers that arrive from the
+// network, and the conversion of double values to a dtype's bytes.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/chunk.h"
+#include "common/element_ops.h"
 #include "common/shape.h"
 #include "graph/task_graph.h"
 
@@ -55,6 +58,36 @@ inline bool WellFormed(const ChunkBuffer& c) {
   const int64_t n = SafeCount(c.shape);
   return c.shape.size() <= static_cast<size_t>(kMaxDims) && n >= 0 &&
          c.nbytes() == n * ItemSize(c.dtype);
+}
+
+/// Writes n doubles as `dtype` values at element offset `at` of `dst`, converting as NumPy's
+/// astype does (the CPU executor's results and the CUDA executor's partials).
+inline void StoreAs(DType dtype, const double* src, int64_t n, uint8_t* dst, int64_t at) {
+  switch (dtype) {
+    case DType::kFloat64:
+      std::memcpy(reinterpret_cast<double*>(dst) + at, src, n * sizeof(double));
+      return;
+    case DType::kFloat32: {
+      float* d = reinterpret_cast<float*>(dst) + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(src[i]);
+      return;
+    }
+    case DType::kInt64: {
+      int64_t* d = reinterpret_cast<int64_t*>(dst) + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = element::ToInt64(src[i]);
+      return;
+    }
+    case DType::kInt32: {
+      int32_t* d = reinterpret_cast<int32_t*>(dst) + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = element::ToInt32(src[i]);
+      return;
+    }
+    case DType::kBool: {
+      uint8_t* d = dst + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = src[i] != 0 ? 1 : 0;
+      return;
+    }
+  }
 }
 
 }  // namespace tessera::cpu::detail

@@ -7,12 +7,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/element_ops.h"
 #include "common/log.h"
 #include "common/shape.h"
 #include "common/status.h"
 #include "kernels/chunk_kernels.h"
 #include "worker_cpu/executor.h"
+#include "worker_cpu/task_util.h"
 
 namespace tessera::cuda {
 namespace {
@@ -83,29 +83,6 @@ absl::StatusOr<cudaStream_t> ThreadStream(int device) {
     stream_device = device;
   }
   return stream;
-}
-
-// Writes n double partials as `dtype` values (the CPU Reducer's StoreAs).
-void StorePartials(DType dtype, const double* src, int64_t n, ChunkBuffer& out) {
-  for (int64_t i = 0; i < n; ++i) {
-    switch (dtype) {
-      case DType::kFloat64:
-        out.mutable_data<double>()[i] = src[i];
-        break;
-      case DType::kFloat32:
-        out.mutable_data<float>()[i] = static_cast<float>(src[i]);
-        break;
-      case DType::kInt64:
-        out.mutable_data<int64_t>()[i] = element::ToInt64(src[i]);
-        break;
-      case DType::kInt32:
-        out.mutable_data<int32_t>()[i] = element::ToInt32(src[i]);
-        break;
-      case DType::kBool:
-        out.mutable_data<uint8_t>()[i] = src[i] != 0 ? 1 : 0;
-        break;
-    }
-  }
 }
 
 }  // namespace
@@ -309,7 +286,7 @@ absl::StatusOr<ChunkBuffer> CudaTaskExecutor::RunOnDevice(const graph::TaskSpec&
                                                     info_.Describe(), ": ", status.message()));
   }
   if (p.has_reduce && !int_acc) {
-    StorePartials(raw.dtype, partials.data(), num_partials, raw);
+    cpu::detail::StoreAs(raw.dtype, partials.data(), num_partials, raw.bytes.data(), 0);
   }
   return cpu::FinishTask(task, &p, std::move(raw));
 }
