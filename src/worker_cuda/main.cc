@@ -34,6 +34,22 @@ struct CudaFlags {
   int device_process = -1;  // set in the worker processes the nanny starts
 };
 
+// The executor options of one GPU's worker process from the flags; the nanny checks them for
+// every chosen GPU before starting any worker process.
+absl::StatusOr<CudaExecutorOptions> ExecutorOptionsFor(const CudaFlags& flags,
+                                                       const DeviceInfo& device) {
+  CudaExecutorOptions options;
+  options.device = device.index;
+  TESSERA_ASSIGN_OR_RETURN(
+      options.device_memory_limit,
+      ParseDeviceBytes("--device-memory-limit", flags.device_memory_limit, device.total_memory));
+  if (flags.pool_size != "0") {  // 0: keep everything (ParseDeviceBytes wants a positive amount)
+    TESSERA_ASSIGN_OR_RETURN(options.pool_size,
+                             ParseDeviceBytes("--pool-size", flags.pool_size, device.total_memory));
+  }
+  return options;
+}
+
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
@@ -232,19 +248,12 @@ int main(int argc, char** argv) {
                      flags.device_process);
         return 1;
       }
-      const int64_t total = (*devices)[flags.device_process].total_memory;
-      auto limit = ParseDeviceBytes("--device-memory-limit", flags.device_memory_limit, total);
-      auto pool = flags.pool_size == "0" ? absl::StatusOr<int64_t>(0)
-                                         : ParseDeviceBytes("--pool-size", flags.pool_size, total);
-      for (const auto* s : {&limit.status(), &pool.status()}) {
-        if (!s->ok()) {
-          std::fprintf(stderr, "error: %s\n", std::string(s->message()).c_str());
-          return 2;
-        }
+      auto parsed = ExecutorOptionsFor(flags, (*devices)[flags.device_process]);
+      if (!parsed.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(parsed.status().message()).c_str());
+        return 2;
       }
-      executor_options.device = flags.device_process;
-      executor_options.device_memory_limit = *limit;
-      executor_options.pool_size = *pool;
+      executor_options = *parsed;
       return std::nullopt;
     }
     // The nanny: check everything once here, then start the worker processes.
@@ -254,18 +263,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (int d : *chosen) {
-      const int64_t total = (*devices)[d].total_memory;
-      auto limit = ParseDeviceBytes("--device-memory-limit", flags.device_memory_limit, total);
-      if (!limit.ok()) {
-        std::fprintf(stderr, "error: %s\n", std::string(limit.status().message()).c_str());
+      auto parsed = ExecutorOptionsFor(flags, (*devices)[d]);
+      if (!parsed.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(parsed.status().message()).c_str());
         return 2;
-      }
-      if (flags.pool_size != "0") {
-        auto pool = ParseDeviceBytes("--pool-size", flags.pool_size, total);
-        if (!pool.ok()) {
-          std::fprintf(stderr, "error: %s\n", std::string(pool.status().message()).c_str());
-          return 2;
-        }
       }
     }
     if (options.port != 0 && chosen->size() > 1) {
