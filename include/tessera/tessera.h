@@ -495,6 +495,15 @@ struct WorkerInfo {
   int64_t device_memory_used = 0;   ///< bytes
   int64_t spilled_bytes = 0;        ///< bytes spilled to disk (workers do not spill yet)
   double last_seen_ago = 0;         ///< seconds since the scheduler last heard from it
+  bool retiring = false;            ///< being retired: no new tasks, its results move away
+};
+
+/// A worker closed by Client::retire_workers.
+struct RetiredWorker {
+  std::string name;
+  std::string address;     ///< tcp://host:port
+  int64_t keys_moved = 0;  ///< results copied to other workers before it closed
+  int64_t bytes_moved = 0;
 };
 
 /// Client.scheduler_info().
@@ -780,6 +789,13 @@ class Client {
 
   /// Workers, threads and memory.
   SchedulerInfo scheduler_info();
+  /// Dask's client.retire_workers: closes the named workers (names or addresses) gracefully.
+  /// Each gets no new tasks, finishes what it runs, and the results only it holds are copied to
+  /// other workers before it exits, so nothing is recomputed. Returns once they are gone. Throws
+  /// for an unknown worker, for a worker holding results when no other worker could take them,
+  /// and when they are not gone within `timeout_seconds`.
+  std::vector<RetiredWorker> retire_workers(const std::vector<std::string>& workers,
+                                            double timeout_seconds = 60);
   /// The scheduler's address, tcp://host:port.
   std::string address() const;
 

@@ -103,6 +103,7 @@ void PrintInfoJson(const std::string& scheduler, const tessera::SchedulerInfo& i
         {"tasks_processing", w.tasks_processing},
         {"tasks_in_memory", w.tasks_stored},
         {"last_seen_ago", w.last_seen_ago},
+        {"retiring", w.retiring},
     });
   }
   const nlohmann::json doc = {{"scheduler", scheduler},
@@ -253,6 +254,18 @@ int main(int argc, char** argv) {
   info->add_flag("--json", info_json,
                  "print the workers as JSON (the dashboard's workers table; docs/dashboard.md)");
 
+  CLI::App* retire = app.add_subcommand(
+      "retire",
+      "Retire workers gracefully (as dask's client.retire_workers): their results move to other "
+      "workers, then they exit.");
+  std::vector<std::string> retire_names;
+  retire->add_option("WORKER", retire_names, "worker names or addresses (see `tessera info`)")
+      ->required();
+  double retire_timeout = 60;
+  retire->add_option("--timeout", retire_timeout, "seconds to wait for them to close")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
   CLI::App* eval = app.add_subcommand(
       "eval",
       "Evaluate an expression of the tessera language (dask.array's Python subset) and "
@@ -298,10 +311,22 @@ int main(int argc, char** argv) {
       }
       tessera::set_chunk_size(*bytes);
     }
+    if (retire->parsed() && scheduler.empty()) {
+      std::cerr << "error: retire needs --scheduler (or $TESSERA_SCHEDULER): an embedded cluster "
+                   "has no workers to retire"
+                << std::endl;
+      return 2;
+    }
     Session session(scheduler);
     session.set_progress(!no_progress);
     if (info->parsed()) {
       PrintInfo(session, info_json);
+    } else if (retire->parsed()) {
+      for (const auto& w : session.client().retire_workers(retire_names, retire_timeout)) {
+        std::cout << "retired " << w.name << " (" << w.address << "): " << w.keys_moved
+                  << " results, " << tessera::FormatBytes(w.bytes_moved)
+                  << " moved to other workers\n";
+      }
     } else if (eval->parsed()) {
       RunSource(session, expression, eval_print_array, eval_save);
     } else if (run->parsed()) {

@@ -859,9 +859,33 @@ SchedulerInfo Client::scheduler_info() {
     wi.device_memory_used = w.device_memory_used();
     wi.spilled_bytes = w.spilled_bytes();
     wi.last_seen_ago = w.last_seen_ago();
+    wi.retiring = w.retiring();
     info.workers.push_back(std::move(wi));
   }
   return info;
+}
+
+std::vector<RetiredWorker> Client::retire_workers(const std::vector<std::string>& workers,
+                                                  double timeout_seconds) {
+  if (!(timeout_seconds > 0)) {
+    throw Error(static_cast<int>(absl::StatusCode::kInvalidArgument),
+                absl::StrCat("retire_workers: timeout ", timeout_seconds, " must be positive"));
+  }
+  v1::RetireRequest req;
+  for (const auto& w : workers) req.add_workers(w);
+  req.set_timeout_seconds(timeout_seconds);
+  v1::RetireResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000) + 5000));
+  const grpc::Status status = impl_->conn->stub()->Retire(&ctx, req, &resp);
+  if (!status.ok()) ThrowGrpc(status, absl::StrCat("retire_workers at ", impl_->conn->address()));
+  std::vector<RetiredWorker> out;
+  for (const auto& w : resp.workers()) {
+    out.push_back(RetiredWorker{w.name(), absl::StrCat("tcp://", w.address()), w.keys_moved(),
+                                w.bytes_moved()});
+  }
+  return out;
 }
 
 std::string Client::address() const { return impl_->conn->address(); }

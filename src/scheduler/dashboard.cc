@@ -115,6 +115,10 @@ json InfoJson(const Snapshot& s) {
       {"tasks", StatesJson(s.tasks)},
       {"tasks_completed_total", s.counters.tasks_completed},
       {"tasks_erred_total", s.counters.tasks_erred},
+      {"tasks_recomputed_total", s.counters.tasks_recomputed},
+      {"workers_lost_total", s.counters.workers_lost},
+      {"workers_retired_total", s.counters.workers_retired},
+      {"keys_moved_total", s.counters.keys_moved},
       {"transfer_bytes_total", s.transfer_bytes},
   };
 }

@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
                  "Seconds of silence after which a worker is removed")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--allowed-failures", options.allowed_failures,
+                 "Workers that may die while running a task before it is marked erred")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   std::string dashboard_address = ":8787";
   app.add_option("--dashboard-address", dashboard_address,
                  "HTTP dashboard (/status, /api/v1/..., /metrics, /health): [HOST]:PORT, PORT, "

@@ -146,6 +146,17 @@ std::string RenderMetrics(const Snapshot& s, const LatencyHistogram::Counts& lat
   m.Family("tessera_tasks_erred_total", "counter",
            "Tasks that erred (failed on a worker, or needed one that did).");
   m.Sample("tessera_tasks_erred_total", "", s.counters.tasks_erred);
+  m.Family("tessera_tasks_recomputed_total", "counter",
+           "Results lost with a worker that died and computed again from their lineage.");
+  m.Sample("tessera_tasks_recomputed_total", "", s.counters.tasks_recomputed);
+  m.Family("tessera_workers_lost_total", "counter",
+           "Workers removed without retirement (connection lost or silent past --worker-timeout).");
+  m.Sample("tessera_workers_lost_total", "", s.counters.workers_lost);
+  m.Family("tessera_workers_retired_total", "counter", "Workers closed by a graceful retirement.");
+  m.Sample("tessera_workers_retired_total", "", s.counters.workers_retired);
+  m.Family("tessera_keys_moved_total", "counter",
+           "Results copied off retiring workers to other workers.");
+  m.Sample("tessera_keys_moved_total", "", s.counters.keys_moved);
   m.Family("tessera_transfer_bytes_total", "counter",
            "Bytes workers fetched from other workers to run tasks.");
   m.Sample("tessera_transfer_bytes_total", "", s.transfer_bytes);

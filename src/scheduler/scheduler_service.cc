@@ -1,7 +1,9 @@
 #include "scheduler/scheduler_service.h"
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -87,11 +89,21 @@ void CommandsToProto(const WorkerCommands& commands, v1::SchedulerMessage* assig
   for (const auto& key : commands.releases) release_msg->mutable_release()->add_keys(key);
 }
 
+void FetchesToProto(const WorkerCommands& commands, v1::SchedulerMessage* msg) {
+  auto* fetch = msg->mutable_fetch();
+  for (const auto& f : commands.fetches) {
+    v1::TaskInput* in = fetch->add_keys();
+    in->set_key(f.key);
+    for (const auto& h : f.holders) in->add_holders(h);
+  }
+}
+
 }  // namespace
 
 class SchedulerServer::Impl final : public v1::Scheduler::Service {
  public:
-  explicit Impl(const ServerOptions& options) : options_(options) {
+  explicit Impl(const ServerOptions& options)
+      : options_(options), state_(StateOptions{.allowed_failures = options.allowed_failures}) {
     std::random_device rd;
     id_ = absl::StrCat("scheduler-", absl::Hex(static_cast<uint64_t>(rd()) << 32 | rd()));
     started_ = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
@@ -303,6 +315,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       s->set_device(w.spec.device);
       s->set_device_memory(w.spec.device_memory);
       s->set_device_memory_used(w.metrics.device_memory_used);
+      s->set_retiring(w.retiring);
       auto session = sessions_.find(w.id);
       if (session != sessions_.end()) {
         s->set_last_seen_ago(absl::ToDoubleSeconds(absl::Now() - session->second.last_seen));
@@ -344,10 +357,13 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     v1::SchedulerMessage ack;
     ack.mutable_ack()->set_worker_id(absl::StrCat(id));
     ack.mutable_ack()->set_scheduler_id(id_);
+    ack.mutable_ack()->set_heartbeat_seconds(HeartbeatSeconds());
+    ack.mutable_ack()->set_timeout_seconds(options_.worker_timeout_seconds);
     stream->Write(ack);
 
     std::atomic<bool> reader_done{false};
     std::thread writer([&] {
+      const absl::Duration heartbeat = absl::Seconds(HeartbeatSeconds());
       while (true) {
         WorkerCommands commands;
         {
@@ -355,17 +371,35 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
           auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
             return stopping_ || reader_done.load() || state_.HasCommands(id);
           };
-          mu_.Await(absl::Condition(&ready));
+          mu_.AwaitWithTimeout(absl::Condition(&ready), heartbeat);
           if (stopping_ || reader_done.load()) return;
           commands = state_.TakeCommands(id);
         }
-        v1::SchedulerMessage assign, release;
+        if (commands.empty()) {
+          // Nothing to say for a while: a heartbeat, so the worker knows the scheduler is there.
+          v1::SchedulerMessage hb;
+          hb.mutable_heartbeat();
+          if (!stream->Write(hb)) return;
+          continue;
+        }
+        v1::SchedulerMessage assign, release, fetch;
         CommandsToProto(commands, &assign, &release);
         if (!commands.tasks.empty() || !commands.programs.empty()) {
           if (!stream->Write(assign)) return;
         }
         if (!commands.releases.empty()) {
           if (!stream->Write(release)) return;
+        }
+        if (!commands.fetches.empty()) {
+          FetchesToProto(commands, &fetch);
+          if (!stream->Write(fetch)) return;
+        }
+        if (commands.close) {
+          // Retired: the worker exits on this and ends the stream, which removes it below.
+          v1::SchedulerMessage close;
+          close.mutable_close()->set_reason("retired");
+          stream->Write(close);
+          return;
         }
       }
     });
@@ -384,12 +418,72 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       reader_done = true;
     }
     writer.join();
+    bool retired = false;
     {
       absl::MutexLock lock(&mu_);
+      if (auto r = state_.Retirement(id); r.has_value() && r->done) {
+        retired = true;
+        retirements_[id] = *r;
+        if (retirements_.size() > 1000) retirements_.erase(retirements_.begin());
+      }
       state_.RemoveWorker(id);
       sessions_.erase(id);
     }
-    TESSERA_LOG(kInfo, "remove worker ", who);
+    TESSERA_LOG(kInfo, retired ? "retired worker " : "remove worker ", who);
+    return Status::OK;
+  }
+
+  // `tessera retire`: retires the named workers gracefully and waits until they are gone.
+  Status Retire(ServerContext* ctx, const v1::RetireRequest* req,
+                v1::RetireResponse* resp) override {
+    if (req->workers_size() == 0) {
+      return Status(grpc::StatusCode::INVALID_ARGUMENT, "retire: no worker named");
+    }
+    const double timeout = req->timeout_seconds() > 0 ? req->timeout_seconds() : 60;
+    std::vector<WorkerId> ids;
+    absl::MutexLock lock(&mu_);
+    for (const auto& name : req->workers()) {
+      auto id = state_.FindWorker(name);
+      if (!id.has_value()) {
+        std::string known;
+        for (const auto& w : state_.Workers()) {
+          absl::StrAppend(&known, known.empty() ? "" : ", ", w.spec.name);
+        }
+        return Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat("retire: no worker named '", name, "' (workers: ",
+                                   known.empty() ? "none" : known, ")"));
+      }
+      ids.push_back(*id);
+    }
+    for (WorkerId id : ids) {
+      if (auto s = state_.RetireWorker(id); !s.ok()) {
+        return rpc::ToGrpc(absl::Status(s.code(), absl::StrCat("retire: ", s.message())));
+      }
+    }
+    const absl::Time deadline = absl::Now() + absl::Seconds(timeout);
+    auto gone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (stopping_) return true;
+      for (WorkerId id : ids) {
+        if (sessions_.count(id) != 0) return false;
+      }
+      return true;
+    };
+    while (!gone() && absl::Now() < deadline && !ctx->IsCancelled()) {
+      mu_.AwaitWithTimeout(absl::Condition(&gone), absl::Milliseconds(100));
+    }
+    for (WorkerId id : ids) {
+      auto r = retirements_.find(id);
+      if (r == retirements_.end()) {
+        return Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                      absl::StrCat("retire: worker ", id, " did not close within ", timeout,
+                                   " s; it stays retiring (no new tasks)"));
+      }
+      auto* w = resp->add_workers();
+      w->set_name(r->second.name);
+      w->set_address(r->second.address);
+      w->set_keys_moved(r->second.keys_moved);
+      w->set_bytes_moved(r->second.bytes_moved);
+    }
     return Status::OK;
   }
 
@@ -399,9 +493,22 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     absl::Time last_seen;
   };
 
+  // How often the scheduler speaks to a quiet worker: often enough that the worker's timeout
+  // (the scheduler's --worker-timeout) misses a few heartbeats before it gives up.
+  double HeartbeatSeconds() const {
+    return std::clamp(options_.worker_timeout_seconds / 5, 0.05, 1.0);
+  }
+
   void HandleWorkerMessage(WorkerId id, const std::string& worker_name,
                            const v1::WorkerMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     sessions_[id].last_seen = absl::Now();
+    if (msg.has_retire()) {
+      // SIGTERM on the worker: it leaves whether or not its results can move.
+      if (auto s = state_.RetireWorker(id, /*force=*/true); !s.ok()) {
+        TESSERA_LOG(kWarning, "worker ", worker_name, " asked to retire: ", s.message());
+      }
+      return;
+    }
     if (msg.has_heartbeat()) {
       state_.UpdateMetrics(id,
                            WorkerMetrics{msg.heartbeat().memory_used(), msg.heartbeat().executing(),
@@ -436,6 +543,10 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
         const auto code =
             f.code() == 0 ? absl::StatusCode::kUnknown : static_cast<absl::StatusCode>(f.code());
         state_.TaskFailed(id, f.key(), f.message(), code);
+      }
+      for (const auto& key : msg.events().acquired()) state_.KeyAcquired(id, key);
+      for (const auto& f : msg.events().acquire_failed()) {
+        state_.AcquireFailed(id, f.key(), f.message());
       }
     }
   }
@@ -553,6 +664,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unordered_map<WorkerId, Session> sessions_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<std::string, int> client_sessions_ ABSL_GUARDED_BY(mu_);
+  /// Workers that closed after a graceful retirement, for the Retire RPC's answer.
+  std::map<WorkerId, RetirementView> retirements_ ABSL_GUARDED_BY(mu_);
   std::thread reaper_;
 
   // Dashboard.

@@ -16,8 +16,12 @@ namespace tessera::scheduler {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 8786;  ///< 0 picks a free port
-  /// A worker silent for this long is removed and its work rescheduled.
-  double worker_timeout_seconds = 30;
+  /// A worker silent for this long is removed and its work rescheduled; a worker that hears
+  /// nothing from the scheduler for this long reconnects. Heartbeats go both ways every second
+  /// (more often when this is under 5 s).
+  double worker_timeout_seconds = 5;
+  /// A task running on this many workers that died is marked erred (SchedulerState).
+  int allowed_failures = 3;
   /// The HTTP dashboard (docs/dashboard.md): its port, 0 for any free port, -1 (the default
   /// here; the `scheduler` binary's default is 8787) for none.
   int dashboard_port = -1;

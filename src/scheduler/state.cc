@@ -110,11 +110,42 @@ void SchedulerState::RemoveWorker(WorkerId id) {
     auto f = functions_.find(name);
     if (f != functions_.end() && --f->second.workers == 0) functions_.erase(f);
   }
+  const bool retired = it->second.retired;
+  const std::string name = it->second.spec.name;
+  if (retired) {
+    ++counters_.workers_retired;
+  } else {
+    ++counters_.workers_lost;
+  }
   workers_.erase(it);
+  std::vector<Task*> killers;
   for (Task* t : requeue) {
     t->processing_on = -1;
+    // A worker that dies while running a task may have been killed by it (out of memory, a
+    // crash in a plugin): after `allowed_failures` such deaths the task errs instead of taking
+    // down worker after worker.
+    if (!retired && ++t->suspicious > options_.allowed_failures) {
+      killers.push_back(t);
+      continue;
+    }
     SetStatus(t, TaskStatus::kQueued);
     ready_.push_front(t);
+  }
+  for (Task* t : killers) {
+    if (t->status != TaskStatus::kProcessing) continue;  // erred as a dependent of another
+    TESSERA_LOG(kWarning, "task ", t->spec->key, " was running on ", t->suspicious,
+                " workers that died; marking it erred");
+    MarkErred(t,
+              absl::StrCat("task ", t->spec->key, " was running on ", t->suspicious,
+                           " workers that died (the last: ", name,
+                           "); it is not tried again (allowed-failures ",
+                           options_.allowed_failures, ")"),
+              t->spec->key);
+  }
+  // Moves to or from it are void.
+  std::vector<WorkerId> retiring;
+  for (auto& [wid, w] : workers_) {
+    if (w.retiring && !w.retired) retiring.push_back(wid);
   }
   // Results only this worker held are lost; recompute those still needed.
   std::vector<Task*> lost;
@@ -124,6 +155,12 @@ void SchedulerState::RemoveWorker(WorkerId id) {
     t->who_has.erase(pos);
     if (t->status == TaskStatus::kMemory && t->who_has.empty() && t->inline_data == nullptr) {
       lost.push_back(t.get());
+    }
+  }
+  if (!retiring.empty()) {
+    for (auto& [key, t] : tasks_) {
+      if (t->moving_to != id && t->moving_from != id) continue;
+      CancelMove(t.get());
     }
   }
   for (Task* t : lost) {
@@ -138,7 +175,10 @@ void SchedulerState::RemoveWorker(WorkerId id) {
         }
       }
     }
-    if (t->waiters > 0 || t->wanted > 0) Recompute(t);
+    if (t->waiters > 0 || t->wanted > 0) {
+      ++counters_.tasks_recomputed;
+      Recompute(t);
+    }
   }
   // A queued task that ran out of memory on every remaining worker would block the head of the
   // queue forever: it errs as if the last of them had failed it. (With no worker left at all,
@@ -155,8 +195,160 @@ void SchedulerState::RemoveWorker(WorkerId id) {
       if (t->status == TaskStatus::kQueued) MarkErred(t, t->oom_error, t->spec->key);
     }
   }
+  for (WorkerId r : retiring) AdvanceRetirement(r);
   ++version_;
   Schedule();
+}
+
+bool SchedulerState::OnlyOn(const Task* t, WorkerId id) {
+  return t->status == TaskStatus::kMemory && t->inline_data == nullptr && t->who_has.size() == 1 &&
+         t->who_has[0] == id;
+}
+
+absl::Status SchedulerState::RetireWorker(WorkerId id, bool force) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return absl::NotFoundError(absl::StrCat("no worker ", id));
+  Worker& w = it->second;
+  if (w.retiring) return absl::OkStatus();
+  bool other = false;
+  for (const auto& [wid, o] : workers_) other |= wid != id && !o.retiring;
+  if (!other && !force) {
+    int64_t unique = 0;
+    for (const auto& [key, t] : tasks_) unique += OnlyOn(t.get(), id) ? 1 : 0;
+    if (unique > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "worker ", w.spec.name, " holds ", unique,
+          " results that no other worker has, and there is no other worker to move them to"));
+    }
+  }
+  w.retiring = true;
+  TESSERA_LOG(kInfo, "retiring worker ", w.spec.name, ": moving its results to other workers");
+  AdvanceRetirement(id);
+  ++version_;
+  Schedule();  // its queued share of work goes elsewhere as it finishes
+  return absl::OkStatus();
+}
+
+bool SchedulerState::StartMove(Task* t, WorkerId from) {
+  constexpr int kMaxMoveAttempts = 3;
+  if (t->move_attempts >= kMaxMoveAttempts) return false;
+  // The worker holding the fewest results takes it.
+  Worker* target = nullptr;
+  WorkerId target_id = -1;
+  for (auto& [wid, w] : workers_) {
+    if (wid == from || w.retiring) continue;
+    if (target == nullptr || w.stored_keys < target->stored_keys) {
+      target = &w;
+      target_id = wid;
+    }
+  }
+  if (target == nullptr) return false;
+  ++t->move_attempts;
+  t->moving_to = target_id;
+  t->moving_from = from;
+  ++workers_.at(from).moves_in_flight;
+  ++target->stored_keys;  // counted now, so that the next move picks another worker
+  AssignedInput in;
+  in.key = t->spec->key;
+  in.holders = Holders(t);
+  target->outbox.fetches.push_back(std::move(in));
+  return true;
+}
+
+void SchedulerState::AdvanceRetirement(WorkerId id) {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || !it->second.retiring || it->second.retired) return;
+  Worker& w = it->second;
+  if (w.moves_in_flight > 0) return;  // answered by KeyAcquired / AcquireFailed
+  int64_t started = 0;
+  for (auto& [key, t] : tasks_) {
+    if (OnlyOn(t.get(), id) && t->moving_to < 0 && StartMove(t.get(), id)) ++started;
+  }
+  if (started == 0 && w.processing.empty()) {
+    // Whatever is left (moves that failed too often) is recomputed from lineage when it goes.
+    w.retired = true;
+    w.outbox.close = true;
+    TESSERA_LOG(kInfo, "worker ", w.spec.name, " retired: ", w.keys_moved, " results (",
+                FormatBytes(w.bytes_moved), ") moved to other workers");
+  }
+}
+
+void SchedulerState::KeyAcquired(WorkerId worker, const std::string& key) {
+  auto wit = workers_.find(worker);
+  if (wit == workers_.end()) return;
+  Worker& w = wit->second;
+  Task* t = Find(key);
+  const bool expected = t != nullptr && t->moving_to == worker;
+  if (expected) {
+    --w.stored_keys;  // counted when the move started; counted again below if it is kept
+    auto from = workers_.find(t->moving_from);
+    t->moving_to = t->moving_from = -1;
+    if (from != workers_.end()) {
+      --from->second.moves_in_flight;
+      if (t->status == TaskStatus::kMemory) {
+        ++from->second.keys_moved;
+        from->second.bytes_moved += t->nbytes;
+        ++counters_.keys_moved;
+      }
+    }
+  }
+  if (t != nullptr && t->status == TaskStatus::kMemory &&
+      std::find(t->who_has.begin(), t->who_has.end(), worker) == t->who_has.end()) {
+    t->who_has.push_back(worker);
+    ++w.stored_keys;
+  } else if (t == nullptr || t->status != TaskStatus::kMemory) {
+    w.outbox.releases.push_back(key);  // released while it travelled
+  }
+  AdvanceRetirements();
+  ++version_;
+}
+
+void SchedulerState::CancelMove(Task* t) {
+  if (t->moving_to < 0) return;
+  auto to = workers_.find(t->moving_to);
+  if (to != workers_.end()) --to->second.stored_keys;
+  auto from = workers_.find(t->moving_from);
+  if (from != workers_.end()) --from->second.moves_in_flight;
+  t->moving_to = t->moving_from = -1;
+}
+
+void SchedulerState::AdvanceRetirements() {
+  for (auto& [wid, r] : workers_) {
+    if (r.retiring && !r.retired && r.moves_in_flight == 0) AdvanceRetirement(wid);
+  }
+}
+
+void SchedulerState::AcquireFailed(WorkerId worker, const std::string& key,
+                                   const std::string& message) {
+  auto wit = workers_.find(worker);
+  if (wit == workers_.end()) return;
+  Task* t = Find(key);
+  if (t != nullptr && t->moving_to == worker) {
+    TESSERA_LOG(kWarning, "worker ", wit->second.spec.name, " could not fetch ", key, ": ",
+                message);
+    CancelMove(t);
+  }
+  AdvanceRetirements();  // tries another worker, or gives up on the key
+  ++version_;
+}
+
+std::optional<RetirementView> SchedulerState::Retirement(WorkerId id) const {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || !it->second.retiring) return std::nullopt;
+  const Worker& w = it->second;
+  return RetirementView{id, w.spec.name, w.spec.address, w.retired, w.keys_moved, w.bytes_moved};
+}
+
+std::optional<WorkerId> SchedulerState::FindWorker(std::string_view name_or_address) const {
+  std::string bare(name_or_address);
+  if (bare.rfind("tcp://", 0) == 0) bare.erase(0, 6);
+  for (const auto& [id, w] : workers_) {
+    if (w.spec.name == name_or_address || w.spec.address == bare ||
+        w.spec.name == "tcp://" + bare) {
+      return id;
+    }
+  }
+  return std::nullopt;
 }
 
 void SchedulerState::UpdateMetrics(WorkerId id, const WorkerMetrics& metrics) {
@@ -165,6 +357,53 @@ void SchedulerState::UpdateMetrics(WorkerId id, const WorkerMetrics& metrics) {
 }
 
 // ---------------------------------------------------------------- clients
+
+namespace {
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    absl::StrAppend(&out, i > 0 ? ", " : "", shape[i]);
+  }
+  return out + (shape.size() == 1 ? ",)" : ")");
+}
+
+// A task whose result cannot fit on any worker, named by its block's shape and bytes, with a
+// chunking that would fit: the block's largest axis halved until it takes at most a quarter of
+// the largest worker's memory (room for its inputs and neighbours, as Dask's 128 MiB default
+// leaves on a 4 GiB worker).
+absl::Status TooBigError(const graph::TaskSpec& spec, int64_t largest_worker) {
+  std::string what = absl::StrCat("task ", spec.key, " produces ", FormatBytes(spec.est_bytes));
+  std::vector<int64_t> shape;
+  int64_t elements = 1;
+  for (size_t i = 0; i < spec.lo.size() && i < spec.hi.size(); ++i) {
+    shape.push_back(spec.hi[i] - spec.lo[i]);
+    elements *= std::max<int64_t>(1, shape.back());
+  }
+  std::string hint = "use smaller chunks";
+  if (!shape.empty() && elements > 0 && spec.est_bytes >= elements) {
+    const int64_t item = spec.est_bytes / elements;
+    what = absl::StrCat("task ", spec.key, " produces a chunk of shape ", ShapeText(shape), " (",
+                        FormatBytes(spec.est_bytes), ")");
+    std::vector<int64_t> fit = shape;
+    auto bytes = [&] {
+      int64_t n = item;
+      for (int64_t e : fit) n *= std::max<int64_t>(1, e);
+      return n;
+    };
+    while (bytes() > largest_worker / 4) {
+      auto big = std::max_element(fit.begin(), fit.end());
+      if (*big <= 1) break;
+      *big = (*big + 1) / 2;
+    }
+    hint = absl::StrCat("use chunks of at most ", ShapeText(fit), " (", FormatBytes(bytes()),
+                        "), e.g. chunks=", ShapeText(fit));
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      what, ", more than any worker's memory limit (", FormatBytes(largest_worker), "); ", hint));
+}
+
+}  // namespace
 
 absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
                                                     graph::TaskGraph graph) {
@@ -190,10 +429,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   new_keys.reserve(graph.tasks.size());
   for (const auto& spec : graph.tasks) {
     if (largest_worker > 0 && spec.est_bytes > largest_worker) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "task ", spec.key, " produces a chunk of ", FormatBytes(spec.est_bytes),
-          ", more than any worker's memory limit (", FormatBytes(largest_worker),
-          "); use smaller chunks"));
+      return TooBigError(spec, largest_worker);
     }
     for (const std::string& dep : spec.deps) {
       if (new_keys.count(dep) == 0 && Find(dep) == nullptr) {
@@ -401,6 +637,9 @@ void SchedulerState::MakeReady(Task* t) {
 
 void SchedulerState::MaybeRelease(Task* t) {
   if (t->status != TaskStatus::kMemory || t->waiters > 0 || t->wanted > 0) return;
+  // A move in flight is void: the fetching worker is told to drop the key when it reports it, and
+  // the retirement goes on (AdvanceRetirements, at the next event).
+  CancelMove(t);
   for (WorkerId w : t->who_has) {
     auto it = workers_.find(w);
     if (it == workers_.end()) continue;
@@ -530,6 +769,8 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
   }
   MaybeRelease(t);
   if (t->status == TaskStatus::kReleased) MaybeForget(t);
+  if (wit != workers_.end() && wit->second.retiring) AdvanceRetirement(worker);
+  AdvanceRetirements();
   ++version_;
   Schedule();
   Bury();
@@ -602,6 +843,7 @@ void SchedulerState::TaskFailed(WorkerId worker, const std::string& key, const s
     }
     ++version_;
   }
+  if (wit != workers_.end() && wit->second.retiring) AdvanceRetirement(worker);
   Schedule();
 }
 
@@ -674,7 +916,7 @@ SchedulerState::Placement SchedulerState::PickWorker(const Task* t) const {
   double best_cost = std::numeric_limits<double>::infinity();
   const Durations* d = FindDurations(t);  // once per task, not per worker
   for (const auto& [id, w] : workers_) {
-    if (Saturated(w, d) || !CanRun(t, id, w)) continue;
+    if (w.retiring || Saturated(w, d) || !CanRun(t, id, w)) continue;
     double missing = 0;
     for (const Task* dep : t->deps) {
       if (dep->inline_data != nullptr) continue;
@@ -883,6 +1125,7 @@ std::vector<WorkerView> SchedulerState::Workers() const {
     v.metrics = w.metrics;
     v.processing = static_cast<int64_t>(w.processing.size());
     v.stored_keys = w.stored_keys;
+    v.retiring = w.retiring;
     out.push_back(std::move(v));
   }
   return out;

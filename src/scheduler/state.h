@@ -68,6 +68,11 @@ struct GroupView {
 struct StateCounters {
   int64_t tasks_completed = 0;  ///< results accepted from workers
   int64_t tasks_erred = 0;      ///< tasks that entered the erred state (failed or a dep failed)
+  /// Results that were in memory, were lost with their worker and are computed again.
+  int64_t tasks_recomputed = 0;
+  int64_t workers_lost = 0;     ///< workers removed without retirement (died, timed out)
+  int64_t workers_retired = 0;  ///< workers closed by a graceful retirement
+  int64_t keys_moved = 0;       ///< results copied off retiring workers
 };
 
 /// A program as the scheduler stores it: an id unique in this scheduler.
@@ -94,7 +99,13 @@ struct WorkerCommands {
   std::vector<std::shared_ptr<const ProgramEntry>> programs;  ///< not yet sent to this worker
   std::vector<Assignment> tasks;
   std::vector<std::string> releases;
-  bool empty() const { return programs.empty() && tasks.empty() && releases.empty(); }
+  /// Keys to copy from other workers (a retiring worker's results moving here).
+  std::vector<AssignedInput> fetches;
+  /// The worker has been retired: close its session (after sending the above).
+  bool close = false;
+  bool empty() const {
+    return programs.empty() && tasks.empty() && releases.empty() && fetches.empty() && !close;
+  }
 };
 
 /// A finished task as a worker reports it.
@@ -135,6 +146,16 @@ struct WorkerView {
   WorkerMetrics metrics;
   int64_t processing = 0;
   int64_t stored_keys = 0;
+  bool retiring = false;
+};
+
+/// A graceful retirement's outcome, for the worker that asked or the `Retire` RPC.
+struct RetirementView {
+  WorkerId id = 0;
+  std::string name, address;
+  bool done = false;     ///< every result only it held now has another holder
+  int64_t keys_moved = 0;
+  int64_t bytes_moved = 0;
 };
 
 struct StateOptions {
@@ -147,6 +168,10 @@ struct StateOptions {
   /// 1e3-element chunks leave workers idle between assignments.
   double short_task_window = 0.004;
   double max_saturation = 256.0;
+  /// A task that was running on this many workers that died (not retired) is marked erred
+  /// instead of being tried again: it is probably what kills them (Dask's allowed-failures and
+  /// KilledWorker).
+  int allowed_failures = 3;
 };
 
 /// Placement defaults (see SchedulerState::PickWorker).
@@ -169,6 +194,21 @@ class SchedulerState {
   void RemoveWorker(WorkerId id);
   void UpdateMetrics(WorkerId id, const WorkerMetrics& metrics);
   bool HasWorker(WorkerId id) const { return workers_.count(id) != 0; }
+  /// Starts a graceful retirement: the worker gets no new tasks, those it runs finish, and every
+  /// result that only it holds is copied to another worker (WorkerCommands::fetches). When none is
+  /// left, its commands carry `close` and RetirementDone() is true; the caller then removes it,
+  /// which recomputes nothing. FAILED_PRECONDITION when it holds such results and no other worker
+  /// could take them (with `force`, it is retired anyway and they are recomputed when it leaves);
+  /// NOT_FOUND for an unknown worker. Retiring a retiring worker is a no-op.
+  absl::Status RetireWorker(WorkerId id, bool force = false);
+  /// The worker's retirement state; nullopt when it is not retiring (or unknown).
+  std::optional<RetirementView> Retirement(WorkerId id) const;
+  /// Finds a worker by name or by data-service address ("host:port", "tcp://host:port").
+  std::optional<WorkerId> FindWorker(std::string_view name_or_address) const;
+  /// A worker copied `key` from a peer as asked (FetchKeys).
+  void KeyAcquired(WorkerId worker, const std::string& key);
+  /// It could not: `message` says why. Another worker is tried, up to a few times.
+  void AcquireFailed(WorkerId worker, const std::string& key, const std::string& message);
 
   // ---- Clients ----
   /// Adds the tasks of `graph` (keys already known are shared, as Dask does), marks the output
@@ -253,6 +293,10 @@ class SchedulerState {
     std::vector<WorkerId> oom_on;
     std::string oom_error;        ///< the last such failure's message
     double assigned_seconds = 0;  ///< estimated duration added to its worker's queued_seconds
+    int suspicious = 0;           ///< workers that died while running it
+    WorkerId moving_to = -1;      ///< a worker fetching it off a retiring holder...
+    WorkerId moving_from = -1;    ///< ... that holder
+    int move_attempts = 0;
     bool forgotten = false;       ///< out of tasks_, destroyed by Bury()
   };
   struct Computation {
@@ -279,6 +323,11 @@ class SchedulerState {
     std::unordered_set<int64_t> programs_sent;
     absl::flat_hash_set<std::string> functions;
     WorkerCommands outbox;
+    // Graceful retirement.
+    bool retiring = false;
+    int64_t moves_in_flight = 0;  ///< its results being fetched by other workers
+    int64_t keys_moved = 0, bytes_moved = 0;
+    bool retired = false;  ///< nothing left to move: close sent
   };
 
   // Keys of the tasks of one submit, while it is checked; views into the graph's specs.
@@ -327,6 +376,16 @@ class SchedulerState {
   /// of memory on it.
   bool CanRun(const Task* t, WorkerId id, const Worker& w) const;
   void Unassign(Worker& w, Task* t);  // takes t off w's processing set
+  /// Moves the results only retiring worker `id` holds; closes it when there are none left.
+  void AdvanceRetirement(WorkerId id);
+  /// Asks some other worker to fetch `t` off retiring worker `from`; false when none can.
+  bool StartMove(Task* t, WorkerId from);
+  /// Forgets the move of `t` in flight, if any (its worker left, or `t` was released).
+  void CancelMove(Task* t);
+  /// AdvanceRetirement for every retiring worker with no move in flight.
+  void AdvanceRetirements();
+  /// Whether `t` is a result held only by worker `id` (and not by the scheduler inline).
+  static bool OnlyOn(const Task* t, WorkerId id);
   void Schedule();
   Placement PickWorker(const Task* t) const;
   void Assign(Task* t, const Placement& p);

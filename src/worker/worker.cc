@@ -170,6 +170,21 @@ class Worker::Impl {
     cv_.wait(lock, [&] { return stopped_; });
   }
 
+  bool Retire(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!session_open_) return closed_;
+    retire_requested_ = true;
+    events_ready_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, timeout, [&] { return closed_ || !session_open_ || stopping_; });
+    return closed_;
+  }
+
+  bool closed_by_scheduler() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+
  private:
   struct Job {
     v1::Task task;
@@ -224,12 +239,17 @@ class Worker::Impl {
       backoff = 0.1;
       TESSERA_LOG(kInfo, "registered with scheduler at ", target, " as worker ",
                   ack.ack().worker_id(), " (", options_.name, ")");
-      RunSession(stream.get());
+      RunSession(stream.get(), &ctx, ack.ack().timeout_seconds());
       stream->WritesDone();
       const grpc::Status status = stream->Finish();
       {
         std::lock_guard<std::mutex> lock(mu_);
         session_ctx_ = nullptr;
+        if (closed_) {
+          TESSERA_LOG(kInfo, "retired by the scheduler at ", target, "; closing");
+          cv_.notify_all();
+          break;
+        }
       }
       if (IsStopping()) break;
       TESSERA_LOG(kWarning, "lost the scheduler at ", target, " (", status.error_message(),
@@ -243,30 +263,53 @@ class Worker::Impl {
     }
   }
 
-  void RunSession(grpc::ClientReaderWriter<v1::WorkerMessage, v1::SchedulerMessage>* stream) {
+  // `timeout_seconds` (from the scheduler's RegisterAck; 0 for none): hearing nothing from the
+  // scheduler for that long ends the session, and the worker reconnects.
+  void RunSession(grpc::ClientReaderWriter<v1::WorkerMessage, v1::SchedulerMessage>* stream,
+                  grpc::ClientContext* ctx, double timeout_seconds) {
     uint64_t generation;
     {
       std::lock_guard<std::mutex> lock(mu_);
       generation = ++generation_;
       session_open_ = true;
     }
+    std::atomic<int64_t> last_heard{Clock::now().time_since_epoch().count()};
+    const auto timeout = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(timeout_seconds));
     // One writer thread: batched task events every few milliseconds, heartbeats every second.
     std::thread writer([&] {
       auto next_heartbeat = Clock::now();
+      bool retire_sent = false;
       std::unique_lock<std::mutex> lock(mu_);
       while (session_open_ && !stopping_) {
         cv_.wait_for(lock, std::chrono::milliseconds(2),
                      [&] { return !session_open_ || stopping_ || events_ready_; });
+        if (timeout_seconds > 0 &&
+            Clock::now() - Clock::time_point(Clock::duration(last_heard.load())) > timeout) {
+          TESSERA_LOG(kWarning, "heard nothing from the scheduler for ", timeout_seconds,
+                      " s; reconnecting");
+          ctx->TryCancel();
+          break;
+        }
         v1::WorkerMessage events;
-        const bool have_events = pending_.done_size() + pending_.failed_size() > 0;
+        const bool have_events = pending_.done_size() + pending_.failed_size() +
+                                     pending_.acquired_size() + pending_.acquire_failed_size() >
+                                 0;
         if (have_events) {
           events.mutable_events()->Swap(&pending_);
           events_ready_ = false;
         }
+        const bool retire = retire_requested_ && !retire_sent;
         const bool heartbeat = Clock::now() >= next_heartbeat;
         lock.unlock();
         bool ok = true;
         if (have_events) ok = stream->Write(events);
+        if (ok && retire) {
+          v1::WorkerMessage msg;
+          msg.mutable_retire();
+          ok = stream->Write(msg);
+          retire_sent = true;
+        }
         if (ok && heartbeat) {
           v1::WorkerMessage hb;
           hb.mutable_heartbeat()->set_memory_used(store_.bytes());
@@ -281,9 +324,38 @@ class Worker::Impl {
         if (!ok) break;
       }
     });
+    std::vector<std::thread> fetchers;
     v1::SchedulerMessage msg;
     while (stream->Read(&msg)) {
-      if (msg.has_assign()) {
+      last_heard = Clock::now().time_since_epoch().count();
+      if (msg.has_close()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        closed_ = true;
+        break;
+      }
+      if (msg.has_fetch()) {
+        // Copies of a retiring worker's results: fetched off the session thread, reported as
+        // acquired (or not) with the task events.
+        fetchers.emplace_back([this, generation, fetch = std::move(*msg.mutable_fetch())] {
+          for (const auto& in : fetch.keys()) {
+            int64_t bytes = 0;
+            auto chunk = ResolveInput(in, &bytes);
+            std::lock_guard<std::mutex> lock(mu_);
+            if (generation != generation_ || !session_open_) return;
+            if (chunk.ok()) {
+              store_.Put(in.key(), *std::move(chunk));
+              pending_.add_acquired(in.key());
+            } else {
+              auto* failed = pending_.add_acquire_failed();
+              failed->set_key(in.key());
+              failed->set_message(std::string(chunk.status().message()));
+              failed->set_code(static_cast<int32_t>(chunk.status().code()));
+            }
+            events_ready_ = true;
+            cv_.notify_all();
+          }
+        });
+      } else if (msg.has_assign()) {
         std::lock_guard<std::mutex> lock(mu_);
         for (const auto& p : msg.assign().programs()) {
           auto program = wire::ProgramFromProto(p);
@@ -310,6 +382,7 @@ class Worker::Impl {
     }
     cv_.notify_all();
     writer.join();
+    for (auto& f : fetchers) f.join();
   }
 
   // ---------------------------------------------------------------- tasks
@@ -471,6 +544,8 @@ class Worker::Impl {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool stopped_ = false;
+  bool retire_requested_ = false;  // SIGTERM: ask the scheduler to move our results first
+  bool closed_ = false;            // the scheduler retired this worker
   bool session_open_ = false;
   bool events_ready_ = false;
   uint64_t generation_ = 0;
@@ -498,5 +573,7 @@ Worker::~Worker() {
 std::string Worker::address() const { return impl_->address(); }
 void Worker::Shutdown() { impl_->Shutdown(); }
 void Worker::Wait() { impl_->Wait(); }
+bool Worker::Retire(std::chrono::milliseconds timeout) { return impl_->Retire(timeout); }
+bool Worker::closed_by_scheduler() const { return impl_->closed_by_scheduler(); }
 
 }  // namespace tessera::worker

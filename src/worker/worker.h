@@ -2,6 +2,7 @@
 // thread pool running tasks, the data store and the data service peers fetch from.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -56,6 +57,13 @@ class Worker {
   void Shutdown();
   /// Blocks until Shutdown.
   void Wait();
+  /// Graceful retirement (SIGTERM): asks the scheduler to move the results only this worker
+  /// holds to other workers and waits up to `timeout` for it to close the session. True when it
+  /// did; false without a scheduler or on timeout (the caller shuts down anyway).
+  bool Retire(std::chrono::milliseconds timeout);
+  /// Whether the scheduler retired this worker (`tessera retire`, or after Retire()): the process
+  /// should then exit.
+  bool closed_by_scheduler() const;
 
   class Impl;
 

@@ -1,7 +1,10 @@
 #include "worker/worker_main.h"
 
 #include <dlfcn.h>
+#include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <thread>
 
@@ -122,7 +125,38 @@ int WorkerMain(
   TESSERA_LOG(kInfo, "Start worker at: tcp://", (*worker)->address(), " (", options.nthreads,
               " threads, memory limit ", FormatBytes(options.memory_limit), ")");
   TESSERA_LOG(kInfo, "Waiting to connect to: ", options.scheduler.ToString());
-  TESSERA_LOG(kInfo, "received ", WaitForTerminationSignal(signals), ", stopping worker");
+  // Until a termination signal, or until the scheduler retires this worker (`tessera retire`).
+  while (true) {
+    timespec tick{0, 200'000'000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      // Graceful, as `tessera retire`: results only this worker holds move to other workers
+      // before it goes, so nothing is recomputed. A second signal does not wait.
+      TESSERA_LOG(kInfo, "received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                  ", retiring: moving this worker's results to other workers");
+      std::atomic<bool> finished{false};
+      std::thread retire([&] {
+        if ((*worker)->Retire(std::chrono::seconds(20))) {
+          TESSERA_LOG(kInfo, "retired");
+        } else {
+          TESSERA_LOG(kWarning, "not retired (no scheduler, or it took over 20 s); stopping");
+        }
+        finished = true;
+      });
+      while (!finished) {
+        timespec wait{0, 50'000'000};
+        const int again = sigtimedwait(&signals, nullptr, &wait);
+        if (again == SIGINT || again == SIGTERM) {
+          TESSERA_LOG(kWarning, "second signal: stopping without waiting for the retirement");
+          (*worker)->Shutdown();  // ends the session: Retire returns
+          break;
+        }
+      }
+      retire.join();
+      break;
+    }
+    if ((*worker)->closed_by_scheduler()) break;
+  }
   (*worker)->Shutdown();
   TESSERA_LOG(kInfo, "worker stopped");
   return 0;

@@ -139,6 +139,12 @@ int RunNanny(const std::vector<int>& devices, const std::string& base_name,
       for (Child& c : children) {
         if (c.pid != pid) continue;
         c.pid = -1;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+          // Retired by the scheduler (`tessera retire`): it left on purpose.
+          TESSERA_LOG(kInfo, "worker process for GPU ", c.device, " retired; not restarted");
+          c.pid = -3;
+          continue;
+        }
         const std::string how = WIFSIGNALED(status)
                                     ? std::string("signal ") + strsignal(WTERMSIG(status))
                                     : "exit code " + std::to_string(WEXITSTATUS(status));
@@ -170,6 +176,12 @@ int RunNanny(const std::vector<int>& devices, const std::string& base_name,
       alive = alive || c.pid > 0 || c.pid == -2;
     }
     if (!alive) {
+      bool all_retired = true;
+      for (const Child& c : children) all_retired = all_retired && c.pid == -3;
+      if (all_retired) {
+        TESSERA_LOG(kInfo, "every worker process retired; cuda-worker stops");
+        return 0;
+      }
       TESSERA_LOG(kError, "no worker process is left; stopping");
       return exit_code != 0 ? exit_code : 1;
     }

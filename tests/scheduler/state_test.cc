@@ -814,5 +814,158 @@ TEST(SchedulerState, OtherFailuresErrAtOnceWithOtherWorkersPresent) {
   EXPECT_EQ(s.StatusOf(cmds.tasks[0].spec->key), TaskStatus::kErred);
 }
 
+// Dask's KilledWorker: a task whose workers keep dying is erred after allowed-failures deaths,
+// naming the last worker, instead of taking the whole cluster down one worker at a time.
+TEST(SchedulerState, ATaskThatKeepsKillingWorkersErrsAfterAllowedFailures) {
+  SchedulerState s(StateOptions{.allowed_failures = 2});
+  auto r = s.Submit("c1", TreeGraph("sum", 1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (int death = 1; death <= 3; ++death) {
+    const WorkerId w = s.AddWorker(Spec("w" + std::to_string(death)));
+    ASSERT_EQ(s.TakeCommands(w).tasks.size(), 1u) << "death " << death;
+    EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kProcessing);
+    s.RemoveWorker(w);
+  }
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kErred);
+  const Progress p = s.GetProgress(r->computation);
+  EXPECT_TRUE(p.erred);
+  EXPECT_NE(p.error.find("was running on 3 workers that died"), std::string::npos) << p.error;
+  EXPECT_NE(p.error.find("the last: w3"), std::string::npos) << p.error;
+  EXPECT_NE(p.error.find("allowed-failures 2"), std::string::npos) << p.error;
+  EXPECT_EQ(s.counters().workers_lost, 3);
+}
+
+TEST(SchedulerState, LostResultsAreCountedAsRecomputed) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 4));
+  auto r = s.Submit("c1", TreeGraph("sum", 2));
+  s.TakeCommands(a);
+  s.TaskFinished(a, TaskResult{"sum/0", 1 << 20, nullptr, 0});
+  s.AddWorker(Spec("b", 4));
+  s.RemoveWorker(a);
+  EXPECT_EQ(s.counters().tasks_recomputed, 1);
+  (void)r;
+}
+
+// Graceful retirement: the results only the retiring worker holds are fetched by another
+// worker; it is closed once they are, and removing it then recomputes nothing.
+TEST(SchedulerState, RetirementMovesUniqueResultsAndRecomputesNothing) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 4));
+  auto r = s.Submit("c1", TreeGraph("x", 3, 1 << 20));
+  ASSERT_TRUE(r.ok());
+  // Keep the leaves: the client wants them (as a persisted array's chunks).
+  TaskGraph g = TreeGraph("x", 3, 1 << 20);
+  g.output_keys = {"x/0", "x/1", "x/2"};
+  ASSERT_TRUE(s.Submit("c1", g).ok());
+  for (const auto& t : s.TakeCommands(a).tasks) {
+    s.TaskFinished(a, TaskResult{t.spec->key, 1 << 20, nullptr, 0});
+  }
+  FinishAll(s, a);  // the combine, with an inline result
+  const WorkerId b = s.AddWorker(Spec("b", 4));
+  const WorkerId c = s.AddWorker(Spec("c", 4));
+  ASSERT_EQ(s.StatusOf("x/combine"), TaskStatus::kMemory);
+
+  ASSERT_TRUE(s.RetireWorker(a).ok());
+  EXPECT_TRUE(s.Retirement(a).has_value());
+  EXPECT_FALSE(s.Retirement(a)->done);
+  auto fb = s.TakeCommands(b).fetches;
+  auto fc = s.TakeCommands(c).fetches;
+  EXPECT_EQ(fb.size() + fc.size(), 3u) << "spread over both other workers";
+  EXPECT_FALSE(fb.empty());
+  EXPECT_FALSE(fc.empty());
+  for (const auto& f : fb) {
+    EXPECT_EQ(f.holders, std::vector<std::string>{"a:1"});
+    s.KeyAcquired(b, f.key);
+  }
+  EXPECT_FALSE(s.Retirement(a)->done);
+  EXPECT_FALSE(s.TakeCommands(a).close);
+  // One fetch fails: another worker is asked.
+  s.AcquireFailed(c, fc[0].key, "connection refused");
+  auto again = s.TakeCommands(b).fetches;
+  auto again_c = s.TakeCommands(c).fetches;
+  ASSERT_EQ(again.size() + again_c.size(), 1u);
+  const WorkerId retry = again.empty() ? c : b;
+  s.KeyAcquired(retry, fc[0].key);
+  for (size_t i = 1; i < fc.size(); ++i) s.KeyAcquired(c, fc[i].key);
+  ASSERT_TRUE(s.Retirement(a)->done);
+  EXPECT_EQ(s.Retirement(a)->keys_moved, 3);
+  EXPECT_EQ(s.Retirement(a)->bytes_moved, 3 << 20);
+  EXPECT_TRUE(s.TakeCommands(a).close);
+  s.RemoveWorker(a);
+  EXPECT_EQ(s.counters().tasks_recomputed, 0);
+  EXPECT_EQ(s.counters().workers_retired, 1);
+  EXPECT_EQ(s.counters().keys_moved, 3);
+  for (const char* key : {"x/0", "x/1", "x/2"}) {
+    EXPECT_EQ(s.StatusOf(key), TaskStatus::kMemory) << key;
+    EXPECT_EQ(s.Locate(key).holders.size(), 1u) << key;
+  }
+}
+
+TEST(SchedulerState, ARetiringWorkerGetsNoNewTasksAndClosesWhenItsTasksFinish) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 1));
+  const WorkerId b = s.AddWorker(Spec("b", 1));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 12)).ok());
+  auto on_a = s.TakeCommands(a).tasks;
+  ASSERT_FALSE(on_a.empty());
+  s.TakeCommands(b);
+  ASSERT_TRUE(s.RetireWorker(a).ok());
+  // Its running tasks finish there (inline results: nothing to move); nothing new arrives.
+  for (const auto& t : on_a) s.TaskFinished(a, TaskResult{t.spec->key, 8, Scalar(1), 0});
+  const WorkerCommands cmds = s.TakeCommands(a);
+  EXPECT_TRUE(cmds.tasks.empty());
+  EXPECT_TRUE(cmds.close);
+  EXPECT_TRUE(s.Retirement(a)->done);
+}
+
+TEST(SchedulerState, RetiringTheOnlyHolderWithNoOtherWorkerIsRefusedUnlessForced) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 1));
+  TaskGraph g = TreeGraph("x", 1, 1 << 20);
+  g.output_keys = {"x/0"};
+  ASSERT_TRUE(s.Submit("c1", g).ok());
+  for (const auto& t : s.TakeCommands(a).tasks) {
+    s.TaskFinished(a, TaskResult{t.spec->key, 1 << 20, nullptr, 0});
+  }
+  FinishAll(s, a);  // the combine
+  const absl::Status st = s.RetireWorker(a);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("holds 1 results that no other worker has"), std::string::npos)
+      << st;
+  EXPECT_FALSE(s.Retirement(a).has_value());
+  EXPECT_EQ(s.RetireWorker(99).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(s.RetireWorker(a, /*force=*/true).ok());
+  EXPECT_TRUE(s.Retirement(a)->done);
+  EXPECT_TRUE(s.FindWorker("a").has_value());
+  EXPECT_TRUE(s.FindWorker("tcp://a:1").has_value());
+  EXPECT_FALSE(s.FindWorker("nope").has_value());
+}
+
+// The seed's 20000 x 20000 float64 chunk on a small worker: refused at submit with the chunk's
+// shape and bytes, and a chunking that fits.
+TEST(SchedulerState, AChunkLargerThanEveryWorkerIsRefusedWithAChunkingThatFits) {
+  SchedulerState s;
+  s.AddWorker(Spec("small", 1, int64_t{1} << 30));
+  TaskGraph g;
+  g.programs.emplace_back();
+  TaskSpec t;
+  t.key = "random/0,0";
+  t.kind = TaskKind::kChunk;
+  t.program = 0;
+  t.lo = {0, 0};
+  t.hi = {20000, 20000};
+  t.est_bytes = int64_t{20000} * 20000 * 8;
+  g.tasks.push_back(t);
+  g.output_keys = {t.key};
+  auto r = s.Submit("c1", g);
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  const std::string m(r.status().message());
+  EXPECT_NE(m.find("chunk of shape (20000, 20000) (2.98 GiB)"), std::string::npos) << m;
+  EXPECT_NE(m.find("memory limit (1.00 GiB)"), std::string::npos) << m;
+  EXPECT_NE(m.find("chunks=(5000, 5000)"), std::string::npos) << m;
+  EXPECT_EQ(s.NumTasks(), 0);
+}
+
 }  // namespace
 }  // namespace tessera::scheduler
