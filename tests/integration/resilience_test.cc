@@ -187,7 +187,19 @@ TEST(Resilience, WorkersComeBackToARestartedSchedulerAndClientsGetAClearError) {
   Array p = client.persist(ones({1000, 1000}, {.chunks = {250, 250}}));
   ASSERT_EQ(client.compute(p.sum()).get().scalar<double>(), 1e6);
 
+  // A computation in flight when the scheduler dies ends with an error, promptly.
+  Future in_flight =
+      client.compute(random::random({20000, 20000}, {.chunks = {1000, 1000}, .seed = 3}).sum());
+  std::this_thread::sleep_for(200ms);
   scheduler->process().Kill();
+  const auto died = Clock::now();
+  try {
+    in_flight.get();
+    ADD_FAILURE() << "a computation finished without its scheduler";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), 14) << e.what();  // UNAVAILABLE
+  }
+  EXPECT_LT(Clock::now() - died, 10s);
   scheduler = std::make_unique<Scheduler>(std::vector<std::string>{}, port);
   ASSERT_TRUE(scheduler->ok()) << scheduler->process().stderr_text();
   const auto restarted = Clock::now();
