@@ -880,6 +880,8 @@ bool SchedulerState::CanRun(const Task* t, WorkerId id, const Worker& w) const {
   if (t->spec->kind == graph::TaskKind::kCall && w.functions.count(t->spec->function) == 0) {
     return false;
   }
+  // Its result could not fit on that worker at all (a smaller worker beside a larger one).
+  if (w.spec.memory_limit > 0 && t->spec->est_bytes > w.spec.memory_limit) return false;
   return std::find(t->oom_on.begin(), t->oom_on.end(), id) == t->oom_on.end();
 }
 

@@ -372,8 +372,8 @@ class SchedulerState {
   const Durations* FindDurations(const Task* t) const;
   /// Estimated compute seconds of a task of the group `d` (nullptr: none measured) on `kind`.
   static double EstimateSeconds(const Durations* d, int kind);
-  /// Whether `t` may run on worker `id` at all: it offers t's function (calls) and did not run out
-  /// of memory on it.
+  /// Whether `t` may run on worker `id` at all: it offers t's function (calls), its estimated
+  /// result fits the worker's memory limit, and it did not run out of memory on it.
   bool CanRun(const Task* t, WorkerId id, const Worker& w) const;
   void Unassign(Worker& w, Task* t);  // takes t off w's processing set
   /// Moves the results only retiring worker `id` holds; closes it when there are none left.

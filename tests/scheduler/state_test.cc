@@ -967,5 +967,14 @@ TEST(SchedulerState, AChunkLargerThanEveryWorkerIsRefusedWithAChunkingThatFits) 
   EXPECT_EQ(s.NumTasks(), 0);
 }
 
+TEST(SchedulerState, ATaskGoesOnlyToWorkersWhoseMemoryItFits) {
+  SchedulerState s;
+  const WorkerId small = s.AddWorker(Spec("small", 4, 64 << 20));
+  const WorkerId large = s.AddWorker(Spec("large", 1, int64_t{4} << 30));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("big", 2, 256 << 20)).ok());
+  EXPECT_TRUE(s.TakeCommands(small).tasks.empty());
+  EXPECT_EQ(s.TakeCommands(large).tasks.size(), 2u);
+}
+
 }  // namespace
 }  // namespace tessera::scheduler
