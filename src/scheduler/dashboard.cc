@@ -77,6 +77,15 @@ absl::StatusOr<double> ParseSince(std::string_view text) {
 
 namespace {
 
+// {"cpu": {"desired": 3, "workers": 1, "seconds_of_work": 12.5}, ...}
+json DesiredJson(const Snapshot& s) {
+  json out = json::object();
+  for (const auto& [load, n] : s.desired_workers) {
+    out[load.kind] = {{"desired", n}, {"workers", load.workers}, {"seconds_of_work", load.seconds}};
+  }
+  return out;
+}
+
 json StatesJson(const std::array<int64_t, kNumTaskStatuses>& states) {
   json j = json::object();
   for (int i = 0; i < kNumTaskStatuses; ++i) {
@@ -119,6 +128,8 @@ json InfoJson(const Snapshot& s) {
       {"workers_lost_total", s.counters.workers_lost},
       {"workers_retired_total", s.counters.workers_retired},
       {"keys_moved_total", s.counters.keys_moved},
+      {"desired_workers", DesiredJson(s)},
+      {"scale_events_total", s.scale_events},
       {"transfer_bytes_total", s.transfer_bytes},
   };
 }

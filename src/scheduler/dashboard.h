@@ -55,6 +55,9 @@ struct Snapshot {
   std::array<int64_t, kNumTaskStatuses> tasks{};  ///< live tasks by TaskStatus
   StateCounters counters;
   int64_t transfer_bytes = 0;  ///< bytes workers fetched from peers, as they reported them
+  /// The adaptive recommendation by kind, with each kind's load (scheduler/adaptive.h).
+  std::vector<std::pair<KindLoad, int64_t>> desired_workers;
+  int64_t scale_events = 0;  ///< changes of the recommendation since the start
 };
 
 /// One finished (or failed) task, for the task stream.

@@ -1,6 +1,9 @@
 // The `scheduler` binary: dask-scheduler's counterpart.
 #include <cstdio>
+#include <map>
+#include <string>
 #include <thread>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 
@@ -26,6 +29,24 @@ int main(int argc, char** argv) {
                  "Workers that may die while running a task before it is marked erred")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  std::string min_workers, max_workers;
+  app.add_option("--min-workers", min_workers,
+                 "Adaptive recommendation's lower bound: N (cpu workers) or cpu=N,cuda=M");
+  app.add_option("--max-workers", max_workers,
+                 "Adaptive recommendation's upper bound: N (cpu workers) or cpu=N,cuda=M "
+                 "(default: unbounded)");
+  app.add_option("--adapt-target", options.adaptive.target_seconds,
+                 "Recommend enough workers to finish the queued work in this many seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--adapt-interval", options.adapt_interval_seconds,
+                 "Seconds between two evaluations of the recommendation")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--adapt-wait-count", options.adaptive.wait_count,
+                 "Evaluations a lower recommendation must hold before it is adopted")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   std::string dashboard_address = ":8787";
   app.add_option("--dashboard-address", dashboard_address,
                  "HTTP dashboard (/status, /api/v1/..., /metrics, /health): [HOST]:PORT, PORT, "
@@ -41,6 +62,25 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every bad flag exits 2 with CLI11's one-line reason (CLI11's
     // own codes, 105 for an out-of-range value, would tell scripts nothing more).
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  {
+    std::map<std::string, int64_t> min, max;
+    for (auto [flag, text, out] : {std::tuple{"--min-workers", &min_workers, &min},
+                                   std::tuple{"--max-workers", &max_workers, &max}}) {
+      if (text->empty()) continue;
+      auto parsed = tessera::scheduler::ParseKindCounts(flag, *text, "cpu");
+      if (!parsed.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(parsed.status().message()).c_str());
+        return 2;
+      }
+      *out = *parsed;
+    }
+    auto bounds = tessera::scheduler::MakeBounds(min, max);
+    if (!bounds.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(bounds.status().message()).c_str());
+      return 2;
+    }
+    options.adaptive.bounds = *bounds;
   }
   tessera::SetLogComponent("scheduler");
   if (!log_level.empty()) tessera::SetLogLevel(*tessera::ParseLogLevel(log_level));

@@ -98,6 +98,17 @@ std::string RenderMetrics(const Snapshot& s, const LatencyHistogram::Counts& lat
   for (const auto& w : s.workers) ++kinds[w.kind];
   for (const auto& [kind, n] : kinds) m.Sample("tessera_workers", Label("kind", kind), n);
 
+  m.Family("tessera_desired_workers", "gauge",
+           "Workers of each kind that would finish the current work within the adaptive target "
+           "(5 s by default), within --min-workers / --max-workers, with hysteresis: the "
+           "signal for an autoscaler.");
+  for (const auto& [load, n] : s.desired_workers) {
+    m.Sample("tessera_desired_workers", Label("kind", load.kind), n);
+  }
+  m.Family("tessera_scale_events_total", "counter",
+           "Changes of the adaptive recommendation (tessera_desired_workers).");
+  m.Sample("tessera_scale_events_total", "", s.scale_events);
+
   m.Family("tessera_worker_threads", "gauge", "Task threads of each worker.");
   for (const auto& w : s.workers) m.Sample("tessera_worker_threads", WorkerLabels(w), w.nthreads);
   m.Family("tessera_worker_memory_used_bytes", "gauge",

@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -103,7 +104,9 @@ void FetchesToProto(const WorkerCommands& commands, v1::SchedulerMessage* msg) {
 class SchedulerServer::Impl final : public v1::Scheduler::Service {
  public:
   explicit Impl(const ServerOptions& options)
-      : options_(options), state_(StateOptions{.allowed_failures = options.allowed_failures}) {
+      : options_(options),
+        state_(StateOptions{.allowed_failures = options.allowed_failures}),
+        policy_(options.adaptive) {
     std::random_device rd;
     id_ = absl::StrCat("scheduler-", absl::Hex(static_cast<uint64_t>(rd()) << 32 | rd()));
     started_ = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
@@ -145,6 +148,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
   void StartReaper() {
     reaper_ = std::thread([this] { ReaperLoop(); });
+    adapter_ = std::thread([this] { AdaptLoop(); });
   }
 
   void Stop() {
@@ -156,6 +160,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       for (auto& [id, session] : sessions_) session.ctx->TryCancel();
     }
     if (reaper_.joinable()) reaper_.join();
+    if (adapter_.joinable()) adapter_.join();
     if (publisher_.joinable()) publisher_.join();
     if (dashboard_ != nullptr) dashboard_->Stop();
   }
@@ -324,6 +329,14 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     resp->set_dashboard(dashboard_url_);
     resp->set_tasks_total(state_.NumTasks());
     resp->set_tasks_in_memory(state_.NumInMemory());
+    for (const auto& [load, n] : DesiredWorkers()) {
+      auto* d = resp->add_desired_workers();
+      d->set_kind(load.kind);
+      d->set_count(n);
+      d->set_workers(load.workers);
+      d->set_seconds_of_work(load.seconds);
+    }
+    resp->set_scale_events(policy_.events_total());
     for (const auto& f : state_.Functions()) wire::SignatureToProto(f, resp->add_functions());
     return Status::OK;
   }
@@ -436,12 +449,15 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   // `tessera retire`: retires the named workers gracefully and waits until they are gone.
   Status Retire(ServerContext* ctx, const v1::RetireRequest* req,
                 v1::RetireResponse* resp) override {
-    if (req->workers_size() == 0) {
+    if (req->workers_size() == 0 && req->count() <= 0) {
       return Status(grpc::StatusCode::INVALID_ARGUMENT, "retire: no worker named");
     }
     const double timeout = req->timeout_seconds() > 0 ? req->timeout_seconds() : 60;
     std::vector<WorkerId> ids;
     absl::MutexLock lock(&mu_);
+    if (req->workers_size() == 0) {
+      ids = state_.WorkersToClose(req->kind(), req->count());  // may be fewer, or none
+    }
     for (const auto& name : req->workers()) {
       auto id = state_.FindWorker(name);
       if (!id.has_value()) {
@@ -612,6 +628,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     s->tasks = state_.TaskCounts();
     s->counters = state_.counters();
     s->transfer_bytes = transfer_bytes_;
+    s->desired_workers = DesiredWorkers();
+    s->scale_events = policy_.events_total();
     return s;
   }
 
@@ -641,6 +659,35 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     }
   }
 
+  // The recommendation with each kind's load, for Info, the snapshot and /metrics.
+  std::vector<std::pair<KindLoad, int64_t>> DesiredWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<std::pair<KindLoad, int64_t>> out;
+    for (const auto& [kind, n] : policy_.desired()) {
+      KindLoad load{kind, 0, 0, 0};
+      for (const auto& l : last_load_) {
+        if (l.kind == kind) load = l;
+      }
+      out.emplace_back(load, n);
+    }
+    return out;
+  }
+
+  void AdaptLoop() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                           absl::Seconds(options_.adapt_interval_seconds));
+      if (stopping_) break;
+      last_load_ = state_.Workload();
+      policy_.Update(last_load_);
+      for (const ScaleEvent& e : policy_.TakeEvents()) {
+        TESSERA_LOG(kInfo, "adaptive: ", e.kind, " workers ", e.from, " -> ", e.to, " (",
+                    absl::StrFormat("%.1f", e.seconds_of_work), " s of work, target ",
+                    options_.adaptive.target_seconds, " s)");
+      }
+    }
+  }
+
   void ReaperLoop() {
     absl::MutexLock lock(&mu_);
     while (!stopping_) {
@@ -666,6 +713,9 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   std::unordered_map<std::string, int> client_sessions_ ABSL_GUARDED_BY(mu_);
   /// Workers that closed after a graceful retirement, for the Retire RPC's answer.
   std::map<WorkerId, RetirementView> retirements_ ABSL_GUARDED_BY(mu_);
+  AdaptivePolicy policy_ ABSL_GUARDED_BY(mu_);
+  std::vector<KindLoad> last_load_ ABSL_GUARDED_BY(mu_);
+  std::thread adapter_;
   std::thread reaper_;
 
   // Dashboard.

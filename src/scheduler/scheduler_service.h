@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "scheduler/adaptive.h"
 
 namespace grpc {
 class Server;
@@ -22,6 +23,10 @@ struct ServerOptions {
   double worker_timeout_seconds = 5;
   /// A task running on this many workers that died is marked erred (SchedulerState).
   int allowed_failures = 3;
+  /// The adaptive recommendation (scheduler_info, /metrics `tessera_desired_workers`), updated
+  /// every `adapt_interval_seconds`.
+  AdaptiveOptions adaptive;
+  double adapt_interval_seconds = 1;
   /// The HTTP dashboard (docs/dashboard.md): its port, 0 for any free port, -1 (the default
   /// here; the `scheduler` binary's default is 8787) for none.
   int dashboard_port = -1;

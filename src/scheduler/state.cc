@@ -339,6 +339,51 @@ std::optional<RetirementView> SchedulerState::Retirement(WorkerId id) const {
   return RetirementView{id, w.spec.name, w.spec.address, w.retired, w.keys_moved, w.bytes_moved};
 }
 
+std::vector<KindLoad> SchedulerState::Workload() const {
+  std::vector<KindLoad> out(kinds_.size());
+  for (size_t k = 0; k < kinds_.size(); ++k) out[k].kind = kinds_[k];
+  for (const auto& [id, w] : workers_) {
+    if (w.retiring) continue;
+    KindLoad& l = out[static_cast<size_t>(w.kind)];
+    ++l.workers;
+    l.threads += std::max(1, w.spec.nthreads);
+  }
+  for (const auto& [name, g] : groups_) {
+    const auto& st = g->view.states;
+    const int64_t n = st[static_cast<int>(TaskStatus::kWaiting)] +
+                      st[static_cast<int>(TaskStatus::kQueued)] +
+                      st[static_cast<int>(TaskStatus::kProcessing)];
+    if (n == 0) continue;
+    auto d = durations_.find(name);
+    const Durations* dp = d == durations_.end() ? nullptr : &d->second;
+    for (size_t k = 0; k < out.size(); ++k) {
+      out[k].seconds += static_cast<double>(n) * EstimateSeconds(dp, static_cast<int>(k));
+    }
+  }
+  return out;
+}
+
+std::vector<WorkerId> SchedulerState::WorkersToClose(const std::string& kind, int64_t n) const {
+  std::vector<std::pair<int64_t, WorkerId>> idle;  // (unique bytes, id)
+  for (const auto& [id, w] : workers_) {
+    if (w.retiring || w.spec.kind != kind || !w.processing.empty()) continue;
+    idle.emplace_back(0, id);
+  }
+  if (idle.empty() || n <= 0) return {};
+  for (const auto& [key, t] : tasks_) {
+    if (t->status != TaskStatus::kMemory || t->who_has.size() != 1 || t->inline_data != nullptr) {
+      continue;
+    }
+    for (auto& [bytes, id] : idle) {
+      if (t->who_has[0] == id) bytes += t->nbytes;
+    }
+  }
+  std::sort(idle.begin(), idle.end());
+  std::vector<WorkerId> out;
+  for (size_t i = 0; i < idle.size() && static_cast<int64_t>(i) < n; ++i) out.push_back(idle[i].second);
+  return out;
+}
+
 std::optional<WorkerId> SchedulerState::FindWorker(std::string_view name_or_address) const {
   std::string bare(name_or_address);
   if (bare.rfind("tcp://", 0) == 0) bare.erase(0, 6);

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "common/chunk.h"
 #include "graph/task_graph.h"
+#include "scheduler/adaptive.h"
 
 namespace tessera::scheduler {
 
@@ -203,6 +204,13 @@ class SchedulerState {
   absl::Status RetireWorker(WorkerId id, bool force = false);
   /// The worker's retirement state; nullopt when it is not retiring (or unknown).
   std::optional<RetirementView> Retirement(WorkerId id) const;
+  /// The unfinished work (waiting, queued and processing tasks) in estimated compute seconds as
+  /// each worker kind would take it, with the workers of that kind (retiring ones excluded):
+  /// the adaptive policy's input. O(groups + workers).
+  std::vector<KindLoad> Workload() const;
+  /// Up to `n` idle workers of `kind` (nothing processing, not retiring), those holding the fewest
+  /// bytes no other worker has first: the cheapest to retire when scaling down.
+  std::vector<WorkerId> WorkersToClose(const std::string& kind, int64_t n) const;
   /// Finds a worker by name or by data-service address ("host:port", "tcp://host:port").
   std::optional<WorkerId> FindWorker(std::string_view name_or_address) const;
   /// A worker copied `key` from a peer as asked (FetchKeys).
