@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -512,6 +513,10 @@ struct SchedulerInfo {
   std::string id;
   std::string dashboard;  ///< http://host:port/status of its dashboard; "" when it has none
   std::vector<WorkerInfo> workers;
+  /// The adaptive recommendation by kind ("cpu", "cuda"): workers that would finish the current
+  /// work within the scheduler's --adapt-target, within its --min/--max-workers.
+  std::map<std::string, int64_t> desired_workers;
+  int64_t scale_events = 0;  ///< changes of that recommendation so far
 };
 
 class ClientImpl;
@@ -796,6 +801,11 @@ class Client {
   /// and when they are not gone within `timeout_seconds`.
   std::vector<RetiredWorker> retire_workers(const std::vector<std::string>& workers,
                                             double timeout_seconds = 60);
+  /// Scaling down: retires up to `count` idle workers of `kind`, chosen by the scheduler (those
+  /// holding the fewest results no other worker has), as retire_workers does. Returns those
+  /// retired, possibly fewer (none idle) or none.
+  std::vector<RetiredWorker> retire_idle_workers(const std::string& kind, int64_t count,
+                                                 double timeout_seconds = 60);
   /// The scheduler's address, tcp://host:port.
   std::string address() const;
 

@@ -23,6 +23,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/cluster.h"
 #include "cli/interpreter.h"
 #include "cli/npy.h"
 #include "common/shape.h"
@@ -266,6 +267,49 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
 
+  CLI::App* cluster = app.add_subcommand(
+      "cluster",
+      "Run an adaptive cluster on this machine: a scheduler here, and cpu-worker / cuda-worker "
+      "processes started and retired as the work needs (dask's LocalCluster(...).adapt()).");
+  tessera::cli::ClusterOptions cluster_options;
+  cluster->add_option("--min-workers", cluster_options.min_workers, "workers kept at all times")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cluster->add_option("--max-workers", cluster_options.max_workers,
+                      "most workers at once (default: the number of cores)")
+      ->check(CLI::NonNegativeNumber);
+  cluster->add_option("--gpus", cluster_options.gpus,
+                      "GPUs to run one cuda-worker each on: all, none or 0,1; they are started "
+                      "first and kept")
+      ->capture_default_str();
+  cluster->add_option("--threads-per-worker", cluster_options.threads_per_worker,
+                      "threads of each worker")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cluster->add_option("--memory-limit", cluster_options.memory_limit,
+                      "memory of each cpu-worker (default: this machine's shared by "
+                      "--max-workers)");
+  cluster->add_option("--host", cluster_options.host, "the scheduler's interface")
+      ->capture_default_str();
+  cluster->add_option("--port", cluster_options.port, "the scheduler's port (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cluster->add_option("--dashboard-address", cluster_options.dashboard_address,
+                      "[HOST]:PORT of the dashboard, or none")
+      ->capture_default_str();
+  cluster->add_option("--adapt-target", cluster_options.adapt_target,
+                      "enough workers to finish the queued work in this many seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cluster->add_option("--adapt-interval", cluster_options.adapt_interval,
+                      "seconds between two decisions")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cluster->add_option("--adapt-wait-count", cluster_options.adapt_wait_count,
+                      "decisions a lower worker count must hold before workers are retired")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
   CLI::App* eval = app.add_subcommand(
       "eval",
       "Evaluate an expression of the tessera language (dask.array's Python subset) and "
@@ -311,6 +355,7 @@ int main(int argc, char** argv) {
       }
       tessera::set_chunk_size(*bytes);
     }
+    if (cluster->parsed()) return tessera::cli::RunCluster(cluster_options);
     if (retire->parsed() && scheduler.empty()) {
       std::cerr << "error: retire needs --scheduler (or $TESSERA_SCHEDULER): an embedded cluster "
                    "has no workers to retire"

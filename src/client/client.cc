@@ -862,30 +862,49 @@ SchedulerInfo Client::scheduler_info() {
     wi.retiring = w.retiring();
     info.workers.push_back(std::move(wi));
   }
+  for (const auto& d : resp.desired_workers()) info.desired_workers[d.kind()] = d.count();
+  info.scale_events = resp.scale_events();
   return info;
 }
 
-std::vector<RetiredWorker> Client::retire_workers(const std::vector<std::string>& workers,
-                                                  double timeout_seconds) {
+namespace {
+
+std::vector<RetiredWorker> Retire(Connection& conn, v1::RetireRequest req, double timeout_seconds) {
   if (!(timeout_seconds > 0)) {
     throw Error(static_cast<int>(absl::StatusCode::kInvalidArgument),
                 absl::StrCat("retire_workers: timeout ", timeout_seconds, " must be positive"));
   }
-  v1::RetireRequest req;
-  for (const auto& w : workers) req.add_workers(w);
   req.set_timeout_seconds(timeout_seconds);
   v1::RetireResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000) + 5000));
-  const grpc::Status status = impl_->conn->stub()->Retire(&ctx, req, &resp);
-  if (!status.ok()) ThrowGrpc(status, absl::StrCat("retire_workers at ", impl_->conn->address()));
+  const grpc::Status status = conn.stub()->Retire(&ctx, req, &resp);
+  if (!status.ok()) ThrowGrpc(status, absl::StrCat("retire_workers at ", conn.address()));
   std::vector<RetiredWorker> out;
   for (const auto& w : resp.workers()) {
     out.push_back(RetiredWorker{w.name(), absl::StrCat("tcp://", w.address()), w.keys_moved(),
                                 w.bytes_moved()});
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<RetiredWorker> Client::retire_workers(const std::vector<std::string>& workers,
+                                                  double timeout_seconds) {
+  v1::RetireRequest req;
+  for (const auto& w : workers) req.add_workers(w);
+  return Retire(*impl_->conn, std::move(req), timeout_seconds);
+}
+
+std::vector<RetiredWorker> Client::retire_idle_workers(const std::string& kind, int64_t count,
+                                                       double timeout_seconds) {
+  if (count <= 0) return {};
+  v1::RetireRequest req;
+  req.set_kind(kind);
+  req.set_count(count);
+  return Retire(*impl_->conn, std::move(req), timeout_seconds);
 }
 
 std::string Client::address() const { return impl_->conn->address(); }

@@ -220,6 +220,20 @@ int RunNanny(const std::vector<int>& devices, const std::string& base_name,
 int main(int argc, char** argv) {
   using namespace tessera;
   using namespace tessera::cuda;
+  // `cuda-worker --list-devices`: the visible GPUs, one per line ("0\tNVIDIA H200 (sm_90, 139.8
+  // GiB)"), for people and for `tessera cluster --gpus`; exit 1 with the reason when there is
+  // none. Needs no scheduler address, so it is handled before the worker's flags.
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--list-devices") continue;
+    auto devices = ListDevices();
+    if (!devices.ok()) {
+      std::fprintf(stderr, "error: cuda-worker: %s\n",
+                   std::string(devices.status().message()).c_str());
+      return 1;
+    }
+    for (const DeviceInfo& d : *devices) std::printf("%d\t%s\n", d.index, d.Describe().c_str());
+    return 0;
+  }
   CudaFlags flags;
   CudaExecutorOptions executor_options;
   worker::WorkerMainHooks hooks;
