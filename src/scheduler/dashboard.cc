@@ -160,6 +160,19 @@ json WorkersJson(const Snapshot& s) {
   return json{{"now", s.taken}, {"workers", list}};
 }
 
+json ScalingJson(const Snapshot& s) {
+  json history = json::array();
+  if (s.worker_counts != nullptr) {
+    for (const WorkerCountPoint& p : *s.worker_counts) {
+      history.push_back({{"time", p.time}, {"workers", p.workers}, {"desired", p.desired}});
+    }
+  }
+  return json{{"now", s.taken},
+              {"desired_workers", DesiredJson(s)},
+              {"scale_events_total", s.scale_events},
+              {"history", history}};
+}
+
 json TasksJson(const Snapshot& s) {
   json groups = json::array();
   for (const auto& g : s.groups) {

@@ -9,6 +9,8 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +43,13 @@ struct WorkerSnapshot {
   double last_seen = 0;          ///< Unix seconds of its last message
 };
 
+/// Worker counts at one adaptive evaluation, for the dashboard's timeline.
+struct WorkerCountPoint {
+  double time = 0;                          ///< Unix seconds
+  std::map<std::string, int64_t> workers;   ///< connected, by kind
+  std::map<std::string, int64_t> desired;   ///< the recommendation, by kind
+};
+
 /// Everything but the task stream, taken under the scheduler's lock in O(workers + groups).
 struct Snapshot {
   std::string id;         ///< the scheduler's id ("scheduler-1a2b...")
@@ -58,6 +67,8 @@ struct Snapshot {
   /// The adaptive recommendation by kind, with each kind's load (scheduler/adaptive.h).
   std::vector<std::pair<KindLoad, int64_t>> desired_workers;
   int64_t scale_events = 0;  ///< changes of the recommendation since the start
+  /// The last 15 minutes of worker counts, oldest first (shared: not copied per snapshot).
+  std::shared_ptr<const std::vector<WorkerCountPoint>> worker_counts;
 };
 
 /// One finished (or failed) task, for the task stream.
@@ -100,6 +111,8 @@ absl::StatusOr<double> ParseSince(std::string_view text);
 nlohmann::json InfoJson(const Snapshot& s);
 nlohmann::json WorkersJson(const Snapshot& s);
 nlohmann::json TasksJson(const Snapshot& s);
+/// /api/v1/scaling: the adaptive recommendation and the worker-count timeline.
+nlohmann::json ScalingJson(const Snapshot& s);
 nlohmann::json TaskStreamJson(const std::vector<TaskEvent>& events, double since, double now,
                               bool truncated);
 /// json.dump() that never throws on bad UTF-8 in worker names or keys (it substitutes U+FFFD).

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const st
   json_route("/api/v1/info", &InfoJson);
   json_route("/api/v1/workers", &WorkersJson);
   json_route("/api/v1/tasks", &TasksJson);
+  json_route("/api/v1/scaling", &ScalingJson);
   http.Get("/api/v1/task-stream", [src](const httplib::Request& req, httplib::Response& res) {
     const double now = src->now();
     double since = now - 60;

@@ -630,6 +630,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     s->transfer_bytes = transfer_bytes_;
     s->desired_workers = DesiredWorkers();
     s->scale_events = policy_.events_total();
+    s->worker_counts = worker_counts_;
     return s;
   }
 
@@ -680,6 +681,18 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       if (stopping_) break;
       last_load_ = state_.Workload();
       policy_.Update(last_load_);
+      // The dashboard's worker-count timeline: copied on write, so snapshots share it.
+      auto points = std::make_shared<std::vector<WorkerCountPoint>>(
+          worker_counts_ != nullptr ? *worker_counts_ : std::vector<WorkerCountPoint>{});
+      WorkerCountPoint point;
+      point.time = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+      for (const KindLoad& l : last_load_) point.workers[l.kind] = l.workers;
+      point.desired = policy_.desired();
+      points->push_back(std::move(point));
+      while (!points->empty() && points->front().time < points->back().time - 900) {
+        points->erase(points->begin());
+      }
+      worker_counts_ = std::move(points);
       for (const ScaleEvent& e : policy_.TakeEvents()) {
         TESSERA_LOG(kInfo, "adaptive: ", e.kind, " workers ", e.from, " -> ", e.to, " (",
                     absl::StrFormat("%.1f", e.seconds_of_work), " s of work, target ",
@@ -715,6 +728,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   std::map<WorkerId, RetirementView> retirements_ ABSL_GUARDED_BY(mu_);
   AdaptivePolicy policy_ ABSL_GUARDED_BY(mu_);
   std::vector<KindLoad> last_load_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const std::vector<WorkerCountPoint>> worker_counts_ ABSL_GUARDED_BY(mu_);
   std::thread adapter_;
   std::thread reaper_;
 

@@ -64,6 +64,11 @@ inline constexpr const char kStatusPage[] = R"HTML(<!DOCTYPE html>
   </table>
 </section>
 <section>
+  <h2>Workers over time <span class="muted">(solid: connected, dashed: recommended; last 15
+    minutes) &middot; <span id="desired"></span></span></h2>
+  <canvas id="scaling" width="1200" height="120"></canvas>
+</section>
+<section>
   <h2>Progress</h2>
   <div id="groups"><span class="muted">no tasks yet</span></div>
 </section>
@@ -161,6 +166,44 @@ function renderStream() {
     ctx.fillRect(x0, i * laneH + 1, Math.max(1, x(e.stop) - x0), laneH - 2);
   }
 }
+function renderScaling(doc) {
+  const d = doc.desired_workers || {};
+  $("desired").textContent = Object.keys(d).map((k) => k + ": " + d[k].workers + " of " +
+      d[k].desired + " recommended").join(", ") + " \u00b7 " + doc.scale_events_total +
+      " scale events";
+  const canvas = $("scaling");
+  const w = canvas.clientWidth || 1200, h = canvas.clientHeight || 120;
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, w, h);
+  const pts = doc.history || [];
+  if (!pts.length) return;
+  const kinds = [...new Set(pts.flatMap((p) => Object.keys(p.workers).concat(Object.keys(p.desired))))];
+  let top = 1;
+  for (const p of pts) for (const k of kinds) top = Math.max(top, p.workers[k] || 0, p.desired[k] || 0);
+  const left = doc.now - 900, label = 40;
+  const x = (t) => label + (w - label) * (t - left) / 900;
+  const y = (n) => h - 14 - (h - 24) * n / top;
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = "#8a93a3";
+  ctx.fillText(String(top), 2, y(top) + 4);
+  ctx.fillText("0", 2, y(0) + 4);
+  for (let m = 0; m <= 15; m += 5) ctx.fillText("-" + (15 - m) + "m", x(left + 60 * m) - 10, h - 2);
+  kinds.forEach((k) => {
+    for (const [field, dash] of [["workers", []], ["desired", [4, 3]]]) {
+      ctx.strokeStyle = k === "cuda" ? "#76b900" : "#3b7dd8";
+      ctx.setLineDash(dash);
+      ctx.beginPath();
+      pts.forEach((p, i) => {
+        const v = p[field][k] || 0;
+        if (i === 0) ctx.moveTo(x(p.time), y(v)); else ctx.lineTo(x(p.time), y(v));
+      });
+      ctx.stroke();
+    }
+  });
+  ctx.setLineDash([]);
+}
 async function get(path) {
   const r = await fetch(path, {cache: "no-store"});
   if (!r.ok) throw new Error(path + ": " + r.status);
@@ -168,9 +211,10 @@ async function get(path) {
 }
 async function tick() {
   try {
-    const [info, workers, tasks, stream] = await Promise.all([
+    const [info, workers, tasks, stream, scaling] = await Promise.all([
       get("api/v1/info"), get("api/v1/workers"), get("api/v1/tasks"),
-      get("api/v1/task-stream?since=" + (since || Math.max(0, Date.now() / 1000 - 60)))]);
+      get("api/v1/task-stream?since=" + (since || Math.max(0, Date.now() / 1000 - 60))),
+      get("api/v1/scaling")]);
     serverNow = stream.now;
     since = stream.now - 2;  // a little overlap for late batches; duplicates are dropped below
     const seen = new Set(events.map((e) => e.key + "@" + e.stop));
@@ -179,6 +223,7 @@ async function tick() {
     renderWorkers(workers);
     renderGroups(tasks);
     renderStream();
+    renderScaling(scaling);
     $("conn").textContent = "live \u00b7 " + info.id;
     $("conn").className = "muted";
   } catch (err) {

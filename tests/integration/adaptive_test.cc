@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -92,6 +93,20 @@ TEST(AdaptiveCluster, ScalesUpUnderABurstAndDownAfterItWithNothingRecomputed) {
   EXPECT_GE(Metric(dashboard, "tessera_workers_retired_total"), 2);
   EXPECT_GE(Metric(dashboard, "tessera_scale_events_total"), 2);
   EXPECT_EQ(client.compute((p + 1).sum()).get().scalar<double>(), expected);
+  // The dashboard's timeline saw it all.
+  {
+    httplib::Client http("127.0.0.1", dashboard);
+    auto res = http.Get("/api/v1/scaling");
+    ASSERT_TRUE(res && res->status == 200);
+    const auto doc = nlohmann::json::parse(res->body);
+    int64_t peak = 0;
+    for (const auto& point : doc["history"]) {
+      peak = std::max<int64_t>(peak, point["workers"].value("cpu", int64_t{0}));
+    }
+    EXPECT_GE(peak, 3) << res->body;
+    EXPECT_EQ(doc["history"].back()["workers"].value("cpu", int64_t{-1}), 1) << res->body;
+    EXPECT_EQ(doc["desired_workers"]["cpu"]["desired"], 1) << res->body;
+  }
   EXPECT_NE(cluster.stderr_text().find("scale up: cpu workers 1 -> "), std::string::npos);
   EXPECT_NE(cluster.stderr_text().find("scale down: cpu workers"), std::string::npos)
       << cluster.stderr_text();

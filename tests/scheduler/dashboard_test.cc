@@ -156,5 +156,26 @@ TEST(Metrics, RendersEveryFamilyWithEscapedLabels) {
   EXPECT_EQ(EscapeLabel("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
 }
 
+TEST(DashboardJson, ScalingHasTheRecommendationAndTheTimeline) {
+  Snapshot s = TwoWorkers();
+  s.desired_workers = {{KindLoad{"cpu", 1, 4, 12.5}, 3}};
+  s.scale_events = 2;
+  auto points = std::make_shared<std::vector<WorkerCountPoint>>();
+  points->push_back(WorkerCountPoint{100, {{"cpu", 1}}, {{"cpu", 1}}});
+  points->push_back(WorkerCountPoint{101, {{"cpu", 1}}, {{"cpu", 3}}});
+  s.worker_counts = points;
+  const nlohmann::json j = ScalingJson(s);
+  EXPECT_EQ(j["desired_workers"]["cpu"]["desired"], 3);
+  EXPECT_EQ(j["desired_workers"]["cpu"]["workers"], 1);
+  EXPECT_DOUBLE_EQ(j["desired_workers"]["cpu"]["seconds_of_work"].get<double>(), 12.5);
+  EXPECT_EQ(j["scale_events_total"], 2);
+  ASSERT_EQ(j["history"].size(), 2u);
+  EXPECT_EQ(j["history"][1]["desired"]["cpu"], 3);
+  EXPECT_EQ(InfoJson(s)["desired_workers"]["cpu"]["desired"], 3);
+  const std::string text = RenderMetrics(s, LatencyHistogram().Read());
+  EXPECT_NE(text.find("tessera_desired_workers{kind=\"cpu\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("tessera_scale_events_total 2\n"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace tessera::scheduler
