@@ -726,6 +726,12 @@ struct LocalClusterOptions {
   int threads_per_worker = 0;  ///< 0: cores / n_workers (at least 1)
   int64_t memory_limit = 0;    ///< per worker, bytes; 0: system memory / n_workers
   bool quiet = true;           ///< keep the embedded processes' INFO logs off stderr
+  /// Dask's LocalCluster(...).adapt(minimum, maximum): with adapt_maximum > 0 the cluster starts
+  /// with adapt_minimum workers and adds or retires workers (gracefully: results move first) as
+  /// the scheduler's recommendation says; n_workers is then ignored.
+  int adapt_minimum = 0;
+  int adapt_maximum = 0;
+  double adapt_target_seconds = 5;  ///< finish the queued work within this many seconds
 };
 
 /// Options of Client::connect().

@@ -1,6 +1,7 @@
 // tessera::Client: the gRPC side of the client library, and the embedded local cluster.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -185,11 +186,27 @@ class ClientImpl {
  public:
   std::shared_ptr<Connection> conn;
   std::unique_ptr<scheduler::SchedulerServer> embedded_scheduler;
-  std::vector<std::unique_ptr<worker::Worker>> embedded_workers;
+  std::vector<std::unique_ptr<worker::Worker>> embedded_workers;  // guarded by workers_mu
+  std::mutex workers_mu;
   std::mutex mu;
   std::vector<std::string> persisted;
+  // Client::local with adapt_maximum: the thread that follows the recommendation.
+  std::thread adapter;
+  std::mutex adapter_mu;
+  std::condition_variable adapter_cv;
+  bool adapter_stop = false;
+
+  void StopAdapter() {
+    {
+      std::lock_guard<std::mutex> lock(adapter_mu);
+      adapter_stop = true;
+    }
+    adapter_cv.notify_all();
+    if (adapter.joinable()) adapter.join();
+  }
 
   ~ClientImpl() {
+    StopAdapter();
     if (conn != nullptr) {
       conn->CloseSession();
       conn.reset();
@@ -481,30 +498,46 @@ Client Client::connect(const std::string& address, const ConnectOptions& options
 }
 
 Client Client::local(const LocalClusterOptions& options) {
+  const bool adapt = options.adapt_maximum > 0;
+  if (adapt && (options.adapt_minimum < 0 || options.adapt_minimum > options.adapt_maximum)) {
+    throw Error(static_cast<int>(absl::StatusCode::kInvalidArgument),
+                absl::StrCat("Client::local: adapt_minimum ", options.adapt_minimum,
+                             " must be between 0 and adapt_maximum ", options.adapt_maximum));
+  }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int n_workers = options.n_workers > 0 ? options.n_workers : (cores > 1 ? 2 : 1);
+  const int n_workers = adapt ? options.adapt_minimum
+                              : (options.n_workers > 0 ? options.n_workers : (cores > 1 ? 2 : 1));
+  const int most = adapt ? options.adapt_maximum : n_workers;
   const int threads =
-      options.threads_per_worker > 0 ? options.threads_per_worker : std::max(1, cores / n_workers);
+      options.threads_per_worker > 0 ? options.threads_per_worker : std::max(1, cores / most);
   const int64_t system_memory = SystemMemoryBytes();
-  const int64_t memory = options.memory_limit > 0 ? options.memory_limit : system_memory / n_workers;
+  const int64_t memory = options.memory_limit > 0 ? options.memory_limit : system_memory / most;
   if (options.quiet && GetLogLevel() < LogLevel::kWarning) SetLogLevel(LogLevel::kWarning);
 
   auto impl = std::make_unique<ClientImpl>();
   scheduler::ServerOptions sopts;
   sopts.host = "127.0.0.1";
   sopts.port = 0;
+  if (adapt) {
+    sopts.adaptive.bounds["cpu"] = {options.adapt_minimum, options.adapt_maximum};
+    sopts.adaptive.target_seconds = options.adapt_target_seconds;
+    sopts.adaptive.default_threads = threads;
+  }
   auto sched = scheduler::SchedulerServer::Start(sopts);
   if (!sched.ok()) Throw(sched.status());
   impl->embedded_scheduler = *std::move(sched);
   const Address address{"127.0.0.1", impl->embedded_scheduler->port()};
-  for (int i = 0; i < n_workers; ++i) {
+  auto start_worker = [address, threads, memory](int i) {
     worker::WorkerOptions wopts;
     wopts.scheduler = address;
     wopts.nthreads = threads;
     wopts.memory_limit = memory;
     wopts.host = "127.0.0.1";
     wopts.name = absl::StrCat("local-", i);
-    auto w = worker::Worker::Start(wopts, std::make_unique<cpu::CpuTaskExecutor>());
+    return worker::Worker::Start(wopts, std::make_unique<cpu::CpuTaskExecutor>());
+  };
+  for (int i = 0; i < n_workers; ++i) {
+    auto w = start_worker(i);
     if (!w.ok()) Throw(w.status());
     impl->embedded_workers.push_back(*std::move(w));
   }
@@ -521,6 +554,60 @@ Client Client::local(const LocalClusterOptions& options) {
                   "the embedded workers did not register within 20 s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (adapt) {
+    // Follows the scheduler's recommendation every half second: starts workers, and retires
+    // idle ones through the scheduler (their results move first), dropping them once closed.
+    ClientImpl* self = impl.get();
+    self->adapter = std::thread([self, start_worker, next = n_workers]() mutable {
+      std::unique_lock<std::mutex> lock(self->adapter_mu);
+      while (!self->adapter_cv.wait_for(lock, std::chrono::milliseconds(500),
+                                        [&] { return self->adapter_stop; })) {
+        lock.unlock();
+        int64_t desired = -1;
+        {
+          v1::InfoRequest req;
+          v1::InfoResponse resp;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+          if (self->conn->stub()->Info(&ctx, req, &resp).ok()) {
+            for (const auto& d : resp.desired_workers()) {
+              if (d.kind() == "cpu") desired = d.count();
+            }
+          }
+        }
+        int64_t live = 0;
+        {
+          std::lock_guard<std::mutex> wl(self->workers_mu);
+          auto& ws = self->embedded_workers;
+          for (auto it = ws.begin(); it != ws.end();) {
+            if ((*it)->closed_by_scheduler()) {
+              (*it)->Shutdown();
+              it = ws.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          live = static_cast<int64_t>(ws.size());
+          for (; desired > live; ++live) {
+            auto w = start_worker(next++);
+            if (!w.ok()) break;
+            ws.push_back(*std::move(w));
+          }
+        }
+        if (desired >= 0 && desired < live) {
+          v1::RetireRequest req;
+          req.set_kind("cpu");
+          req.set_count(live - desired);
+          req.set_timeout_seconds(60);
+          v1::RetireResponse resp;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(65));
+          self->conn->stub()->Retire(&ctx, req, &resp);  // the closed workers go next round
+        }
+        lock.lock();
+      }
+    });
   }
   return Client(std::move(impl));
 }

@@ -130,5 +130,31 @@ TEST(AdaptiveCluster, BadBoundsAndDevicesAreRefusedAtStart) {
   EXPECT_NE(r.err.find("--gpus 97"), std::string::npos) << r.err;
 }
 
+// The embedded cluster does the same: Client::local with adapt_minimum / adapt_maximum, as
+// LocalCluster(...).adapt(minimum, maximum).
+TEST(AdaptiveCluster, AnEmbeddedClusterAdaptsToo) {
+  Client client = Client::local(
+      {.threads_per_worker = 1, .adapt_minimum = 1, .adapt_maximum = 3, .adapt_target_seconds = 1});
+  auto workers = [&] { return client.scheduler_info().workers.size(); };
+  EXPECT_EQ(workers(), 1u);
+  Array p = client.persist(ones({1000, 1000}, {.chunks = {250, 250}}));
+  Future f = client.compute(
+      random::random({40000, 40000}, {.chunks = {1000, 1000}, .seed = 4}).mean());
+  size_t most = 1;
+  while (!f.done()) {
+    most = std::max(most, workers());
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NEAR(f.get().scalar<double>(), 0.5, 1e-3);
+  EXPECT_GE(most, 2u);
+  const auto deadline = Clock::now() + 30s;
+  while (workers() != 1) {
+    ASSERT_LT(Clock::now(), deadline) << "never scaled back down";
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(client.compute(p.sum()).get().scalar<double>(), 1e6);
+  EXPECT_THROW(Client::local({.adapt_minimum = 4, .adapt_maximum = 2}), Error);
+}
+
 }  // namespace
 }  // namespace tessera
