@@ -19,6 +19,7 @@
 #include "worker.grpc.pb.h"
 #include "worker/data_client.h"
 #include "worker/function_registry.h"
+#include "worker/store.h"
 
 namespace tessera::worker {
 namespace {
@@ -30,50 +31,6 @@ bool IsLoopback(const std::string& host) {
 }
 
 }  // namespace
-
-// The results this worker holds. Thread-safe.
-class Store {
- public:
-  void Put(const std::string& key, ChunkPtr chunk) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [it, inserted] = data_.emplace(key, chunk);
-    if (!inserted) {
-      bytes_ -= it->second->nbytes();
-      it->second = chunk;
-    }
-    bytes_ += chunk->nbytes();
-  }
-  ChunkPtr Get(const std::string& key) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = data_.find(key);
-    return it == data_.end() ? nullptr : it->second;
-  }
-  void Erase(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = data_.find(key);
-    if (it == data_.end()) return;
-    bytes_ -= it->second->nbytes();
-    data_.erase(it);
-  }
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    data_.clear();
-    bytes_ = 0;
-  }
-  int64_t bytes() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return bytes_;
-  }
-  int64_t count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int64_t>(data_.size());
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, ChunkPtr> data_;
-  int64_t bytes_ = 0;
-};
 
 namespace {
 
