@@ -407,9 +407,9 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     sessions_[id].last_seen = absl::Now();
     if (msg.has_heartbeat()) {
       const v1::Heartbeat& hb = msg.heartbeat();
-      state_.UpdateMetrics(id, WorkerMetrics{hb.memory_used(), hb.executing(), hb.stored(),
-                                             hb.device_memory_used(), hb.spilled_bytes(),
-                                             hb.spilled_count(), hb.paused()});
+      state_.UpdateMetrics(
+          id, WorkerMetrics{hb.memory_used(), hb.executing(), hb.stored(), hb.device_memory_used(),
+                            hb.spilled_bytes(), hb.spilled_count(), hb.paused()});
     } else if (msg.has_events()) {
       for (const auto& d : msg.events().done()) {
         TaskResult r;

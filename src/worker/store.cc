@@ -311,8 +311,8 @@ int64_t Store::SpillDownTo(int64_t goal) {
         const auto now = Clock::now();
         retry_after_ = now + std::chrono::seconds(1);
         if (now >= next_error_log_) {
-          TESSERA_LOG(kError, "spilling to ", options_.directory, " failed, keeping ",
-                      e.nbytes, " bytes in memory: ", status.message());
+          TESSERA_LOG(kError, "spilling to ", options_.directory, " failed, keeping ", e.nbytes,
+                      " bytes in memory: ", status.message());
           next_error_log_ = now + std::chrono::seconds(10);
         }
         return freed;

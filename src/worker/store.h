@@ -82,7 +82,7 @@ class Store {
     ChunkPtr chunk;                          ///< set while in memory
     std::weak_ptr<const ChunkBuffer> inuse;  ///< spilled while someone held it
     bool spilled = false;
-    bool writing = false;  ///< being written; out of the LRU list meanwhile
+    bool writing = false;                  ///< being written; out of the LRU list meanwhile
     std::list<std::string>::iterator lru;  ///< valid while in memory and not writing
   };
 

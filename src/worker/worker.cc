@@ -17,8 +17,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/rpc/grpc_util.h"
 #include "common/shape.h"
@@ -74,8 +74,8 @@ absl::StatusOr<std::string> MakeSpillDirectory(const std::string& parent) {
   }
   std::string path = (std::filesystem::path(base) / "tessera-worker-XXXXXX").string();
   if (mkdtemp(path.data()) == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("local directory '", base,
-                                                   "' is not writable: ", std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("local directory '", base, "' is not writable: ", std::strerror(errno)));
   }
   return path;
 }
@@ -138,8 +138,8 @@ class Worker::Impl {
   Impl(WorkerOptions options, std::unique_ptr<TaskExecutor> executor)
       : options_(std::move(options)),
         executor_(std::move(executor)),
-        store_(StoreOptions{options_.spill_directory, options_.memory_limit,
-                            options_.memory_target}),
+        store_(
+            StoreOptions{options_.spill_directory, options_.memory_limit, options_.memory_target}),
         data_service_(&store_) {}
 
   absl::Status Start() {
@@ -291,8 +291,9 @@ class Worker::Impl {
       auto next_heartbeat = Clock::now();
       std::unique_lock<std::mutex> lock(mu_);
       while (session_open_ && !stopping_) {
-        cv_.wait_for(lock, std::chrono::milliseconds(2),
-                     [&] { return !session_open_ || stopping_ || events_ready_ || heartbeat_due_; });
+        cv_.wait_for(lock, std::chrono::milliseconds(2), [&] {
+          return !session_open_ || stopping_ || events_ready_ || heartbeat_due_;
+        });
         v1::WorkerMessage events;
         const bool have_events = pending_.done_size() + pending_.failed_size() > 0;
         if (have_events) {

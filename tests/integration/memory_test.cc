@@ -65,10 +65,9 @@ TEST_F(MemoryTest, AComputationLargerThanTheWorkersMemorySpillsAndIsExact) {
   for (int i = 0; i < kWorkers; ++i) {
     const fs::path local = dir_ / WorkerName(i);
     workers.push_back(std::make_unique<Subprocess>(
-        "cpu-worker",
-        std::vector<std::string>{"--scheduler", cluster.address(), "--nthreads", "2", "--name",
-                                 WorkerName(i), "--memory-limit", "64MiB",
-                                 "--local-directory", local.string()}));
+        "cpu-worker", std::vector<std::string>{"--scheduler", cluster.address(), "--nthreads", "2",
+                                               "--name", WorkerName(i), "--memory-limit", "64MiB",
+                                               "--local-directory", local.string()}));
   }
   for (auto& w : workers) {
     ASSERT_TRUE(w->WaitForOutput("registered with scheduler", std::chrono::seconds(20)))
@@ -155,8 +154,8 @@ TEST_F(MemoryTest, APausedWorkerSaysSoAndIsGivenNoTasks) {
   ASSERT_TRUE(cluster.ok()) << cluster.scheduler().stderr_text();
   Subprocess paused("cpu-worker", {"--scheduler", cluster.address(), "--name", "small",
                                    "--memory-limit", "8MiB", "--local-directory", dir_.string()});
-  Subprocess ok("cpu-worker", {"--scheduler", cluster.address(), "--name", "big",
-                               "--memory-limit", "1GiB", "--local-directory", dir_.string()});
+  Subprocess ok("cpu-worker", {"--scheduler", cluster.address(), "--name", "big", "--memory-limit",
+                               "1GiB", "--local-directory", dir_.string()});
   ASSERT_TRUE(paused.WaitForOutput("paused: memory", std::chrono::seconds(20)))
       << paused.stderr_text();
   ASSERT_TRUE(ok.WaitForOutput("registered with scheduler", std::chrono::seconds(20)))
@@ -215,8 +214,7 @@ TEST_F(MemoryTest, BadMemoryFlagsAreRefusedAtStart) {
   EXPECT_EQ(RunWorker({"--memory-pause", "0"}, &err), 2);
   EXPECT_NE(err.find("--memory-pause 0"), std::string::npos) << err;
   EXPECT_EQ(RunWorker({"--memory-target", "0.7", "--memory-pause", "0.5"}, &err), 2);
-  EXPECT_NE(err.find("--memory-pause 0.5 must not be below --memory-target 0.7"),
-            std::string::npos)
+  EXPECT_NE(err.find("--memory-pause 0.5 must not be below --memory-target 0.7"), std::string::npos)
       << err;
 }
 

@@ -136,8 +136,8 @@ TEST_F(StoreTest, AChunkInUseIsWrittenButCountsUntilReleased) {
   store.Put("c", Chunk(100, 0));  // 2400: "held", least recent, is written but frees nothing...
   EXPECT_EQ(store.spilled_count(), 2);  // ...so b goes too
   EXPECT_EQ(store.spilled_bytes(), 1600);
-  EXPECT_EQ(store.bytes(), 1600);       // c, and "held" while it is in use
-  EXPECT_EQ(store.Get("held"), held);   // the very buffer, not a copy read from disk
+  EXPECT_EQ(store.bytes(), 1600);      // c, and "held" while it is in use
+  EXPECT_EQ(store.Get("held"), held);  // the very buffer, not a copy read from disk
   EXPECT_EQ(store.spilled_count(), 1);
   EXPECT_EQ(store.bytes(), 1600);
   EXPECT_EQ(CountFiles(dir_), 1);
