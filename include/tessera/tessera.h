@@ -494,7 +494,9 @@ struct WorkerInfo {
   std::string device;               ///< GPU name; "" for cpu workers
   int64_t device_memory_limit = 0;  ///< bytes
   int64_t device_memory_used = 0;   ///< bytes
-  int64_t spilled_bytes = 0;        ///< bytes spilled to disk (workers do not spill yet)
+  int64_t spilled_bytes = 0;        ///< bytes of results spilled to its local directory
+  int64_t spilled_count = 0;        ///< how many results are spilled
+  bool paused = false;              ///< above its memory pause mark: takes no new tasks
   double last_seen_ago = 0;         ///< seconds since the scheduler last heard from it
   bool retiring = false;            ///< being retired: no new tasks, its results move away
 };

@@ -99,6 +99,8 @@ void PrintInfoJson(const std::string& scheduler, const tessera::SchedulerInfo& i
         {"device_memory_used", w.device_memory_used},
         {"device_memory_limit", w.device_memory_limit},
         {"spilled_bytes", w.spilled_bytes},
+        {"spilled_count", w.spilled_count},
+        {"paused", w.paused},
         {"tasks_executing", w.tasks_executing},
         {"tasks_ready", std::max<int64_t>(0, w.tasks_processing - w.tasks_executing)},
         {"tasks_processing", w.tasks_processing},
@@ -132,8 +134,9 @@ void PrintInfo(Session& session, bool as_json) {
   for (const tessera::WorkerInfo& w : info.workers) {
     char seen[32];
     std::snprintf(seen, sizeof seen, "%.1fs ago", w.last_seen_ago);
-    rows.push_back({w.name, w.address, w.kind, w.device.empty() ? "-" : w.device,
-                    std::to_string(w.nthreads), Bytes(w.memory_used, w.memory_limit),
+    rows.push_back({w.paused ? w.name + " (paused)" : w.name, w.address, w.kind,
+                    w.device.empty() ? "-" : w.device, std::to_string(w.nthreads),
+                    Bytes(w.memory_used, w.memory_limit),
                     Bytes(w.device_memory_used, w.device_memory_limit),
                     tessera::FormatBytes(w.spilled_bytes), std::to_string(w.tasks_executing),
                     std::to_string(std::max<int64_t>(0, w.tasks_processing - w.tasks_executing)),

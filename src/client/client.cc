@@ -945,6 +945,8 @@ SchedulerInfo Client::scheduler_info() {
     wi.device_memory_limit = w.device_memory();
     wi.device_memory_used = w.device_memory_used();
     wi.spilled_bytes = w.spilled_bytes();
+    wi.spilled_count = w.spilled_count();
+    wi.paused = w.paused();
     wi.last_seen_ago = w.last_seen_ago();
     wi.retiring = w.retiring();
     info.workers.push_back(std::move(wi));

@@ -149,6 +149,7 @@ json WorkersJson(const Snapshot& s) {
         {"device_memory_used", w.device_memory_used},
         {"device_memory_limit", w.device_memory_limit},
         {"spilled_bytes", w.spilled_bytes},
+        {"paused", w.paused},
         {"tasks_executing", w.tasks_executing},
         {"tasks_ready", std::max<int64_t>(0, w.tasks_processing - w.tasks_executing)},
         {"tasks_processing", w.tasks_processing},

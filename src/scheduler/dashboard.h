@@ -36,7 +36,8 @@ struct WorkerSnapshot {
   int64_t memory_limit = 0;
   int64_t device_memory_used = 0;  ///< cuda workers: device bytes their running tasks hold
   int64_t device_memory_limit = 0;
-  int64_t spilled_bytes = 0;     ///< workers do not spill yet: 0
+  int64_t spilled_bytes = 0;     ///< results in its local directory (its last heartbeat)
+  bool paused = false;           ///< above its memory pause mark: takes no new tasks
   int64_t tasks_executing = 0;   ///< running on its threads (its last heartbeat)
   int64_t tasks_processing = 0;  ///< assigned by the scheduler and not finished
   int64_t tasks_in_memory = 0;   ///< results it holds, as the scheduler counts them

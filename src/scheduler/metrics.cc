@@ -131,9 +131,14 @@ std::string RenderMetrics(const Snapshot& s, const LatencyHistogram::Counts& lat
     m.Sample("tessera_worker_device_memory_limit_bytes", WorkerLabels(w), w.device_memory_limit);
   }
   m.Family("tessera_worker_spilled_bytes", "gauge",
-           "Bytes a worker spilled to disk (workers do not spill yet: 0).");
+           "Bytes of results a worker holds spilled to its local directory.");
   for (const auto& w : s.workers) {
     m.Sample("tessera_worker_spilled_bytes", WorkerLabels(w), w.spilled_bytes);
+  }
+  m.Family("tessera_worker_paused", "gauge",
+           "1 while a worker is above its memory pause mark and takes no new tasks.");
+  for (const auto& w : s.workers) {
+    m.Sample("tessera_worker_paused", WorkerLabels(w), w.paused ? 1 : 0);
   }
   m.Family("tessera_worker_tasks", "gauge",
            "Tasks on a worker: executing (running on a thread), processing (assigned, not "

@@ -321,6 +321,9 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       s->set_device_memory(w.spec.device_memory);
       s->set_device_memory_used(w.metrics.device_memory_used);
       s->set_retiring(w.retiring);
+      s->set_spilled_bytes(w.metrics.spilled_bytes);
+      s->set_spilled_count(w.metrics.spilled_count);
+      s->set_paused(w.metrics.paused);
       auto session = sessions_.find(w.id);
       if (session != sessions_.end()) {
         s->set_last_seen_ago(absl::ToDoubleSeconds(absl::Now() - session->second.last_seen));
@@ -526,10 +529,10 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       return;
     }
     if (msg.has_heartbeat()) {
-      state_.UpdateMetrics(id,
-                           WorkerMetrics{msg.heartbeat().memory_used(), msg.heartbeat().executing(),
-                                         msg.heartbeat().stored(),
-                                         msg.heartbeat().device_memory_used()});
+      const v1::Heartbeat& hb = msg.heartbeat();
+      state_.UpdateMetrics(
+          id, WorkerMetrics{hb.memory_used(), hb.executing(), hb.stored(), hb.device_memory_used(),
+                            hb.spilled_bytes(), hb.spilled_count(), hb.paused()});
     } else if (msg.has_events()) {
       for (const auto& d : msg.events().done()) {
         TaskResult r;
@@ -615,6 +618,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       ws.memory_limit = w.spec.memory_limit;
       ws.device_memory_limit = w.spec.device_memory;
       ws.device_memory_used = w.metrics.device_memory_used;
+      ws.spilled_bytes = w.metrics.spilled_bytes;
+      ws.paused = w.metrics.paused;
       ws.tasks_executing = w.metrics.executing;
       ws.tasks_processing = w.processing;
       ws.tasks_in_memory = w.stored_keys;

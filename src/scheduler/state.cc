@@ -398,7 +398,11 @@ std::optional<WorkerId> SchedulerState::FindWorker(std::string_view name_or_addr
 
 void SchedulerState::UpdateMetrics(WorkerId id, const WorkerMetrics& metrics) {
   auto it = workers_.find(id);
-  if (it != workers_.end()) it->second.metrics = metrics;
+  if (it == workers_.end()) return;
+  const bool resumed = it->second.metrics.paused && !metrics.paused;
+  it->second.metrics = metrics;
+  // Tasks held back while every worker was paused go out as soon as one resumes.
+  if (resumed) Schedule();
 }
 
 // ---------------------------------------------------------------- clients
@@ -956,14 +960,14 @@ bool SchedulerState::Saturated(const Worker& w, const Durations* d) const {
 SchedulerState::Placement SchedulerState::PickWorker(const Task* t) const {
   // The worker where the task would finish first: input bytes it would have to fetch, plus its
   // queue (the estimated seconds of the tasks it is processing, spread over its threads), plus
-  // the task's estimated duration on that worker's kind. Saturated workers are skipped: a task
-  // waits on the scheduler rather than in a long worker queue, and a slower worker with a free
-  // slot takes it meanwhile.
+  // the task's estimated duration on that worker's kind. Paused workers (memory above their pause
+  // mark) and saturated ones are skipped: a task waits on the scheduler rather than in a long
+  // worker queue, and a slower worker with a free slot takes it meanwhile.
   Placement best;
   double best_cost = std::numeric_limits<double>::infinity();
   const Durations* d = FindDurations(t);  // once per task, not per worker
   for (const auto& [id, w] : workers_) {
-    if (w.retiring || Saturated(w, d) || !CanRun(t, id, w)) continue;
+    if (w.retiring || w.metrics.paused || Saturated(w, d) || !CanRun(t, id, w)) continue;
     double missing = 0;
     for (const Task* dep : t->deps) {
       if (dep->inline_data != nullptr) continue;

@@ -47,6 +47,10 @@ struct WorkerMetrics {
   int64_t executing = 0;
   int64_t stored = 0;
   int64_t device_memory_used = 0;  ///< cuda workers
+  int64_t spilled_bytes = 0;       ///< results in the worker's local directory
+  int64_t spilled_count = 0;
+  /// Above its memory pause mark: PickWorker gives it no task until a heartbeat says otherwise.
+  bool paused = false;
 };
 
 enum class TaskStatus { kWaiting, kQueued, kProcessing, kMemory, kErred, kReleased };

@@ -115,7 +115,8 @@ function renderInfo(info) {
 }
 function renderWorkers(doc) {
   const rows = doc.workers.map((w) => "<tr data-worker=\"" + esc(w.name) + "\"><td>" +
-      esc(w.name) + "</td><td>" + esc(w.address) + "</td><td>" + esc(w.kind) + "</td><td>" +
+      esc(w.name) + (w.paused ? " <span class=\"muted\">(paused)</span>" : "") + "</td><td>" +
+      esc(w.address) + "</td><td>" + esc(w.kind) + "</td><td>" +
       (w.device ? esc(w.device) : "-") + "</td><td>" + w.nthreads + "</td><td>" +
       memCell(w.memory_used, w.memory_limit) + "</td><td>" +
       memCell(w.device_memory_used, w.device_memory_limit) + "</td><td>" +

@@ -1,24 +1,34 @@
 #include "worker/worker.h"
 
+#include <malloc.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/rpc/grpc_util.h"
+#include "common/shape.h"
 #include "common/status.h"
 #include "graph/rpc/wire.h"
 #include "scheduler.grpc.pb.h"
 #include "worker.grpc.pb.h"
 #include "worker/data_client.h"
 #include "worker/function_registry.h"
+#include "worker/store.h"
 
 namespace tessera::worker {
 namespace {
@@ -29,51 +39,62 @@ bool IsLoopback(const std::string& host) {
   return host == "localhost" || absl::StartsWith(host, "127.") || host == "::1";
 }
 
+// The process's resident set size: results held, running tasks' buffers, and whatever the
+// allocator keeps. 0 when /proc is not there.
+int64_t ResidentBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// Hands freed heap pages back to the kernel. glibc keeps the multi-megabyte buffers of spilled
+// chunks in its arenas otherwise, and the resident size would not fall after a spill.
+void TrimHeap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 }  // namespace
 
-// The results this worker holds. Thread-safe.
-class Store {
- public:
-  void Put(const std::string& key, ChunkPtr chunk) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [it, inserted] = data_.emplace(key, chunk);
-    if (!inserted) {
-      bytes_ -= it->second->nbytes();
-      it->second = chunk;
-    }
-    bytes_ += chunk->nbytes();
+absl::StatusOr<std::string> MakeSpillDirectory(const std::string& parent) {
+  std::string base = parent;
+  if (base.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
   }
-  ChunkPtr Get(const std::string& key) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = data_.find(key);
-    return it == data_.end() ? nullptr : it->second;
+  std::error_code ec;
+  std::filesystem::create_directories(base, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("local directory '", base, "' cannot be created: ", ec.message()));
   }
-  void Erase(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = data_.find(key);
-    if (it == data_.end()) return;
-    bytes_ -= it->second->nbytes();
-    data_.erase(it);
+  std::string path = (std::filesystem::path(base) / "tessera-worker-XXXXXX").string();
+  if (mkdtemp(path.data()) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("local directory '", base, "' is not writable: ", std::strerror(errno)));
   }
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    data_.clear();
-    bytes_ = 0;
-  }
-  int64_t bytes() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return bytes_;
-  }
-  int64_t count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int64_t>(data_.size());
-  }
+  return path;
+}
 
- private:
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, ChunkPtr> data_;
-  int64_t bytes_ = 0;
-};
+absl::Status CheckMemoryFractions(double target, double pause) {
+  if (!(target > 0 && target <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory target ", target, " must be a fraction in (0, 1]"));
+  }
+  if (!(pause > 0 && pause <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory pause ", pause, " must be a fraction in (0, 1]"));
+  }
+  if (pause < target) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory pause ", pause, " must not be below the memory target ", target));
+  }
+  return absl::OkStatus();
+}
 
 namespace {
 
@@ -115,7 +136,11 @@ class DataService final : public v1::WorkerData::Service {
 class Worker::Impl {
  public:
   Impl(WorkerOptions options, std::unique_ptr<TaskExecutor> executor)
-      : options_(std::move(options)), executor_(std::move(executor)), data_service_(&store_) {}
+      : options_(std::move(options)),
+        executor_(std::move(executor)),
+        store_(
+            StoreOptions{options_.spill_directory, options_.memory_limit, options_.memory_target}),
+        data_service_(&store_) {}
 
   absl::Status Start() {
     grpc::ServerBuilder builder;
@@ -141,6 +166,7 @@ class Worker::Impl {
     address_ = Address{contact, bound}.HostPort();
     if (options_.name.empty()) options_.name = Address{contact, bound}.ToString();
     for (int i = 0; i < options_.nthreads; ++i) pool_.emplace_back([this, i] { PoolLoop(i); });
+    if (options_.memory_limit > 0) memory_monitor_ = std::thread([this] { MemoryLoop(); });
     session_ = std::thread([this] { SessionLoop(); });
     return absl::OkStatus();
   }
@@ -158,8 +184,18 @@ class Worker::Impl {
     if (session_.joinable()) session_.join();
     for (auto& t : pool_) t.join();
     pool_.clear();
+    if (memory_monitor_.joinable()) memory_monitor_.join();
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     server_->Wait();
+    store_.Clear();
+    if (!options_.spill_directory.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(options_.spill_directory, ec);
+      if (ec) {
+        TESSERA_LOG(kWarning, "cannot remove the spill directory ", options_.spill_directory, ": ",
+                    ec.message());
+      }
+    }
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
     cv_.notify_all();
@@ -282,8 +318,9 @@ class Worker::Impl {
       bool retire_sent = false;
       std::unique_lock<std::mutex> lock(mu_);
       while (session_open_ && !stopping_) {
-        cv_.wait_for(lock, std::chrono::milliseconds(2),
-                     [&] { return !session_open_ || stopping_ || events_ready_; });
+        cv_.wait_for(lock, std::chrono::milliseconds(2), [&] {
+          return !session_open_ || stopping_ || events_ready_ || heartbeat_due_;
+        });
         if (timeout_seconds > 0 &&
             Clock::now() - Clock::time_point(Clock::duration(last_heard.load())) > timeout) {
           TESSERA_LOG(kWarning, "heard nothing from the scheduler for ", timeout_seconds,
@@ -300,7 +337,9 @@ class Worker::Impl {
           events_ready_ = false;
         }
         const bool retire = retire_requested_ && !retire_sent;
-        const bool heartbeat = Clock::now() >= next_heartbeat;
+        const bool heartbeat = Clock::now() >= next_heartbeat || heartbeat_due_;
+        heartbeat_due_ = false;
+        const bool paused = paused_;
         lock.unlock();
         bool ok = true;
         if (have_events) ok = stream->Write(events);
@@ -316,6 +355,9 @@ class Worker::Impl {
           hb.mutable_heartbeat()->set_executing(executing_.load());
           hb.mutable_heartbeat()->set_stored(store_.count());
           hb.mutable_heartbeat()->set_device_memory_used(executor_->device_memory_used());
+          hb.mutable_heartbeat()->set_spilled_bytes(store_.spilled_bytes());
+          hb.mutable_heartbeat()->set_spilled_count(store_.spilled_count());
+          hb.mutable_heartbeat()->set_paused(paused);
           ok = stream->Write(hb);
           next_heartbeat = Clock::now() + std::chrono::milliseconds(
                                               static_cast<int64_t>(options_.heartbeat_seconds * 1000));
@@ -340,19 +382,24 @@ class Worker::Impl {
           for (const auto& in : fetch.keys()) {
             int64_t bytes = 0;
             auto chunk = ResolveInput(in, &bytes);
-            std::lock_guard<std::mutex> lock(mu_);
-            if (generation != generation_ || !session_open_) return;
-            if (chunk.ok()) {
-              store_.Put(in.key(), *std::move(chunk));
-              pending_.add_acquired(in.key());
-            } else {
-              auto* failed = pending_.add_acquire_failed();
-              failed->set_key(in.key());
-              failed->set_message(std::string(chunk.status().message()));
-              failed->set_code(static_cast<int32_t>(chunk.status().code()));
+            bool stored = false;
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              if (generation != generation_ || !session_open_) return;
+              if (chunk.ok()) {
+                store_.Put(in.key(), *std::move(chunk), /*spill=*/false);
+                pending_.add_acquired(in.key());
+                stored = true;
+              } else {
+                auto* failed = pending_.add_acquire_failed();
+                failed->set_key(in.key());
+                failed->set_message(std::string(chunk.status().message()));
+                failed->set_code(static_cast<int32_t>(chunk.status().code()));
+              }
+              events_ready_ = true;
+              cv_.notify_all();
             }
-            events_ready_ = true;
-            cv_.notify_all();
+            if (stored) store_.Spill();  // disk I/O outside the worker's lock
           }
         });
       } else if (msg.has_assign()) {
@@ -392,7 +439,10 @@ class Worker::Impl {
       Job job;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        // A paused worker finishes what runs but starts nothing new, save the one task that the
+        // memory monitor lets through when the pause could otherwise never end (see MemoryLoop).
+        cv_.wait(lock, [&] { return stopping_ || (!jobs_.empty() && (!paused_ || trickle_)); });
+        trickle_ = false;
         if (stopping_) return;
         job = std::move(jobs_.front());
         jobs_.pop_front();
@@ -406,36 +456,93 @@ class Worker::Impl {
       auto result = RunTask(job.task, &fetched_bytes);
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       --executing_;
-      std::lock_guard<std::mutex> lock(mu_);
-      if (job.generation != generation_ || !session_open_) continue;
-      if (result.ok()) {
-        auto* done = pending_.add_done();
-        done->set_key(std::move(*job.task.mutable_key()));  // the job is done with
-        done->set_nbytes(result->nbytes());
-        done->set_dtype(wire::DTypeToProto(result->dtype));
-        for (int64_t e : result->shape) done->add_shape(e);
-        done->set_seconds(seconds);
-        done->set_start_time(start_time);
-        done->set_thread(lane);
-        done->set_fetched_bytes(fetched_bytes);
-        if (result->nbytes() <= options_.inline_limit) {
-          done->set_has_inline(true);
-          wire::ChunkToProto(*result, done->mutable_inline_data());
-        } else {
-          store_.Put(done->key(), std::make_shared<const ChunkBuffer>(*std::move(result)));
-        }
-      } else {
-        auto* failed = pending_.add_failed();
-        failed->set_key(job.task.key());
-        failed->set_message(std::string(result.status().message()));
-        failed->set_code(static_cast<int32_t>(result.status().code()));
-        TESSERA_LOG(kWarning, "task ", job.task.key(), " failed: ", result.status().message());
+      bool stored = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (job.generation != generation_ || !session_open_) continue;
+        stored = ReportLocked(lane, job, std::move(result), seconds, start_time, fetched_bytes);
       }
-      // Report at once when this worker is about to run dry (the scheduler is waiting to send
-      // more) or when a large batch is pending; otherwise the writer flushes every 2 ms, so a
-      // stream of short tasks costs one message per batch, not one per task.
-      if (jobs_.empty() || pending_.done_size() + pending_.failed_size() >= 256) {
-        events_ready_ = true;
+      // Spilling writes to disk: not while holding mu_, which the session and pool threads share.
+      if (stored) store_.Spill();
+    }
+  }
+
+  // Queues the task's event and stores a large result (without spilling: see PoolLoop). Returns
+  // whether a result was stored.
+  bool ReportLocked(int lane, Job& job, absl::StatusOr<ChunkBuffer> result, double seconds,
+                    double start_time, int64_t fetched_bytes) {
+    bool stored = false;
+    if (result.ok()) {
+      auto* done = pending_.add_done();
+      done->set_key(std::move(*job.task.mutable_key()));  // the job is done with
+      done->set_nbytes(result->nbytes());
+      done->set_dtype(wire::DTypeToProto(result->dtype));
+      for (int64_t e : result->shape) done->add_shape(e);
+      done->set_seconds(seconds);
+      done->set_start_time(start_time);
+      done->set_thread(lane);
+      done->set_fetched_bytes(fetched_bytes);
+      if (result->nbytes() <= options_.inline_limit) {
+        done->set_has_inline(true);
+        wire::ChunkToProto(*result, done->mutable_inline_data());
+      } else {
+        store_.Put(done->key(), std::make_shared<const ChunkBuffer>(*std::move(result)),
+                   /*spill=*/false);
+        stored = true;
+      }
+    } else {
+      auto* failed = pending_.add_failed();
+      failed->set_key(job.task.key());
+      failed->set_message(std::string(result.status().message()));
+      failed->set_code(static_cast<int32_t>(result.status().code()));
+      TESSERA_LOG(kWarning, "task ", job.task.key(), " failed: ", result.status().message());
+    }
+    // Report at once when this worker is about to run dry (the scheduler is waiting to send
+    // more) or when a large batch is pending; otherwise the writer flushes every 2 ms, so a
+    // stream of short tasks costs one message per batch, not one per task.
+    if (jobs_.empty() || pending_.done_size() + pending_.failed_size() >= 256) {
+      events_ready_ = true;
+      cv_.notify_all();
+    }
+    return stored;
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  // Every 50 ms: when the process's resident memory is above the pause mark, spill results until
+  // it is back under the target (Dask's memory monitor), and pause while it stays above the mark.
+  void MemoryLoop() {
+    const double limit = static_cast<double>(options_.memory_limit);
+    const auto pause_mark = static_cast<int64_t>(options_.memory_pause * limit);
+    const auto target_mark = static_cast<int64_t>(options_.memory_target * limit);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_; })) {
+      lock.unlock();
+      int64_t rss = ResidentBytes();
+      if (rss > pause_mark) {
+        TrimHeap();
+        rss = ResidentBytes();
+      }
+      if (rss > pause_mark && store_.SpillBytes(rss - target_mark) > 0) {
+        TrimHeap();
+        rss = ResidentBytes();
+      }
+      const bool pause = rss > pause_mark;
+      // Nothing running and nothing left to spill: no memory this worker manages can be freed,
+      // so waiting would strand its queued tasks for good (the rest is the allocator's and
+      // gRPC's). Let one task start per tick, as Dask's nanny-less workers would otherwise hang.
+      const bool stuck = pause && executing_.load() == 0 && store_.bytes() == 0;
+      lock.lock();
+      if (stuck && !jobs_.empty()) {
+        trickle_ = true;
+        cv_.notify_all();
+      }
+      if (pause != paused_) {
+        paused_ = pause;
+        heartbeat_due_ = true;  // tell the scheduler now, not at the next heartbeat
+        TESSERA_LOG(kInfo, pause ? "paused" : "resumed", ": memory ", FormatBytes(rss),
+                    " of limit ", FormatBytes(options_.memory_limit), " (pause mark ",
+                    FormatBytes(pause_mark), ")");
         cv_.notify_all();
       }
     }
@@ -538,6 +645,7 @@ class Worker::Impl {
   std::string address_;
   std::thread session_;
   std::vector<std::thread> pool_;
+  std::thread memory_monitor_;
   std::atomic<int64_t> executing_{0};
 
   std::mutex mu_;
@@ -548,6 +656,9 @@ class Worker::Impl {
   bool closed_ = false;            // the scheduler retired this worker
   bool session_open_ = false;
   bool events_ready_ = false;
+  bool heartbeat_due_ = false;
+  bool paused_ = false;   // memory above the pause mark
+  bool trickle_ = false;  // paused, yet one task may start (see MemoryLoop)
   uint64_t generation_ = 0;
   grpc::ClientContext* session_ctx_ = nullptr;
   std::deque<Job> jobs_;
@@ -561,8 +672,13 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const WorkerOptions& optio
   if (options.nthreads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("nthreads ", options.nthreads, " must be >= 1"));
   }
+  TESSERA_RETURN_IF_ERROR(CheckMemoryFractions(options.memory_target, options.memory_pause));
+  WorkerOptions resolved = options;
+  if (resolved.spill_directory.empty() && resolved.memory_limit > 0) {
+    TESSERA_ASSIGN_OR_RETURN(resolved.spill_directory, MakeSpillDirectory(""));
+  }
   auto worker = std::unique_ptr<Worker>(new Worker());
-  worker->impl_ = std::make_unique<Impl>(options, std::move(executor));
+  worker->impl_ = std::make_unique<Impl>(std::move(resolved), std::move(executor));
   TESSERA_RETURN_IF_ERROR(worker->impl_->Start());
   return worker;
 }

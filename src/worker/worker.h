@@ -41,13 +41,32 @@ struct WorkerOptions {
   std::string contact_host;  ///< address advertised to peers; default chosen from the scheduler's
   int64_t inline_limit = 64 << 10;  ///< results up to this size travel inline to the scheduler
   double heartbeat_seconds = 1.0;
+  /// This worker's own spill directory (see MakeSpillDirectory), removed with its contents at
+  /// Shutdown. "" with a memory limit: Start makes one under $TMPDIR or /tmp.
+  std::string spill_directory;
+  /// Spill least-recently-used results while they hold more than memory_target * memory_limit
+  /// bytes (Dask's distributed.worker.memory.target).
+  double memory_target = 0.6;
+  /// Stop starting tasks while the process's resident memory stays above
+  /// memory_pause * memory_limit after spilling (distributed.worker.memory.pause).
+  double memory_pause = 0.85;
 };
+
+/// Creates a fresh, private `tessera-worker-XXXXXX` directory inside `parent` (created first if
+/// missing; "" means $TMPDIR, else /tmp) for a worker's spilled results, and returns its path.
+/// Errors (INVALID_ARGUMENT) name `parent` and why it cannot hold one.
+absl::StatusOr<std::string> MakeSpillDirectory(const std::string& parent);
+
+/// Checks memory_target and memory_pause: fractions in (0, 1], pause >= target. The message
+/// names the option and its value.
+absl::Status CheckMemoryFractions(double target, double pause);
 
 /// A running worker. Thread-safe.
 class Worker {
  public:
   /// Starts the data service and the session thread (which connects to the scheduler, retrying
-  /// with backoff and logging each failed attempt). Errors: the port cannot be bound.
+  /// with backoff and logging each failed attempt). Errors: the port cannot be bound
+  /// (UNAVAILABLE); bad memory fractions or no spill directory can be made (INVALID_ARGUMENT).
   static absl::StatusOr<std::unique_ptr<Worker>> Start(const WorkerOptions& options,
                                                        std::unique_ptr<TaskExecutor> executor);
   ~Worker();

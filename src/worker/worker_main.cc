@@ -1,11 +1,13 @@
 #include "worker/worker_main.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <signal.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +34,18 @@ int WorkerMain(
   app.add_option("--memory-limit", memory_limit,
                  "Bytes of results this worker may hold: 4GiB, 512MB, 0.5 (of system memory) or "
                  "auto")
+      ->capture_default_str();
+  std::string local_directory;
+  app.add_option("--local-directory", local_directory,
+                 "Directory for results spilled to disk; the worker makes its own subdirectory "
+                 "there and removes it at exit (default: $TMPDIR, else /tmp)");
+  app.add_option("--memory-target", options.memory_target,
+                 "Fraction of --memory-limit that held results may fill before the least "
+                 "recently used spill to disk")
+      ->capture_default_str();
+  app.add_option("--memory-pause", options.memory_pause,
+                 "Fraction of --memory-limit of process memory above which the worker, after "
+                 "spilling, stops starting tasks")
       ->capture_default_str();
   app.add_option("--name", options.name, "Worker name (default: its address)");
   app.add_option("--host", options.host, "Interface the data service listens on (default: all)");
@@ -106,24 +120,66 @@ int WorkerMain(
     }
   }
 
+  const double target = options.memory_target, pause = options.memory_pause;
+  if (!(target > 0 && target <= 1)) {
+    std::fprintf(stderr, "error: --memory-target %g must be a fraction in (0, 1]\n", target);
+    return 2;
+  }
+  if (!(pause > 0 && pause <= 1)) {
+    std::fprintf(stderr, "error: --memory-pause %g must be a fraction in (0, 1]\n", pause);
+    return 2;
+  }
+  if (pause < target) {
+    std::fprintf(stderr, "error: --memory-pause %g must not be below --memory-target %g\n", pause,
+                 target);
+    return 2;
+  }
+
   if (hooks.after_parse) {
     if (std::optional<int> code = hooks.after_parse(app, options)) return *code;
   }
+  // After the hook: cuda-worker's nanny ends there, and each of its worker processes makes its
+  // own directory.
+  auto spill_directory = MakeSpillDirectory(local_directory);
+  if (!spill_directory.ok()) {
+    std::fprintf(stderr, "error: --local-directory: %s\n",
+                 std::string(spill_directory.status().message()).c_str());
+    return 2;
+  }
+  options.spill_directory = *spill_directory;
+  // The worker removes its directory at Shutdown; until it runs, this does.
+  auto remove_directory = [&] {
+    std::error_code ec;
+    std::filesystem::remove_all(options.spill_directory, ec);
+  };
 
+#ifdef __GLIBC__
+  // A fixed mmap threshold: buffers of 1 MiB and more (chunks) are mapped and unmapped on their
+  // own, so that the process's resident size, which the memory pause watches, falls as soon as a
+  // chunk is spilled or released. glibc's default threshold rises to the size of the largest
+  // freed buffer, after which chunks come from its arenas and their pages are kept.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
   const sigset_t signals = BlockTerminationSignals();
 
   auto executor = make_executor();
   if (!executor.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(executor.status().message()).c_str());
+    remove_directory();
     return 1;
   }
   auto worker = Worker::Start(options, std::move(executor).value());
   if (!worker.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(worker.status().message()).c_str());
+    remove_directory();
     return 1;
   }
   TESSERA_LOG(kInfo, "Start worker at: tcp://", (*worker)->address(), " (", options.nthreads,
               " threads, memory limit ", FormatBytes(options.memory_limit), ")");
+  TESSERA_LOG(kInfo, "spilling to ", options.spill_directory, " above ",
+              FormatBytes(static_cast<int64_t>(target * static_cast<double>(options.memory_limit))),
+              ", pausing above ",
+              FormatBytes(static_cast<int64_t>(pause * static_cast<double>(options.memory_limit))));
   TESSERA_LOG(kInfo, "Waiting to connect to: ", options.scheduler.ToString());
   // Until a termination signal, or until the scheduler retires this worker (`tessera retire`).
   while (true) {

@@ -129,8 +129,8 @@ TEST(CliBinaryTest, InfoAsJsonListsTheWorkersTableFacts) {
     EXPECT_EQ(w["memory_limit"], int64_t{2} << 30);
     for (const char* field :
          {"address", "device", "memory_used", "device_memory_used", "device_memory_limit",
-          "spilled_bytes", "tasks_executing", "tasks_ready", "tasks_processing", "tasks_in_memory",
-          "last_seen_ago"}) {
+          "spilled_bytes", "spilled_count", "paused", "tasks_executing", "tasks_ready",
+          "tasks_processing", "tasks_in_memory", "last_seen_ago"}) {
       EXPECT_TRUE(w.contains(field)) << field;
     }
   }

@@ -107,8 +107,9 @@ TEST(DashboardJson, WorkersHaveEveryDocumentedField) {
   const auto& w = j["workers"][0];
   for (const char* field :
        {"id", "name", "address", "kind", "device", "nthreads", "memory_used", "memory_limit",
-        "device_memory_used", "device_memory_limit", "spilled_bytes", "tasks_executing",
-        "tasks_ready", "tasks_processing", "tasks_in_memory", "last_seen", "last_seen_ago"}) {
+        "device_memory_used", "device_memory_limit", "spilled_bytes", "paused",
+        "tasks_executing", "tasks_ready", "tasks_processing", "tasks_in_memory", "last_seen",
+        "last_seen_ago"}) {
     EXPECT_TRUE(w.contains(field)) << field;
   }
   EXPECT_EQ(w["name"], "a \"quoted\"");

@@ -405,6 +405,31 @@ TEST(SchedulerState, QueuesUntilAWorkerArrives) {
   EXPECT_EQ(s.TakeCommands(w).tasks.size(), 3u);
 }
 
+// A worker above its memory pause mark gets no task; when every worker is paused, tasks stay
+// queued on the scheduler and go out as soon as a heartbeat says one has resumed.
+TEST(SchedulerState, PausedWorkersGetNoTasksUntilTheyResume) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 1));
+  const WorkerId b = s.AddWorker(Spec("b", 1));
+  WorkerMetrics paused;
+  paused.paused = true;
+  s.UpdateMetrics(a, paused);
+  auto r = s.Submit("c1", TreeGraph("sum", 2));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(s.TakeCommands(a).tasks.size(), 0u);
+  EXPECT_EQ(s.TakeCommands(b).tasks.size(), 2u);  // both leaves: the unpaused worker takes all
+
+  s.UpdateMetrics(b, paused);
+  auto r2 = s.Submit("c1", TreeGraph("other", 3));
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_FALSE(s.HasCommands(a));
+  EXPECT_FALSE(s.HasCommands(b));
+
+  s.UpdateMetrics(a, WorkerMetrics{});  // resumed: the queue drains to it
+  EXPECT_EQ(s.TakeCommands(a).tasks.size(), 3u);
+  EXPECT_FALSE(s.HasCommands(b));
+}
+
 TEST(SchedulerState, ManyTasksScheduleQuickly) {
   SchedulerState s;
   const WorkerId w = s.AddWorker(Spec("a", 64));
