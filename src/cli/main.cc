@@ -112,7 +112,8 @@ void PrintInfoJson(const std::string& scheduler, const tessera::SchedulerInfo& i
   const nlohmann::json doc = {{"scheduler", scheduler},
                               {"id", info.id},
                               {"dashboard", info.dashboard},
-                              {"workers", workers}};
+                              {"workers", workers},
+                              {"desired_workers", info.desired_workers}};
   std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
@@ -127,6 +128,11 @@ void PrintInfo(Session& session, bool as_json) {
   std::cout << "Scheduler: " << scheduler << "\n";
   if (!info.dashboard.empty()) std::cout << "Dashboard: " << info.dashboard << "\n";
   std::cout << "Workers:   " << info.workers.size() << "\n";
+  if (!info.desired_workers.empty()) {
+    std::cout << "Desired:  ";  // the adaptive recommendation (docs/scaling.md)
+    for (const auto& [kind, n] : info.desired_workers) std::cout << " " << kind << " " << n;
+    std::cout << "\n";
+  }
   if (info.workers.empty()) return;
   std::vector<std::vector<std::string>> rows = {{"NAME", "ADDRESS", "KIND", "DEVICE", "THREADS",
                                                  "MEMORY", "DEVICE MEMORY", "SPILLED", "EXEC",
