@@ -17,9 +17,10 @@ case "${1:-}" in
     cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90 -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_EXAMPLES=OFF >/dev/null
     cmake --build build-gpu -j"$(nproc)" --target scheduler cpu-worker cuda-worker tessera \
-      cuda_worker_test
+      cuda_worker_test adaptive_cluster_test
     ../shared/tools/gpu-bundle.sh .gpu build-gpu/bin/scheduler build-gpu/bin/cpu-worker \
-      build-gpu/bin/cuda-worker build-gpu/bin/tessera build-gpu/tests/cuda_worker_test
+      build-gpu/bin/cuda-worker build-gpu/bin/tessera build-gpu/tests/cuda_worker_test \
+      build-gpu/tests/adaptive_cluster_test
     cp scripts/gpu-check.sh bench/run_cli.sh .gpu/
     du -sh .gpu
     ;;
@@ -40,6 +41,7 @@ case "${1:-}" in
       echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc)"
     } | tee "$out/machine.txt"
     "$bin/cuda_worker_test" 2>&1 | tee "$out/cuda_worker_test.txt" || true
+    "$bin/adaptive_cluster_test" --gtest_filter='*Gpu*' 2>&1 | tee "$out/adaptive_gpu_test.txt" || true
 
     run_cluster() {  # kind workers threads
       local kind=$1 n=$2 threads=$3 log=$out/cluster-$1.log

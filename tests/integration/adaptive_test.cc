@@ -156,5 +156,53 @@ TEST(AdaptiveCluster, AnEmbeddedClusterAdaptsToo) {
   EXPECT_THROW(Client::local({.adapt_minimum = 4, .adapt_maximum = 2}), Error);
 }
 
+// With a GPU (skipped without one): the cuda-worker is the first worker and the one kept; CPU
+// workers come and go around it.
+TEST(AdaptiveCluster, WithAGpuTheCudaWorkerIsAddedFirstAndKept) {
+  if (testing::Run("cuda-worker", {"--list-devices"}).code != 0) {
+    GTEST_SKIP() << "no cuda-worker or no usable GPU here";
+  }
+  testing::Subprocess cluster(
+      "tessera", {"cluster", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
+                  "127.0.0.1:0", "--gpus", "0", "--min-workers", "1", "--max-workers", "4",
+                  "--adapt-target", "1", "--adapt-interval", "0.5", "--memory-limit", "4GiB"});
+  ASSERT_TRUE(cluster.WaitForOutput("Dashboard at http://", 20s)) << cluster.stderr_text();
+  std::smatch m;
+  const std::string out = cluster.stdout_text();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("Scheduler at tcp://([0-9.]+:[0-9]+)")));
+  const std::string address = m[1].str();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("Dashboard at http://[0-9.]+:([0-9]+)")));
+  const int dashboard = std::stoi(m[1].str());
+  Client client = Client::connect(address);
+  auto deadline = Clock::now() + 60s;
+  while (client.scheduler_info().workers.size() != 1) {
+    ASSERT_LT(Clock::now(), deadline) << cluster.stderr_text();
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(client.scheduler_info().workers[0].kind, "cuda");
+  Array p = client.persist(ones({4000, 4000}, {.chunks = {1000, 1000}}));
+  const auto start = Clock::now();
+  // Much work: the GPU takes what it can within the target, CPU workers the rest.
+  Future f = client.compute(
+      exp(random::random({100000, 100000}, {.chunks = {2000, 2000}, .seed = 4})).mean());
+  size_t most = 1;
+  while (!f.done()) {
+    most = std::max(most, client.scheduler_info().workers.size());
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NEAR(f.get().scalar<double>(), std::exp(1.0) - 1, 1e-3);
+  std::printf("with a GPU: %zu workers at the peak, burst %.2f s\n", most, Since(start));
+  deadline = Clock::now() + 60s;
+  while (client.scheduler_info().workers.size() != 1) {
+    ASSERT_LT(Clock::now(), deadline) << cluster.stderr_text();
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(client.scheduler_info().workers[0].kind, "cuda") << "the GPU worker is kept";
+  EXPECT_EQ(client.compute(p.sum()).get().scalar<double>(), 16e6);
+  EXPECT_EQ(Metric(dashboard, "tessera_tasks_recomputed_total"), 0);
+  kill(cluster.pid(), SIGINT);
+  EXPECT_EQ(cluster.Wait(30s), 0) << cluster.stderr_text();
+}
+
 }  // namespace
 }  // namespace tessera
