@@ -281,12 +281,10 @@ int RunCluster(const ClusterOptions& o) {
       if (it->retiring && clean) {
         TESSERA_LOG(kInfo, "stopped ", it->name, " (retired)");
       } else {
-        const std::string how = WIFSIGNALED(status)
-                                    ? std::string("signal ") + strsignal(WTERMSIG(status))
-                                    : "exit code " + std::to_string(WEXITSTATUS(status));
+        const std::string how = DescribeExit(status);
         Backoff& b = backoff[it->kind];
         if (Since(it->started) > 30) b.failures = 0;  // it ran a while: not a start failure
-        const int delay = std::min(30, 1 << std::min(b.failures, 5));
+        const int delay = RestartDelaySeconds(b.failures);
         ++b.failures;
         b.next = Clock::now() + std::chrono::seconds(delay);
         TESSERA_LOG(kWarning, "worker ", it->name, " ended (", how, ") after ",

@@ -1,7 +1,11 @@
 #include "common/process.h"
 
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace tessera {
 
@@ -17,6 +21,13 @@ sigset_t BlockTerminationSignals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
+
+std::string DescribeExit(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return std::string("signal ") + strsignal(WTERMSIG(wait_status));
+  return "exit code " + std::to_string(WEXITSTATUS(wait_status));
+}
+
+int RestartDelaySeconds(int failures) { return std::min(30, 1 << std::min(std::max(failures, 0), 5)); }
 
 const char* WaitForTerminationSignal(const sigset_t& signals) {
   int sig = 0;

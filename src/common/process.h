@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <cstdint>
+#include <string>
 
 namespace tessera {
 
@@ -15,5 +16,11 @@ int64_t SystemMemoryBytes();
 sigset_t BlockTerminationSignals();
 /// Waits for one of the signals blocked by BlockTerminationSignals; returns its name.
 const char* WaitForTerminationSignal(const sigset_t& signals);
+
+/// A child's end as waitpid reported it: "exit code 1", "signal Killed".
+std::string DescribeExit(int wait_status);
+/// Seconds before restarting a process that ended on its own after `failures` earlier ends:
+/// 1, 2, 4 ... up to 30, so a process that cannot start is never respawned in a tight loop.
+int RestartDelaySeconds(int failures);
 
 }  // namespace tessera

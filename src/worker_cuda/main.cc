@@ -145,9 +145,7 @@ int RunNanny(const std::vector<int>& devices, const std::string& base_name,
           c.pid = -3;
           continue;
         }
-        const std::string how = WIFSIGNALED(status)
-                                    ? std::string("signal ") + strsignal(WTERMSIG(status))
-                                    : "exit code " + std::to_string(WEXITSTATUS(status));
+        const std::string how = DescribeExit(status);
         if (c.restarts >= max_restarts) {
           TESSERA_LOG(kError, "worker process for GPU ", c.device, " ended (", how,
                       "); not restarted: it already restarted ", c.restarts,
@@ -157,7 +155,7 @@ int RunNanny(const std::vector<int>& devices, const std::string& base_name,
         }
         // Backoff: 1 s, 2 s, 4 s ... up to 30 s, so a worker that cannot start is not respawned
         // in a tight loop.
-        const int delay = std::min(30, 1 << std::min(c.restarts, 5));
+        const int delay = RestartDelaySeconds(c.restarts);
         ++c.restarts;
         c.restart_at = std::chrono::steady_clock::now() + std::chrono::seconds(delay);
         TESSERA_LOG(kWarning, "worker process for GPU ", c.device, " ended (", how,

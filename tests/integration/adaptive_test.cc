@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <regex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "subprocess.h"
 #include "tessera/tessera.h"
@@ -35,20 +37,34 @@ int64_t Metric(int dashboard_port, const std::string& name) {
   return at == std::string::npos ? -1 : std::atoll(res->body.c_str() + at + needle.size());
 }
 
-TEST(AdaptiveCluster, ScalesUpUnderABurstAndDownAfterItWithNothingRecomputed) {
-  testing::Subprocess cluster(
-      "tessera", {"cluster", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
-                  "127.0.0.1:0", "--min-workers", "1", "--max-workers", "4", "--adapt-target",
-                  "1", "--adapt-interval", "0.5", "--adapt-wait-count", "3", "--memory-limit",
-                  "1GiB"});
-  ASSERT_TRUE(cluster.WaitForOutput("Dashboard at http://", 20s)) << cluster.stderr_text();
-  std::smatch m;
-  const std::string out = cluster.stdout_text();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("Scheduler at tcp://([0-9.]+:[0-9]+)")));
-  const std::string address = m[1].str();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("Dashboard at http://[0-9.]+:([0-9]+)")));
-  const int dashboard = std::stoi(m[1].str());
+// A `tessera cluster` process with extra flags; its scheduler and dashboard addresses once up.
+struct LocalCluster {
+  explicit LocalCluster(const std::vector<std::string>& flags) {
+    std::vector<std::string> args{"cluster", "--host", "127.0.0.1", "--port", "0",
+                                  "--dashboard-address", "127.0.0.1:0"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    process = std::make_unique<testing::Subprocess>("tessera", args);
+    if (!process->WaitForOutput("Dashboard at http://", 20s)) return;
+    std::smatch m;
+    const std::string out = process->stdout_text();
+    if (!std::regex_search(out, m, std::regex("Scheduler at tcp://([0-9.]+:[0-9]+)"))) return;
+    address = m[1].str();
+    if (!std::regex_search(out, m, std::regex("Dashboard at http://[0-9.]+:([0-9]+)"))) return;
+    dashboard = std::stoi(m[1].str());
+  }
+  bool ok() const { return dashboard > 0; }
+  std::unique_ptr<testing::Subprocess> process;
+  std::string address;
+  int dashboard = 0;
+};
 
+TEST(AdaptiveCluster, ScalesUpUnderABurstAndDownAfterItWithNothingRecomputed) {
+  LocalCluster lc({"--min-workers", "1", "--max-workers", "4", "--adapt-target", "1",
+                   "--adapt-interval", "0.5", "--adapt-wait-count", "3", "--memory-limit", "1GiB"});
+  ASSERT_TRUE(lc.ok()) << lc.process->stderr_text();
+  testing::Subprocess& cluster = *lc.process;
+  const std::string address = lc.address;
+  const int dashboard = lc.dashboard;
   Client client = Client::connect(address);
   auto workers = [&] { return client.scheduler_info().workers.size(); };
   auto deadline = Clock::now() + 20s;
@@ -162,17 +178,12 @@ TEST(AdaptiveCluster, WithAGpuTheCudaWorkerIsAddedFirstAndKept) {
   if (testing::Run("cuda-worker", {"--list-devices"}).code != 0) {
     GTEST_SKIP() << "no cuda-worker or no usable GPU here";
   }
-  testing::Subprocess cluster(
-      "tessera", {"cluster", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
-                  "127.0.0.1:0", "--gpus", "0", "--min-workers", "1", "--max-workers", "4",
-                  "--adapt-target", "1", "--adapt-interval", "0.5", "--memory-limit", "4GiB"});
-  ASSERT_TRUE(cluster.WaitForOutput("Dashboard at http://", 20s)) << cluster.stderr_text();
-  std::smatch m;
-  const std::string out = cluster.stdout_text();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("Scheduler at tcp://([0-9.]+:[0-9]+)")));
-  const std::string address = m[1].str();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("Dashboard at http://[0-9.]+:([0-9]+)")));
-  const int dashboard = std::stoi(m[1].str());
+  LocalCluster lc({"--gpus", "0", "--min-workers", "1", "--max-workers", "4", "--adapt-target",
+                   "1", "--adapt-interval", "0.5", "--memory-limit", "4GiB"});
+  ASSERT_TRUE(lc.ok()) << lc.process->stderr_text();
+  testing::Subprocess& cluster = *lc.process;
+  const std::string address = lc.address;
+  const int dashboard = lc.dashboard;
   Client client = Client::connect(address);
   auto deadline = Clock::now() + 60s;
   while (client.scheduler_info().workers.size() != 1) {
