@@ -10,7 +10,9 @@ namespace tessera::scheduler {
 
 absl::Status ValidateClientId(const std::string& rpc, const std::string& client_id,
                               const wire::RequestLimits& limits) {
-  if (client_id.empty()) return absl::InvalidArgumentError(absl::StrCat(rpc, ": client_id is empty"));
+  if (client_id.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(rpc, ": client_id is empty"));
+  }
   return wire::ValidateString(absl::StrCat(rpc, ": client_id"), client_id, limits);
 }
 
@@ -51,16 +53,16 @@ absl::Status ValidateRelease(const v1::ReleaseRequest& request, const wire::Requ
 
 absl::Status ValidateRegistration(const v1::RegisterWorker& r, const wire::RequestLimits& limits) {
   if (r.nthreads() < 1 || r.nthreads() > 4096) {
-    return absl::InvalidArgumentError(absl::StrCat("register: nthreads ", r.nthreads(),
-                                                   " out of range (1 to 4096)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("register: nthreads ", r.nthreads(), " out of range (1 to 4096)"));
   }
   if (r.memory_limit() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("register: negative memory_limit ", r.memory_limit()));
   }
   if (r.kind() != "cpu" && r.kind() != "cuda") {
-    return absl::InvalidArgumentError(absl::StrCat("register: kind '", r.kind().substr(0, 64),
-                                                   "' is neither cpu nor cuda"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("register: kind '", r.kind().substr(0, 64), "' is neither cpu nor cuda"));
   }
   TESSERA_RETURN_IF_ERROR(wire::ValidateString("register: name", r.name(), limits));
   TESSERA_RETURN_IF_ERROR(wire::ValidateString("register: address", r.address(), limits));

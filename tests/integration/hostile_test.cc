@@ -102,8 +102,7 @@ class HostileTest : public testing::SharedClusterTest<HostileTest> {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(max_send_bytes);
     args.SetMaxReceiveMessageSize(max_send_bytes);
-    return grpc::CreateCustomChannel(cluster_->address(), grpc::InsecureChannelCredentials(),
-                                     args);
+    return grpc::CreateCustomChannel(cluster_->address(), grpc::InsecureChannelCredentials(), args);
   }
 };
 
@@ -119,7 +118,8 @@ TEST_F(HostileTest, GarbageBytesOnTheSchedulerPort) {
 TEST_F(HostileTest, TruncatedHttp2Frames) {
   const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   // A SETTINGS frame that announces 1000 bytes and sends 10.
-  ASSERT_TRUE(SendRaw(SchedulerPort(), preface + FrameHeader(1000, 0x4, 0, 0) + std::string(10, 'x')));
+  ASSERT_TRUE(
+      SendRaw(SchedulerPort(), preface + FrameHeader(1000, 0x4, 0, 0) + std::string(10, 'x')));
   // A frame header cut in the middle.
   ASSERT_TRUE(SendRaw(SchedulerPort(), preface + FrameHeader(0, 0x4, 0, 0).substr(0, 5)));
   // Empty SETTINGS, then HEADERS for a stream with garbage HPACK, then a DATA frame announcing
@@ -270,8 +270,8 @@ TEST_F(HostileTest, GarbageOnAWorkersDataPort) {
   const int port = Port(info.workers[0].address);
   ASSERT_GT(port, 0) << info.workers[0].address;
   ASSERT_TRUE(SendRaw(port, Garbage(size_t{64} << 10, 11)));
-  ASSERT_TRUE(SendRaw(port, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
-                                FrameHeader(1000, 0x4, 0, 0) + "xy"));
+  ASSERT_TRUE(SendRaw(
+      port, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + FrameHeader(1000, 0x4, 0, 0) + "xy"));
   ExpectServing();
   EXPECT_EQ(client_->scheduler_info().workers.size(), 2u);
 }

@@ -61,8 +61,7 @@ absl::Status CheckNodeSizes(const v1::Node& p, int i, const RequestLimits& limit
                                                      limits.max_chunks_per_array));
     }
   }
-  return ValidateString(absl::StrCat("graph node ", i, ": source_name"), p.source_name(),
-                        limits);
+  return ValidateString(absl::StrCat("graph node ", i, ": source_name"), p.source_name(), limits);
 }
 
 }  // namespace
@@ -70,8 +69,8 @@ absl::Status CheckNodeSizes(const v1::Node& p, int i, const RequestLimits& limit
 absl::Status ValidateString(const std::string& what, std::string_view value,
                             const RequestLimits& limits) {
   if (value.size() > limits.max_string_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is ", value.size(), " bytes; at most ",
-                                                   limits.max_string_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", value.size(), " bytes; at most ", limits.max_string_bytes));
   }
   return absl::OkStatus();
 }
@@ -84,7 +83,9 @@ absl::Status ValidateKeys(const std::string& what,
         absl::StrCat(what, ": ", keys.size(), " keys; at most ", limits.max_keys, " per request"));
   }
   for (int i = 0; i < keys.size(); ++i) {
-    if (keys[i].empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": key ", i, " is empty"));
+    if (keys[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": key ", i, " is empty"));
+    }
     TESSERA_RETURN_IF_ERROR(ValidateString(absl::StrCat(what, ": key ", i), keys[i], limits));
   }
   return absl::OkStatus();
@@ -174,12 +175,11 @@ v1::Graph GraphToProto(const graph::NodePtr& root) {
   return out;
 }
 
-absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto,
-                                              const RequestLimits& limits) {
+absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto, const RequestLimits& limits) {
   if (proto.nodes_size() == 0) return absl::InvalidArgumentError("graph has no nodes");
   if (proto.nodes_size() > limits.max_graph_nodes) {
-    return absl::InvalidArgumentError(absl::StrCat("graph has ", proto.nodes_size(),
-                                                   " nodes; at most ", limits.max_graph_nodes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph has ", proto.nodes_size(), " nodes; at most ", limits.max_graph_nodes));
   }
   std::vector<graph::NodePtr> nodes;
   nodes.reserve(proto.nodes_size());
@@ -199,8 +199,8 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto,
       d = std::max(d, depth[in] + 1);
     }
     if (d > limits.max_graph_depth) {
-      return absl::InvalidArgumentError(absl::StrCat("graph node ", i, " is at depth ", d,
-                                                     "; at most ", limits.max_graph_depth));
+      return absl::InvalidArgumentError(
+          absl::StrCat("graph node ", i, " is at depth ", d, "; at most ", limits.max_graph_depth));
     }
     depth.push_back(d);
     auto need_inputs = [&](size_t n) -> absl::Status {
@@ -377,10 +377,10 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto,
     // Broadcasting and contraction multiply chunk counts; a few small nodes can describe an
     // array of more chunks than memory holds tasks for.
     if (const int64_t n = SaturatingBlocks((*node)->chunks); n > limits.max_chunks_per_array) {
+      const bool saturated = n == std::numeric_limits<int64_t>::max();
       return absl::InvalidArgumentError(
-          absl::StrCat("graph node ", i, ": ", n == std::numeric_limits<int64_t>::max() ? "over " : "",
-                       n, " chunks; at most ", limits.max_chunks_per_array,
-                       " per array: use larger chunks"));
+          absl::StrCat("graph node ", i, ": ", saturated ? "over " : "", n, " chunks; at most ",
+                       limits.max_chunks_per_array, " per array: use larger chunks"));
     }
     nodes.push_back(*std::move(node));
   }
@@ -684,11 +684,10 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
 
 absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     const google::protobuf::RepeatedPtrField<v1::Task>& calls,
-    const google::protobuf::RepeatedPtrField<std::string>& outputs,
-    const RequestLimits& limits) {
+    const google::protobuf::RepeatedPtrField<std::string>& outputs, const RequestLimits& limits) {
   if (calls.size() > limits.max_tasks) {
-    return absl::InvalidArgumentError(absl::StrCat("calls: ", calls.size(), " tasks; at most ",
-                                                   limits.max_tasks, " per submit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("calls: ", calls.size(), " tasks; at most ", limits.max_tasks, " per submit"));
   }
   TESSERA_RETURN_IF_ERROR(ValidateKeys("calls: call_outputs", outputs, limits));
   graph::TaskGraph g;
@@ -705,12 +704,10 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     }
     if (proto.key().empty()) return absl::InvalidArgumentError("calls: a task has an empty key");
     TESSERA_RETURN_IF_ERROR(ValidateString("calls: a task's key", proto.key(), limits));
-    TESSERA_RETURN_IF_ERROR(
-        ValidateString(absl::StrCat("calls: task '", proto.key(), "': group"),
-                       proto.group(), limits));
-    TESSERA_RETURN_IF_ERROR(
-        ValidateString(absl::StrCat("calls: task '", proto.key(), "': function"),
-                       proto.function(), limits));
+    TESSERA_RETURN_IF_ERROR(ValidateString(absl::StrCat("calls: task '", proto.key(), "': group"),
+                                           proto.group(), limits));
+    TESSERA_RETURN_IF_ERROR(ValidateString(
+        absl::StrCat("calls: task '", proto.key(), "': function"), proto.function(), limits));
     for (const auto& in : proto.inputs()) {
       if (in.key().empty()) {
         return absl::InvalidArgumentError(
