@@ -115,8 +115,8 @@ class Parser {
       Token at;
       at.line = e->line;
       at.column = e->column;
-      Fail(at, absl::StrCat("expression nested too deeply (more than ", kMaxExprHeight,
-                            " levels)"));
+      Fail(at,
+           absl::StrCat("expression nested too deeply (more than ", kMaxExprHeight, " levels)"));
     }
     return e;
   }

@@ -197,8 +197,7 @@ TEST(ParserTest, DeepNestingIsASyntaxErrorNotAStackOverflow) {
   EXPECT_TRUE(absl::EndsWith(Error(absl::StrCat(Repeat("-", 300), "1")),
                              ": expression nested too deeply (more than 200 levels)"));
 
-  EXPECT_EQ(P(absl::StrCat(Repeat("(", kMaxNesting - 2), "1", Repeat(")", kMaxNesting - 2))),
-            "1");
+  EXPECT_EQ(P(absl::StrCat(Repeat("(", kMaxNesting - 2), "1", Repeat(")", kMaxNesting - 2))), "1");
   EXPECT_TRUE(Parse(absl::StrCat(Repeat("-", kMaxNesting - 2), "1")).ok());
   EXPECT_TRUE(Parse(absl::StrCat("x", Repeat("[0]", kMaxExprHeight - 1))).ok());
   EXPECT_TRUE(Parse(absl::StrCat("1", Repeat(" + 1", kMaxExprHeight - 1))).ok());
