@@ -8,6 +8,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer (libclang_rt.fuzzer) and the sanitizers
   chromium  # the dashboard's browser test (tests/integration/browser_test.cc); skipped without it
 )
 missing=()

@@ -1,5 +1,6 @@
 #include "cli/parser.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -79,6 +80,45 @@ class Parser {
   std::string ExpectName() {
     if (!At(TokenKind::kName) || Keywords().count(Peek().text)) Unexpected(Peek());
     return Next().text;
+  }
+
+  // Counts the recursion through ParseExpr, ParseNot and ParseFactor (every nesting of brackets
+  // or unary operators passes one of them).
+  class NestGuard {
+   public:
+    NestGuard(Parser* parser, const Token& at) : parser_(parser) {
+      if (parser_->nesting_ >= kMaxNesting) {
+        Fail(at, absl::StrCat("expression nested too deeply (more than ", kMaxNesting, " levels)"));
+      }
+      ++parser_->nesting_;
+    }
+    ~NestGuard() { --parser_->nesting_; }
+    NestGuard(const NestGuard&) = delete;
+    NestGuard& operator=(const NestGuard&) = delete;
+
+   private:
+    Parser* parser_;
+  };
+
+  // Sets e's height from its children (already sealed) and refuses a tree taller than
+  // kMaxExprHeight before it grows further.
+  static ExprPtr Seal(ExprPtr e) {
+    int h = 0;
+    for (const auto& item : e->items) {
+      if (item != nullptr) h = std::max(h, item->height);
+    }
+    for (const auto& [key, value] : e->keywords) {
+      if (value != nullptr) h = std::max(h, value->height);
+    }
+    e->height = h + 1;
+    if (e->height > kMaxExprHeight) {
+      Token at;
+      at.line = e->line;
+      at.column = e->column;
+      Fail(at,
+           absl::StrCat("expression nested too deeply (more than ", kMaxExprHeight, " levels)"));
+    }
+    return e;
   }
 
   static ExprPtr Make(Expr::Kind kind, const Token& at) {
@@ -258,10 +298,11 @@ class Parser {
       if (!StartsExpression()) break;
       tuple->items.push_back(ParseExpr());
     }
-    return tuple;
+    return Seal(std::move(tuple));
   }
 
   ExprPtr ParseExpr() {
+    const NestGuard nest(this, Peek());
     if (AtName("lambda")) Fail(Peek(), "'lambda' is not supported by the tessera language");
     ExprPtr e = ParseOr();
     if (AtName("if")) Fail(Peek(), "conditional expressions ('x if c else y') are not supported");
@@ -273,7 +314,7 @@ class Parser {
     e->op = std::move(op);
     e->items.push_back(std::move(a));
     e->items.push_back(std::move(b));
-    return e;
+    return Seal(std::move(e));
   }
 
   ExprPtr ParseOr() {
@@ -296,11 +337,12 @@ class Parser {
 
   ExprPtr ParseNot() {
     if (AtName("not")) {
+      const NestGuard nest(this, Peek());
       const Token& op = Next();
       ExprPtr e = Make(Expr::Kind::kUnary, op);
       e->op = "not";
       e->items.push_back(ParseNot());
-      return e;
+      return Seal(std::move(e));
     }
     return ParseComparison();
   }
@@ -336,7 +378,7 @@ class Parser {
       cmp->items.push_back(ParseBitOr());
       op = ComparisonOp();
     }
-    return cmp;
+    return Seal(std::move(cmp));
   }
 
   // Left-associative binary levels.
@@ -362,11 +404,12 @@ class Parser {
 
   ExprPtr ParseFactor() {
     if (AtOp("-") || AtOp("+") || AtOp("~")) {
+      const NestGuard nest(this, Peek());
       const Token& op = Next();
       ExprPtr e = Make(Expr::Kind::kUnary, op);
       e->op = op.text;
       e->items.push_back(ParseFactor());
-      return e;
+      return Seal(std::move(e));
     }
     return ParsePower();
   }
@@ -375,6 +418,7 @@ class Parser {
   ExprPtr ParsePower() {
     ExprPtr e = ParsePrimary();
     if (AtOp("**")) {
+      const NestGuard nest(this, Peek());  // right-associative: recurses through ParseFactor
       const Token& op = Next();
       e = BinaryNode("**", op, std::move(e), ParseFactor());
     }
@@ -393,7 +437,7 @@ class Parser {
         attr->column = Peek().column;
         attr->name = Next().text;
         attr->items.push_back(std::move(e));
-        e = std::move(attr);
+        e = Seal(std::move(attr));
       } else if (AtOp("(")) {
         e = ParseCall(std::move(e));
       } else if (AtOp("[")) {
@@ -434,7 +478,7 @@ class Parser {
       }
     }
     ++pos_;  // ')'
-    return call;
+    return Seal(std::move(call));
   }
 
   // One subscript item: an expression or a slice start:stop[:step].
@@ -460,7 +504,7 @@ class Parser {
       ++pos_;
       slice->items[2] = bound();
     }
-    return slice;
+    return Seal(std::move(slice));
   }
 
   ExprPtr ParseSubscript(ExprPtr target) {
@@ -476,7 +520,7 @@ class Parser {
       sub->items.push_back(ParseSubscriptItem());
     }
     ExpectOp("]");
-    return sub;
+    return Seal(std::move(sub));
   }
 
   ExprPtr ParseAtom() {
@@ -554,7 +598,7 @@ class Parser {
       tuple->items.push_back(ParseExpr());
     }
     ExpectOp(")");
-    return tuple;
+    return Seal(std::move(tuple));
   }
 
   ExprPtr ParseList() {
@@ -574,7 +618,7 @@ class Parser {
       }
     }
     ++pos_;
-    return list;
+    return Seal(std::move(list));
   }
 
   // `[element for name in iterable if condition]`, after the element; one `for` clause with a
@@ -596,11 +640,12 @@ class Parser {
     }
     if (AtName("for")) Fail(Peek(), "nested comprehensions (two 'for' clauses) are not supported");
     ExpectOp("]");
-    return comp;
+    return Seal(std::move(comp));
   }
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;
 };
 
 std::string FloatText(double v) {

@@ -50,7 +50,16 @@ struct Expr {
   std::vector<ExprPtr> items;
   /// kCall: keyword arguments in the order written.
   std::vector<std::pair<std::string, ExprPtr>> keywords;
+  /// 1 + the largest height of `items` and `keywords`; at most kMaxExprHeight.
+  int height = 1;
 };
+
+/// The parser refuses source nested deeper than these, as Python does ("too many nested
+/// parentheses"), because the parser, the tree's destructor, DebugString and the interpreter all
+/// recurse along it: brackets and unary operators nested in one another, and the height of an
+/// expression's tree (`1 + 1 + ... + 1` is as tall as it is long).
+inline constexpr int kMaxNesting = 200;
+inline constexpr int kMaxExprHeight = 1000;
 
 /// One statement.
 struct Stmt {
@@ -75,7 +84,8 @@ struct Program {
 };
 
 /// Parses a whole program. Errors name the line, the column and the token:
-/// "line 1, column 12: unexpected token ')'".
+/// "line 1, column 12: unexpected token ')'", or the limit: "line 1, column 401: expression
+/// nested too deeply (more than 200 levels)".
 absl::StatusOr<Program> Parse(std::string_view source);
 
 /// A compact S-expression of `expr`, for tests and debugging: "(+ 1 (* 2 3))".

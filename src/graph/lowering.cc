@@ -157,6 +157,25 @@ class Lowerer {
   }
 
  private:
+  // Refuses a graph that would need `more` tasks beyond those built so far past the limit, before
+  // they are allocated.
+  absl::Status CheckTaskCount(int64_t more) const {
+    if (options_.max_tasks <= 0) return absl::OkStatus();
+    const int64_t have = static_cast<int64_t>(graph_.tasks.size());
+    if (more > options_.max_tasks - have) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "lowering needs more than ", options_.max_tasks, " tasks (", have, " built, ", more,
+          " more wanted); at most ", options_.max_tasks, " per submit: use larger chunks"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddTask(TaskSpec t) {
+    TESSERA_RETURN_IF_ERROR(CheckTaskCount(1));
+    graph_.tasks.push_back(std::move(t));
+    return absl::OkStatus();
+  }
+
   // A fused program under construction, over the output space of one node.
   struct Builder {
     ChunkProgram program;
@@ -568,6 +587,7 @@ class Lowerer {
     const std::vector<int64_t> nblocks = NumBlocks(chunks);
     const auto starts = BlockOffsets(chunks);
     const size_t ndim = node->shape.size();
+    TESSERA_RETURN_IF_ERROR(CheckTaskCount(TotalBlocks(chunks)));
     graph_.tasks.reserve(graph_.tasks.size() + static_cast<size_t>(TotalBlocks(chunks)));
     std::vector<int64_t> blk(ndim, 0);
     do {
@@ -578,7 +598,7 @@ class Lowerer {
       }
       TESSERA_ASSIGN_OR_RETURN(TaskSpec t, ChunkTask(b, program, KeyFor(group, blk), group,
                                                      std::move(lo), std::move(hi)));
-      graph_.tasks.push_back(std::move(t));
+      TESSERA_RETURN_IF_ERROR(AddTask(std::move(t)));
     } while (NextBlock(nblocks, &blk));
     return result;
   }
@@ -621,7 +641,7 @@ class Lowerer {
         }
         TESSERA_RETURN_IF_ERROR(CheckLimits(limits_program, t));
         next.push_back(t.key);
-        graph_.tasks.push_back(std::move(t));
+        TESSERA_RETURN_IF_ERROR(AddTask(std::move(t)));
       }
       level_keys = std::move(next);
     }
@@ -713,6 +733,7 @@ class Lowerer {
 
     // Chunk tasks, one per input chunk, in C order.
     const size_t first_task = graph_.tasks.size();
+    TESSERA_RETURN_IF_ERROR(CheckTaskCount(TotalBlocks(in->chunks)));
     graph_.tasks.reserve(first_task + static_cast<size_t>(TotalBlocks(in->chunks)));
     std::vector<int64_t> blk(ndim, 0);
     do {
@@ -739,7 +760,7 @@ class Lowerer {
       AddInputChunks(b, &t);
       TESSERA_RETURN_IF_ERROR(CheckLimits(b.program, t));
       partials[static_cast<size_t>(flat_of(out_block, out_nblocks))].push_back(graph_.tasks.size());
-      graph_.tasks.push_back(std::move(t));
+      TESSERA_RETURN_IF_ERROR(AddTask(std::move(t)));
     } while (NextBlock(in_nblocks, &blk));
 
     // Combine trees, one per output block, in C order of the output blocks.
@@ -820,7 +841,7 @@ class Lowerer {
       TESSERA_ASSIGN_OR_RETURN(TaskSpec t,
                                ChunkTask(*builders[part.input], programs[part.input],
                                          KeyFor(group, blk), group, std::move(lo), std::move(hi)));
-      graph_.tasks.push_back(std::move(t));
+      TESSERA_RETURN_IF_ERROR(AddTask(std::move(t)));
     } while (NextBlock(nblocks, &blk));
     return ResultOf(node, group);
   }
@@ -852,7 +873,7 @@ class Lowerer {
       t.finalize.enabled = true;
       for (size_t a = 0; a < oblk.size(); ++a) t.finalize.out_shape.push_back(out_chunks[a][oblk[a]]);
       t.finalize.out_dtype = node->dtype;
-      graph_.tasks.push_back(std::move(t));
+      TESSERA_RETURN_IF_ERROR(AddTask(std::move(t)));
       NextBlock(in_nblocks, &iblk);
     } while (NextBlock(out_nblocks, &oblk));
     return ResultOf(node, group);
@@ -933,7 +954,7 @@ class Lowerer {
         }
         TESSERA_RETURN_IF_ERROR(CheckLimits(no_program, t));
         partial_keys.push_back(t.key);
-        graph_.tasks.push_back(std::move(t));
+        TESSERA_RETURN_IF_ERROR(AddTask(std::move(t)));
         ++kflat;
       } while (NextBlock(k_nblocks, &kblk));
       if (k_total > 1) {
@@ -996,7 +1017,7 @@ class Lowerer {
       t.finalize.out_shape = shape;
       t.finalize.out_dtype = node->dtype;
       t.est_bytes = count * item;
-      graph_.tasks.push_back(std::move(t));
+      TESSERA_RETURN_IF_ERROR(AddTask(std::move(t)));
     } while (NextBlock(nblocks, &blk));
     return ResultOf(node, group);
   }

@@ -12,6 +12,8 @@ struct LowerOptions {
   /// A chunk task whose fused program would need more than this many bytes of materialised
   /// input, or whose result is larger, is refused at submit time (0: no limit).
   int64_t max_chunk_bytes = 0;
+  /// More tasks than this is INVALID_ARGUMENT, checked before they are built (0: no limit).
+  int64_t max_tasks = 0;
 };
 
 /// Lowers `root` into tasks:

@@ -26,6 +26,7 @@
 #include "scheduler/dashboard.h"
 #include "scheduler/dashboard_server.h"
 #include "scheduler/metrics.h"
+#include "scheduler/requests.h"
 #include "scheduler/state.h"
 
 namespace tessera::scheduler {
@@ -48,27 +49,6 @@ WorkerSpec SpecFromProto(const v1::RegisterWorker& r) {
     if (sig.ok()) s.functions.push_back(*std::move(sig));  // validated by ValidateRegistration
   }
   return s;
-}
-
-absl::Status ValidateRegistration(const v1::RegisterWorker& r) {
-  if (r.nthreads() < 1 || r.nthreads() > 4096) {
-    return absl::InvalidArgumentError(absl::StrCat("register: nthreads ", r.nthreads(),
-                                                   " out of range (1 to 4096)"));
-  }
-  if (r.memory_limit() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("register: negative memory_limit ", r.memory_limit()));
-  }
-  if (r.kind() != "cpu" && r.kind() != "cuda") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("register: kind '", r.kind(), "' is neither cpu nor cuda"));
-  }
-  TESSERA_RETURN_IF_ERROR(ParseAddress(r.address()).status());
-  for (const auto& f : r.functions()) {
-    auto sig = wire::SignatureFromProto(f);
-    if (!sig.ok()) return absl::InvalidArgumentError(absl::StrCat("register: ", sig.status().message()));
-  }
-  return absl::OkStatus();
 }
 
 void CommandsToProto(const WorkerCommands& commands, v1::SchedulerMessage* assign_msg,
@@ -169,8 +149,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
   Status ClientSession(ServerContext* ctx, const v1::ClientHello* req,
                        grpc::ServerWriter<v1::ClientNotice>* writer) override {
-    if (req->client_id().empty()) {
-      return Status(grpc::StatusCode::INVALID_ARGUMENT, "client_id is empty");
+    if (auto s = ValidateClientId("client session", req->client_id()); !s.ok()) {
+      return rpc::ToGrpc(s);
     }
     v1::ClientNotice hello;
     hello.set_message(id_);
@@ -188,42 +168,31 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     return Status::OK;
   }
 
+  // Validation, conversion and lowering happen outside the lock (TaskGraphFromSubmit, pure);
+  // the state machine checks the rest (inputs in the cluster, functions offered, chunk sizes).
   Status Submit(ServerContext*, const v1::SubmitRequest* req, v1::SubmitResponse* resp) override {
-    if (req->calls_size() > 0) return SubmitCalls(*req, resp);
-    auto root = wire::GraphFromProto(req->graph());
-    if (!root.ok()) return rpc::ToGrpc(root.status());
-    auto lowered = graph::Lower(*root);
-    if (!lowered.ok()) return rpc::ToGrpc(lowered.status());
-    resp->set_name(lowered->output_name);
-    for (int64_t e : lowered->shape) resp->add_shape(e);
-    resp->set_dtype(wire::DTypeToProto(lowered->dtype));
-    wire::ChunksToProto(lowered->chunks, resp->mutable_chunks());
-    absl::MutexLock lock(&mu_);
-    auto result = state_.Submit(req->client_id(), *std::move(lowered));
-    if (!result.ok()) return rpc::ToGrpc(result.status());
-    for (const auto& k : result->keys) resp->add_keys(k);
-    resp->set_num_tasks(result->num_tasks);
-    resp->set_computation_id(result->computation);
-    TESSERA_LOG(kDebug, "submitted ", resp->name(), ": ", result->num_tasks, " tasks");
-    return Status::OK;
-  }
-
-  // Function calls (client.submit, map, delayed): no lowering, checked against the functions the
-  // workers offer by the state machine.
-  Status SubmitCalls(const v1::SubmitRequest& req, v1::SubmitResponse* resp) {
-    auto graph = wire::CallGraphFromProto(req.calls(), req.call_outputs());
+    auto graph = TaskGraphFromSubmit(*req);
     if (!graph.ok()) return rpc::ToGrpc(graph.status());
+    const bool calls = req->calls_size() > 0;
+    if (!calls) {
+      resp->set_name(graph->output_name);
+      for (int64_t e : graph->shape) resp->add_shape(e);
+      resp->set_dtype(wire::DTypeToProto(graph->dtype));
+      wire::ChunksToProto(graph->chunks, resp->mutable_chunks());
+    }
     absl::MutexLock lock(&mu_);
-    auto result = state_.Submit(req.client_id(), *std::move(graph));
+    auto result = state_.Submit(req->client_id(), *std::move(graph));
     if (!result.ok()) return rpc::ToGrpc(result.status());
     for (const auto& k : result->keys) resp->add_keys(k);
     resp->set_num_tasks(result->num_tasks);
     resp->set_computation_id(result->computation);
+    if (!calls) TESSERA_LOG(kDebug, "submitted ", resp->name(), ": ", result->num_tasks, " tasks");
     return Status::OK;
   }
 
   Status Wait(ServerContext* ctx, const v1::WaitRequest* req,
               grpc::ServerWriter<v1::WaitUpdate>* writer) override {
+    if (auto s = ValidateWait(*req); !s.ok()) return rpc::ToGrpc(s);
     std::vector<std::string> keys(req->keys().begin(), req->keys().end());
     uint64_t seen = ~uint64_t{0};
     int64_t last_done = -1;
@@ -269,6 +238,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   }
 
   Status Locate(ServerContext*, const v1::LocateRequest* req, v1::LocateResponse* resp) override {
+    if (auto s = ValidateLocate(*req); !s.ok()) return rpc::ToGrpc(s);
     std::vector<KeyLocation> locations;
     {
       absl::MutexLock lock(&mu_);
@@ -297,6 +267,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   }
 
   Status Release(ServerContext*, const v1::ReleaseRequest* req, v1::ReleaseResponse*) override {
+    if (auto s = ValidateRelease(*req); !s.ok()) return rpc::ToGrpc(s);
     absl::MutexLock lock(&mu_);
     state_.Release(req->client_id(), {req->keys().begin(), req->keys().end()});
     return Status::OK;
@@ -455,6 +426,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     if (req->workers_size() == 0 && req->count() <= 0) {
       return Status(grpc::StatusCode::INVALID_ARGUMENT, "retire: no worker named");
     }
+    if (auto s = ValidateRetire(*req); !s.ok()) return rpc::ToGrpc(s);
     const double timeout = req->timeout_seconds() > 0 ? req->timeout_seconds() : 60;
     std::vector<WorkerId> ids;
     absl::MutexLock lock(&mu_);
@@ -760,7 +732,7 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(
   auto server = std::unique_ptr<SchedulerServer>(new SchedulerServer());
   server->impl_ = std::make_unique<Impl>(options);
   grpc::ServerBuilder builder;
-  rpc::ConfigureServer(&builder);
+  rpc::ConfigureServer(&builder, wire::kMaxSchedulerMessageBytes);
   const std::string listen =
       Address{options.host, options.port}.HostPort();
   int bound = 0;

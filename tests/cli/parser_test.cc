@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
 namespace tessera::cli {
 namespace {
 
@@ -159,6 +162,46 @@ TEST(ParserTest, ListComprehensions) {
   EXPECT_EQ(Error("[x for x in a for y in b]"),
             "line 1, column 15: nested comprehensions (two 'for' clauses) are not supported");
   EXPECT_EQ(Error("[x for x, y in a]"), "line 1, column 9: a comprehension's target must be a single name");
+}
+
+}  // namespace
+}  // namespace tessera::cli
+
+namespace tessera::cli {
+namespace {
+
+std::string Repeat(std::string_view s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out.append(s);
+  return out;
+}
+
+// Regressions from fuzzing (fuzz/cli_parser_fuzzer.cc): deeply nested source overflowed the
+// stack in the parser (unary operators), in DebugString and in the tree's destructor (long
+// subscript and operator chains). Now each is a syntax error naming the limit, and source up to
+// the limits parses.
+TEST(ParserTest, DeepNestingIsASyntaxErrorNotAStackOverflow) {
+  const std::string too_deep = absl::StrCat("more than ", kMaxNesting, " levels");
+  const std::string too_tall = absl::StrCat("more than ", kMaxExprHeight, " levels");
+  EXPECT_NE(Error(absl::StrCat(Repeat("-", 100000), "1")).find(too_deep), std::string::npos);
+  EXPECT_NE(Error(absl::StrCat(Repeat("not ", 100000), "x")).find(too_deep), std::string::npos);
+  EXPECT_NE(Error(absl::StrCat(Repeat("(", 100000), "1", Repeat(")", 100000))).find(too_deep),
+            std::string::npos);
+  EXPECT_NE(Error(absl::StrCat(Repeat("[", 100000), Repeat("]", 100000))).find(too_deep),
+            std::string::npos);
+  EXPECT_NE(Error(absl::StrCat("x", Repeat("[0]", 100000))).find(too_tall), std::string::npos);
+  EXPECT_NE(Error(absl::StrCat("x", Repeat(".a", 100000))).find(too_tall), std::string::npos);
+  EXPECT_NE(Error(absl::StrCat("1", Repeat(" + 1", 100000))).find(too_tall), std::string::npos);
+  EXPECT_NE(Error(absl::StrCat("2", Repeat("**2", 100000))).find(too_deep), std::string::npos);
+  EXPECT_TRUE(absl::StartsWith(Error(absl::StrCat(Repeat("-", 300), "1")), "line 1, column "));
+  EXPECT_TRUE(absl::EndsWith(Error(absl::StrCat(Repeat("-", 300), "1")),
+                             ": expression nested too deeply (more than 200 levels)"));
+
+  EXPECT_EQ(P(absl::StrCat(Repeat("(", kMaxNesting - 2), "1", Repeat(")", kMaxNesting - 2))), "1");
+  EXPECT_TRUE(Parse(absl::StrCat(Repeat("-", kMaxNesting - 2), "1")).ok());
+  EXPECT_TRUE(Parse(absl::StrCat("x", Repeat("[0]", kMaxExprHeight - 1))).ok());
+  EXPECT_TRUE(Parse(absl::StrCat("1", Repeat(" + 1", kMaxExprHeight - 1))).ok());
+  EXPECT_FALSE(Parse(absl::StrCat("1", Repeat(" + 1", kMaxExprHeight))).ok());
 }
 
 }  // namespace

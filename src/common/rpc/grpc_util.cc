@@ -18,8 +18,8 @@ std::shared_ptr<grpc::Channel> BuildChannel(const std::string& host_port) {
   return grpc::CreateCustomChannel(host_port, grpc::InsecureChannelCredentials(), args);
 }
 
-void ConfigureServer(grpc::ServerBuilder* builder) {
-  builder->SetMaxReceiveMessageSize(kMaxMessageBytes);
+void ConfigureServer(grpc::ServerBuilder* builder, int max_receive_bytes) {
+  builder->SetMaxReceiveMessageSize(max_receive_bytes);
   builder->SetMaxSendMessageSize(kMaxMessageBytes);
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);

@@ -18,8 +18,10 @@ inline constexpr int64_t kPieceBytes = 1 << 20;
 
 /// An insecure channel to "host:port" with Tessera's limits and keepalive settings.
 std::shared_ptr<grpc::Channel> BuildChannel(const std::string& host_port);
-/// Applies Tessera's limits to a server under construction.
-void ConfigureServer(grpc::ServerBuilder* builder);
+/// Applies Tessera's limits to a server under construction: messages of at most
+/// `max_receive_bytes` are accepted (gRPC answers a larger one RESOURCE_EXHAUSTED and keeps
+/// serving), and of at most kMaxMessageBytes sent.
+void ConfigureServer(grpc::ServerBuilder* builder, int max_receive_bytes = kMaxMessageBytes);
 
 inline grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;

@@ -1,5 +1,7 @@
 #include "graph/rpc/wire.h"
 
+#include <algorithm>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 
@@ -10,8 +12,6 @@
 
 namespace tessera::wire {
 namespace {
-
-constexpr int kMaxGraphNodes = 1'000'000;
 
 template <typename Repeated>
 std::vector<int64_t> ToVector(const Repeated& r) {
@@ -26,7 +26,70 @@ absl::Status CheckEnum(int value, int max, const char* what, int node) {
   return absl::OkStatus();
 }
 
+// Number of chunks of a grid, saturating at INT64_MAX (eight axes of many blocks overflow).
+int64_t SaturatingBlocks(const Chunks& chunks) {
+  int64_t n = 1;
+  for (const auto& axis : chunks) {
+    const auto k = static_cast<int64_t>(axis.size());
+    if (k != 0 && n > std::numeric_limits<int64_t>::max() / k) {
+      return std::numeric_limits<int64_t>::max();
+    }
+    n *= k;
+  }
+  return n;
+}
+
+// The sizes of a node's repeated fields, before any of them is used.
+absl::Status CheckNodeSizes(const v1::Node& p, int i, const RequestLimits& limits) {
+  auto check = [&](const char* what, int n, int max) -> absl::Status {
+    if (n > max) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("graph node ", i, ": ", what, " has ", n, " entries; at most ", max));
+    }
+    return absl::OkStatus();
+  };
+  TESSERA_RETURN_IF_ERROR(check("shape", p.shape_size(), kMaxNdim));
+  TESSERA_RETURN_IF_ERROR(check("chunk grid", p.chunks().axes_size(), kMaxNdim));
+  TESSERA_RETURN_IF_ERROR(check("axes", p.axes_size(), kMaxNdim));
+  TESSERA_RETURN_IF_ERROR(check("axes_b", p.axes_b_size(), kMaxNdim));
+  // Each axis is indexed once, plus new axes, and the result has at most kMaxNdim axes.
+  TESSERA_RETURN_IF_ERROR(check("index", p.index_size(), 2 * kMaxNdim));
+  for (const auto& axis : p.chunks().axes()) {
+    if (axis.sizes_size() > limits.max_chunks_per_array) {
+      return absl::InvalidArgumentError(absl::StrCat("graph node ", i, ": a chunk grid axis has ",
+                                                     axis.sizes_size(), " blocks; at most ",
+                                                     limits.max_chunks_per_array));
+    }
+  }
+  return ValidateString(absl::StrCat("graph node ", i, ": source_name"), p.source_name(), limits);
+}
+
 }  // namespace
+
+absl::Status ValidateString(const std::string& what, std::string_view value,
+                            const RequestLimits& limits) {
+  if (value.size() > limits.max_string_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", value.size(), " bytes; at most ", limits.max_string_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateKeys(const std::string& what,
+                          const google::protobuf::RepeatedPtrField<std::string>& keys,
+                          const RequestLimits& limits) {
+  if (keys.size() > limits.max_keys) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", keys.size(), " keys; at most ", limits.max_keys, " per request"));
+  }
+  for (int i = 0; i < keys.size(); ++i) {
+    if (keys[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": key ", i, " is empty"));
+    }
+    TESSERA_RETURN_IF_ERROR(ValidateString(absl::StrCat(what, ": key ", i), keys[i], limits));
+  }
+  return absl::OkStatus();
+}
 
 v1::DType DTypeToProto(DType dtype) { return static_cast<v1::DType>(static_cast<int>(dtype)); }
 
@@ -112,24 +175,34 @@ v1::Graph GraphToProto(const graph::NodePtr& root) {
   return out;
 }
 
-absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
+absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto, const RequestLimits& limits) {
   if (proto.nodes_size() == 0) return absl::InvalidArgumentError("graph has no nodes");
-  if (proto.nodes_size() > kMaxGraphNodes) {
+  if (proto.nodes_size() > limits.max_graph_nodes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("graph has ", proto.nodes_size(), " nodes; at most ", kMaxGraphNodes));
+        absl::StrCat("graph has ", proto.nodes_size(), " nodes; at most ", limits.max_graph_nodes));
   }
   std::vector<graph::NodePtr> nodes;
   nodes.reserve(proto.nodes_size());
+  std::vector<int> depth;  // of each node: 1 + the largest depth of its inputs
+  depth.reserve(proto.nodes_size());
   for (int i = 0; i < proto.nodes_size(); ++i) {
     const v1::Node& p = proto.nodes(i);
+    TESSERA_RETURN_IF_ERROR(CheckNodeSizes(p, i, limits));
     std::vector<graph::NodePtr> inputs;
+    int d = 1;
     for (int in : p.inputs()) {
       if (in < 0 || in >= i) {
         return absl::InvalidArgumentError(absl::StrCat(
             "graph node ", i, ": input ", in, " does not refer to an earlier node"));
       }
       inputs.push_back(nodes[in]);
+      d = std::max(d, depth[in] + 1);
     }
+    if (d > limits.max_graph_depth) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("graph node ", i, " is at depth ", d, "; at most ", limits.max_graph_depth));
+    }
+    depth.push_back(d);
     auto need_inputs = [&](size_t n) -> absl::Status {
       if (inputs.size() != n) {
         return absl::InvalidArgumentError(absl::StrCat("graph node ", i, " (kind ", p.kind(),
@@ -300,6 +373,14 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto) {
     if (!node.ok()) {
       return absl::Status(node.status().code(),
                           absl::StrCat("graph node ", i, ": ", node.status().message()));
+    }
+    // Broadcasting and contraction multiply chunk counts; a few small nodes can describe an
+    // array of more chunks than memory holds tasks for.
+    if (const int64_t n = SaturatingBlocks((*node)->chunks); n > limits.max_chunks_per_array) {
+      const bool saturated = n == std::numeric_limits<int64_t>::max();
+      return absl::InvalidArgumentError(
+          absl::StrCat("graph node ", i, ": ", saturated ? "over " : "", n, " chunks; at most ",
+                       limits.max_chunks_per_array, " per array: use larger chunks"));
     }
     nodes.push_back(*std::move(node));
   }
@@ -603,7 +684,12 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
 
 absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     const google::protobuf::RepeatedPtrField<v1::Task>& calls,
-    const google::protobuf::RepeatedPtrField<std::string>& outputs) {
+    const google::protobuf::RepeatedPtrField<std::string>& outputs, const RequestLimits& limits) {
+  if (calls.size() > limits.max_tasks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("calls: ", calls.size(), " tasks; at most ", limits.max_tasks, " per submit"));
+  }
+  TESSERA_RETURN_IF_ERROR(ValidateKeys("calls: call_outputs", outputs, limits));
   graph::TaskGraph g;
   g.tasks.reserve(static_cast<size_t>(calls.size()));
   // Views of the keys in `calls`, which outlive these maps.
@@ -617,6 +703,19 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
                        static_cast<int>(proto.kind()), ")"));
     }
     if (proto.key().empty()) return absl::InvalidArgumentError("calls: a task has an empty key");
+    TESSERA_RETURN_IF_ERROR(ValidateString("calls: a task's key", proto.key(), limits));
+    TESSERA_RETURN_IF_ERROR(ValidateString(absl::StrCat("calls: task '", proto.key(), "': group"),
+                                           proto.group(), limits));
+    TESSERA_RETURN_IF_ERROR(ValidateString(
+        absl::StrCat("calls: task '", proto.key(), "': function"), proto.function(), limits));
+    for (const auto& in : proto.inputs()) {
+      if (in.key().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("calls: task '", proto.key(), "' has an input with an empty key"));
+      }
+      TESSERA_RETURN_IF_ERROR(ValidateString(
+          absl::StrCat("calls: task '", proto.key(), "': input key"), in.key(), limits));
+    }
     TESSERA_ASSIGN_OR_RETURN(graph::TaskSpec spec, TaskFromProto(proto));
     if (spec.group.empty()) spec.group = spec.function;
     for (const auto& in : proto.inputs()) {

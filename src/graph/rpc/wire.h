@@ -9,6 +9,7 @@
 #include "common/chunk.h"
 #include "graph.pb.h"
 #include "graph/expr.h"
+#include "graph/rpc/limits.h"
 #include "graph/task_graph.h"
 #include "task.pb.h"
 
@@ -17,8 +18,10 @@ namespace tessera::wire {
 /// The DAG under `root` in topological order (shared nodes sent once).
 v1::Graph GraphToProto(const graph::NodePtr& root);
 /// Rebuilds the DAG through the validating constructors of graph/expr.h, so a malformed graph
-/// is an INVALID_ARGUMENT naming the node and the bad value, never a crash.
-absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto);
+/// is an INVALID_ARGUMENT naming the node and the bad value, never a crash. Checks `limits`
+/// (node count, depth, dimensions, chunks per array, string lengths) before building a node.
+absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto,
+                                              const RequestLimits& limits = {});
 
 void ProgramToProto(const graph::ChunkProgram& program, int64_t id, v1::ChunkProgram* out);
 absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& proto);
@@ -32,9 +35,22 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto);
 /// CALL with a distinct, non-empty key; inputs name keys of earlier tasks or keys already in the
 /// cluster (external_deps). `outputs` empty means every task is an output. The group of a call is
 /// its function's name.
+/// At most limits.max_tasks calls and limits.max_keys outputs; keys, groups and function names
+/// of at most limits.max_string_bytes.
 absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     const google::protobuf::RepeatedPtrField<v1::Task>& calls,
-    const google::protobuf::RepeatedPtrField<std::string>& outputs);
+    const google::protobuf::RepeatedPtrField<std::string>& outputs,
+    const RequestLimits& limits = {});
+
+/// INVALID_ARGUMENT "<what> is N bytes; at most M" when `value` is longer than
+/// limits.max_string_bytes.
+absl::Status ValidateString(const std::string& what, std::string_view value,
+                            const RequestLimits& limits = {});
+/// The keys of one request (`what` names it, "locate"): at most limits.max_keys of them, each
+/// non-empty and of at most limits.max_string_bytes.
+absl::Status ValidateKeys(const std::string& what,
+                          const google::protobuf::RepeatedPtrField<std::string>& keys,
+                          const RequestLimits& limits = {});
 
 void ChunkToProto(const ChunkBuffer& chunk, v1::ArrayData* out);
 void SignatureToProto(const call::Signature& signature, v1::FunctionSignature* out);
