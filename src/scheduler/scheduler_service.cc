@@ -345,7 +345,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     ack.mutable_ack()->set_worker_id(absl::StrCat(id));
     ack.mutable_ack()->set_scheduler_id(id_);
     ack.mutable_ack()->set_heartbeat_seconds(HeartbeatSeconds());
-    ack.mutable_ack()->set_timeout_seconds(options_.worker_timeout_seconds);
+    ack.mutable_ack()->set_timeout_seconds(SchedulerSilenceSeconds());
     stream->Write(ack);
 
     std::atomic<bool> reader_done{false};
@@ -484,10 +484,16 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     absl::Time last_seen;
   };
 
-  // How often the scheduler speaks to a quiet worker: often enough that the worker's timeout
-  // (the scheduler's --worker-timeout) misses a few heartbeats before it gives up.
+  // How often the scheduler speaks to a quiet worker.
   double HeartbeatSeconds() const {
     return std::clamp(options_.worker_timeout_seconds / 5, 0.05, 1.0);
+  }
+  // How long a worker waits for a word from the scheduler before it reconnects: longer than the
+  // scheduler waits for workers, because reconnecting costs the worker everything it holds, and
+  // a scheduler busy with a huge submit may be quiet for a while. Still far below what a cut
+  // network costs without it (forever).
+  double SchedulerSilenceSeconds() const {
+    return std::max(15.0, 3 * options_.worker_timeout_seconds);
   }
 
   void HandleWorkerMessage(WorkerId id, const std::string& worker_name,
@@ -680,9 +686,18 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
   void ReaperLoop() {
     absl::MutexLock lock(&mu_);
+    absl::Time last = absl::Now();
     while (!stopping_) {
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1));
       const absl::Time now = absl::Now();
+      if (now - last > absl::Seconds(3)) {
+        // The scheduler itself was stalled (a huge submit held the lock, or the machine): the
+        // workers' messages waited for it, so their silence is ours. A fresh timeout for all.
+        TESSERA_LOG(kWarning, "scheduler stalled for ", absl::ToDoubleSeconds(now - last),
+                    " s; not timing workers out for it");
+        for (auto& [id, s] : sessions_) s.last_seen = now;
+      }
+      last = now;
       for (auto& [id, s] : sessions_) {
         if (now - s.last_seen > absl::Seconds(options_.worker_timeout_seconds)) {
           TESSERA_LOG(kWarning, "worker ", id, " silent for ", options_.worker_timeout_seconds,
