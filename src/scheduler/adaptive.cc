@@ -65,7 +65,8 @@ KindBounds AdaptivePolicy::BoundsOf(const std::string& kind) const {
 const std::map<std::string, int64_t>& AdaptivePolicy::Update(const std::vector<KindLoad>& load) {
   // Every kind that is loaded or bounded gets a recommendation.
   std::vector<KindLoad> kinds = load;
-  for (const auto& [kind, b] : options_.bounds) {
+  for (const auto& bound : options_.bounds) {
+    const std::string& kind = bound.first;
     const bool known = std::any_of(kinds.begin(), kinds.end(),
                                    [&](const KindLoad& k) { return k.kind == kind; });
     if (!known) {
