@@ -308,11 +308,15 @@ void SchedulerState::CancelMove(Task* t) {
   auto to = workers_.find(t->moving_to);
   if (to != workers_.end()) --to->second.stored_keys;
   auto from = workers_.find(t->moving_from);
-  if (from != workers_.end()) --from->second.moves_in_flight;
+  if (from != workers_.end()) {
+    --from->second.moves_in_flight;
+    retirement_stalled_ |= from->second.retiring;
+  }
   t->moving_to = t->moving_from = -1;
 }
 
 void SchedulerState::AdvanceRetirements() {
+  retirement_stalled_ = false;
   for (auto& [wid, r] : workers_) {
     if (r.retiring && !r.retired && r.moves_in_flight == 0) AdvanceRetirement(wid);
   }
@@ -371,11 +375,8 @@ std::vector<WorkerId> SchedulerState::WorkersToClose(const std::string& kind, in
   }
   if (idle.empty() || n <= 0) return {};
   for (const auto& [key, t] : tasks_) {
-    if (t->status != TaskStatus::kMemory || t->who_has.size() != 1 || t->inline_data != nullptr) {
-      continue;
-    }
     for (auto& [bytes, id] : idle) {
-      if (t->who_has[0] == id) bytes += t->nbytes;
+      if (OnlyOn(t.get(), id)) bytes += t->nbytes;
     }
   }
   std::sort(idle.begin(), idle.end());
@@ -819,7 +820,8 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
   MaybeRelease(t);
   if (t->status == TaskStatus::kReleased) MaybeForget(t);
   if (wit != workers_.end() && wit->second.retiring) AdvanceRetirement(worker);
-  AdvanceRetirements();
+  // Only when releasing a result above cancelled a retiring worker's move: this is the hot path.
+  if (retirement_stalled_) AdvanceRetirements();
   ++version_;
   Schedule();
   Bury();

@@ -432,6 +432,8 @@ class SchedulerState {
     int workers = 0;
   };
   std::unordered_map<std::string, FunctionOffer> functions_;
+  /// A move off a retiring worker was cancelled (its result released): AdvanceRetirements is due.
+  bool retirement_stalled_ = false;
 };
 
 }  // namespace tessera::scheduler
