@@ -51,21 +51,10 @@ std::string SelfDir() {
 
 bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
-pid_t Spawn(const std::string& program, const std::vector<std::string>& args) {
-  const pid_t pid = fork();
-  if (pid != 0) return pid;  // parent, or -1
-  // The worker takes SIGINT / SIGTERM itself (they are blocked in this process).
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execv(program.c_str(), argv.data());
-  std::fprintf(stderr, "error: tessera cluster: cannot run %s: %s\n", program.c_str(),
-               std::strerror(errno));
-  _exit(127);
+// A worker process; it takes SIGINT / SIGTERM itself (they are blocked in this process).
+pid_t Spawn(const std::string& program, std::vector<std::string> args) {
+  args.insert(args.begin(), program);
+  return SpawnProcess(program, args, "tessera cluster: cannot run " + program);
 }
 
 // The GPUs `--gpus` names, checked against `cuda-worker --list-devices`.
@@ -260,7 +249,6 @@ int RunCluster(const ClusterOptions& o) {
   };
 
   std::optional<Client> client;
-  int exit_code = 0;
   const char* stop_signal = nullptr;
   const auto tick = std::chrono::duration<double>(std::min(0.25, o.adapt_interval));
   while (true) {
@@ -387,7 +375,7 @@ int RunCluster(const ClusterOptions& o) {
   }
   (*server)->Wait();
   TESSERA_LOG(kInfo, "cluster stopped");
-  return exit_code;
+  return 0;
 }
 
 }  // namespace tessera::cli

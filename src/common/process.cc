@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace tessera {
@@ -20,6 +22,21 @@ sigset_t BlockTerminationSignals() {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
+}
+
+pid_t SpawnProcess(const std::string& path, const std::vector<std::string>& argv,
+                   const std::string& exec_error) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;  // parent, or -1
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execv(path.c_str(), args.data());
+  std::fprintf(stderr, "error: %s: %s\n", exec_error.c_str(), std::strerror(errno));
+  _exit(127);
 }
 
 std::string DescribeExit(int wait_status) {

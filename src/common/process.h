@@ -4,6 +4,9 @@
 #include <csignal>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <sys/types.h>
 
 namespace tessera {
 
@@ -17,6 +20,12 @@ sigset_t BlockTerminationSignals();
 /// Waits for one of the signals blocked by BlockTerminationSignals; returns its name.
 const char* WaitForTerminationSignal(const sigset_t& signals);
 
+/// Forks and runs `path` with `argv` (argv[0] included) in the child, with every signal
+/// unblocked (callers block SIGINT / SIGTERM to take them with sigwait; the child must get them).
+/// If exec fails the child prints "error: <exec_error>: <reason>" and exits 127. Returns the
+/// child's pid, or -1 when fork fails (errno set).
+pid_t SpawnProcess(const std::string& path, const std::vector<std::string>& argv,
+                   const std::string& exec_error);
 /// A child's end as waitpid reported it: "exit code 1", "signal Killed".
 std::string DescribeExit(int wait_status);
 /// Seconds before restarting a process that ended on its own after `failures` earlier ends:

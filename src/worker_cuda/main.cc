@@ -79,20 +79,9 @@ std::vector<std::string> ForwardedArgs(int argc, char** argv) {
   return out;
 }
 
+// A worker process: this binary again. It takes SIGINT / SIGTERM itself (the nanny blocked them).
 pid_t Spawn(const std::vector<std::string>& args) {
-  const pid_t pid = fork();
-  if (pid != 0) return pid;  // parent, or -1
-  // The worker takes SIGINT / SIGTERM itself (the nanny blocked them before forking).
-  sigset_t all;
-  sigemptyset(&all);
-  sigprocmask(SIG_SETMASK, &all, nullptr);
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execv("/proc/self/exe", argv.data());
-  std::fprintf(stderr, "error: cuda-worker: cannot start a worker process: %s\n",
-               std::strerror(errno));
-  _exit(127);
+  return SpawnProcess("/proc/self/exe", args, "cuda-worker: cannot start a worker process");
 }
 
 // Runs one worker process per device until a termination signal; returns the exit code.
