@@ -497,6 +497,32 @@ Client Client::connect(const std::string& address, const ConnectOptions& options
   return Client(std::move(impl));
 }
 
+namespace {
+
+// Sends a Retire request and waits for its answer (retire_workers, retire_idle_workers and the
+// embedded cluster's adapter).
+std::vector<RetiredWorker> Retire(Connection& conn, v1::RetireRequest req, double timeout_seconds) {
+  if (!(timeout_seconds > 0)) {
+    throw Error(static_cast<int>(absl::StatusCode::kInvalidArgument),
+                absl::StrCat("retire_workers: timeout ", timeout_seconds, " must be positive"));
+  }
+  req.set_timeout_seconds(timeout_seconds);
+  v1::RetireResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000) + 5000));
+  const grpc::Status status = conn.stub()->Retire(&ctx, req, &resp);
+  if (!status.ok()) ThrowGrpc(status, absl::StrCat("retire_workers at ", conn.address()));
+  std::vector<RetiredWorker> out;
+  for (const auto& w : resp.workers()) {
+    out.push_back(RetiredWorker{w.name(), absl::StrCat("tcp://", w.address()), w.keys_moved(),
+                                w.bytes_moved()});
+  }
+  return out;
+}
+
+}  // namespace
+
 Client Client::local(const LocalClusterOptions& options) {
   const bool adapt = options.adapt_maximum > 0;
   if (adapt && (options.adapt_minimum < 0 || options.adapt_minimum > options.adapt_maximum)) {
@@ -599,11 +625,11 @@ Client Client::local(const LocalClusterOptions& options) {
           v1::RetireRequest req;
           req.set_kind("cpu");
           req.set_count(live - desired);
-          req.set_timeout_seconds(60);
-          v1::RetireResponse resp;
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(65));
-          self->conn->stub()->Retire(&ctx, req, &resp);  // the closed workers go next round
+          try {
+            Retire(*self->conn, std::move(req), 60);  // the closed workers go next round
+          } catch (const Error&) {
+            // Tried again at the next round, as any failed Info above.
+          }
         }
         lock.lock();
       }
@@ -956,29 +982,6 @@ SchedulerInfo Client::scheduler_info() {
   return info;
 }
 
-namespace {
-
-std::vector<RetiredWorker> Retire(Connection& conn, v1::RetireRequest req, double timeout_seconds) {
-  if (!(timeout_seconds > 0)) {
-    throw Error(static_cast<int>(absl::StatusCode::kInvalidArgument),
-                absl::StrCat("retire_workers: timeout ", timeout_seconds, " must be positive"));
-  }
-  req.set_timeout_seconds(timeout_seconds);
-  v1::RetireResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000) + 5000));
-  const grpc::Status status = conn.stub()->Retire(&ctx, req, &resp);
-  if (!status.ok()) ThrowGrpc(status, absl::StrCat("retire_workers at ", conn.address()));
-  std::vector<RetiredWorker> out;
-  for (const auto& w : resp.workers()) {
-    out.push_back(RetiredWorker{w.name(), absl::StrCat("tcp://", w.address()), w.keys_moved(),
-                                w.bytes_moved()});
-  }
-  return out;
-}
-
-}  // namespace
 
 std::vector<RetiredWorker> Client::retire_workers(const std::vector<std::string>& workers,
                                                   double timeout_seconds) {

@@ -56,6 +56,9 @@ absl::Status ValidateRetire(const v1::RetireRequest& request, const wire::Reques
   if (request.count() < 0) {
     return absl::InvalidArgumentError(absl::StrCat("retire: count ", request.count(), " < 0"));
   }
+  if (request.workers_size() == 0 && request.count() <= 0) {
+    return absl::InvalidArgumentError("retire: no worker named");
+  }
   if (request.workers_size() == 0 && request.kind() != "cpu" && request.kind() != "cuda") {
     return absl::InvalidArgumentError(absl::StrCat(
         "retire: kind '", request.kind().substr(0, 64), "' is neither cpu nor cuda"));

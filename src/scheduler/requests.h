@@ -30,7 +30,8 @@ absl::Status ValidateLocate(const v1::LocateRequest& request,
 /// Release: the client id and the keys.
 absl::Status ValidateRelease(const v1::ReleaseRequest& request,
                              const wire::RequestLimits& limits = {});
-/// Retire: the worker names (as keys: count and length), the kind ("" with names, else cpu or
+/// Retire: some worker named or a count asked for, the worker names (as keys: count and length),
+/// the kind ("" with names, else cpu or
 /// cuda), a count >= 0 and a timeout that is a number >= 0.
 absl::Status ValidateRetire(const v1::RetireRequest& request,
                             const wire::RequestLimits& limits = {});

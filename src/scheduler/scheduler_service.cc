@@ -423,9 +423,6 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   // `tessera retire`: retires the named workers gracefully and waits until they are gone.
   Status Retire(ServerContext* ctx, const v1::RetireRequest* req,
                 v1::RetireResponse* resp) override {
-    if (req->workers_size() == 0 && req->count() <= 0) {
-      return Status(grpc::StatusCode::INVALID_ARGUMENT, "retire: no worker named");
-    }
     if (auto s = ValidateRetire(*req); !s.ok()) return rpc::ToGrpc(s);
     const double timeout = req->timeout_seconds() > 0 ? req->timeout_seconds() : 60;
     std::vector<WorkerId> ids;

@@ -236,6 +236,7 @@ TEST(ValidateRetire, ChecksNamesKindCountAndTimeout) {
   EXPECT_TRUE(ValidateRetire(r).ok());
   r.add_workers(std::string(5000, 'w'));
   ExpectInvalid(ValidateRetire(r), "5000 bytes");
+  ExpectInvalid(ValidateRetire(v1::RetireRequest()), "retire: no worker named");
   v1::RetireRequest by_kind;
   by_kind.set_kind("gpu");
   by_kind.set_count(2);
