@@ -11,11 +11,11 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "metrics_util.h"
 #include "subprocess.h"
 #include "tessera/tessera.h"
 
@@ -28,13 +28,7 @@ using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 int64_t Metric(int dashboard_port, const std::string& name) {
-  std::this_thread::sleep_for(300ms);  // the dashboard publishes every 100 ms
-  httplib::Client http("127.0.0.1", dashboard_port);
-  auto res = http.Get("/metrics");
-  if (!res || res->status != 200) return -1;
-  const std::string needle = std::string("\n").append(name).append(" ");
-  const size_t at = res->body.find(needle);
-  return at == std::string::npos ? -1 : std::atoll(res->body.c_str() + at + needle.size());
+  return testing::ReadMetric(dashboard_port, name);
 }
 
 // A `tessera cluster` process with extra flags; its scheduler and dashboard addresses once up.
@@ -45,12 +39,9 @@ struct LocalCluster {
     args.insert(args.end(), flags.begin(), flags.end());
     process = std::make_unique<testing::Subprocess>("tessera", args);
     if (!process->WaitForOutput("Dashboard at http://", 20s)) return;
-    std::smatch m;
-    const std::string out = process->stdout_text();
-    if (!std::regex_search(out, m, std::regex("Scheduler at tcp://([0-9.]+:[0-9]+)"))) return;
-    address = m[1].str();
-    if (!std::regex_search(out, m, std::regex("Dashboard at http://[0-9.]+:([0-9]+)"))) return;
-    dashboard = std::stoi(m[1].str());
+    const testing::Announcement announced = testing::ParseAnnouncement(process->stdout_text());
+    address = announced.address;
+    dashboard = announced.address.empty() ? 0 : announced.dashboard_port;
   }
   bool ok() const { return dashboard > 0; }
   std::unique_ptr<testing::Subprocess> process;

@@ -8,16 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <httplib.h>
-
 #include <chrono>
 #include <cmath>
 #include <memory>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "metrics_util.h"
 #include "subprocess.h"
 #include "tessera/tessera.h"
 
@@ -53,32 +51,19 @@ class Scheduler {
     process_ = std::make_unique<Subprocess>("scheduler", args);
     if (!process_->WaitForOutput("Scheduler at tcp://", 20s)) return;
     if (dashboard && !process_->WaitForOutput("Dashboard at http://", 20s)) return;
-    const std::string& out = process_->stdout_text();
-    std::smatch m;
-    if (!std::regex_search(out, m, std::regex("Scheduler at tcp://[0-9.]+:([0-9]+)"))) return;
-    address_ = "127.0.0.1:" + m[1].str();
-    if (dashboard) {
-      if (!std::regex_search(out, m, std::regex("Dashboard at http://[0-9.]+:([0-9]+)"))) return;
-      dashboard_port_ = std::stoi(m[1].str());
-    }
-    ok_ = true;
+    const testing::Announcement announced = testing::ParseAnnouncement(process_->stdout_text());
+    address_ = announced.address;
+    dashboard_port_ = announced.dashboard_port;
+    ok_ = !address_.empty() && (!dashboard || dashboard_port_ > 0);
   }
   bool ok() const { return ok_; }
   const std::string& address() const { return address_; }
   int dashboard_port() const { return dashboard_port_; }
   Subprocess& process() { return *process_; }
 
-  // A counter of /metrics, e.g. "tessera_tasks_recomputed_total"; -1 when it cannot be read.
-  // The dashboard publishes a snapshot every 100 ms: wait for a fresh one first.
+  // A counter of its /metrics, e.g. "tessera_tasks_recomputed_total"; -1 when unreadable.
   int64_t Metric(const std::string& name) const {
-    std::this_thread::sleep_for(300ms);
-    httplib::Client http("127.0.0.1", dashboard_port_);
-    auto res = http.Get("/metrics");
-    if (!res || res->status != 200) return -1;
-    const std::string needle = std::string("\n").append(name).append(" ");
-    const size_t at = res->body.find(needle);
-    if (at == std::string::npos) return -1;
-    return std::atoll(res->body.c_str() + at + needle.size());
+    return testing::ReadMetric(dashboard_port_, name);
   }
 
  private:

@@ -142,6 +142,27 @@ inline RunResult Run(const std::string& program, const std::vector<std::string>&
   return RunResult{code, p.stdout_text(), p.stderr_text()};
 }
 
+/// What a scheduler (or `tessera cluster`) prints when it starts: "Scheduler at
+/// tcp://127.0.0.1:PORT" and, with a dashboard, "Dashboard at http://127.0.0.1:PORT/status".
+struct Announcement {
+  std::string address;     ///< 127.0.0.1:PORT; "" when not printed
+  int dashboard_port = 0;  ///< 0 when not printed
+};
+inline Announcement ParseAnnouncement(const std::string& out) {
+  Announcement a;
+  auto port_after = [&](const std::string& marker) {
+    const size_t at = out.find(marker);
+    if (at == std::string::npos) return 0;
+    const size_t colon = out.find(':', at + marker.size());
+    return colon == std::string::npos ? 0 : std::atoi(out.c_str() + colon + 1);
+  };
+  if (const int port = port_after("Scheduler at tcp://"); port > 0) {
+    a.address = std::string("127.0.0.1:").append(std::to_string(port));
+  }
+  a.dashboard_port = port_after("Dashboard at http://");
+  return a;
+}
+
 /// A scheduler and `workers` cpu-workers on an ephemeral loopback port. With `dashboard`, the
 /// scheduler also serves its HTTP dashboard on an ephemeral loopback port (dashboard_port()).
 class LocalProcessCluster {
@@ -159,16 +180,11 @@ class LocalProcessCluster {
     if (dashboard && !scheduler_->WaitForOutput("Dashboard at http://", std::chrono::seconds(20))) {
       return;
     }
-    const std::string& out = scheduler_->stdout_text();
-    const size_t at = out.find("Scheduler at tcp://");
-    const size_t colon = out.find(':', at + 19);
-    const size_t end = out.find('\n', colon);
-    address_ = std::string("127.0.0.1:").append(out.substr(colon + 1, end - colon - 1));
+    const Announcement announced = ParseAnnouncement(scheduler_->stdout_text());
+    address_ = announced.address;
+    if (address_.empty()) return;
     if (dashboard) {
-      // "Dashboard at http://127.0.0.1:PORT/status"
-      const size_t d = out.find("Dashboard at http://");
-      const size_t c = out.find(':', d + 20);
-      dashboard_port_ = std::atoi(out.substr(c + 1, out.find('/', c) - c - 1).c_str());
+      dashboard_port_ = announced.dashboard_port;
       if (dashboard_port_ <= 0) return;
     }
     for (int i = 0; i < workers; ++i) {
