@@ -5,6 +5,7 @@
 // every +, -, *, / give the CPU's bits.
 #include "kernels/chunk_kernels.h"
 
+#include <cub/block/block_reduce.cuh>
 #include <cub/device/device_reduce.cuh>
 #include <cub/device/device_segmented_reduce.cuh>
 #include <thrust/execution_policy.h>
@@ -111,15 +112,169 @@ __device__ __noinline__ double EvalProgram(const DeviceChunkTask& t, const int64
   return v[t.num_nodes - 1];
 }
 
+// The row walker (Materialize, and Reduce to one partial): the region is seen as rows along its
+// last axis, cut into tiles of kTile elements; a block takes tiles in turn, and each thread
+// evaluates kItems elements of a tile kThreads apart, so that neighbouring threads touch
+// neighbouring elements (coalesced) and no element needs a division to find its coordinates.
+// Per tile, one thread per leaf computes the leaf's flat index at the row's first element into
+// shared memory; an element's flat index is then that plus coef[last] times its column.
+constexpr int kThreads = 256;
+constexpr int kItems = 4;
+constexpr int64_t kTile = int64_t{kThreads} * kItems;
+/// Rows shorter than this go to the element-wise path (a tile would be mostly idle).
+constexpr int64_t kMinRow = kThreads;
+
+struct RowPlan {
+  int64_t rows = 1, cols = 1, col_tiles = 1, tiles = 1;
+};
+
+RowPlan PlanRows(const DeviceChunkTask& t) {
+  RowPlan r;
+  r.cols = t.ndim > 0 ? t.region[t.ndim - 1] : 1;
+  for (int k = 0; k + 1 < t.ndim; ++k) r.rows *= t.region[k];
+  r.col_tiles = (r.cols + kTile - 1) / kTile;
+  r.tiles = r.rows * r.col_tiles;
+  return r;
+}
+
+/// Blocks per launch: a function of the shape alone, so that a reduction's order (and its bits)
+/// is the same on every device and every run.
+unsigned GridFor(const RowPlan& r) {
+  return static_cast<unsigned>(r.tiles < 4096 ? r.tiles : 4096);
+}
+
+// In shared memory, declared as raw bytes (a __shared__ variable may not have a constructor, and
+// DeviceNode's members have initialisers).
+struct SharedProgram {
+  DeviceNode nodes[kMaxNodes];
+  int64_t row_flat[kMaxNodes];  // leaves: flat index at the current row's column 0
+  int64_t col_coef[kMaxNodes];  // leaves: coef of the last axis
+};
+
+#define TESSERA_SHARED_PROGRAM(name)                                   \
+  __shared__ alignas(8) unsigned char name##_raw[sizeof(SharedProgram)]; \
+  SharedProgram& name = *reinterpret_cast<SharedProgram*>(name##_raw)
+
+__device__ void LoadProgram(const DeviceChunkTask& t, SharedProgram& sp) {
+  const auto* src = reinterpret_cast<const uint64_t*>(t.nodes);
+  auto* dst = reinterpret_cast<uint64_t*>(sp.nodes);
+  const int words = t.num_nodes * static_cast<int>(sizeof(DeviceNode) / sizeof(uint64_t));
+  for (int w = threadIdx.x; w < words; w += blockDim.x) dst[w] = src[w];
+}
+
+// Called by the whole block for each tile: the leaves' flat indices at column 0 of `row`.
+__device__ void StartRow(const DeviceChunkTask& t, SharedProgram& sp, int64_t row) {
+  __syncthreads();  // every thread is done with the previous row
+  const int i = threadIdx.x;
+  if (i < t.num_nodes) {
+    const DeviceNode& n = sp.nodes[i];
+    int64_t flat = n.base, r = row;
+    for (int k = t.ndim - 2; k >= 0; --k) {
+      const int64_t e = t.region[k];
+      flat += n.coef[k] * (t.lo[k] + r % e);
+      r /= e;
+    }
+    const int64_t col_coef = t.ndim > 0 ? n.coef[t.ndim - 1] : 0;
+    if (t.ndim > 0) flat += col_coef * t.lo[t.ndim - 1];
+    sp.row_flat[i] = flat;
+    sp.col_coef[i] = col_coef;
+  }
+  __syncthreads();
+}
+
+// The program's root value at column `col` of the current row (EvalProgram's evaluation, the
+// leaves' indices from StartRow). Not inlined, for the same reason as EvalProgram.
+__device__ __noinline__ double EvalRow(const SharedProgram& sp, int num_nodes, int64_t col) {
+  double v[kMaxNodes];
+  for (int i = 0; i < num_nodes; ++i) {
+    const DeviceNode& n = sp.nodes[i];
+    const int64_t flat = sp.row_flat[i] + sp.col_coef[i] * col;
+    double x = 0;
+    switch (n.kind) {
+      case NodeKind::kFull:
+      case NodeKind::kScalar:
+        x = n.value;
+        break;
+      case NodeKind::kArange:
+        x = n.start + n.step * static_cast<double>(flat);
+        break;
+      case NodeKind::kLinspace:
+        x = LinspaceValue(n, flat);
+        break;
+      case NodeKind::kRandom:
+        x = RandomValue(n, flat);
+        break;
+      case NodeKind::kInput:
+        x = n.window[flat];
+        break;
+      case NodeKind::kUnary:
+        x = element::Unary(static_cast<UnaryOp>(n.op), v[n.arg0]);
+        break;
+      case NodeKind::kBinary:
+        x = element::Binary(static_cast<BinaryOp>(n.op), IsIntegerDType(n.dtype), v[n.arg0],
+                            v[n.arg1]);
+        break;
+      case NodeKind::kWhere:
+        x = v[n.arg0] != 0 ? v[n.arg1] : v[n.arg2];  // NaN is true, as NumPy
+        break;
+    }
+    v[i] = element::RoundValue(n.dtype, x);
+  }
+  return v[num_nodes - 1];
+}
+
+template <typename T>
+__device__ __forceinline__ T StoreValue(double v);
+template <>
+__device__ __forceinline__ double StoreValue<double>(double v) { return v; }
+template <>
+__device__ __forceinline__ float StoreValue<float>(double v) { return static_cast<float>(v); }
+template <>
+__device__ __forceinline__ int64_t StoreValue<int64_t>(double v) { return element::ToInt64(v); }
+template <>
+__device__ __forceinline__ int32_t StoreValue<int32_t>(double v) { return element::ToInt32(v); }
+template <>
+__device__ __forceinline__ uint8_t StoreValue<uint8_t>(double v) { return v != 0 ? 1 : 0; }
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) MaterializeRows(DeviceChunkTask t, RowPlan plan,
+                                                            T* out) {
+  TESSERA_SHARED_PROGRAM(sp);
+  LoadProgram(t, sp);
+  for (int64_t tile = blockIdx.x; tile < plan.tiles; tile += gridDim.x) {
+    const int64_t row = tile / plan.col_tiles;
+    const int64_t col0 = (tile - row * plan.col_tiles) * kTile + threadIdx.x;
+    StartRow(t, sp, row);
+    T* row_out = out + row * plan.cols;
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) {
+      const int64_t col = col0 + int64_t{j} * kThreads;
+      if (col < plan.cols) row_out[col] = StoreValue<T>(EvalRow(sp, t.num_nodes, col));
+    }
+  }
+}
+
 // Element `i` of the region in C order, evaluated.
+// Regions of fewer than 2^32 elements (all but the largest) decompose `i` in 32-bit arithmetic,
+// several times cheaper on the device than 64-bit division.
 struct RegionEval {
   DeviceChunkTask t;
+  bool narrow = false;
   __device__ double operator()(int64_t i) const {
     int64_t c[kMaxDims];
-    for (int k = t.ndim - 1; k >= 0; --k) {
-      const int64_t r = t.region[k];
-      c[k] = t.lo[k] + i % r;
-      i /= r;
+    if (narrow) {
+      uint32_t j = static_cast<uint32_t>(i);
+      for (int k = t.ndim - 1; k >= 0; --k) {
+        const uint32_t r = static_cast<uint32_t>(t.region[k]);
+        c[k] = t.lo[k] + j % r;
+        j /= r;
+      }
+    } else {
+      for (int k = t.ndim - 1; k >= 0; --k) {
+        const int64_t r = t.region[k];
+        c[k] = t.lo[k] + i % r;
+        i /= r;
+      }
     }
     return EvalProgram(t, c);
   }
@@ -130,18 +285,27 @@ struct RegionEval {
 struct SegmentEval {
   DeviceChunkTask t;
   int64_t segment;
-  __device__ double operator()(int64_t i) const {
-    int64_t p = i / segment, r = i % segment;
-    int64_t c[kMaxDims];
+  bool narrow = false;  // as RegionEval's
+  template <typename I>
+  __device__ __forceinline__ void Coordinates(I i, int64_t* c) const {
+    I p = i / static_cast<I>(segment), r = i - p * static_cast<I>(segment);
     for (int k = t.ndim - 1; k >= 0; --k) {
-      const int64_t e = t.region[k];
+      const I e = static_cast<I>(t.region[k]);
       if (t.reduced[k]) {
-        c[k] = t.lo[k] + r % e;
+        c[k] = t.lo[k] + static_cast<int64_t>(r % e);
         r /= e;
       } else {
-        c[k] = t.lo[k] + p % e;
+        c[k] = t.lo[k] + static_cast<int64_t>(p % e);
         p /= e;
       }
+    }
+  }
+  __device__ double operator()(int64_t i) const {
+    int64_t c[kMaxDims];
+    if (narrow) {
+      Coordinates(static_cast<uint32_t>(i), c);
+    } else {
+      Coordinates(i, c);
     }
     return EvalProgram(t, c);
   }
@@ -235,6 +399,71 @@ KernelStatus RunReduce(In in, Out out, int64_t num_partials, int64_t segment, Op
   return s.ok() ? freed : s;
 }
 
+// Values as an accumulator takes them.
+struct AsDouble {
+  __device__ double operator()(double v) const { return v; }
+};
+struct AsWrappedInt {  // NumPy's integer sum and prod wrap
+  __device__ uint64_t operator()(double v) const {
+    return static_cast<uint64_t>(element::ToInt64(v));
+  }
+};
+
+// Reduce to one partial, first pass: each block folds its tiles and writes one value.
+template <typename Acc, typename Op, typename Convert>
+__global__ void __launch_bounds__(kThreads)
+    ReduceRows(DeviceChunkTask t, RowPlan plan, Op op, Acc init, Convert convert, Acc* block_out) {
+  using BlockReduce = cub::BlockReduce<Acc, kThreads>;
+  TESSERA_SHARED_PROGRAM(sp);
+  __shared__ typename BlockReduce::TempStorage temp;
+  LoadProgram(t, sp);
+  Acc acc = init;
+  for (int64_t tile = blockIdx.x; tile < plan.tiles; tile += gridDim.x) {
+    const int64_t row = tile / plan.col_tiles;
+    const int64_t col0 = (tile - row * plan.col_tiles) * kTile + threadIdx.x;
+    StartRow(t, sp, row);
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) {
+      const int64_t col = col0 + int64_t{j} * kThreads;
+      if (col < plan.cols) acc = op(acc, convert(EvalRow(sp, t.num_nodes, col)));
+    }
+  }
+  const Acc total = BlockReduce(temp).Reduce(acc, op);
+  if (threadIdx.x == 0) block_out[blockIdx.x] = total;
+}
+
+// Second pass: one block folds the blocks' values in a fixed order.
+template <typename Acc, typename Op>
+__global__ void __launch_bounds__(kThreads)
+    FinishReduce(const Acc* in, unsigned n, Op op, Acc init, Acc* out) {
+  using BlockReduce = cub::BlockReduce<Acc, kThreads>;
+  __shared__ typename BlockReduce::TempStorage temp;
+  Acc acc = init;
+  for (unsigned i = threadIdx.x; i < n; i += kThreads) acc = op(acc, in[i]);
+  const Acc total = BlockReduce(temp).Reduce(acc, op);
+  if (threadIdx.x == 0) *out = total;
+}
+
+template <typename Acc, typename Op, typename Convert>
+KernelStatus RunReduceRows(const DeviceChunkTask& t, const RowPlan& plan, Op op, Acc init,
+                           Convert convert, Acc* out, cudaStream_t stream) {
+  const unsigned grid = GridFor(plan);
+  void* partials = nullptr;
+  KernelStatus s = FromCuda(cudaMallocAsync(&partials, grid * sizeof(Acc), stream),
+                            "cudaMallocAsync (block partials)");
+  if (!s.ok()) return s;
+  ReduceRows<<<grid, kThreads, 0, stream>>>(t, plan, op, init, convert,
+                                            static_cast<Acc*>(partials));
+  s = FromCuda(cudaGetLastError(), "reduce kernel launch");
+  if (s.ok()) {
+    FinishReduce<<<1, kThreads, 0, stream>>>(static_cast<const Acc*>(partials), grid, op, init,
+                                             out);
+    s = FromCuda(cudaGetLastError(), "reduce (final pass) launch");
+  }
+  const KernelStatus freed = FromCuda(cudaFreeAsync(partials, stream), "cudaFreeAsync");
+  return s.ok() ? freed : s;
+}
+
 __global__ void UniformKernel(uint64_t seed, int64_t first, int64_t n, double* out) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -249,7 +478,29 @@ KernelStatus Materialize(const DeviceChunkTask& task, DType out_dtype, void* d_o
   int64_t n = 1;
   for (int k = 0; k < task.ndim; ++k) n *= task.region[k];
   if (n == 0) return {};
-  const RegionEval eval{task};
+  const RowPlan plan = PlanRows(task);
+  if (plan.cols >= kMinRow) {
+    const unsigned grid = GridFor(plan);
+    switch (out_dtype) {
+      case DType::kFloat64:
+        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<double*>(d_out));
+        break;
+      case DType::kFloat32:
+        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<float*>(d_out));
+        break;
+      case DType::kInt64:
+        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<int64_t*>(d_out));
+        break;
+      case DType::kInt32:
+        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<int32_t*>(d_out));
+        break;
+      case DType::kBool:
+        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<uint8_t*>(d_out));
+        break;
+    }
+    return FromCuda(cudaGetLastError(), "materialize kernel launch");
+  }
+  const RegionEval eval{task, n < (int64_t{1} << 32)};
   const auto policy = thrust::cuda::par_nosync.on(stream);
   const thrust::counting_iterator<int64_t> first(0);
   try {
@@ -279,11 +530,17 @@ KernelStatus Materialize(const DeviceChunkTask& task, DType out_dtype, void* d_o
 KernelStatus Reduce(const DeviceChunkTask& task, Accumulator acc, int64_t num_partials,
                     int64_t segment, void* d_out, cudaStream_t stream) {
   if (num_partials <= 0) return {};
-  const SegmentEval eval{task, segment};
+  const RowPlan plan = PlanRows(task);
+  const bool rows = num_partials == 1 && segment > 0 && plan.cols >= kMinRow;
+  const SegmentEval eval{task, segment, num_partials * segment < (int64_t{1} << 32)};
   const auto counting = thrust::counting_iterator<int64_t>(0);
   if (acc == Accumulator::kInt64) {
-    const auto in = thrust::make_transform_iterator(counting, SegmentEvalInt{eval});
     const bool multiply = task.reduce_op == ReduceOp::kProd;
+    if (rows) {
+      return RunReduceRows(task, plan, IntOp{multiply}, uint64_t{multiply ? 1u : 0u},
+                           AsWrappedInt{}, static_cast<uint64_t*>(d_out), stream);
+    }
+    const auto in = thrust::make_transform_iterator(counting, SegmentEvalInt{eval});
     return RunReduce(in, static_cast<uint64_t*>(d_out), num_partials, segment, IntOp{multiply},
                      uint64_t{multiply ? 1u : 0u}, stream);
   }
@@ -304,6 +561,10 @@ KernelStatus Reduce(const DeviceChunkTask& task, Accumulator acc, int64_t num_pa
       return KernelStatus{2, "reduce: argmin / argmax run on the host"};
     default:
       break;
+  }
+  if (rows) {
+    return RunReduceRows(task, plan, DoubleOp{task.reduce_op}, init, AsDouble{},
+                         static_cast<double*>(d_out), stream);
   }
   const auto in = thrust::make_transform_iterator(counting, eval);
   return RunReduce(in, static_cast<double*>(d_out), num_partials, segment,

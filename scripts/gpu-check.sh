@@ -15,12 +15,12 @@ case "${1:-}" in
   pack)
     scripts/deps.sh
     cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES=90 -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_EXAMPLES=OFF >/dev/null
+      -DCMAKE_CUDA_ARCHITECTURES=90 -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_EXAMPLES=ON >/dev/null
     cmake --build build-gpu -j"$(nproc)" --target scheduler cpu-worker cuda-worker tessera \
-      cuda_worker_test adaptive_cluster_test
+      cuda_worker_test adaptive_cluster_test gpu_kernel_bench
     ../shared/tools/gpu-bundle.sh .gpu build-gpu/bin/scheduler build-gpu/bin/cpu-worker \
       build-gpu/bin/cuda-worker build-gpu/bin/tessera build-gpu/tests/cuda_worker_test \
-      build-gpu/tests/adaptive_cluster_test
+      build-gpu/tests/adaptive_cluster_test build-gpu/bin/gpu_kernel_bench
     cp scripts/gpu-check.sh bench/run_cli.sh .gpu/
     du -sh .gpu
     ;;
@@ -40,8 +40,14 @@ case "${1:-}" in
       nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
       echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc)"
     } | tee "$out/machine.txt"
-    "$bin/cuda_worker_test" 2>&1 | tee "$out/cuda_worker_test.txt" || true
-    "$bin/adaptive_cluster_test" --gtest_filter='*Gpu*' 2>&1 | tee "$out/adaptive_gpu_test.txt" || true
+    # The device's own work first (B1-B3 through the CUDA executor, B7 against the copy
+    # bandwidth), then the tests, then the two clusters.
+    timeout 150 "$bin/gpu_kernel_bench" --repeat 3 --threads 4 >"$out/gpu_kernels.json" \
+      2>"$out/gpu_kernels.err" || echo "gpu_kernel_bench failed: $?" >>"$out/gpu_kernels.err"
+    cat "$out/gpu_kernels.json" "$out/gpu_kernels.err"
+    timeout 120 "$bin/cuda_worker_test" 2>&1 | tee "$out/cuda_worker_test.txt" || true
+    timeout 90 "$bin/adaptive_cluster_test" --gtest_filter='*Gpu*' 2>&1 |
+      tee "$out/adaptive_gpu_test.txt" || true
 
     run_cluster() {  # kind workers threads
       local kind=$1 n=$2 threads=$3 log=$out/cluster-$1.log
@@ -61,7 +67,8 @@ case "${1:-}" in
       for _ in $(seq 600); do
         [ "$(grep -c 'registered with scheduler' "$log")" -ge "$n" ] && break; sleep 0.1
       done
-      TESSERA=$bin/tessera "$here/run_cli.sh" "$addr" "$kind" 3 | tee -a "$out/results.md" || true
+      TESSERA=$bin/tessera timeout 100 "$here/run_cli.sh" "$addr" "$kind" 3 |
+        tee -a "$out/results.md" || true
       kill "$sched" $(jobs -p) 2>/dev/null || true
       wait 2>/dev/null || true
     }

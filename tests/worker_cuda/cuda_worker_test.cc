@@ -125,8 +125,10 @@ TEST(CudaKernels, UniformIsPhiloxBitForBit) {
 
 // Runs every task of `root`'s lowering on both executors and compares each result: bit for bit
 // where `exact`, else within `rtol` (sums re-associate; device transcendentals differ by ulps).
+// `on_device`: whether some task of the lowering runs on the device (argmin / argmax run on the
+// host by design).
 void CompareExecutors(const std::string& what, const graph::NodePtr& root, bool exact,
-                      double rtol) {
+                      double rtol, bool on_device = true) {
   auto executor = CudaTaskExecutor::Create({});
   ASSERT_TRUE(executor.ok()) << executor.status();
   auto lowered = graph::Lower(root);
@@ -161,7 +163,11 @@ void CompareExecutors(const std::string& what, const graph::NodePtr& root, bool 
     }
     store[task.key] = std::make_shared<const ChunkBuffer>(*std::move(cpu));
   }
-  EXPECT_GT((*executor)->device_tasks(), 0) << what;
+  if (on_device) {
+    EXPECT_GT((*executor)->device_tasks(), 0) << what;
+  } else {
+    EXPECT_EQ((*executor)->device_tasks(), 0) << what;
+  }
 }
 
 TEST(CudaExecutor, MatchesCpuExecutor) {
@@ -230,7 +236,64 @@ TEST(CudaExecutor, MatchesCpuExecutor) {
                                                           Scalar(0.999, true)),
                                       {}, false)),
                    true, 0);
-  CompareExecutors("argmax (host)", must(ArgReduce(ReduceOp::kArgmax, x, 1)), true, 0);
+  CompareExecutors("argmax (host)", must(ArgReduce(ReduceOp::kArgmax, x, 1)), true, 0,
+                   /*on_device=*/false);
+}
+
+// Rows of 256 elements or more take the device's row kernels (no per-element division, the
+// program in shared memory, a two-pass block reduction); the test above has narrow chunks,
+// which take the element-wise path. The same comparisons on wide rows, 1 to 3 axes.
+TEST(CudaExecutor, MatchesCpuExecutorOnWideRows) {
+  TESSERA_REQUIRE_GPU();
+  using namespace graph;
+  auto must = [](absl::StatusOr<NodePtr> n) {
+    EXPECT_TRUE(n.ok()) << n.status();
+    return *n;
+  };
+  const NodePtr x = must(Random({37, 3000}, RandomDist::kUniform, 0, 1, 4, DType::kFloat64,
+                                ChunkSpec({20, 1300})));
+  const NodePtr small = must(Random({37, 300}, RandomDist::kUniform, 0, 1, 8, DType::kFloat64,
+                                    ChunkSpec({37, 300})));
+  const NodePtr ints = must(Random({30, 2000}, RandomDist::kUniform, -1000, 1000, 6,
+                                   DType::kInt64, ChunkSpec({16, 1000})));
+  const NodePtr f32 = must(Random({4, 5, 700}, RandomDist::kUniform, 0, 1, 2, DType::kFloat32,
+                                  ChunkSpec({3, 2, 700})));
+  const NodePtr line = must(Random({100000}, RandomDist::kUniform, 0, 1, 5, DType::kFloat64,
+                                   ChunkSpec(30000)));
+  auto bin = [&](BinaryOp op, NodePtr a, NodePtr b) { return must(Binary(op, a, b)); };
+  const NodePtr reversed =
+      must(graph::Slice(x, {IndexItem::Slice({}, {}, -1), IndexItem::Slice({}, {}, -1)}));
+  CompareExecutors("wide random", x, true, 0);
+  CompareExecutors("wide random float32, 3 axes", f32, true, 0);
+  CompareExecutors("wide x[::-1, ::-1] * x + 1",
+                   bin(BinaryOp::kAdd, bin(BinaryOp::kMultiply, reversed, x), Scalar(1, true)),
+                   true, 0);
+  CompareExecutors("wide x > 0.5 (bool)", bin(BinaryOp::kGreater, x, Scalar(0.5, true)), true, 0);
+  CompareExecutors("wide astype int32",
+                   must(Unary(UnaryOp::kAstype, bin(BinaryOp::kMultiply, x, Scalar(1000, true)),
+                              DType::kInt32)),
+                   true, 0);
+  CompareExecutors("wide exp(x).mean()", must(Reduce(ReduceOp::kMean,
+                                                     must(Unary(UnaryOp::kExp, x)), {}, false)),
+                   false, 1e-12);
+  CompareExecutors("1-axis sum", must(Reduce(ReduceOp::kSum, line, {}, false)), false, 1e-12);
+  CompareExecutors("wide int sum", must(Reduce(ReduceOp::kSum, ints, {}, false)), true, 0);
+  CompareExecutors("wide int prod of (ints % 3 + 1)",
+                   must(Reduce(ReduceOp::kProd,
+                               bin(BinaryOp::kAdd, bin(BinaryOp::kMod, ints, Scalar(3, false)),
+                                   Scalar(1, false)),
+                               {}, false)),
+                   true, 0);
+  CompareExecutors("wide min", must(Reduce(ReduceOp::kMin, x, {}, false)), true, 0);
+  CompareExecutors("wide max of float32", must(Reduce(ReduceOp::kMax, f32, {}, false)), true, 0);
+  CompareExecutors("wide any", must(Reduce(ReduceOp::kAny, bin(BinaryOp::kGreater, x,
+                                                               Scalar(0.9999, true)),
+                                           {}, false)),
+                   true, 0);
+  CompareExecutors("wide prod of x + 0.5",
+                   must(Reduce(ReduceOp::kProd, bin(BinaryOp::kAdd, small, Scalar(0.5, true)), {},
+                               false)),
+                   false, 1e-12);
 }
 
 TEST(CudaExecutor, TooLargeForTheLimitIsResourceExhausted) {
