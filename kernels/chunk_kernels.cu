@@ -149,6 +149,8 @@ struct SharedProgram {
   DeviceNode nodes[kMaxNodes];
   int64_t row_flat[kMaxNodes];  // leaves: flat index at the current row's column 0
   int64_t col_coef[kMaxNodes];  // leaves: coef of the last axis
+  int8_t inputs[kMaxNodes];     // the kInput nodes, whose loads each tile prefetches
+  int num_inputs;
 };
 
 #define TESSERA_SHARED_PROGRAM(name)                                   \
@@ -160,6 +162,14 @@ __device__ void LoadProgram(const DeviceChunkTask& t, SharedProgram& sp) {
   auto* dst = reinterpret_cast<uint64_t*>(sp.nodes);
   const int words = t.num_nodes * static_cast<int>(sizeof(DeviceNode) / sizeof(uint64_t));
   for (int w = threadIdx.x; w < words; w += blockDim.x) dst[w] = src[w];
+  __syncthreads();
+  if (threadIdx.x == 0) {  // visible to all after StartRow's first barrier
+    int m = 0;
+    for (int i = 0; i < t.num_nodes; ++i) {
+      if (sp.nodes[i].kind == NodeKind::kInput) sp.inputs[m++] = static_cast<int8_t>(i);
+    }
+    sp.num_inputs = m;
+  }
 }
 
 // Called by the whole block for each tile: the leaves' flat indices at column 0 of `row`.
@@ -183,12 +193,12 @@ __device__ void StartRow(const DeviceChunkTask& t, SharedProgram& sp, int64_t ro
 }
 
 // The program's root value at column `col` of the current row (EvalProgram's evaluation, the
-// leaves' indices from StartRow). Not inlined, for the same reason as EvalProgram.
-__device__ __noinline__ double EvalRow(const SharedProgram& sp, int num_nodes, int64_t col) {
+// leaves' indices from StartRow). Inlined into RowKernel, its only caller: one copy, without
+// the cost of a call per element.
+__device__ __forceinline__ double EvalRow(const SharedProgram& sp, int num_nodes, int64_t col) {
   double v[kMaxNodes];
   for (int i = 0; i < num_nodes; ++i) {
     const DeviceNode& n = sp.nodes[i];
-    const int64_t flat = sp.row_flat[i] + sp.col_coef[i] * col;
     double x = 0;
     switch (n.kind) {
       case NodeKind::kFull:
@@ -196,16 +206,16 @@ __device__ __noinline__ double EvalRow(const SharedProgram& sp, int num_nodes, i
         x = n.value;
         break;
       case NodeKind::kArange:
-        x = n.start + n.step * static_cast<double>(flat);
+        x = n.start + n.step * static_cast<double>(sp.row_flat[i] + sp.col_coef[i] * col);
         break;
       case NodeKind::kLinspace:
-        x = LinspaceValue(n, flat);
+        x = LinspaceValue(n, sp.row_flat[i] + sp.col_coef[i] * col);
         break;
       case NodeKind::kRandom:
-        x = RandomValue(n, flat);
+        x = RandomValue(n, sp.row_flat[i] + sp.col_coef[i] * col);
         break;
       case NodeKind::kInput:
-        x = n.window[flat];
+        x = n.window[sp.row_flat[i] + sp.col_coef[i] * col];
         break;
       case NodeKind::kUnary:
         x = element::Unary(static_cast<UnaryOp>(n.op), v[n.arg0]);
@@ -218,40 +228,9 @@ __device__ __noinline__ double EvalRow(const SharedProgram& sp, int num_nodes, i
         x = v[n.arg0] != 0 ? v[n.arg1] : v[n.arg2];  // NaN is true, as NumPy
         break;
     }
-    v[i] = element::RoundValue(n.dtype, x);
+    v[i] = n.dtype == DType::kFloat64 ? x : element::RoundValue(n.dtype, x);
   }
   return v[num_nodes - 1];
-}
-
-template <typename T>
-__device__ __forceinline__ T StoreValue(double v);
-template <>
-__device__ __forceinline__ double StoreValue<double>(double v) { return v; }
-template <>
-__device__ __forceinline__ float StoreValue<float>(double v) { return static_cast<float>(v); }
-template <>
-__device__ __forceinline__ int64_t StoreValue<int64_t>(double v) { return element::ToInt64(v); }
-template <>
-__device__ __forceinline__ int32_t StoreValue<int32_t>(double v) { return element::ToInt32(v); }
-template <>
-__device__ __forceinline__ uint8_t StoreValue<uint8_t>(double v) { return v != 0 ? 1 : 0; }
-
-template <typename T>
-__global__ void __launch_bounds__(kThreads) MaterializeRows(DeviceChunkTask t, RowPlan plan,
-                                                            T* out) {
-  TESSERA_SHARED_PROGRAM(sp);
-  LoadProgram(t, sp);
-  for (int64_t tile = blockIdx.x; tile < plan.tiles; tile += gridDim.x) {
-    const int64_t row = tile / plan.col_tiles;
-    const int64_t col0 = (tile - row * plan.col_tiles) * kTile + threadIdx.x;
-    StartRow(t, sp, row);
-    T* row_out = out + row * plan.cols;
-#pragma unroll
-    for (int j = 0; j < kItems; ++j) {
-      const int64_t col = col0 + int64_t{j} * kThreads;
-      if (col < plan.cols) row_out[col] = StoreValue<T>(EvalRow(sp, t.num_nodes, col));
-    }
-  }
 }
 
 // Element `i` of the region in C order, evaluated.
@@ -399,40 +378,97 @@ KernelStatus RunReduce(In in, Out out, int64_t num_partials, int64_t segment, Op
   return s.ok() ? freed : s;
 }
 
-// Values as an accumulator takes them.
-struct AsDouble {
-  __device__ double operator()(double v) const { return v; }
-};
-struct AsWrappedInt {  // NumPy's integer sum and prod wrap
-  __device__ uint64_t operator()(double v) const {
-    return static_cast<uint64_t>(element::ToInt64(v));
-  }
+// What RowKernel does with each value: store it as the output dtype, or fold it into the
+// block's partial.
+enum class RowMode : int8_t {
+  kFloat64, kFloat32, kInt64, kInt32, kBool, kReduceDouble, kReduceInt,
 };
 
-// Reduce to one partial, first pass: each block folds its tiles and writes one value.
-template <typename Acc, typename Op, typename Convert>
-__global__ void __launch_bounds__(kThreads)
-    ReduceRows(DeviceChunkTask t, RowPlan plan, Op op, Acc init, Convert convert, Acc* block_out) {
-  using BlockReduce = cub::BlockReduce<Acc, kThreads>;
+struct RowArgs {
+  RowMode mode = RowMode::kFloat64;
+  ReduceOp op = ReduceOp::kSum;  // kReduceDouble
+  double init = 0;               // kReduceDouble
+  bool multiply = false;         // kReduceInt: prod (else sum), wrapping as NumPy's
+  void* out = nullptr;           // the values (C order), or one partial per block
+};
+
+__device__ __forceinline__ void PrefetchL2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+// The row walker's one kernel: Materialize and Reduce to one partial, every output dtype and
+// reduction; the mode is uniform, so its branch costs a few instructions per element, and the
+// interpreter is compiled once.
+__global__ void __launch_bounds__(kThreads) RowKernel(DeviceChunkTask t, RowPlan plan, RowArgs a) {
+  using DoubleReduce = cub::BlockReduce<double, kThreads>;
+  using IntReduce = cub::BlockReduce<uint64_t, kThreads>;
+  __shared__ union {
+    typename DoubleReduce::TempStorage d;
+    typename IntReduce::TempStorage i;
+  } temp;
   TESSERA_SHARED_PROGRAM(sp);
-  __shared__ typename BlockReduce::TempStorage temp;
   LoadProgram(t, sp);
-  Acc acc = init;
+  const DoubleOp dop{a.op};
+  double dacc = a.init;
+  uint64_t iacc = a.multiply ? 1 : 0;
   for (int64_t tile = blockIdx.x; tile < plan.tiles; tile += gridDim.x) {
     const int64_t row = tile / plan.col_tiles;
     const int64_t col0 = (tile - row * plan.col_tiles) * kTile + threadIdx.x;
     StartRow(t, sp, row);
+    // One load in flight per element evaluated would leave the memory system idle: ask for all
+    // of the tile's input values first.
+    for (int m = 0; m < sp.num_inputs; ++m) {
+      const int i = sp.inputs[m];
+      const double* w = sp.nodes[i].window + sp.row_flat[i];
 #pragma unroll
+      for (int j = 0; j < kItems; ++j) {
+        const int64_t col = col0 + int64_t{j} * kThreads;
+        if (col < plan.cols) PrefetchL2(w + sp.col_coef[i] * col);
+      }
+    }
+    const int64_t at = row * plan.cols;
+#pragma unroll 1
     for (int j = 0; j < kItems; ++j) {
       const int64_t col = col0 + int64_t{j} * kThreads;
-      if (col < plan.cols) acc = op(acc, convert(EvalRow(sp, t.num_nodes, col)));
+      if (col >= plan.cols) break;
+      const double v = EvalRow(sp, t.num_nodes, col);
+      switch (a.mode) {
+        case RowMode::kFloat64:
+          static_cast<double*>(a.out)[at + col] = v;
+          break;
+        case RowMode::kFloat32:
+          static_cast<float*>(a.out)[at + col] = static_cast<float>(v);
+          break;
+        case RowMode::kInt64:
+          static_cast<int64_t*>(a.out)[at + col] = element::ToInt64(v);
+          break;
+        case RowMode::kInt32:
+          static_cast<int32_t*>(a.out)[at + col] = element::ToInt32(v);
+          break;
+        case RowMode::kBool:
+          static_cast<uint8_t*>(a.out)[at + col] = v != 0 ? 1 : 0;
+          break;
+        case RowMode::kReduceDouble:
+          dacc = dop(dacc, v);
+          break;
+        case RowMode::kReduceInt: {
+          const auto x = static_cast<uint64_t>(element::ToInt64(v));
+          iacc = a.multiply ? iacc * x : iacc + x;
+          break;
+        }
+      }
     }
   }
-  const Acc total = BlockReduce(temp).Reduce(acc, op);
-  if (threadIdx.x == 0) block_out[blockIdx.x] = total;
+  if (a.mode == RowMode::kReduceDouble) {
+    const double total = DoubleReduce(temp.d).Reduce(dacc, dop);
+    if (threadIdx.x == 0) static_cast<double*>(a.out)[blockIdx.x] = total;
+  } else if (a.mode == RowMode::kReduceInt) {
+    const uint64_t total = IntReduce(temp.i).Reduce(iacc, IntOp{a.multiply});
+    if (threadIdx.x == 0) static_cast<uint64_t*>(a.out)[blockIdx.x] = total;
+  }
 }
 
-// Second pass: one block folds the blocks' values in a fixed order.
+// A reduction's second pass: one block folds the blocks' partials in a fixed order.
 template <typename Acc, typename Op>
 __global__ void __launch_bounds__(kThreads)
     FinishReduce(const Acc* in, unsigned n, Op op, Acc init, Acc* out) {
@@ -444,17 +480,23 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) *out = total;
 }
 
-template <typename Acc, typename Op, typename Convert>
-KernelStatus RunReduceRows(const DeviceChunkTask& t, const RowPlan& plan, Op op, Acc init,
-                           Convert convert, Acc* out, cudaStream_t stream) {
+KernelStatus LaunchRows(const DeviceChunkTask& t, const RowPlan& plan, const RowArgs& a,
+                        cudaStream_t stream) {
+  RowKernel<<<GridFor(plan), kThreads, 0, stream>>>(t, plan, a);
+  return FromCuda(cudaGetLastError(), "row kernel launch");
+}
+
+// Reduce to one partial with the row walker: block partials, then FinishReduce into `out`.
+template <typename Acc, typename Op>
+KernelStatus ReduceRows(const DeviceChunkTask& t, const RowPlan& plan, RowArgs a, Op op, Acc init,
+                        Acc* out, cudaStream_t stream) {
   const unsigned grid = GridFor(plan);
   void* partials = nullptr;
   KernelStatus s = FromCuda(cudaMallocAsync(&partials, grid * sizeof(Acc), stream),
                             "cudaMallocAsync (block partials)");
   if (!s.ok()) return s;
-  ReduceRows<<<grid, kThreads, 0, stream>>>(t, plan, op, init, convert,
-                                            static_cast<Acc*>(partials));
-  s = FromCuda(cudaGetLastError(), "reduce kernel launch");
+  a.out = partials;
+  s = LaunchRows(t, plan, a, stream);
   if (s.ok()) {
     FinishReduce<<<1, kThreads, 0, stream>>>(static_cast<const Acc*>(partials), grid, op, init,
                                              out);
@@ -480,25 +522,16 @@ KernelStatus Materialize(const DeviceChunkTask& task, DType out_dtype, void* d_o
   if (n == 0) return {};
   const RowPlan plan = PlanRows(task);
   if (plan.cols >= kMinRow) {
-    const unsigned grid = GridFor(plan);
+    RowArgs a;
+    a.out = d_out;
     switch (out_dtype) {
-      case DType::kFloat64:
-        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<double*>(d_out));
-        break;
-      case DType::kFloat32:
-        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<float*>(d_out));
-        break;
-      case DType::kInt64:
-        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<int64_t*>(d_out));
-        break;
-      case DType::kInt32:
-        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<int32_t*>(d_out));
-        break;
-      case DType::kBool:
-        MaterializeRows<<<grid, kThreads, 0, stream>>>(task, plan, static_cast<uint8_t*>(d_out));
-        break;
+      case DType::kFloat64: a.mode = RowMode::kFloat64; break;
+      case DType::kFloat32: a.mode = RowMode::kFloat32; break;
+      case DType::kInt64: a.mode = RowMode::kInt64; break;
+      case DType::kInt32: a.mode = RowMode::kInt32; break;
+      case DType::kBool: a.mode = RowMode::kBool; break;
     }
-    return FromCuda(cudaGetLastError(), "materialize kernel launch");
+    return LaunchRows(task, plan, a, stream);
   }
   const RegionEval eval{task, n < (int64_t{1} << 32)};
   const auto policy = thrust::cuda::par_nosync.on(stream);
@@ -537,8 +570,11 @@ KernelStatus Reduce(const DeviceChunkTask& task, Accumulator acc, int64_t num_pa
   if (acc == Accumulator::kInt64) {
     const bool multiply = task.reduce_op == ReduceOp::kProd;
     if (rows) {
-      return RunReduceRows(task, plan, IntOp{multiply}, uint64_t{multiply ? 1u : 0u},
-                           AsWrappedInt{}, static_cast<uint64_t*>(d_out), stream);
+      RowArgs a;
+      a.mode = RowMode::kReduceInt;
+      a.multiply = multiply;
+      return ReduceRows(task, plan, a, IntOp{multiply}, uint64_t{multiply ? 1u : 0u},
+                        static_cast<uint64_t*>(d_out), stream);
     }
     const auto in = thrust::make_transform_iterator(counting, SegmentEvalInt{eval});
     return RunReduce(in, static_cast<uint64_t*>(d_out), num_partials, segment, IntOp{multiply},
@@ -563,8 +599,12 @@ KernelStatus Reduce(const DeviceChunkTask& task, Accumulator acc, int64_t num_pa
       break;
   }
   if (rows) {
-    return RunReduceRows(task, plan, DoubleOp{task.reduce_op}, init, AsDouble{},
-                         static_cast<double*>(d_out), stream);
+    RowArgs a;
+    a.mode = RowMode::kReduceDouble;
+    a.op = task.reduce_op;
+    a.init = init;
+    return ReduceRows(task, plan, a, DoubleOp{task.reduce_op}, init, static_cast<double*>(d_out),
+                      stream);
   }
   const auto in = thrust::make_transform_iterator(counting, eval);
   return RunReduce(in, static_cast<double*>(d_out), num_partials, segment,
