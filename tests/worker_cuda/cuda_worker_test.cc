@@ -290,6 +290,24 @@ TEST(CudaExecutor, MatchesCpuExecutorOnWideRows) {
                                                                Scalar(0.9999, true)),
                                            {}, false)),
                    true, 0);
+  // Axis reductions: the column axis is the last when it is reduced and long enough, else the
+  // longest reduced axis (B3's chunks (1000, 1000, 5) reduced over axes 1 and 2).
+  CompareExecutors("wide sum axis 1", must(Reduce(ReduceOp::kSum, x, {1}, false)), false, 1e-12);
+  CompareExecutors("wide int sum axis 1", must(Reduce(ReduceOp::kSum, ints, {1}, true)), true, 0);
+  const NodePtr cube = must(Random({40, 600, 5}, RandomDist::kUniform, 0, 1, 9, DType::kFloat64,
+                                   ChunkSpec({16, 600, 5})));
+  CompareExecutors("sum axis (1, 2), a short last axis",
+                   must(Reduce(ReduceOp::kSum, must(Unary(UnaryOp::kArcsin, cube)), {1, 2},
+                               false)),
+                   false, 1e-12);
+  CompareExecutors("max axis 1, kept axes on both sides",
+                   must(Reduce(ReduceOp::kMax, cube, {1}, false)), true, 0);
+  CompareExecutors("mean axis (0, 1) of a reversed cube",
+                   must(Reduce(ReduceOp::kMean,
+                               must(graph::Slice(cube, {IndexItem::Slice({}, {}, -1),
+                                                        IndexItem::Slice({}, {}, -2)})),
+                               {0, 1}, false)),
+                   false, 1e-12);
   CompareExecutors("wide prod of x + 0.5",
                    must(Reduce(ReduceOp::kProd, bin(BinaryOp::kAdd, small, Scalar(0.5, true)), {},
                                false)),
