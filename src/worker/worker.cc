@@ -1,7 +1,9 @@
 #include "worker/worker.h"
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +35,7 @@
 namespace tessera::worker {
 namespace {
 
+namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 bool IsLoopback(const std::string& host) {
@@ -58,6 +61,42 @@ void TrimHeap() {
 #endif
 }
 
+constexpr char kSpillPrefix[] = "tessera-worker-";
+constexpr char kLockName[] = ".lock";
+/// The lock file's name until its lock is taken (then it is renamed to kLockName), so that a
+/// purge never finds a new worker's lock file unlocked.
+constexpr char kNewLockName[] = ".lock-new";
+
+// Removes the spill directories in `base` that no running worker holds: each live worker keeps an
+// exclusive flock on its directory's lock file for as long as its process lives, so a lock that
+// can be taken belongs to a worker that died without cleaning up (SIGKILL, the OOM killer, a
+// power cut). flock works across processes and PID namespaces on one machine, which a PID file
+// would not. Directories without a lock file (one being made, or not made by this code) are
+// left alone.
+void PurgeStaleSpillDirectories(const std::string& base) {
+  std::error_code ec;
+  for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind(kSpillPrefix, 0) != 0) continue;
+    std::error_code entry_ec;
+    if (!it->is_directory(entry_ec)) continue;
+    const fs::path lock = it->path() / kLockName;
+    const int fd = open(lock.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    const bool free = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    if (free) {
+      const auto removed = fs::remove_all(it->path(), entry_ec);
+      if (entry_ec) {
+        TESSERA_LOG(kWarning, "cannot remove the stale spill directory ", it->path().string(),
+                    ": ", entry_ec.message());
+      } else {
+        TESSERA_LOG(kWarning, "removed the stale spill directory ", it->path().string(), " (",
+                    removed, " files; its worker is gone)");
+      }
+    }
+    close(fd);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> MakeSpillDirectory(const std::string& parent) {
@@ -67,15 +106,28 @@ absl::StatusOr<std::string> MakeSpillDirectory(const std::string& parent) {
     base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
   }
   std::error_code ec;
-  std::filesystem::create_directories(base, ec);
+  fs::create_directories(base, ec);
   if (ec) {
     return absl::InvalidArgumentError(
         absl::StrCat("local directory '", base, "' cannot be created: ", ec.message()));
   }
-  std::string path = (std::filesystem::path(base) / "tessera-worker-XXXXXX").string();
+  PurgeStaleSpillDirectories(base);
+  std::string path = (fs::path(base) / absl::StrCat(kSpillPrefix, "XXXXXX")).string();
   if (mkdtemp(path.data()) == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("local directory '", base, "' is not writable: ", std::strerror(errno)));
+  }
+  // Held until the process ends (the descriptor is never closed): the directory is in use.
+  const std::string lock = (fs::path(path) / kNewLockName).string();
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+      std::rename(lock.c_str(), (fs::path(path) / kLockName).c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) close(fd);
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+    return absl::InvalidArgumentError(
+        absl::StrCat("local directory '", base, "': cannot lock ", lock, ": ", why));
   }
   return path;
 }

@@ -54,7 +54,10 @@ struct WorkerOptions {
 
 /// Creates a fresh, private `tessera-worker-XXXXXX` directory inside `parent` (created first if
 /// missing; "" means $TMPDIR, else /tmp) for a worker's spilled results, and returns its path.
-/// Errors (INVALID_ARGUMENT) name `parent` and why it cannot hold one.
+/// The process holds an exclusive flock on the directory's `.lock` file until it exits; first,
+/// the directories in `parent` whose lock is free (their worker died without cleaning up, e.g.
+/// killed with SIGKILL) are removed, with a warning, as Dask's workers purge stale directories. Errors (INVALID_ARGUMENT) name `parent` and why it
+/// cannot hold one.
 absl::StatusOr<std::string> MakeSpillDirectory(const std::string& parent);
 
 /// Checks memory_target and memory_pause: fractions in (0, 1], pause >= target. The message

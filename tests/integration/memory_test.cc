@@ -205,6 +205,34 @@ TEST_F(MemoryTest, APausedWorkerSaysSoAndIsGivenNoTasks) {
   EXPECT_EQ(table.stdout_text().find("big (paused)"), std::string::npos) << table.stdout_text();
 }
 
+// A worker killed with SIGKILL cannot remove its spill directory; the next worker started on the
+// same --local-directory removes it (its lock is free), as Dask's workers purge stale ones.
+TEST_F(MemoryTest, AKilledWorkersDirectoryIsRemovedByTheNextWorker) {
+  LocalProcessCluster cluster(/*workers=*/0);
+  ASSERT_TRUE(cluster.ok()) << cluster.scheduler().stderr_text();
+  auto start = [&](const std::string& name) {
+    return std::make_unique<Subprocess>(
+        "cpu-worker", std::vector<std::string>{"--scheduler", cluster.address(), "--name", name,
+                                               "--memory-limit", "1GiB", "--local-directory",
+                                               dir_.string()});
+  };
+  auto first = start("first");
+  ASSERT_TRUE(first->WaitForOutput("registered with scheduler", std::chrono::seconds(20)))
+      << first->stderr_text();
+  EXPECT_EQ(CountWorkerDirectories(dir_), 1);
+  first->Kill();
+  EXPECT_EQ(CountWorkerDirectories(dir_), 1) << "SIGKILL leaves the directory behind";
+
+  auto second = start("second");
+  ASSERT_TRUE(second->WaitForOutput("registered with scheduler", std::chrono::seconds(20)))
+      << second->stderr_text();
+  EXPECT_EQ(CountWorkerDirectories(dir_), 1) << "only the running worker's";
+  EXPECT_NE(second->stderr_text().find("removed the stale spill directory"), std::string::npos)
+      << second->stderr_text();
+  EXPECT_EQ(second->Stop(), 0) << second->stderr_text();
+  EXPECT_EQ(CountWorkerDirectories(dir_), 0);
+}
+
 int RunWorker(const std::vector<std::string>& extra, std::string* err) {
   std::vector<std::string> args{"--scheduler", "127.0.0.1:1", "--memory-limit", "64MiB"};
   args.insert(args.end(), extra.begin(), extra.end());
