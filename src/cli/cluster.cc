@@ -25,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/address.h"
+#include "common/device_list.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "common/shape.h"
@@ -89,23 +90,14 @@ absl::StatusOr<std::vector<int>> ResolveGpus(const std::string& gpus, const std:
       visible.push_back(index);
     }
   }
-  if (gpus == "all") return visible;
-  std::vector<int> chosen;
-  for (const std::string& part : std::vector<std::string>(absl::StrSplit(gpus, ','))) {
-    int index = -1;
-    if (!absl::SimpleAtoi(part, &index) || index < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--gpus ", gpus, ": '", part, "' is not a device index (or use all)"));
+  // cuda-worker numbers the devices it sees 0 to n - 1, as CUDA does.
+  for (size_t k = 0; k < visible.size(); ++k) {
+    if (visible[k] != static_cast<int>(k)) {
+      return absl::InternalError(absl::StrCat("--gpus ", gpus, ": cuda-worker --list-devices ",
+                                              "listed device ", visible[k], " at position ", k));
     }
-    if (std::find(visible.begin(), visible.end(), index) == visible.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--gpus ", gpus, ": device ", index, " does not exist (this machine shows ",
-          visible.size(), " CUDA device", visible.size() == 1 ? "" : "s",
-          visible.empty() ? "" : ": ", absl::StrJoin(visible, ", "), ")"));
-    }
-    if (std::find(chosen.begin(), chosen.end(), index) == chosen.end()) chosen.push_back(index);
   }
-  return chosen;
+  return ParseDeviceList("--gpus", gpus, static_cast<int>(visible.size()));
 }
 
 struct Child {

@@ -7,8 +7,6 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "common/shape.h"
 
 namespace tessera::cuda {
@@ -51,37 +49,6 @@ absl::StatusOr<std::vector<DeviceInfo>> ListDevices() {
     d.total_memory = static_cast<int64_t>(prop.totalGlobalMem);
     d.multiprocessors = prop.multiProcessorCount;
     out.push_back(std::move(d));
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<int>> ParseDeviceList(const std::string& text, int count) {
-  std::vector<int> out;
-  if (text.empty() || text == "all") {
-    for (int i = 0; i < count; ++i) out.push_back(i);
-    return out;
-  }
-  const std::vector<std::string> parts = absl::StrSplit(text, ',');
-  for (const std::string& part : parts) {
-    char* end = nullptr;
-    const long v = std::strtol(part.c_str(), &end, 10);
-    if (part.empty() || end == nullptr || *end != '\0' || v < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--device ", text, ": '", part, "' is not a device index"));
-    }
-    if (v >= count) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--device ", text, ": device ", v, " is not visible (this machine shows ", count,
-          " CUDA device", count == 1 ? "" : "s", ": 0", count > 1 ? absl::StrCat("-", count - 1) : "",
-          ")"));
-    }
-    for (int seen : out) {
-      if (seen == v) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--device ", text, ": device ", v, " is named twice"));
-      }
-    }
-    out.push_back(static_cast<int>(v));
   }
   return out;
 }

@@ -26,10 +26,6 @@ struct DeviceInfo {
 /// (FAILED_PRECONDITION, with CUDA's own words for it).
 absl::StatusOr<std::vector<DeviceInfo>> ListDevices();
 
-/// Parses a --device list ("0,2", "all" or "") against `count` visible devices; an index that is
-/// not visible is INVALID_ARGUMENT naming it and the devices there are.
-absl::StatusOr<std::vector<int>> ParseDeviceList(const std::string& text, int count);
-
 /// Parses a memory amount for a device of `total` bytes: a fraction in (0, 1] ("0.8") of total,
 /// or bytes with a unit ("24GiB", "512MB"). INVALID_ARGUMENT names the flag and the value.
 absl::StatusOr<int64_t> ParseDeviceBytes(const std::string& flag, const std::string& text,

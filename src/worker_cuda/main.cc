@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/device_list.h"
 #include "common/log.h"
 #include "common/process.h"
 #include "common/shape.h"
@@ -270,7 +271,7 @@ int main(int argc, char** argv) {
       return std::nullopt;
     }
     // The nanny: check everything once here, then start the worker processes.
-    auto chosen = ParseDeviceList(flags.devices, count);
+    auto chosen = ParseDeviceList("--device", flags.devices, count);
     if (!chosen.ok()) {
       std::fprintf(stderr, "error: %s\n", std::string(chosen.status().message()).c_str());
       return 2;

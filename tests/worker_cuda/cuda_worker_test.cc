@@ -39,20 +39,6 @@ bool HaveDevice() { return ListDevices().ok(); }
 
 // ---------------------------------------------------------------- flags, no GPU needed
 
-TEST(DeviceFlags, DeviceList) {
-  EXPECT_EQ(*ParseDeviceList("", 2), (std::vector<int>{0, 1}));
-  EXPECT_EQ(*ParseDeviceList("all", 3), (std::vector<int>{0, 1, 2}));
-  EXPECT_EQ(*ParseDeviceList("1,0", 2), (std::vector<int>{1, 0}));
-  auto bad = ParseDeviceList("7", 1);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("device 7 is not visible"), std::string::npos)
-      << bad.status();
-  EXPECT_NE(bad.status().message().find("1 CUDA device"), std::string::npos) << bad.status();
-  EXPECT_FALSE(ParseDeviceList("0,0", 2).ok());
-  EXPECT_FALSE(ParseDeviceList("gpu1", 2).ok());
-  EXPECT_FALSE(ParseDeviceList("-1", 2).ok());
-}
-
 TEST(DeviceFlags, DeviceBytes) {
   const int64_t total = int64_t{80} << 30;
   EXPECT_EQ(*ParseDeviceBytes("--device-memory-limit", "0.5", total), int64_t{40} << 30);
