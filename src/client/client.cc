@@ -471,8 +471,13 @@ bool Future::done() const {
   if (state_->have_result || state_->have_value || state_->cancelled) return true;
   v1::WaitRequest req;
   req.set_client_id(state_->conn->client_id());
-  req.set_computation_id(state_->submitted.computation_id());
-  for (const auto& k : state_->submitted.keys()) req.add_keys(k);
+  if (state_->is_call) {
+    // A call future's own key: its computation (a map batch) may hold many.
+    req.add_keys(state_->keys[0]);
+  } else {
+    req.set_computation_id(state_->submitted.computation_id());
+    for (const auto& k : state_->submitted.keys()) req.add_keys(k);
+  }
   grpc::ClientContext ctx;
   auto reader = state_->conn->stub()->Wait(&ctx, req);
   v1::WaitUpdate update;

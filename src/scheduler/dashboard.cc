@@ -128,6 +128,7 @@ json InfoJson(const Snapshot& s) {
       {"workers_lost_total", s.counters.workers_lost},
       {"workers_retired_total", s.counters.workers_retired},
       {"keys_moved_total", s.counters.keys_moved},
+      {"tasks_stolen_total", s.counters.tasks_stolen},
       {"desired_workers", DesiredJson(s)},
       {"scale_events_total", s.scale_events},
       {"transfer_bytes_total", s.transfer_bytes},

@@ -173,6 +173,9 @@ std::string RenderMetrics(const Snapshot& s, const LatencyHistogram::Counts& lat
   m.Family("tessera_keys_moved_total", "counter",
            "Results copied off retiring workers to other workers.");
   m.Sample("tessera_keys_moved_total", "", s.counters.keys_moved);
+  m.Family("tessera_tasks_stolen_total", "counter",
+           "Queued tasks given back by workers that paused for memory, and run elsewhere.");
+  m.Sample("tessera_tasks_stolen_total", "", s.counters.tasks_stolen);
   m.Family("tessera_transfer_bytes_total", "counter",
            "Bytes workers fetched from other workers to run tasks.");
   m.Sample("tessera_transfer_bytes_total", "", s.transfer_bytes);

@@ -381,6 +381,11 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
           FetchesToProto(commands, &fetch);
           if (!stream->Write(fetch)) return;
         }
+        if (!commands.steals.empty()) {
+          v1::SchedulerMessage steal;
+          for (auto& key : commands.steals) steal.mutable_steal()->add_keys(std::move(key));
+          if (!stream->Write(steal)) return;
+        }
         if (commands.close) {
           // Retired: the worker exits on this and ends the stream, which removes it below.
           v1::SchedulerMessage close;
@@ -539,6 +544,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
         state_.TaskFailed(id, f.key(), f.message(), code);
       }
       for (const auto& key : msg.events().acquired()) state_.KeyAcquired(id, key);
+      for (const auto& key : msg.events().stolen()) state_.TaskStolen(id, key);
       for (const auto& f : msg.events().acquire_failed()) {
         state_.AcquireFailed(id, f.key(), f.message());
       }

@@ -99,6 +99,7 @@ WorkerId SchedulerState::AddWorker(const WorkerSpec& spec) {
   }
   ++version_;
   Schedule();
+  StealFromPausedWorkers();
   return id;
 }
 
@@ -400,10 +401,56 @@ std::optional<WorkerId> SchedulerState::FindWorker(std::string_view name_or_addr
 void SchedulerState::UpdateMetrics(WorkerId id, const WorkerMetrics& metrics) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
+  const bool changed = it->second.metrics.paused != metrics.paused;
   const bool resumed = it->second.metrics.paused && !metrics.paused;
   it->second.metrics = metrics;
   // Tasks held back while every worker was paused go out as soon as one resumes.
   if (resumed) Schedule();
+  if (changed) StealFromPausedWorkers();
+}
+
+void SchedulerState::StealFromPausedWorkers() {
+  std::vector<std::pair<WorkerId, const Worker*>> takers;
+  bool any_paused = false;
+  for (const auto& [id, w] : workers_) {
+    any_paused = any_paused || (w.metrics.paused && !w.processing.empty());
+    if (!w.metrics.paused && !w.retiring) takers.emplace_back(id, &w);
+  }
+  if (!any_paused || takers.empty()) return;
+  for (auto& [id, w] : workers_) {
+    if (!w.metrics.paused) continue;
+    size_t asked = 0;
+    for (Task* t : w.processing) {
+      if (t->steal_asked) continue;
+      for (const auto& [taker, o] : takers) {
+        if (CanRun(t, taker, *o)) {
+          t->steal_asked = true;
+          w.outbox.steals.push_back(t->spec->key);
+          ++asked;
+          break;
+        }
+      }
+    }
+    if (asked > 0) {
+      TESSERA_LOG(kInfo, "worker ", w.spec.name, " is paused for memory: asking it to give back ",
+                  asked, " queued task", asked == 1 ? "" : "s");
+    }
+  }
+}
+
+void SchedulerState::TaskStolen(WorkerId worker, std::string_view key) {
+  auto wit = workers_.find(worker);
+  Task* t = Find(key);
+  if (wit == workers_.end() || t == nullptr || t->status != TaskStatus::kProcessing ||
+      t->processing_on != worker) {
+    return;
+  }
+  Unassign(wit->second, t);
+  t->processing_on = -1;
+  SetStatus(t, TaskStatus::kQueued);
+  ready_.push_front(t);
+  ++counters_.tasks_stolen;
+  Schedule();
 }
 
 // ---------------------------------------------------------------- clients
@@ -1001,6 +1048,7 @@ void SchedulerState::Assign(Task* t, const Placement& p) {
   Worker& w = workers_.at(p.worker);
   SetStatus(t, TaskStatus::kProcessing);
   t->processing_on = p.worker;
+  t->steal_asked = false;
   w.processing.insert(t);
   t->assigned_seconds = p.seconds;
   w.queued_seconds += p.seconds;

@@ -78,6 +78,7 @@ struct StateCounters {
   int64_t workers_lost = 0;     ///< workers removed without retirement (died, timed out)
   int64_t workers_retired = 0;  ///< workers closed by a graceful retirement
   int64_t keys_moved = 0;       ///< results copied off retiring workers
+  int64_t tasks_stolen = 0;     ///< queued tasks given back by paused workers, placed elsewhere
 };
 
 /// A program as the scheduler stores it: an id unique in this scheduler.
@@ -106,10 +107,13 @@ struct WorkerCommands {
   std::vector<std::string> releases;
   /// Keys to copy from other workers (a retiring worker's results moving here).
   std::vector<AssignedInput> fetches;
+  /// Assigned tasks to give back if they have not started (the worker paused).
+  std::vector<std::string> steals;
   /// The worker has been retired: close its session (after sending the above).
   bool close = false;
   bool empty() const {
-    return programs.empty() && tasks.empty() && releases.empty() && fetches.empty() && !close;
+    return programs.empty() && tasks.empty() && releases.empty() && fetches.empty() &&
+           steals.empty() && !close;
   }
 };
 
@@ -197,7 +201,13 @@ class SchedulerState {
   /// Forgets a worker: its processing tasks go back to the queue and results only it held are
   /// recomputed from their lineage where still needed.
   void RemoveWorker(WorkerId id);
+  /// A heartbeat's figures. A worker paused for memory is asked to give back the tasks it was
+  /// assigned and has not started (WorkerCommands::steals) that another worker, neither paused
+  /// nor retiring, could run: when it pauses, and when such a worker joins or resumes.
   void UpdateMetrics(WorkerId id, const WorkerMetrics& metrics);
+  /// The worker gave back `key` (StealTasks) before starting it: it is queued again and placed
+  /// elsewhere. Ignored when `key` is no longer processing on that worker.
+  void TaskStolen(WorkerId worker, std::string_view key);
   bool HasWorker(WorkerId id) const { return workers_.count(id) != 0; }
   /// Starts a graceful retirement: the worker gets no new tasks, those it runs finish, and every
   /// result that only it holds is copied to another worker (WorkerCommands::fetches). When none is
@@ -306,6 +316,7 @@ class SchedulerState {
     std::string oom_error;        ///< the last such failure's message
     double assigned_seconds = 0;  ///< estimated duration added to its worker's queued_seconds
     int suspicious = 0;           ///< workers that died while running it
+    bool steal_asked = false;     ///< its paused worker was asked to give it back
     WorkerId moving_to = -1;      ///< a worker fetching it off a retiring holder...
     WorkerId moving_from = -1;    ///< ... that holder
     int move_attempts = 0;
@@ -388,6 +399,9 @@ class SchedulerState {
   /// result fits the worker's memory limit, and it did not run out of memory on it.
   bool CanRun(const Task* t, WorkerId id, const Worker& w) const;
   void Unassign(Worker& w, Task* t);  // takes t off w's processing set
+  /// Asks each paused worker for the assigned tasks that a worker neither paused nor retiring
+  /// could run, once per assignment (on a pause, a resume, or a new worker).
+  void StealFromPausedWorkers();
   /// Moves the results only retiring worker `id` holds; closes it when there are none left.
   void AdvanceRetirement(WorkerId id);
   /// Asks some other worker to fetch `t` off retiring worker `from`; false when none can.

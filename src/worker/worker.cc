@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <grpcpp/grpcpp.h>
 
@@ -382,7 +383,8 @@ class Worker::Impl {
         }
         v1::WorkerMessage events;
         const bool have_events = pending_.done_size() + pending_.failed_size() +
-                                     pending_.acquired_size() + pending_.acquire_failed_size() >
+                                     pending_.acquired_size() + pending_.acquire_failed_size() +
+                                     pending_.stolen_size() >
                                  0;
         if (have_events) {
           events.mutable_events()->Swap(&pending_);
@@ -471,6 +473,27 @@ class Worker::Impl {
         cv_.notify_all();
       } else if (msg.has_release()) {
         for (const auto& key : msg.release().keys()) store_.Erase(key);
+      } else if (msg.has_steal()) {
+        // Paused: the tasks not started yet go back to the scheduler, which places them on a
+        // worker that is not. A task already running is not in jobs_ and finishes here.
+        std::lock_guard<std::mutex> lock(mu_);
+        const std::unordered_set<std::string> wanted(msg.steal().keys().begin(),
+                                                     msg.steal().keys().end());
+        std::deque<Job> kept;
+        for (Job& job : jobs_) {
+          if (job.generation == generation && wanted.count(job.task.key()) != 0) {
+            pending_.add_stolen(job.task.key());
+          } else {
+            kept.push_back(std::move(job));
+          }
+        }
+        if (kept.size() != jobs_.size()) {
+          TESSERA_LOG(kInfo, "gave back ", jobs_.size() - kept.size(),
+                      " queued tasks to the scheduler (paused)");
+          jobs_ = std::move(kept);
+          events_ready_ = true;
+          cv_.notify_all();
+        }
       }
     }
     {

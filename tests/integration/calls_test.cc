@@ -44,6 +44,21 @@ TEST_F(CallsTest, SubmitRunsBuiltins) {
   EXPECT_EQ(client_->submit("inc", 41).get().scalar<int64_t>(), 42);
 }
 
+// done() asks the scheduler about the future's own key: false while the call runs (one of a map
+// batch too), true once it has finished.
+TEST_F(CallsTest, DoneSaysWhetherTheCallHasFinished) {
+  Future slow = client_->submit("sleep", 1.5);
+  EXPECT_FALSE(slow.done());
+  std::vector<Future> batch = client_->map("sleep", std::vector<Arg>{0.0, 1.5});
+  EXPECT_EQ(batch[0].result().as_double(), 0.0);
+  EXPECT_TRUE(batch[0].done());
+  EXPECT_FALSE(batch[1].done());
+  EXPECT_EQ(slow.result().as_double(), 1.5);
+  EXPECT_TRUE(slow.done());
+  EXPECT_EQ(batch[1].result().as_double(), 1.5);
+  EXPECT_TRUE(batch[1].done());
+}
+
 TEST_F(CallsTest, IdentityRoundTripsEveryValueType) {
   std::vector<uint8_t> bytes(3 * 8);
   const double data[3] = {1.5, -2, 3};

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics_util.h"
 #include "subprocess.h"
 #include "tessera/tessera.h"
 
@@ -203,6 +204,53 @@ TEST_F(MemoryTest, APausedWorkerSaysSoAndIsGivenNoTasks) {
   EXPECT_EQ(table.Wait(std::chrono::seconds(20)), 0) << table.stderr_text();
   EXPECT_NE(table.stdout_text().find("small (paused)"), std::string::npos) << table.stdout_text();
   EXPECT_EQ(table.stdout_text().find("big (paused)"), std::string::npos) << table.stdout_text();
+}
+
+// A worker that pauses for memory gives back the tasks queued behind the one holding the memory,
+// and a worker that joins runs them at once (as Dask's work stealing moves a paused worker's
+// queued tasks); without that they would wait for the memory to be freed.
+TEST_F(MemoryTest, APausedWorkersQueuedTasksRunOnAnotherWorker) {
+  LocalProcessCluster cluster(/*workers=*/0, /*threads=*/1, /*dashboard=*/true);
+  ASSERT_TRUE(cluster.ok()) << cluster.scheduler().stderr_text();
+  Subprocess a("cpu-worker", {"--scheduler", cluster.address(), "--name", "a", "--nthreads", "1",
+                              "--memory-limit", "128MiB", "--local-directory", dir_.string(),
+                              "--preload", TESSERA_MEMORY_PLUGIN});
+  ASSERT_TRUE(a.WaitForOutput("registered with scheduler", std::chrono::seconds(20)))
+      << a.stderr_text();
+  Client client = Client::connect(cluster.address());
+  // a's one thread holds 200 MiB for 8 s, far above its pause mark (0.85 x 128 MiB); the two
+  // calls queue behind it on a, the only worker.
+  const auto started = std::chrono::steady_clock::now();
+  Future hog = client.submit("hold_memory", 200, 8.0);
+  std::vector<Future> queued{client.submit("inc", 1), client.submit("inc", 2)};
+  EXPECT_FALSE(hog.done()) << "a call that holds for 8 s";
+  auto paused = [&] {
+    for (const WorkerInfo& w : client.scheduler_info().workers) {
+      if (w.name == "a") return w.paused;
+    }
+    return false;
+  };
+  const auto deadline = started + std::chrono::seconds(6);
+  while (!paused() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(paused()) << a.stderr_text();
+
+  Subprocess b("cpu-worker", {"--scheduler", cluster.address(), "--name", "b", "--nthreads", "1",
+                              "--memory-limit", "1GiB", "--local-directory", dir_.string()});
+  const std::vector<Value> got = client.gather(queued);
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].as_int(), 2);
+  EXPECT_EQ(got[1].as_int(), 3);
+  EXPECT_LT(waited, 7.5) << "the queued calls waited for the memory to be freed";
+  EXPECT_FALSE(hog.done()) << "hold_memory ended before the calls: the test proves nothing";
+  EXPECT_EQ(hog.result().as_double(), 200.0);
+  EXPECT_TRUE(hog.done());
+  EXPECT_EQ(testing::ReadMetric(cluster.dashboard_port(), "tessera_tasks_stolen_total"), 2);
+  EXPECT_NE(a.stderr_text().find("gave back 2 queued tasks"), std::string::npos)
+      << a.stderr_text();
 }
 
 // A worker killed with SIGKILL cannot remove its spill directory; the next worker started on the

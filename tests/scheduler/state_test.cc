@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <set>
 
 namespace tessera::scheduler {
 namespace {
@@ -427,7 +428,77 @@ TEST(SchedulerState, PausedWorkersGetNoTasksUntilTheyResume) {
 
   s.UpdateMetrics(a, WorkerMetrics{});  // resumed: the queue drains to it
   EXPECT_EQ(s.TakeCommands(a).tasks.size(), 3u);
+  // and paused `b` is asked to give back the two leaves it holds, which `a` could run.
+  const WorkerCommands to_b = s.TakeCommands(b);
+  EXPECT_TRUE(to_b.tasks.empty());
+  EXPECT_EQ(to_b.steals.size(), 2u);
+}
+
+// A worker that pauses for memory gives back the tasks it has not started, as Dask's work
+// stealing moves queued tasks: the scheduler asks for every task another worker could run,
+// places those the worker gives back elsewhere, and lets the one it had started finish there.
+TEST(SchedulerState, APausedWorkersQueuedTasksMoveToAnotherWorker) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 1));
+  auto r = s.Submit("c1", TreeGraph("sum", 3));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const WorkerCommands first = s.TakeCommands(a);
+  ASSERT_EQ(first.tasks.size(), 3u);  // one thread, saturation 2: all three leaves
+  const WorkerId b = s.AddWorker(Spec("b", 1));
   EXPECT_FALSE(s.HasCommands(b));
+
+  WorkerMetrics paused;
+  paused.paused = true;
+  s.UpdateMetrics(a, paused);
+  const WorkerCommands steal = s.TakeCommands(a);
+  ASSERT_EQ(steal.steals.size(), 3u);
+  EXPECT_TRUE(steal.tasks.empty());
+  s.UpdateMetrics(a, paused);  // still paused: not asked again
+  EXPECT_FALSE(s.HasCommands(a));
+
+  // `a` had started the first leaf; it gives back the other two.
+  const std::string started = first.tasks[0].spec->key;
+  s.TaskStolen(a, first.tasks[1].spec->key);
+  s.TaskStolen(a, first.tasks[2].spec->key);
+  s.TaskStolen(a, "sum/7");  // no such task: ignored
+  const WorkerCommands moved = s.TakeCommands(b);
+  ASSERT_EQ(moved.tasks.size(), 2u);
+  std::set<std::string> keys;
+  for (const auto& t : moved.tasks) keys.insert(t.spec->key);
+  EXPECT_EQ(keys, (std::set<std::string>{first.tasks[1].spec->key, first.tasks[2].spec->key}));
+  EXPECT_EQ(s.counters().tasks_stolen, 2);
+
+  s.TaskFinished(a, TaskResult{started, 8, Scalar(1), 0.001});
+  s.TaskStolen(a, started);  // too late, it finished: ignored
+  for (const auto& t : moved.tasks) s.TaskFinished(b, TaskResult{t.spec->key, 8, Scalar(1), 0.001});
+  EXPECT_FALSE(s.HasCommands(a));  // paused: the combine goes to b
+  EXPECT_EQ(FinishAll(s, b), 1);
+  EXPECT_TRUE(s.GetProgress(r->computation).finished);
+  EXPECT_EQ(s.counters().tasks_stolen, 2);
+}
+
+// With no other worker able to take them, a paused worker keeps its tasks (it starts them as its
+// memory allows) until one that can arrives.
+TEST(SchedulerState, APausedWorkerKeepsItsTasksWhenNoOtherCanTakeThem) {
+  SchedulerState s;
+  const WorkerId a = s.AddWorker(Spec("a", 1));
+  const WorkerId b = s.AddWorker(Spec("b", 1));
+  WorkerMetrics paused;
+  paused.paused = true;
+  s.UpdateMetrics(b, paused);
+  auto r = s.Submit("c1", TreeGraph("sum", 3));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(s.TakeCommands(a).tasks.size(), 3u);
+  s.UpdateMetrics(a, paused);  // the other worker is paused too
+  EXPECT_FALSE(s.HasCommands(a));
+  EXPECT_EQ(s.counters().tasks_stolen, 0);
+
+  // A worker that joins, or one that resumes, can take them: `a` is asked then, once.
+  const WorkerId c = s.AddWorker(Spec("c", 1));
+  EXPECT_EQ(s.TakeCommands(a).steals.size(), 3u);
+  EXPECT_FALSE(s.HasCommands(c));
+  s.UpdateMetrics(b, WorkerMetrics{});
+  EXPECT_FALSE(s.HasCommands(a));
 }
 
 TEST(SchedulerState, ManyTasksScheduleQuickly) {
