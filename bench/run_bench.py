@@ -19,7 +19,6 @@ excluded). A wrong answer on either side stops the run with exit status 1.
     /usr/bin/python3 bench/run_bench.py --skip-dask --extra bench/results/gpu.jsonl
 """
 import argparse
-import datetime
 import json
 import logging
 import math
@@ -35,7 +34,8 @@ import uuid
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_cpu import TesseraCluster, check_b3, cpu_model, tessera_commit  # noqa: E402
+from run_cpu import (TesseraCluster, add_cluster_args, add_output_args,  # noqa: E402
+                     check_b3, check_cluster_args, cpu_model, tessera_commit)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -205,11 +205,7 @@ def dask_record(client, rec, repeat, b1_chunks):
 
 def main():
     ap = argparse.ArgumentParser(description="B1-B6: Tessera (tessera-bench) against Dask.")
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build", "bin"),
-                    help="scheduler, cpu-worker and tessera-bench (default build/bin)")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes on each side")
-    ap.add_argument("--threads", type=int, default=1, help="threads per worker on each side")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per configuration (>= 3)")
+    add_cluster_args(ap)
     ap.add_argument("--quick", action="store_true", help="tessera-bench's --quick sizes")
     ap.add_argument("--workload", default="B1,B2,B3,B4,B5,B6", help="comma list (default B1-B6)")
     ap.add_argument("--size", action="append", default=[],
@@ -218,15 +214,10 @@ def main():
     ap.add_argument("--skip-dask", action="store_true", help="Tessera only")
     ap.add_argument("--extra", action="append", default=[],
                     help="more JSON-lines records for the report (e.g. GPU records)")
-    ap.add_argument("--name", default=None, help="results name (default bench or bench-quick)")
-    ap.add_argument("--date", default=datetime.date.today().isoformat())
-    ap.add_argument("--out-dir", default=os.path.join(REPO, "bench", "results"))
+    ap.add_argument("--gpu-label", default="", help="report.py's --gpu-label for --extra records")
+    add_output_args(ap, "bench or bench-quick")
     args = ap.parse_args()
-    if args.repeat < 3:
-        ap.error(f"--repeat {args.repeat}: at least 3 (min / median / max)")
-    for prog in ("scheduler", "cpu-worker", "tessera", "tessera-bench"):
-        if not os.access(os.path.join(args.bin_dir, prog), os.X_OK):
-            ap.error(f"no {prog} in {args.bin_dir} (build it, or give --bin-dir)")
+    check_cluster_args(ap, args, ("scheduler", "cpu-worker", "tessera", "tessera-bench"))
     name = args.name or ("bench-quick" if args.quick else "bench")
     command = "/usr/bin/python3 bench/run_bench.py " + " ".join(sys.argv[1:])
     os.makedirs(args.out_dir, exist_ok=True)
@@ -298,7 +289,7 @@ def main():
     print(f"wrote {base}.jsonl", file=sys.stderr)
     import report
     return report.main([base + ".jsonl", *args.extra, "--out", base + ".md",
-                        "--command", command])
+                        "--command", command, "--gpu-label", args.gpu_label])
 
 
 if __name__ == "__main__":
