@@ -103,7 +103,7 @@ def target_text(t, d, loopback):
     return "-", ""
 
 
-def markdown(bench, gpu, command, charts):
+def markdown(bench, gpu, command, charts, gpu_label):
     lines = []
     first = next((r for r in bench if r["engine"] == "tessera"), None) or (bench or [{}])[0]
     dask = next((r for r in bench if r["engine"] == "dask"), None)
@@ -166,6 +166,9 @@ def markdown(bench, gpu, command, charts):
     if gpu:
         lines.append("## GPU records (device work of the CUDA worker, bench/gpu_kernels.cc)")
         lines.append("")
+        if gpu_label:
+            lines.append(f"GPU: {gpu_label}.")
+            lines.append("")
         lines.append("| workload | shape | seconds (min / median / max) | elements/s | from |")
         lines.append("| --- | --- | --- | --- | --- |")
         for g in gpu:
@@ -182,7 +185,7 @@ def markdown(bench, gpu, command, charts):
     return "\n".join(lines)
 
 
-def write_charts(bench, gpu, stem):
+def write_charts(bench, gpu, stem, gpu_label):
     """PNG charts next to the Markdown; returns [(title, path)] of those written."""
     try:
         import matplotlib
@@ -208,7 +211,7 @@ def write_charts(bench, gpu, stem):
                         label=labels[engine])
         ax.set(xscale="log", yscale="log", xlabel="chunk size (elements)",
                ylabel="seconds (median, min-max bars)",
-               title=f"B4: da.random.random({b4[0]['size']:.0e}, chunks=c).sum()")
+               title=f"B4: da.random.random({sci(b4[0]['size'])}, chunks=c).sum()")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         written.append(("B4: time against chunk size", _save(fig, plt, stem + "-b4.png")))
@@ -219,7 +222,9 @@ def write_charts(bench, gpu, stem):
             rates[(r["workload"], labels[r["engine"]])] = r["rate"]["value"]
     for g in gpu:
         if g["id"] in ("B1", "B2", "B3"):
-            rates[(g["id"], "Tessera GPU (device work)")] = g["elements_per_second"]
+            # The first record of an id: gpu_kernel_bench writes the per-task run (the code a
+            # cuda-worker runs) before the one-kernel figure.
+            rates.setdefault((g["id"], "Tessera GPU (device work)"), g["elements_per_second"])
     if rates:
         ids = sorted({k[0] for k in rates})
         series = [s for s in ("Tessera CPU", "Dask distributed", "Tessera GPU (device work)")
@@ -233,7 +238,10 @@ def write_charts(bench, gpu, stem):
         ax.set(yscale="log", ylabel="elements per second (median)",
                title="B1-B3: element rate, CPU against GPU and Dask")
         ax.grid(True, axis="y", which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(series), fontsize=8)
+        if gpu and gpu_label:
+            ax.set_title(f"B1-B3: element rate, CPU against GPU and Dask\n(GPU: {gpu_label}, "
+                         "from another run)", fontsize=10)
         written.append(("B1-B3: element rates", _save(fig, plt, stem + "-b1b3.png")))
 
     b5 = [r for r in bench if r["workload"] == "B5" and r["engine"] in labels]
@@ -267,6 +275,9 @@ def main(argv=None):
                                              "gpu_kernel_bench records)")
     ap.add_argument("--out", required=True, help="the Markdown file; charts go beside it")
     ap.add_argument("--command", default="", help="the command that produced the records")
+    ap.add_argument("--gpu-label", default="",
+                    help="what the GPU records ran on (their lines do not say), e.g. "
+                         "'NVIDIA H200, driver 580.159.04'")
     args = ap.parse_args(argv)
     bench, gpu = load(args.files)
     if not bench and not gpu:
@@ -274,9 +285,9 @@ def main(argv=None):
         return 1
     command = args.command or next((r["command"] for r in bench if "command" in r), "")
     stem = args.out[:-3] if args.out.endswith(".md") else args.out
-    charts = write_charts(bench, gpu, stem)
+    charts = write_charts(bench, gpu, stem, args.gpu_label)
     with open(args.out, "w") as f:
-        f.write(markdown(bench, gpu, command, charts) + "\n")
+        f.write(markdown(bench, gpu, command, charts, args.gpu_label) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
