@@ -25,9 +25,11 @@ B4_TARGET = 50          # at 1e3-element chunks
 B5_TARGET = 100_000     # Tessera tasks per second
 B6_TARGET = 0.5         # of loopback TCP bandwidth
 
-NOISE = ("The machine is a shared 2-core VM: another engineer's builds ran beside this run, so "
-         "absolute times drift by tens of percent between runs; the ratios of one run are what "
-         "to read.")
+NOISE = ("The machine is a shared 2-core VM: another engineer's builds and tests ran beside parts "
+         "of this run, on either engine's turn, so absolute times drift by tens of percent and a "
+         "ratio is off by as much where only one side had company. Where records carry it, "
+         "\"(load L)\" after the seconds is the machine's 1-minute load average when that "
+         "configuration's runs ended (2 cores: above 2, the runs had company).")
 
 
 def load(paths):
@@ -75,7 +77,8 @@ def fmt_rate(rate):
 
 def fmt_seconds(r):
     s = r["seconds"]
-    return f"{fmt_s(s['min'])} / {fmt_s(s['median'])} / {fmt_s(s['max'])}"
+    load = f" (load {r['load_average']:.1f})" if "load_average" in r else ""
+    return f"{fmt_s(s['min'])} / {fmt_s(s['median'])} / {fmt_s(s['max'])}{load}"
 
 
 def pairs(bench):
@@ -103,7 +106,7 @@ def target_text(t, d, loopback):
     return "-", ""
 
 
-def markdown(bench, gpu, command, charts, gpu_label):
+def markdown(bench, gpu, command, charts, gpu_label, report_command):
     lines = []
     first = next((r for r in bench if r["engine"] == "tessera"), None) or (bench or [{}])[0]
     dask = next((r for r in bench if r["engine"] == "dask"), None)
@@ -126,6 +129,9 @@ def markdown(bench, gpu, command, charts, gpu_label):
     lines.append("")
     if command:
         lines.append(f"Command: `{command}`")
+        lines.append("")
+    if report_command:
+        lines.append(f"This report: `{report_command}`")
         lines.append("")
     loop = next((r for r in bench if r["engine"] == "loopback-tcp"), None)
     loopback = loop["rate"]["value"] if loop else None
@@ -279,6 +285,9 @@ def main(argv=None):
                     help="what the GPU records ran on (their lines do not say), e.g. "
                          "'NVIDIA H200, driver 580.159.04'")
     args = ap.parse_args(argv)
+    # Run by hand, say how; run by run_bench.py (argv given), its command says it.
+    report_command = "" if argv is not None else "/usr/bin/python3 bench/report.py " + " ".join(
+        a if " " not in a else f'"{a}"' for a in sys.argv[1:])
     bench, gpu = load(args.files)
     if not bench and not gpu:
         print("report: no records understood", file=sys.stderr)
@@ -287,7 +296,7 @@ def main(argv=None):
     stem = args.out[:-3] if args.out.endswith(".md") else args.out
     charts = write_charts(bench, gpu, stem, args.gpu_label)
     with open(args.out, "w") as f:
-        f.write(markdown(bench, gpu, command, charts, args.gpu_label) + "\n")
+        f.write(markdown(bench, gpu, command, charts, args.gpu_label, report_command) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -277,7 +277,8 @@ def main():
                 for rec in [r for r in records if r["engine"] == "tessera"]:
                     d = dask_record(client, rec, args.repeat, b1_chunks)
                     if d is not None:
-                        records.append({**context, **d})
+                        # As tessera-bench's: the 1-minute load average when the runs ended.
+                        records.append({**context, **d, "load_average": os.getloadavg()[0]})
             except WrongAnswer as e:
                 print(f"WRONG ANSWER: {e}\nno results written: a fast wrong answer is a "
                       "failure", file=sys.stderr)

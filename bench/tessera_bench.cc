@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -207,6 +208,10 @@ class Reporter {
     record["ok"] = wrong.empty();
     if (!wrong.empty()) record["wrong"] = wrong;
     record["rate"] = rate ? rate(record["seconds"]["median"].get<double>()) : json(nullptr);
+    // The machine's 1-minute load average when the runs ended: on a shared machine it tells
+    // whose runs had company.
+    double load = 0;
+    if (getloadavg(&load, 1) == 1) record["load_average"] = load;
     Write(record);
     return wrong.empty();
   }
