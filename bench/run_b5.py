@@ -62,7 +62,6 @@ def dask_runs(client, workload, n, repeat):
             assert all(g is None for g in got)
             del futures
             runs.append({"workload": "noop", "tasks": n, "seconds": seconds, "ok": True})
-            print(json.dumps({"side": "dask", **runs[-1]}), file=sys.stderr, flush=True)
         else:
             b0 = time.perf_counter()
             level = [delayed(inc, pure=False)(i) for i in range(n)]

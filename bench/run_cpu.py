@@ -334,26 +334,40 @@ def write_chart(path, records):
 
 # ---- Main ----
 
-def main():
-    ap = argparse.ArgumentParser(description="B1-B4 on the CPU, Tessera against Dask.")
+def add_cluster_args(ap):
+    """The flags run_cpu.py and run_bench.py share: the programs, both clusters' shape, repeats."""
     ap.add_argument("--bin-dir", default=os.path.join(REPO, "build", "bin"),
-                    help="Tessera's programs: scheduler, cpu-worker, tessera (default build/bin)")
+                    help="Tessera's programs (default build/bin)")
     ap.add_argument("--workers", type=int, default=2, help="worker processes on each side")
     ap.add_argument("--threads", type=int, default=1, help="threads per worker on each side")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per side (at least 3)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs per side and configuration (at least 3)")
+
+
+def add_output_args(ap, default_name):
+    """Where the results go: OUT-DIR/DATE-NAME.*."""
+    ap.add_argument("--name", default=None, help=f"results name (default: {default_name})")
+    ap.add_argument("--date", default=datetime.date.today().isoformat())
+    ap.add_argument("--out-dir", default=os.path.join(REPO, "bench", "results"))
+
+
+def check_cluster_args(ap, args, programs):
+    if args.repeat < 3:
+        ap.error(f"--repeat {args.repeat}: at least 3 (min / median / max)")
+    for prog in programs:
+        if not os.access(os.path.join(args.bin_dir, prog), os.X_OK):
+            ap.error(f"no {prog} in {args.bin_dir} (build it, or give --bin-dir)")
+
+def main():
+    ap = argparse.ArgumentParser(description="B1-B4 on the CPU, Tessera against Dask.")
+    add_cluster_args(ap)
     ap.add_argument("--quick", action="store_true",
                     help="small sizes only: B1 20000^2, B2 40000^2, B3 1000x20000x10, B4")
     ap.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B4 (the overhead row always runs)")
-    ap.add_argument("--name", default=None, help="results name (default: cpu or cpu-quick)")
-    ap.add_argument("--date", default=datetime.date.today().isoformat())
-    ap.add_argument("--out-dir", default=os.path.join(REPO, "bench", "results"))
+    add_output_args(ap, "cpu or cpu-quick")
     args = ap.parse_args()
-    if args.repeat < 3:
-        ap.error("--repeat must be at least 3 (min / median / max)")
+    check_cluster_args(ap, args, ("scheduler", "cpu-worker", "tessera"))
     name = args.name or ("cpu-quick" if args.quick else "cpu")
-    for prog in ("scheduler", "cpu-worker", "tessera"):
-        if not os.access(os.path.join(args.bin_dir, prog), os.X_OK):
-            ap.error(f"no {prog} in {args.bin_dir} (build it, or give --bin-dir)")
 
     import dask
     import distributed
