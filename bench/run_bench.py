@@ -19,6 +19,7 @@ excluded). A wrong answer on either side stops the run with exit status 1.
     /usr/bin/python3 bench/run_bench.py --skip-dask --extra bench/results/gpu.jsonl
 """
 import argparse
+import importlib.util
 import json
 import logging
 import math
@@ -218,6 +219,12 @@ def main():
     add_output_args(ap, "bench or bench-quick")
     args = ap.parse_args()
     check_cluster_args(ap, args, ("scheduler", "cpu-worker", "tessera", "tessera-bench"))
+    # Before anything runs: the Dask side and the report's charts need Debian's packages.
+    needed = ([] if args.skip_dask else ["dask", "distributed"]) + ["matplotlib"]
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
+    if missing:
+        ap.error(f"Python module(s) {', '.join(missing)} missing from {sys.executable}: "
+                 "install them with scripts/deps.sh --bench")
     name = args.name or ("bench-quick" if args.quick else "bench")
     command = "/usr/bin/python3 bench/run_bench.py " + " ".join(sys.argv[1:])
     os.makedirs(args.out_dir, exist_ok=True)

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs Tessera's build dependencies from Debian's packages. Idempotent: installs only what is
 # missing, and runs `apt-get update` only when something is.
+#
+#   scripts/deps.sh           what the build and the tests need
+#   scripts/deps.sh --bench   that, and what bench/run_bench.py needs: Dask distributed and
+#                             matplotlib (Debian's, 2022.12), for the runs against Dask and charts
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config
@@ -11,6 +15,11 @@ packages=(
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer (libclang_rt.fuzzer) and the sanitizers
   chromium  # the dashboard's browser test (tests/integration/browser_test.cc); skipped without it
 )
+case "${1:-}" in
+  "") ;;
+  --bench) packages+=(python3-dask python3-distributed python3-matplotlib) ;;
+  *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
