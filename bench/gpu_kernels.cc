@@ -159,6 +159,31 @@ void KernelCheck(const KernelStatus& s, const char* what) {
   if (!s.ok()) Die(std::string(what) + ": " + s.message);
 }
 
+// A program's nodes copied to device memory (cudaFree it).
+DeviceNode* Upload(const std::vector<DeviceNode>& program) {
+  DeviceNode* d = nullptr;
+  CudaMust(cudaMalloc(reinterpret_cast<void**>(&d), program.size() * sizeof(DeviceNode)),
+           "cudaMalloc program");
+  CudaMust(cudaMemcpy(d, program.data(), program.size() * sizeof(DeviceNode),
+                      cudaMemcpyHostToDevice),
+           "program upload");
+  return d;
+}
+
+// A task over the whole (rows, cols) region, reduced over both axes or materialised.
+DeviceChunkTask WholeRegion(const DeviceNode* nodes, int num_nodes, int64_t rows, int64_t cols,
+                            bool reduce) {
+  DeviceChunkTask t;
+  t.ndim = 2;
+  t.num_nodes = num_nodes;
+  t.nodes = nodes;
+  t.region[0] = rows;
+  t.region[1] = cols;
+  t.reduced[0] = t.reduced[1] = reduce;
+  t.reduce_op = graph::ReduceOp::kSum;
+  return t;
+}
+
 // B7: y = exp(x) * 2 + 1 over a 4 GiB float64 array x already on the device, materialised, then
 // y.sum(); and the same sum fused (never storing y). Bandwidth counts the bytes each kernel must
 // move (read x and write y; read y; read x), against a device-to-device copy of x.
@@ -210,31 +235,11 @@ void B7(int repeat) {
       scalar(1),
       op(NodeKind::kBinary, static_cast<int8_t>(graph::BinaryOp::kAdd), 3, 4)};
   const std::vector<DeviceNode> sum_program = {input_node(y)};
-  auto upload = [&](const std::vector<DeviceNode>& program) {
-    DeviceNode* d = nullptr;
-    CudaMust(cudaMalloc(reinterpret_cast<void**>(&d), program.size() * sizeof(DeviceNode)),
-             "cudaMalloc program");
-    CudaMust(cudaMemcpy(d, program.data(), program.size() * sizeof(DeviceNode),
-                        cudaMemcpyHostToDevice),
-             "program upload");
-    return d;
-  };
-  auto task = [&](const DeviceNode* nodes, int num_nodes, bool reduce) {
-    DeviceChunkTask t;
-    t.ndim = 2;
-    t.num_nodes = num_nodes;
-    t.nodes = nodes;
-    t.region[0] = rows;
-    t.region[1] = cols;
-    t.reduced[0] = t.reduced[1] = reduce;
-    t.reduce_op = graph::ReduceOp::kSum;
-    return t;
-  };
-  DeviceNode* d_y_program = upload(y_program);
-  DeviceNode* d_sum_program = upload(sum_program);
-  const DeviceChunkTask elementwise = task(d_y_program, 6, false);
-  const DeviceChunkTask fused = task(d_y_program, 6, true);
-  const DeviceChunkTask sum = task(d_sum_program, 1, true);
+  DeviceNode* d_y_program = Upload(y_program);
+  DeviceNode* d_sum_program = Upload(sum_program);
+  const DeviceChunkTask elementwise = WholeRegion(d_y_program, 6, rows, cols, false);
+  const DeviceChunkTask fused = WholeRegion(d_y_program, 6, rows, cols, true);
+  const DeviceChunkTask sum = WholeRegion(d_sum_program, 1, rows, cols, true);
 
   const Stats ew = TimeOnDevice(stream, repeat, [&] {
     KernelCheck(Materialize(elementwise, DType::kFloat64, y, stream), "y = exp(x) * 2 + 1");
@@ -295,20 +300,8 @@ void DeviceWork(int repeat) {
   CudaMust(cudaMalloc(reinterpret_cast<void**>(&partial), sizeof(double)), "cudaMalloc");
   auto run = [&](const std::string& name, const std::vector<DeviceNode>& program, int64_t rows,
                  int64_t cols, double lo, double hi) {
-    DeviceNode* d = nullptr;
-    CudaMust(cudaMalloc(reinterpret_cast<void**>(&d), program.size() * sizeof(DeviceNode)),
-             "cudaMalloc program");
-    CudaMust(cudaMemcpy(d, program.data(), program.size() * sizeof(DeviceNode),
-                        cudaMemcpyHostToDevice),
-             "program upload");
-    DeviceChunkTask t;
-    t.ndim = 2;
-    t.num_nodes = static_cast<int>(program.size());
-    t.nodes = d;
-    t.region[0] = rows;
-    t.region[1] = cols;
-    t.reduced[0] = t.reduced[1] = true;
-    t.reduce_op = graph::ReduceOp::kSum;
+    DeviceNode* d = Upload(program);
+    const DeviceChunkTask t = WholeRegion(d, static_cast<int>(program.size()), rows, cols, true);
     const Stats s = TimeOnDevice(stream, repeat, [&] {
       KernelCheck(Reduce(t, Accumulator::kDouble, 1, rows * cols, partial, stream), name.c_str());
     });
