@@ -679,10 +679,19 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
         points->erase(points->begin());
       }
       worker_counts_ = std::move(points);
+      // With --min-workers / --max-workers someone scales by the recommendation: each change is
+      // news. Without them it is only the Desired column of `tessera info`: debug level.
+      const bool scaling = !options_.adaptive.bounds.empty();
       for (const ScaleEvent& e : policy_.TakeEvents()) {
-        TESSERA_LOG(kInfo, "adaptive: ", e.kind, " workers ", e.from, " -> ", e.to, " (",
-                    absl::StrFormat("%.1f", e.seconds_of_work), " s of work, target ",
-                    options_.adaptive.target_seconds, " s)");
+        const std::string line =
+            absl::StrCat("adaptive: ", e.kind, " workers ", e.from, " -> ", e.to, " (",
+                         absl::StrFormat("%.1f", e.seconds_of_work), " s of work, target ",
+                         options_.adaptive.target_seconds, " s)");
+        if (scaling) {
+          TESSERA_LOG(kInfo, line);
+        } else {
+          TESSERA_LOG(kDebug, line);
+        }
       }
     }
   }
