@@ -242,14 +242,10 @@ int RunCluster(const ClusterOptions& o) {
 
   std::optional<Client> client;
   const char* stop_signal = nullptr;
-  const auto tick = std::chrono::duration<double>(std::min(0.25, o.adapt_interval));
+  const double tick = std::min(0.25, o.adapt_interval);
   while (true) {
-    timespec wait{0, static_cast<long>(tick.count() * 1e9)};
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (sig == SIGINT || sig == SIGTERM) {
-      stop_signal = sig == SIGINT ? "SIGINT" : "SIGTERM";
-      break;
-    }
+    stop_signal = WaitForTerminationSignal(signals, tick);
+    if (stop_signal != nullptr) break;
     // Workers that ended.
     int status = 0;
     pid_t pid;

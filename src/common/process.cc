@@ -52,4 +52,14 @@ const char* WaitForTerminationSignal(const sigset_t& signals) {
   return sig == SIGINT ? "SIGINT" : "SIGTERM";
 }
 
+const char* WaitForTerminationSignal(const sigset_t& signals, double seconds) {
+  const auto nanos = static_cast<int64_t>(seconds * 1e9);
+  timespec wait{static_cast<time_t>(nanos / 1'000'000'000),
+                static_cast<long>(nanos % 1'000'000'000)};
+  const int sig = sigtimedwait(&signals, nullptr, &wait);
+  if (sig == SIGINT) return "SIGINT";
+  if (sig == SIGTERM) return "SIGTERM";
+  return nullptr;
+}
+
 }  // namespace tessera

@@ -19,6 +19,9 @@ int64_t SystemMemoryBytes();
 sigset_t BlockTerminationSignals();
 /// Waits for one of the signals blocked by BlockTerminationSignals; returns its name.
 const char* WaitForTerminationSignal(const sigset_t& signals);
+/// The same for at most `seconds` (the polling loops of supervisors): the signal's name, or
+/// nullptr when none came in time.
+const char* WaitForTerminationSignal(const sigset_t& signals, double seconds);
 
 /// Forks and runs `path` with `argv` (argv[0] included) in the child, with every signal
 /// unblocked (callers block SIGINT / SIGTERM to take them with sigwait; the child must get them).

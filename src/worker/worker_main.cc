@@ -183,12 +183,10 @@ int WorkerMain(
   TESSERA_LOG(kInfo, "Waiting to connect to: ", options.scheduler.ToString());
   // Until a termination signal, or until the scheduler retires this worker (`tessera retire`).
   while (true) {
-    timespec tick{0, 200'000'000};
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig == SIGINT || sig == SIGTERM) {
+    if (const char* sig = WaitForTerminationSignal(signals, 0.2)) {
       // Graceful, as `tessera retire`: results only this worker holds move to other workers
       // before it goes, so nothing is recomputed. A second signal does not wait.
-      TESSERA_LOG(kInfo, "received ", sig == SIGINT ? "SIGINT" : "SIGTERM",
+      TESSERA_LOG(kInfo, "received ", sig,
                   ", retiring: moving this worker's results to other workers");
       std::atomic<bool> finished{false};
       std::thread retire([&] {
@@ -200,9 +198,7 @@ int WorkerMain(
         finished = true;
       });
       while (!finished) {
-        timespec wait{0, 50'000'000};
-        const int again = sigtimedwait(&signals, nullptr, &wait);
-        if (again == SIGINT || again == SIGTERM) {
+        if (WaitForTerminationSignal(signals, 0.05) != nullptr) {
           TESSERA_LOG(kWarning, "second signal: stopping without waiting for the retirement");
           (*worker)->Shutdown();  // ends the session: Retire returns
           break;

@@ -117,12 +117,8 @@ int RunNanny(const std::vector<int>& devices, const std::string& base_name,
   const char* stop_signal = nullptr;
   while (true) {
     // A termination signal ends the loop; poll every 100 ms for children that died.
-    timespec wait{0, 100'000'000};
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (sig == SIGINT || sig == SIGTERM) {
-      stop_signal = sig == SIGINT ? "SIGINT" : "SIGTERM";
-      break;
-    }
+    stop_signal = WaitForTerminationSignal(signals, 0.1);
+    if (stop_signal != nullptr) break;
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
