@@ -129,8 +129,7 @@ void SchedulerState::RemoveWorker(WorkerId id) {
       killers.push_back(t);
       continue;
     }
-    SetStatus(t, TaskStatus::kQueued);
-    ready_.push_front(t);
+    Requeue(t);
   }
   for (Task* t : killers) {
     if (t->status != TaskStatus::kProcessing) continue;  // erred as a dependent of another
@@ -446,9 +445,7 @@ void SchedulerState::TaskStolen(WorkerId worker, std::string_view key) {
     return;
   }
   Unassign(wit->second, t);
-  t->processing_on = -1;
-  SetStatus(t, TaskStatus::kQueued);
-  ready_.push_front(t);
+  Requeue(t);
   ++counters_.tasks_stolen;
   Schedule();
 }
@@ -713,6 +710,12 @@ void SchedulerState::LeaveRunning(Task* t) {
     --d->waiters;
     MaybeRelease(d);
   }
+}
+
+void SchedulerState::Requeue(Task* t) {
+  t->processing_on = -1;
+  SetStatus(t, TaskStatus::kQueued);
+  ready_.push_front(t);
 }
 
 void SchedulerState::MakeReady(Task* t) {

@@ -365,6 +365,9 @@ class SchedulerState {
   call::Type ResultType(const std::string& key, const NewTasks& new_tasks) const;
   void EndComputation(Computation* c);
   void MakeReady(Task* t);
+  /// A task taken back from a worker before it finished there (the worker left, or gave it back
+  /// paused): queued again at the front, since it was placed before what waits.
+  void Requeue(Task* t);
   void EnterRunning(Task* t);   // t starts needing its deps
   void LeaveRunning(Task* t);   // t no longer needs its deps
   void Recompute(Task* t);      // bring a released or lost task back
