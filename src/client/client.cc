@@ -274,6 +274,19 @@ void WaitFor(Connection& conn, const v1::SubmitResponse& submitted, const Progre
   WaitKeys(conn, submitted.computation_id(), submitted.keys(), progress);
 }
 
+// A located key's value: inline from the scheduler, or fetched from the first holder that has it.
+absl::StatusOr<ChunkBuffer> FetchLocated(Connection& conn, const std::string& key,
+                                         const v1::KeyLocation& loc) {
+  if (loc.has_inline()) return wire::ChunkFromProto(loc.inline_data());
+  absl::Status last = absl::NotFoundError(absl::StrCat("result ", key, " has no holder"));
+  for (const auto& holder : loc.holders()) {
+    auto chunk = conn.data().Fetch(holder, key);
+    if (chunk.ok()) return chunk;
+    last = chunk.status();
+  }
+  return last;
+}
+
 NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
   auto dtype = wire::DTypeFromProto(submitted.dtype());
   if (!dtype.ok()) Throw(dtype.status());
@@ -296,16 +309,8 @@ NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
   std::vector<int64_t> block(shape.size(), 0);
   for (int i = 0; i < resp.locations_size(); ++i) {
     const auto& loc = resp.locations(i);
-    absl::StatusOr<ChunkBuffer> chunk = absl::NotFoundError(
-        absl::StrCat("result ", loc.key(), " has no holder"));
-    if (loc.has_inline()) {
-      chunk = wire::ChunkFromProto(loc.inline_data());
-    } else {
-      for (const auto& holder : loc.holders()) {
-        chunk = conn.data().Fetch(holder, loc.key());
-        if (chunk.ok()) break;
-      }
-    }
+    const std::string& key = submitted.keys(i);  // locations come in the request's order
+    absl::StatusOr<ChunkBuffer> chunk = FetchLocated(conn, key, loc);
     if (!chunk.ok()) Throw(chunk.status());
     std::vector<int64_t> lo(shape.size());
     Shape expected(shape.size());
@@ -314,7 +319,7 @@ NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
       expected[a] = chunks[a][block[a]];
     }
     if (chunk->shape != expected || chunk->dtype != *dtype) {
-      throw Error(13, absl::StrCat("result chunk ", loc.key(), " has shape ",
+      throw Error(13, absl::StrCat("result chunk ", key, " has shape ",
                                    ShapeToString(chunk->shape), ", expected ",
                                    ShapeToString(expected)));
     }
@@ -362,11 +367,14 @@ std::vector<Value> LocateValues(Connection& conn, const std::vector<std::string>
   std::vector<Value> out;
   out.reserve(keys.size());
   constexpr size_t kBatch = 8192;
+  // One request and response for every batch: cleared messages keep their allocations.
+  v1::LocateRequest req;
+  v1::LocateResponse resp;
   for (size_t start = 0; start < keys.size(); start += kBatch) {
     const size_t end = std::min(keys.size(), start + kBatch);
-    v1::LocateRequest req;
+    req.Clear();
+    resp.Clear();
     for (size_t k = start; k < end; ++k) req.add_keys(keys[k]);
-    v1::LocateResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     const grpc::Status status = conn.stub()->Locate(&ctx, req, &resp);
@@ -374,17 +382,9 @@ std::vector<Value> LocateValues(Connection& conn, const std::vector<std::string>
     if (resp.locations_size() != static_cast<int>(end - start)) {
       throw Error(13, "scheduler answered Locate with the wrong number of keys");
     }
-    for (const auto& loc : resp.locations()) {
+    for (int i = 0; i < resp.locations_size(); ++i) {
       absl::StatusOr<ChunkBuffer> chunk =
-          absl::NotFoundError(absl::StrCat("result ", loc.key(), " has no holder"));
-      if (loc.has_inline()) {
-        chunk = wire::ChunkFromProto(loc.inline_data());
-      } else {
-        for (const auto& holder : loc.holders()) {
-          chunk = conn.data().Fetch(holder, loc.key());
-          if (chunk.ok()) break;
-        }
-      }
+          FetchLocated(conn, keys[start + static_cast<size_t>(i)], resp.locations(i));
       if (!chunk.ok()) Throw(chunk.status());
       auto value = call::FromChunk(std::make_shared<const ChunkBuffer>(*std::move(chunk)));
       if (!value.ok()) Throw(value.status());
@@ -790,7 +790,15 @@ std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::Sub
                                 const std::vector<std::string>& outputs) {
   conn->FlushReleases();
   req.set_client_id(conn->client_id());
-  for (const auto& k : outputs) req.add_call_outputs(k);
+  // Every call's key, in order, is the default (a map): then the keys are not sent twice.
+  const bool every_call = static_cast<size_t>(req.calls_size()) == outputs.size() &&
+                          std::equal(outputs.begin(), outputs.end(), req.calls().begin(),
+                                     [](const std::string& k, const v1::Task& t) {
+                                       return k == t.key();
+                                     });
+  if (!every_call) {
+    for (const auto& k : outputs) req.add_call_outputs(k);
+  }
   v1::SubmitResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
@@ -828,9 +836,10 @@ std::vector<Future> Client::map(const std::string& function, const std::vector<A
   constexpr size_t kBatch = 8192;
   std::vector<Future> out;
   out.reserve(values.size());
+  v1::SubmitRequest req;  // cleared for each batch, keeping its allocations
   for (size_t start = 0; start < values.size(); start += kBatch) {
     const size_t end = std::min(values.size(), start + kBatch);
-    v1::SubmitRequest req;
+    req.Clear();
     req.mutable_calls()->Reserve(static_cast<int>(end - start));
     CallGraphBuilder builder(&req, options);
     std::vector<std::string> keys;
@@ -870,7 +879,8 @@ std::vector<Value> Client::gather(const std::vector<Future>& futures) {
     std::vector<std::string> loose;
     for (auto& [computation, group] : by_computation) {
       if (computation != 0 && outputs[computation] == static_cast<int64_t>(group.size())) {
-        WaitKeys(*impl_->conn, computation, group, nullptr);
+        // The whole computation: the scheduler checks its outputs, no keys need to travel.
+        WaitKeys(*impl_->conn, computation, std::vector<std::string>{}, nullptr);
       } else {
         loose.insert(loose.end(), group.begin(), group.end());
       }

@@ -248,7 +248,7 @@ std::string Signature::ToString() const {
   return absl::StrCat(name, "(", absl::StrJoin(p, ", "), ") -> ", std::string(TypeName(returns)));
 }
 
-absl::Status Signature::Check(const std::vector<Type>& given) const {
+absl::Status Signature::Check(absl::Span<const Type> given) const {
   bool ok = variadic ? given.size() + 1 >= params.size() : given.size() == params.size();
   for (size_t k = 0; ok && k < given.size(); ++k) {
     const Type param = k < params.size() ? params[k] : params.back();

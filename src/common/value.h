@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/chunk.h"
 
 namespace tessera::call {
@@ -75,7 +76,7 @@ struct Signature {
   /// Checks argument types (OK when they fit). The error, INVALID_ARGUMENT, names the function,
   /// its signature and what was given: "add expects add(number, number) -> number; given
   /// (int64, string)".
-  absl::Status Check(const std::vector<Type>& given) const;
+  absl::Status Check(absl::Span<const Type> given) const;
   bool operator==(const Signature&) const = default;
 };
 

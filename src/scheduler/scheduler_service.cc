@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
@@ -51,9 +52,8 @@ WorkerSpec SpecFromProto(const v1::RegisterWorker& r) {
   return s;
 }
 
-void CommandsToProto(const WorkerCommands& commands, v1::SchedulerMessage* assign_msg,
+void CommandsToProto(const WorkerCommands& commands, v1::Assign* assign,
                      v1::SchedulerMessage* release_msg) {
-  auto* assign = assign_msg->mutable_assign();
   for (const auto& p : commands.programs) wire::ProgramToProto(p->program, p->id, assign->add_programs());
   for (const auto& a : commands.tasks) {
     v1::Task* t = assign->add_tasks();
@@ -183,7 +183,10 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     absl::MutexLock lock(&mu_);
     auto result = state_.Submit(req->client_id(), *std::move(graph));
     if (!result.ok()) return rpc::ToGrpc(result.status());
-    for (const auto& k : result->keys) resp->add_keys(k);
+    // Calls: the request named every key already (a map batch has 8192 of them).
+    if (!calls) {
+      for (auto& k : result->keys) resp->add_keys(std::move(k));
+    }
     resp->set_num_tasks(result->num_tasks);
     resp->set_computation_id(result->computation);
     if (!calls) TESSERA_LOG(kDebug, "submitted ", resp->name(), ": ", result->num_tasks, " tasks");
@@ -239,25 +242,25 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
   Status Locate(ServerContext*, const v1::LocateRequest* req, v1::LocateResponse* resp) override {
     if (auto s = ValidateLocate(*req); !s.ok()) return rpc::ToGrpc(s);
-    std::vector<KeyLocation> locations;
+    std::vector<KeyLocation> locations;  // their keys are views of the request's
     {
       absl::MutexLock lock(&mu_);
       locations.reserve(static_cast<size_t>(req->keys_size()));
       for (const auto& key : req->keys()) locations.push_back(state_.Locate(key));
     }
     resp->mutable_locations()->Reserve(static_cast<int>(locations.size()));
-    for (const auto& loc : locations) {
+    for (auto& loc : locations) {
       if (!loc.known) {
-        return Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("key '", loc.key, "' is not known"));
+        return Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("key '", std::string(loc.key), "' is not known"));
       }
       if (loc.status != TaskStatus::kMemory) {
         return Status(grpc::StatusCode::FAILED_PRECONDITION,
-                      absl::StrCat("key '", loc.key, "' is ", std::string(TaskStatusName(loc.status)),
+                      absl::StrCat("key '", std::string(loc.key), "' is ", std::string(TaskStatusName(loc.status)),
                                    loc.error.empty() ? "" : absl::StrCat(": ", loc.error)));
       }
+      // In the request's order; the key itself is not repeated (see docs/protocol.md).
       auto* l = resp->add_locations();
-      l->set_key(loc.key);
-      for (const auto& h : loc.holders) l->add_holders(h);
+      for (auto& h : loc.holders) l->add_holders(std::move(h));
       if (loc.inline_data != nullptr) {
         l->set_has_inline(true);
         wire::ChunkToProto(*loc.inline_data, l->mutable_inline_data());
@@ -351,6 +354,10 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     std::atomic<bool> reader_done{false};
     std::thread writer([&] {
       const absl::Duration heartbeat = absl::Seconds(HeartbeatSeconds());
+      // Cleared and refilled for every batch: a cleared Assign keeps its task objects and their
+      // strings' capacity, so a steady stream of assignments allocates little. (A oneof member
+      // is freed when the oneof is cleared, so the Assign is lent to the message for each write.)
+      v1::Assign assign_body;
       while (true) {
         WorkerCommands commands;
         {
@@ -369,10 +376,15 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
           if (!stream->Write(hb)) return;
           continue;
         }
-        v1::SchedulerMessage assign, release, fetch;
-        CommandsToProto(commands, &assign, &release);
+        v1::SchedulerMessage release, fetch;
+        assign_body.Clear();
+        CommandsToProto(commands, &assign_body, &release);
         if (!commands.tasks.empty() || !commands.programs.empty()) {
-          if (!stream->Write(assign)) return;
+          v1::SchedulerMessage assign;
+          assign.set_allocated_assign(&assign_body);
+          const bool written = stream->Write(assign);
+          (void)assign.release_assign();  // lent, not given
+          if (!written) return;
         }
         if (!commands.releases.empty()) {
           if (!stream->Write(release)) return;
@@ -396,14 +408,25 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
       }
     });
 
-    v1::WorkerMessage msg;
-    while (stream->Read(&msg)) {
+    // Each message is parsed into an arena that is reset after it is handled: a batch of a few
+    // hundred task events costs a few block allocations instead of several per event. Nothing
+    // keeps a pointer into the message past HandleWorkerMessage.
+    google::protobuf::ArenaOptions arena_options;
+    arena_options.start_block_size = 64 << 10;
+    arena_options.max_block_size = 1 << 20;
+    google::protobuf::Arena arena(arena_options);
+    while (true) {
+      auto* msg = google::protobuf::Arena::CreateMessage<v1::WorkerMessage>(&arena);
+      if (!stream->Read(msg)) break;
       const auto received = std::chrono::steady_clock::now();
-      absl::MutexLock lock(&mu_);
-      if (stopping_) break;
-      HandleWorkerMessage(id, spec.name, msg);
-      event_latency_.Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) break;
+        HandleWorkerMessage(id, spec.name, *msg);
+        event_latency_.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+      }
+      arena.Reset();
     }
     {
       absl::MutexLock lock(&mu_);

@@ -1112,8 +1112,7 @@ absl::Status SchedulerState::CheckCall(
     return absl::NotFoundError(absl::StrCat("no worker offers a function named '", spec.function,
                                             "' (offered: ", offered, ")"));
   }
-  std::vector<call::Type> given;
-  given.reserve(spec.call_args.size());
+  absl::InlinedVector<call::Type, 8> given;  // no allocation for the usual few arguments
   for (const graph::CallArg& a : spec.call_args) {
     switch (a.kind) {
       case graph::CallArg::Kind::kLiteral:
@@ -1207,16 +1206,19 @@ Progress SchedulerState::GetKeysProgress(const std::vector<std::string>& keys) c
   return p;
 }
 
-KeyLocation SchedulerState::Locate(const std::string& key) const {
+KeyLocation SchedulerState::Locate(std::string_view key) const {
   KeyLocation loc;
   loc.key = key;
   const Task* t = Find(key);
   if (t == nullptr) return loc;
   loc.known = true;
   loc.status = t->status;
-  loc.holders = Holders(t);
-  loc.inline_data = t->inline_data;
-  loc.error = t->error;
+  if (t->inline_data != nullptr) {
+    loc.inline_data = t->inline_data;
+  } else {
+    loc.holders = Holders(t);
+  }
+  if (t->status == TaskStatus::kErred) loc.error = t->error;
   return loc;
 }
 

@@ -141,7 +141,7 @@ struct Progress {
 };
 
 struct KeyLocation {
-  std::string key;
+  std::string_view key;  ///< the key asked for (a view of the caller's string)
   bool known = false;
   TaskStatus status = TaskStatus::kReleased;
   std::vector<std::string> holders;
@@ -266,7 +266,7 @@ class SchedulerState {
   Progress GetProgress(ComputationId id) const;
   /// Progress of the keys alone (no computation id): finished when all are in memory.
   Progress GetKeysProgress(const std::vector<std::string>& keys) const;
-  KeyLocation Locate(const std::string& key) const;
+  KeyLocation Locate(std::string_view key) const;
   std::vector<WorkerView> Workers() const;
   int64_t NumTasks() const { return static_cast<int64_t>(tasks_.size()); }
   int64_t NumInMemory() const;

@@ -368,6 +368,9 @@ class Worker::Impl {
     // One writer thread: batched task events every few milliseconds, heartbeats every second.
     std::thread writer([&] {
       auto next_heartbeat = Clock::now();
+      // The batch being written; swapped with pending_ and cleared after each write, so both keep
+      // their TaskDone objects (and their strings' capacity) from batch to batch.
+      v1::TaskEvents sending;
       bool retire_sent = false;
       std::unique_lock<std::mutex> lock(mu_);
       while (session_open_ && !stopping_) {
@@ -381,13 +384,12 @@ class Worker::Impl {
           ctx->TryCancel();
           break;
         }
-        v1::WorkerMessage events;
         const bool have_events = pending_.done_size() + pending_.failed_size() +
                                      pending_.acquired_size() + pending_.acquire_failed_size() +
                                      pending_.stolen_size() >
                                  0;
         if (have_events) {
-          events.mutable_events()->Swap(&pending_);
+          sending.Swap(&pending_);
           events_ready_ = false;
         }
         const bool retire = retire_requested_ && !retire_sent;
@@ -396,7 +398,13 @@ class Worker::Impl {
         const bool paused = paused_;
         lock.unlock();
         bool ok = true;
-        if (have_events) ok = stream->Write(events);
+        if (have_events) {
+          v1::WorkerMessage events;
+          events.set_allocated_events(&sending);
+          ok = stream->Write(events);
+          (void)events.release_events();  // lent, not given
+          sending.Clear();
+        }
         if (ok && retire) {
           v1::WorkerMessage msg;
           msg.mutable_retire();

@@ -61,12 +61,13 @@ absl::Status CheckNodeSizes(const v1::Node& p, int i, const RequestLimits& limit
                                                      limits.max_chunks_per_array));
     }
   }
-  return ValidateString(absl::StrCat("graph node ", i, ": source_name"), p.source_name(), limits);
+  return ValidateStringNamed(p.source_name(), limits,
+                             [&] { return absl::StrCat("graph node ", i, ": source_name"); });
 }
 
 }  // namespace
 
-absl::Status ValidateString(const std::string& what, std::string_view value,
+absl::Status ValidateString(absl::string_view what, std::string_view value,
                             const RequestLimits& limits) {
   if (value.size() > limits.max_string_bytes) {
     return absl::InvalidArgumentError(
@@ -75,7 +76,7 @@ absl::Status ValidateString(const std::string& what, std::string_view value,
   return absl::OkStatus();
 }
 
-absl::Status ValidateKeys(const std::string& what,
+absl::Status ValidateKeys(absl::string_view what,
                           const google::protobuf::RepeatedPtrField<std::string>& keys,
                           const RequestLimits& limits) {
   if (keys.size() > limits.max_keys) {
@@ -86,7 +87,8 @@ absl::Status ValidateKeys(const std::string& what,
     if (keys[i].empty()) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": key ", i, " is empty"));
     }
-    TESSERA_RETURN_IF_ERROR(ValidateString(absl::StrCat(what, ": key ", i), keys[i], limits));
+    TESSERA_RETURN_IF_ERROR(
+        ValidateStringNamed(keys[i], limits, [&] { return absl::StrCat(what, ": key ", i); }));
   }
   return absl::OkStatus();
 }
@@ -704,17 +706,20 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     }
     if (proto.key().empty()) return absl::InvalidArgumentError("calls: a task has an empty key");
     TESSERA_RETURN_IF_ERROR(ValidateString("calls: a task's key", proto.key(), limits));
-    TESSERA_RETURN_IF_ERROR(ValidateString(absl::StrCat("calls: task '", proto.key(), "': group"),
-                                           proto.group(), limits));
-    TESSERA_RETURN_IF_ERROR(ValidateString(
-        absl::StrCat("calls: task '", proto.key(), "': function"), proto.function(), limits));
+    TESSERA_RETURN_IF_ERROR(ValidateStringNamed(proto.group(), limits, [&] {
+      return absl::StrCat("calls: task '", proto.key(), "': group");
+    }));
+    TESSERA_RETURN_IF_ERROR(ValidateStringNamed(proto.function(), limits, [&] {
+      return absl::StrCat("calls: task '", proto.key(), "': function");
+    }));
     for (const auto& in : proto.inputs()) {
       if (in.key().empty()) {
         return absl::InvalidArgumentError(
             absl::StrCat("calls: task '", proto.key(), "' has an input with an empty key"));
       }
-      TESSERA_RETURN_IF_ERROR(ValidateString(
-          absl::StrCat("calls: task '", proto.key(), "': input key"), in.key(), limits));
+      TESSERA_RETURN_IF_ERROR(ValidateStringNamed(in.key(), limits, [&] {
+        return absl::StrCat("calls: task '", proto.key(), "': input key");
+      }));
     }
     TESSERA_ASSIGN_OR_RETURN(graph::TaskSpec spec, TaskFromProto(proto));
     if (spec.group.empty()) spec.group = spec.function;

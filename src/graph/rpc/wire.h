@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common.pb.h"
 #include "common/chunk.h"
 #include "graph.pb.h"
@@ -44,11 +45,19 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
 
 /// INVALID_ARGUMENT "<what> is N bytes; at most M" when `value` is longer than
 /// limits.max_string_bytes.
-absl::Status ValidateString(const std::string& what, std::string_view value,
+absl::Status ValidateString(absl::string_view what, std::string_view value,
                             const RequestLimits& limits = {});
+/// The same, with the field's name built by `what()` only when the check fails: validating every
+/// task of a 100 000-task submit must not format (and allocate) a name per task.
+template <typename WhatFn>
+absl::Status ValidateStringNamed(std::string_view value, const RequestLimits& limits,
+                                 WhatFn&& what) {
+  if (value.size() <= limits.max_string_bytes) return absl::OkStatus();
+  return ValidateString(what(), value, limits);
+}
 /// The keys of one request (`what` names it, "locate"): at most limits.max_keys of them, each
 /// non-empty and of at most limits.max_string_bytes.
-absl::Status ValidateKeys(const std::string& what,
+absl::Status ValidateKeys(absl::string_view what,
                           const google::protobuf::RepeatedPtrField<std::string>& keys,
                           const RequestLimits& limits = {});
 
