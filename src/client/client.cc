@@ -10,8 +10,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/log.h"
@@ -704,9 +706,9 @@ class CallGraphBuilder {
       const Frame f = stack.back();
       stack.pop_back();
       const Delayed::Node* n = f.node;
-      if (n->future != nullptr || emitted_.count(n->key) != 0) continue;  // persisted or sent
+      if (n->future != nullptr || emitted_.contains(n)) continue;  // persisted or sent
       if (f.expanded) {
-        emitted_.insert(n->key);
+        emitted_.insert(n);
         EmitCall(n->key, n->function, n->args);
         continue;
       }
@@ -782,7 +784,7 @@ class CallGraphBuilder {
 
   v1::SubmitRequest* req_;
   SubmitOptions options_;
-  std::unordered_set<std::string> emitted_;
+  absl::flat_hash_set<const Delayed::Node*> emitted_;  // a node is its key: one per call
 };
 
 // Sends the calls; returns one future per output key.
@@ -900,7 +902,10 @@ std::vector<Value> Client::gather(const std::vector<Future>& futures) {
 }
 
 std::vector<Future> Client::compute(const std::vector<Delayed>& xs, const SubmitOptions& options) {
-  v1::SubmitRequest req;
+  // A graph may hold hundreds of thousands of calls: its messages live in an arena, freed as a
+  // few blocks rather than one object at a time.
+  google::protobuf::Arena arena;
+  v1::SubmitRequest& req = *google::protobuf::Arena::CreateMessage<v1::SubmitRequest>(&arena);
   CallGraphBuilder builder(&req, options);
   std::vector<std::string> outputs;
   std::unordered_set<std::string> seen;
