@@ -272,7 +272,8 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
   Status Release(ServerContext*, const v1::ReleaseRequest* req, v1::ReleaseResponse*) override {
     if (auto s = ValidateRelease(*req); !s.ok()) return rpc::ToGrpc(s);
     absl::MutexLock lock(&mu_);
-    state_.Release(req->client_id(), {req->keys().begin(), req->keys().end()});
+    state_.Release(req->client_id(),
+                   std::vector<std::string_view>(req->keys().begin(), req->keys().end()));
     return Status::OK;
   }
 
@@ -552,8 +553,13 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
           r.inline_data = std::make_shared<const ChunkBuffer>(*std::move(chunk));
         }
         transfer_bytes_ += d.fetched_bytes();
-        if (record_events_) RecordEvent(worker_name, d);
-        state_.TaskFinished(id, r);
+        if (record_events_) {
+          std::string group;
+          state_.TaskFinished(id, r, &group);
+          RecordEvent(worker_name, d, std::move(group));
+        } else {
+          state_.TaskFinished(id, r);
+        }
       }
       for (const auto& f : msg.events().failed()) {
         if (record_events_) {
@@ -576,11 +582,11 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
   // ---------------------------------------------------------------- dashboard
 
-  void RecordEvent(const std::string& worker, const v1::TaskDone& d)
+  void RecordEvent(const std::string& worker, const v1::TaskDone& d, std::string group)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     TaskEvent e;
     e.key = d.key();
-    e.group = state_.GroupOf(d.key());
+    e.group = std::move(group);
     e.worker = worker;
     e.thread = d.thread();
     if (d.start_time() > 0) {

@@ -615,13 +615,13 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   return result;
 }
 
-void SchedulerState::Release(const std::string& client, const std::vector<std::string>& keys) {
+void SchedulerState::Release(const std::string& client, const std::vector<std::string_view>& keys) {
   auto cw = client_wants_.find(client);
   if (cw == client_wants_.end()) return;
   std::vector<Computation*> ended;
   std::vector<Task*> found;  // by key; forgotten tasks stay allocated until Bury()
   found.reserve(keys.size());
-  for (const std::string& key : keys) {
+  for (std::string_view key : keys) {
     Task* t = Find(key);
     if (t == nullptr) continue;
     found.push_back(t);
@@ -671,7 +671,8 @@ void SchedulerState::EndComputation(Computation* c) {
 void SchedulerState::RemoveClient(const std::string& client) {
   auto cw = client_wants_.find(client);
   if (cw == client_wants_.end()) return;
-  std::vector<std::string> keys;
+  // Views of the tasks' own keys: Release keeps forgotten tasks allocated until it returns.
+  std::vector<std::string_view> keys;
   for (const auto& [t, n] : cw->second) {
     for (int64_t i = 0; i < n; ++i) keys.push_back(t->spec->key);
   }
@@ -814,8 +815,15 @@ void SchedulerState::MarkDone(Task* t) {
   for (Computation* c : t->computations) c->done++;
 }
 
-void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result) {
+void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result, std::string* group) {
   Task* t = Find(result.key);
+  if (group != nullptr) {
+    if (t != nullptr) {
+      *group = t->group->view.name;
+    } else {
+      group->clear();
+    }
+  }
   auto wit = workers_.find(worker);
   if (wit != workers_.end() && t != nullptr) Unassign(wit->second, t);
   if (t == nullptr) {

@@ -244,14 +244,16 @@ class SchedulerState {
   /// The functions offered by at least one worker, by name.
   std::vector<call::Signature> Functions() const;
   /// The client no longer wants these keys.
-  void Release(const std::string& client, const std::vector<std::string>& keys);
+  void Release(const std::string& client, const std::vector<std::string_view>& keys);
   /// Releases everything the client wanted.
   void RemoveClient(const std::string& client);
 
   // ---- Worker events ----
   /// A task finished on `worker`: its result is kept and `result.seconds` updates the moving
   /// averages of its group's duration, overall and for the worker's kind.
-  void TaskFinished(WorkerId worker, const TaskResult& result);
+  /// `group`, when given, receives the task's group name ("" for a task no longer known): the
+  /// dashboard's event needs it, and asking here saves a second lookup of the key.
+  void TaskFinished(WorkerId worker, const TaskResult& result, std::string* group = nullptr);
   /// A task failed on `worker` with `message`; `code` is the status code of the failure.
   /// kResourceExhausted (out of memory, e.g. a GPU's) sends the task back to the queue, never to
   /// be assigned to `worker` again, while some other worker has not failed it that way; this does
