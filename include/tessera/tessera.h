@@ -646,7 +646,10 @@ class Value {
 
 /// A lazy call of a registered function (dask.delayed): building one computes nothing; its
 /// arguments may be other Delayed calls, futures and values, forming a graph that
-/// Client::compute or Client::persist sends to the cluster in one message. Cheap to copy.
+/// Client::compute or Client::persist sends to the cluster: in one message up to 8192 calls,
+/// beyond that in batches of 8192 in dependency order, the first running while the next are
+/// sent; every call is checked against the workers' functions before any batch goes, so a bad
+/// call still refuses the whole graph before anything runs. Cheap to copy.
 ///   auto z = tessera::delayed("add")(tessera::delayed("inc")(1), tessera::delayed("dec")(2));
 ///   client.compute(z).result().as_int();   // 3
 class Delayed {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -13,7 +14,9 @@
 #include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/log.h"
@@ -693,13 +696,15 @@ class CallGraphBuilder {
 
   void AddDelayed(const Delayed& d) { AddNode(d.node().get()); }
 
- private:
-  // Post-order without recursion, so a chain of 100 000 calls does not overflow the stack.
-  void AddNode(const Delayed::Node* root) {
+  /// The calls under `root` not yet planned or sent, dependencies first, each once (persisted
+  /// nodes are futures, not calls); they count as emitted from then on. Post-order without
+  /// recursion, so a chain of 100 000 calls does not overflow the stack.
+  std::vector<const Delayed::Node*> Plan(const Delayed::Node* root) {
     struct Frame {
       const Delayed::Node* node;
       bool expanded;
     };
+    std::vector<const Delayed::Node*> order;
     std::vector<Frame> stack{{root, false}};
     std::vector<const Delayed::Node*> children;
     while (!stack.empty()) {
@@ -709,7 +714,7 @@ class CallGraphBuilder {
       if (n->future != nullptr || emitted_.contains(n)) continue;  // persisted or sent
       if (f.expanded) {
         emitted_.insert(n);
-        EmitCall(n->key, n->function, n->args);
+        order.push_back(n);
         continue;
       }
       stack.push_back({n, true});
@@ -717,7 +722,12 @@ class CallGraphBuilder {
       for (const Arg& a : n->args) CollectDelayed(a, &children);
       for (auto it = children.rbegin(); it != children.rend(); ++it) stack.push_back({*it, false});
     }
+    return order;
   }
+
+  void EmitNode(const Delayed::Node* n) { EmitCall(n->key, n->function, n->args); }
+  /// Where the next calls go (the batches of a large compute).
+  void set_request(v1::SubmitRequest* req) { req_ = req; }
 
   static void CollectDelayed(const Arg& a, std::vector<const Delayed::Node*>* out) {
     if (a.kind() == Arg::Kind::kDelayed) {
@@ -725,6 +735,11 @@ class CallGraphBuilder {
     } else if (a.kind() == Arg::Kind::kList) {
       for (const Arg& item : a.items()) CollectDelayed(item, out);
     }
+  }
+
+ private:
+  void AddNode(const Delayed::Node* root) {
+    for (const Delayed::Node* n : Plan(root)) EmitNode(n);
   }
 
   void EmitCall(const std::string& key, const std::string& function, const std::vector<Arg>& args) {
@@ -901,20 +916,163 @@ std::vector<Value> Client::gather(const std::vector<Future>& futures) {
   return out;
 }
 
+namespace {
+
+// A compute of more calls than this goes in batches of this many (see SubmitInBatches).
+constexpr size_t kComputeBatch = 8192;
+
+// The type the scheduler will see for an argument: a literal's, a list, or a call's return type
+// (any for futures, whose function the client does not keep).
+call::Type ArgType(const Arg& a,
+                   const absl::flat_hash_map<std::string, call::Signature>& signatures) {
+  switch (a.kind()) {
+    case Arg::Kind::kValue:
+      return detail::ToCallValue(a.value()).type;
+    case Arg::Kind::kList:
+      return call::Type::kList;
+    case Arg::Kind::kDelayed: {
+      const Delayed::Node* n = a.delayed().node().get();
+      if (n->future != nullptr) return call::Type::kAny;
+      auto it = signatures.find(n->function);
+      return it == signatures.end() ? call::Type::kAny : it->second.returns;
+    }
+    case Arg::Kind::kFuture:
+      break;
+  }
+  return call::Type::kAny;
+}
+
+// The scheduler's checks of every call (its function is offered, its arguments fit the
+// signature), made before the first batch of a large compute is sent, so that a bad call fails
+// the whole compute before any of it runs, as it does in a one-request submit. With no worker
+// connected the scheduler accepts calls unchecked, and so does this.
+void CheckCalls(Connection& conn, const std::vector<const Delayed::Node*>& order) {
+  v1::InfoRequest req;
+  v1::InfoResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  const grpc::Status status = conn.stub()->Info(&ctx, req, &resp);
+  if (!status.ok()) ThrowGrpc(status, "checking calls");
+  if (resp.workers_size() == 0) return;
+  absl::flat_hash_map<std::string, call::Signature> signatures;
+  for (const auto& f : resp.functions()) {
+    auto sig = wire::SignatureFromProto(f);
+    if (sig.ok()) signatures.emplace(sig->name, *std::move(sig));
+  }
+  absl::InlinedVector<call::Type, 8> given;
+  for (const Delayed::Node* n : order) {
+    auto it = signatures.find(n->function);
+    if (it == signatures.end()) {
+      std::vector<std::string> offered;
+      for (const auto& [name, sig] : signatures) offered.push_back(name);
+      Throw(call::NotOfferedError(n->function, std::move(offered)));
+    }
+    given.clear();
+    for (const Arg& a : n->args) given.push_back(ArgType(a, signatures));
+    if (absl::Status s = it->second.Check(given); !s.ok()) Throw(s);
+  }
+}
+
+// A large compute, sent as batches of kComputeBatch calls in dependency order, each submitted
+// while the next is being encoded, so that the workers start on the first calls while the rest
+// are still being encoded and parsed (a 200 000-call tree otherwise idles the cluster for the
+// second its one request takes). A call's dependencies in earlier batches are already in the
+// cluster when its batch arrives; those batches list them as outputs (held by futures here) so
+// that they are not forgotten before their readers arrive, and they are released once every
+// batch is in. Returns one future per key of `outputs`.
+std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
+                                    const std::vector<const Delayed::Node*>& order,
+                                    const std::vector<std::string>& outputs,
+                                    const SubmitOptions& options) {
+  CheckCalls(*conn, order);
+  // last_read[i]: the position of the last call reading order[i] (i itself when none does).
+  absl::flat_hash_map<const Delayed::Node*, size_t> position;
+  position.reserve(order.size());
+  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
+  std::vector<size_t> last_read(order.size());
+  std::vector<const Delayed::Node*> children;
+  for (size_t i = 0; i < order.size(); ++i) {
+    last_read[i] = i;
+    children.clear();
+    for (const Arg& a : order[i]->args) CallGraphBuilder::CollectDelayed(a, &children);
+    for (const Delayed::Node* c : children) {
+      auto it = position.find(c);
+      if (it != position.end()) last_read[it->second] = std::max(last_read[it->second], i);
+    }
+  }
+  const absl::flat_hash_set<std::string_view> wanted(outputs.begin(), outputs.end());
+
+  struct Batch {
+    google::protobuf::Arena arena;
+    v1::SubmitRequest* req = google::protobuf::Arena::CreateMessage<v1::SubmitRequest>(&arena);
+    std::vector<std::string> outputs;
+  };
+  CallGraphBuilder builder(nullptr, options);
+  absl::flat_hash_map<std::string, Future> by_key;  // the wanted outputs
+  std::vector<Future> holds;                         // keys later batches read
+  std::unique_ptr<Batch> sending;
+  std::future<std::vector<Future>> in_flight;
+  auto collect = [&] {
+    std::vector<Future> got = in_flight.get();  // rethrows the batch's error
+    for (size_t k = 0; k < got.size(); ++k) {
+      const std::string& key = sending->outputs[k];
+      if (wanted.contains(key)) {
+        by_key.emplace(key, std::move(got[k]));
+      } else {
+        holds.push_back(std::move(got[k]));
+      }
+    }
+    sending.reset();
+  };
+  for (size_t start = 0; start < order.size(); start += kComputeBatch) {
+    const size_t end = std::min(order.size(), start + kComputeBatch);
+    auto batch = std::make_unique<Batch>();
+    batch->req->mutable_calls()->Reserve(static_cast<int>(end - start));
+    builder.set_request(batch->req);
+    for (size_t i = start; i < end; ++i) {
+      builder.EmitNode(order[i]);
+      if (wanted.contains(order[i]->key) || last_read[i] >= end) {
+        batch->outputs.push_back(order[i]->key);
+      }
+    }
+    // In order: a batch's inputs must be in the cluster before it is submitted.
+    if (in_flight.valid()) collect();
+    sending = std::move(batch);
+    in_flight = std::async(std::launch::async, [&conn, b = sending.get()] {
+      return SubmitCalls(conn, *b->req, b->outputs);
+    });
+  }
+  collect();
+  // Every reader is in the cluster now: what only held keys for them goes when `holds` does.
+  std::vector<Future> out;
+  out.reserve(outputs.size());
+  for (const auto& key : outputs) out.push_back(by_key.at(key));
+  return out;
+}
+
+}  // namespace
+
 std::vector<Future> Client::compute(const std::vector<Delayed>& xs, const SubmitOptions& options) {
-  // A graph may hold hundreds of thousands of calls: its messages live in an arena, freed as a
-  // few blocks rather than one object at a time.
-  google::protobuf::Arena arena;
-  v1::SubmitRequest& req = *google::protobuf::Arena::CreateMessage<v1::SubmitRequest>(&arena);
-  CallGraphBuilder builder(&req, options);
+  CallGraphBuilder planner(nullptr, options);
+  std::vector<const Delayed::Node*> order;
   std::vector<std::string> outputs;
   std::unordered_set<std::string> seen;
   for (const Delayed& x : xs) {
-    builder.AddDelayed(x);
+    for (const Delayed::Node* n : planner.Plan(x.node().get())) order.push_back(n);
     if (x.node()->future == nullptr && seen.insert(x.key()).second) outputs.push_back(x.key());
   }
   std::vector<Future> submitted;
-  if (!outputs.empty()) submitted = SubmitCalls(impl_->conn, req, outputs);
+  if (order.size() > kComputeBatch) {
+    submitted = SubmitInBatches(impl_->conn, order, outputs, options);
+  } else if (!outputs.empty()) {
+    // A graph may hold thousands of calls: its messages live in an arena, freed as a few blocks
+    // rather than one object at a time.
+    google::protobuf::Arena arena;
+    v1::SubmitRequest& req = *google::protobuf::Arena::CreateMessage<v1::SubmitRequest>(&arena);
+    CallGraphBuilder builder(&req, options);
+    for (const Delayed::Node* n : order) builder.EmitNode(n);
+    submitted = SubmitCalls(impl_->conn, req, outputs);
+  }
   std::unordered_map<std::string, Future> by_key;
   for (size_t k = 0; k < outputs.size(); ++k) by_key.emplace(outputs[k], submitted[k]);
   std::vector<Future> out;

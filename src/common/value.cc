@@ -1,5 +1,6 @@
 #include "common/value.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -259,6 +260,13 @@ absl::Status Signature::Check(absl::Span<const Type> given) const {
   for (Type t : given) g.emplace_back(TypeName(t));
   return absl::InvalidArgumentError(absl::StrCat(name, " expects ", ToString(), "; given (",
                                                  absl::StrJoin(g, ", "), ")"));
+}
+
+absl::Status NotOfferedError(std::string_view function, std::vector<std::string> offered) {
+  std::sort(offered.begin(), offered.end());
+  return absl::NotFoundError(absl::StrCat("no worker offers a function named '",
+                                          std::string(function), "' (offered: ",
+                                          absl::StrJoin(offered, ", "), ")"));
 }
 
 ChunkBuffer ToChunk(const Value& value) {

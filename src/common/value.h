@@ -80,6 +80,10 @@ struct Signature {
   bool operator==(const Signature&) const = default;
 };
 
+/// NOT_FOUND for a call of a function that no worker offers, listing what is offered (sorted):
+/// "no worker offers a function named 'foo' (offered: add, dec, inc)".
+absl::Status NotOfferedError(std::string_view function, std::vector<std::string> offered);
+
 /// The value as it is stored and sent (see the file comment).
 ChunkBuffer ToChunk(const Value& value);
 /// The inverse of ToChunk; a chunk that is not an encoded blob reads as an ndarray, except 0-d

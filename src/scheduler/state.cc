@@ -1114,11 +1114,7 @@ absl::Status SchedulerState::CheckCall(
   if (f == functions_.end()) {
     std::vector<std::string> names;
     for (const auto& [name, offer] : functions_) names.push_back(name);
-    std::sort(names.begin(), names.end());
-    std::string offered;
-    for (const auto& n : names) absl::StrAppend(&offered, offered.empty() ? "" : ", ", n);
-    return absl::NotFoundError(absl::StrCat("no worker offers a function named '", spec.function,
-                                            "' (offered: ", offered, ")"));
+    return call::NotOfferedError(spec.function, std::move(names));
   }
   absl::InlinedVector<call::Type, 8> given;  // no allocation for the usual few arguments
   for (const graph::CallArg& a : spec.call_args) {

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
 
 #include "cluster_fixture.h"
+#include "scheduler.grpc.pb.h"
 #include "subprocess.h"
 #include "tessera/tessera.h"
 
@@ -111,6 +113,46 @@ TEST_F(CallsTest, WrongArgumentsAreRejectedBeforeAnythingRuns) {
   e = Throws([] { client_->compute(delayed("add")(delayed("inc")(1), delayed("dec")("two"))); });
   EXPECT_NE(std::string(e.what()).find("dec expects dec(number) -> number; given (string)"),
             std::string::npos) << e.what();
+}
+
+// The scheduler's count of the tasks it knows.
+int64_t TasksKnown(const std::string& address) {
+  auto stub = v1::Scheduler::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::InfoRequest req;
+  v1::InfoResponse resp;
+  grpc::ClientContext ctx;
+  const grpc::Status s = stub->Info(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp.tasks_total();
+}
+
+// A graph of more than one batch (8192 calls) goes to the scheduler in batches, the first running
+// while later ones are sent. Its calls are still all checked before any batch is: a bad call in
+// the last batch refuses the whole graph and adds no task.
+TEST_F(CallsTest, ABadCallInALargeGraphRefusesAllOfItBeforeAnythingRuns) {
+  std::vector<Arg> leaves;
+  for (int i = 0; i < 9000; ++i) leaves.push_back(delayed("inc")(i));
+  const Delayed total = delayed("sum")(leaves);
+  const int64_t before = TasksKnown(cluster_->address());
+  Error e = Throws([&] { client_->compute(delayed("add")(total, "x")); });
+  EXPECT_EQ(e.code(), 3) << e.what();  // INVALID_ARGUMENT
+  EXPECT_EQ(std::string(e.what()), "add expects add(number, number) -> number; given (number, string)");
+  e = Throws([&] { client_->compute(delayed("no_such_function")(total)); });
+  EXPECT_EQ(e.code(), 5) << e.what();  // NOT_FOUND
+  EXPECT_NE(std::string(e.what()).find("no worker offers a function named 'no_such_function'"),
+            std::string::npos) << e.what();
+  EXPECT_EQ(TasksKnown(cluster_->address()), before);
+  // The same graph without the bad call: every batch's results reach the calls of later ones.
+  EXPECT_EQ(client_->compute(delayed("add")(total, 1)).result().as_int(), 9000 * 9001 / 2 + 1);
+  // Two outputs in different batches, one of them also read by a later call.
+  const Delayed first = delayed("inc")(-1);
+  std::vector<Arg> more{first};
+  for (int i = 0; i < 9000; ++i) more.push_back(delayed("dec")(i));
+  std::vector<Future> both =
+      client_->compute(std::vector<Delayed>{first, delayed("sum")(more)});
+  EXPECT_EQ(both[0].result().as_int(), 0);
+  EXPECT_EQ(both[1].result().as_int(), 9000 * 8999 / 2 - 9000);
 }
 
 TEST_F(CallsTest, AFailingFunctionErrsItsTaskAndDependentsAndTheWorkersLiveOn) {
