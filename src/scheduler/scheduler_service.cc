@@ -522,8 +522,9 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     return std::max(15.0, 3 * options_.worker_timeout_seconds);
   }
 
-  void HandleWorkerMessage(WorkerId id, const std::string& worker_name,
-                           const v1::WorkerMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `msg` is the caller's to discard afterwards: strings may be moved out of it.
+  void HandleWorkerMessage(WorkerId id, const std::string& worker_name, v1::WorkerMessage& msg)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     sessions_[id].last_seen = absl::Now();
     if (msg.has_retire()) {
       // SIGTERM on the worker: it leaves whether or not its results can move.
@@ -538,7 +539,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
           id, WorkerMetrics{hb.memory_used(), hb.executing(), hb.stored(), hb.device_memory_used(),
                             hb.spilled_bytes(), hb.spilled_count(), hb.paused()});
     } else if (msg.has_events()) {
-      for (const auto& d : msg.events().done()) {
+      for (auto& d : *msg.mutable_events()->mutable_done()) {
         TaskResult r;
         r.key = d.key();
         r.nbytes = d.nbytes();
@@ -582,10 +583,11 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
 
   // ---------------------------------------------------------------- dashboard
 
-  void RecordEvent(const std::string& worker, const v1::TaskDone& d, std::string group)
+  // Takes `d`'s key (the message is discarded after it is handled).
+  void RecordEvent(const std::string& worker, v1::TaskDone& d, std::string group)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     TaskEvent e;
-    e.key = d.key();
+    e.key.swap(*d.mutable_key());
     e.group = std::move(group);
     e.worker = worker;
     e.thread = d.thread();

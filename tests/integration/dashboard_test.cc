@@ -226,8 +226,12 @@ TEST_F(DashboardTest, WorkersTasksAndTaskStreamAfterAComputation) {
 
   const json stream = GetJson("/api/v1/task-stream?since=0");
   int partials = 0;
+  std::set<std::string> keys;  // each task ran once: one event per key
   for (const auto& e : stream["events"]) {
     EXPECT_TRUE(names.count(e["worker"].get<std::string>())) << e.dump();
+    const std::string key = e["key"].get<std::string>();
+    EXPECT_FALSE(key.empty()) << e.dump();
+    EXPECT_TRUE(keys.insert(key).second) << "event for " << key << " twice";
     EXPECT_EQ(e["thread"], 0);  // one thread per worker
     EXPECT_LE(e["start"].get<double>(), e["stop"].get<double>());
     EXPECT_FALSE(e["group"].get<std::string>().empty());
