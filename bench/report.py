@@ -29,7 +29,8 @@ NOISE = ("The machine is a shared 2-core VM: another engineer's builds and tests
          "of this run, on either engine's turn, so absolute times drift by tens of percent and a "
          "ratio is off by as much where only one side had company. Where records carry it, "
          "\"(load L)\" after the seconds is the machine's 1-minute load average when that "
-         "configuration's runs ended (2 cores: above 2, the runs had company).")
+         "configuration's runs ended (2 cores: above 2, the runs had company), and \"steal S%\" "
+         "the share of the VM's CPU time that the host took away while they ran.")
 
 
 def load(paths):
@@ -77,7 +78,12 @@ def fmt_rate(rate):
 
 def fmt_seconds(r):
     s = r["seconds"]
-    load = f" (load {r['load_average']:.1f})" if "load_average" in r else ""
+    notes = []
+    if "load_average" in r:
+        notes.append(f"load {r['load_average']:.1f}")
+    if "steal_percent" in r:
+        notes.append(f"steal {r['steal_percent']:.0f}%")
+    load = f" ({', '.join(notes)})" if notes else ""
     return f"{fmt_s(s['min'])} / {fmt_s(s['median'])} / {fmt_s(s['max'])}{load}"
 
 

@@ -179,6 +179,22 @@ json Summary(std::vector<double> s) {
   return {{"min", s.front()}, {"median", median}, {"max", s.back()}, {"runs", runs}};
 }
 
+// The machine's CPU time so far from /proc/stat's "cpu" line: {all, stolen}, in clock ticks.
+// Steal is time this VM's virtual CPUs were ready but the host ran something else; on a shared
+// VM it is what makes one run of a workload twice as slow as the next.
+std::pair<int64_t, int64_t> CpuTicks() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  in >> cpu;
+  if (cpu != "cpu") return {0, 0};
+  int64_t all = 0, steal = 0, v = 0;
+  for (int field = 0; field < 8 && (in >> v); ++field) {  // user ... steal
+    all += v;
+    if (field == 7) steal = v;
+  }
+  return {all, steal};
+}
+
 // Writes records and stops the program on a wrong result. Thread-compatible.
 class Reporter {
  public:
@@ -193,6 +209,7 @@ class Reporter {
     std::string wrong;
     const std::string label =
         fields["workload"].get<std::string>() + " " + fields["configuration"].get<std::string>();
+    const auto ticks0 = CpuTicks();
     for (int i = 0; i < repeat && wrong.empty(); ++i) {
       Run r = run();
       seconds.push_back(r.seconds);
@@ -212,6 +229,12 @@ class Reporter {
     // whose runs had company.
     double load = 0;
     if (getloadavg(&load, 1) == 1) record["load_average"] = load;
+    // ... and the share of the machine's CPU time the host took away during them.
+    const auto ticks1 = CpuTicks();
+    if (ticks1.first > ticks0.first) {
+      record["steal_percent"] = 100.0 * static_cast<double>(ticks1.second - ticks0.second) /
+                                static_cast<double>(ticks1.first - ticks0.first);
+    }
     Write(record);
     return wrong.empty();
   }
