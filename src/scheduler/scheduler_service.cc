@@ -81,7 +81,34 @@ void FetchesToProto(const WorkerCommands& commands, v1::SchedulerMessage* msg) {
 
 }  // namespace
 
-class SchedulerServer::Impl final : public v1::Scheduler::Service {
+// Reads a unary request into an arena, handles it and answers from the same arena: Submit,
+// Locate and Release carry thousands of keys (8192-call batches), and parsing them into
+// heap-allocated messages cost several mallocs per key, then as many frees.
+template <typename Request, typename Response, typename Handle>
+Status ServeInArena(grpc::ServerUnaryStreamer<Request, Response>* stream, Handle&& handle) {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 16 << 10;
+  options.max_block_size = 1 << 20;
+  google::protobuf::Arena arena(options);
+  auto* request = google::protobuf::Arena::CreateMessage<Request>(&arena);
+  auto* response = google::protobuf::Arena::CreateMessage<Response>(&arena);
+  if (!stream->Read(request)) {
+    return Status(grpc::StatusCode::CANCELLED, "the request did not arrive");
+  }
+  const Status status = handle(*request, response);
+  if (status.ok() && !stream->Write(*response)) {
+    return Status(grpc::StatusCode::CANCELLED, "the client went away");
+  }
+  return status;
+}
+
+// Submit, Locate and Release as streamed unary methods (one request, one response, as before on
+// the wire) so that their messages can live in an arena; see ServeInArena.
+using SchedulerServiceBase = v1::Scheduler::WithStreamedUnaryMethod_Submit<
+    v1::Scheduler::WithStreamedUnaryMethod_Locate<
+        v1::Scheduler::WithStreamedUnaryMethod_Release<v1::Scheduler::Service>>>;
+
+class SchedulerServer::Impl final : public SchedulerServiceBase {
  public:
   explicit Impl(const ServerOptions& options)
       : options_(options),
@@ -168,9 +195,31 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     return Status::OK;
   }
 
+  Status StreamedSubmit(
+      ServerContext*,
+      grpc::ServerUnaryStreamer<v1::SubmitRequest, v1::SubmitResponse>* stream) override {
+    return ServeInArena(stream, [this](v1::SubmitRequest& req, v1::SubmitResponse* resp) {
+      return Submit(&req, resp);
+    });
+  }
+  Status StreamedLocate(
+      ServerContext*,
+      grpc::ServerUnaryStreamer<v1::LocateRequest, v1::LocateResponse>* stream) override {
+    return ServeInArena(stream, [this](v1::LocateRequest& req, v1::LocateResponse* resp) {
+      return Locate(&req, resp);
+    });
+  }
+  Status StreamedRelease(
+      ServerContext*,
+      grpc::ServerUnaryStreamer<v1::ReleaseRequest, v1::ReleaseResponse>* stream) override {
+    return ServeInArena(stream, [this](v1::ReleaseRequest& req, v1::ReleaseResponse*) {
+      return Release(&req);
+    });
+  }
+
   // Validation, conversion and lowering happen outside the lock (TaskGraphFromSubmit, pure);
   // the state machine checks the rest (inputs in the cluster, functions offered, chunk sizes).
-  Status Submit(ServerContext*, const v1::SubmitRequest* req, v1::SubmitResponse* resp) override {
+  Status Submit(const v1::SubmitRequest* req, v1::SubmitResponse* resp) {
     auto graph = TaskGraphFromSubmit(*req);
     if (!graph.ok()) return rpc::ToGrpc(graph.status());
     const bool calls = req->calls_size() > 0;
@@ -240,7 +289,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     }
   }
 
-  Status Locate(ServerContext*, const v1::LocateRequest* req, v1::LocateResponse* resp) override {
+  Status Locate(const v1::LocateRequest* req, v1::LocateResponse* resp) {
     if (auto s = ValidateLocate(*req); !s.ok()) return rpc::ToGrpc(s);
     std::vector<KeyLocation> locations;  // their keys are views of the request's
     {
@@ -269,7 +318,7 @@ class SchedulerServer::Impl final : public v1::Scheduler::Service {
     return Status::OK;
   }
 
-  Status Release(ServerContext*, const v1::ReleaseRequest* req, v1::ReleaseResponse*) override {
+  Status Release(const v1::ReleaseRequest* req) {
     if (auto s = ValidateRelease(*req); !s.ok()) return rpc::ToGrpc(s);
     absl::MutexLock lock(&mu_);
     state_.Release(req->client_id(),
