@@ -96,15 +96,15 @@ class Connection {
 
   // Releases of call futures are batched: a map of 100 000 futures going out of scope costs a
   // few RPCs, not 100 000. Flushed when 1000 are pending and before every submit and wait.
-  void ReleaseSoon(const std::string& key) {
+  void ReleaseSoon(std::string key) {
     std::vector<std::string> batch;
     {
       std::lock_guard<std::mutex> lock(release_mu_);
-      pending_releases_.push_back(key);
+      pending_releases_.push_back(std::move(key));
       if (pending_releases_.size() < 1000) return;
       batch.swap(pending_releases_);
     }
-    Release(batch);
+    Release(std::move(batch));
   }
   void FlushReleases() {
     std::vector<std::string> batch;
@@ -112,7 +112,7 @@ class Connection {
       std::lock_guard<std::mutex> lock(release_mu_);
       batch.swap(pending_releases_);
     }
-    if (!batch.empty()) Release(batch);
+    if (!batch.empty()) Release(std::move(batch));
   }
 
   // Keeps a session stream open so the scheduler releases this client's keys if it dies.
@@ -137,10 +137,11 @@ class Connection {
   v1::Scheduler::Stub* stub() { return stub_.get(); }
   worker::DataClient& data() { return data_; }
 
-  void Release(const std::vector<std::string>& keys) {
-    v1::ReleaseRequest req;
+  void Release(std::vector<std::string> keys) {
+    google::protobuf::Arena arena;
+    v1::ReleaseRequest& req = *google::protobuf::Arena::CreateMessage<v1::ReleaseRequest>(&arena);
     req.set_client_id(client_id_);
-    for (const auto& k : keys) req.add_keys(k);
+    for (auto& k : keys) req.add_keys(std::move(k));
     v1::ReleaseResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -180,7 +181,7 @@ struct Future::State {
   ~State() {
     if (released) return;
     if (is_call) {
-      conn->ReleaseSoon(keys[0]);
+      conn->ReleaseSoon(std::move(keys[0]));
     } else {
       conn->Release(keys);
     }
