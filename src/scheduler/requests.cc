@@ -33,6 +33,13 @@ absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(const v1::SubmitRequest& re
   return graph::Lower(root, options);
 }
 
+absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(v1::SubmitRequest* request,
+                                                     const wire::RequestLimits& limits) {
+  if (request->calls_size() == 0) return TaskGraphFromSubmit(*request, limits);
+  TESSERA_RETURN_IF_ERROR(wire::ValidateString("submit: client_id", request->client_id(), limits));
+  return wire::CallGraphFromProto(request->mutable_calls(), request->call_outputs(), limits);
+}
+
 absl::Status ValidateWait(const v1::WaitRequest& request, const wire::RequestLimits& limits) {
   TESSERA_RETURN_IF_ERROR(wire::ValidateString("wait: client_id", request.client_id(), limits));
   if (request.computation_id() < 0) {

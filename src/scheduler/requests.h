@@ -17,6 +17,9 @@ namespace tessera::scheduler {
 /// (0: none) is RESOURCE_EXHAUSTED. Thread-safe (pure).
 absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(const v1::SubmitRequest& request,
                                                      const wire::RequestLimits& limits = {});
+/// The same, moving the calls' strings out of `request` (the scheduler discards it afterwards).
+absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(v1::SubmitRequest* request,
+                                                     const wire::RequestLimits& limits = {});
 
 /// A client id (ClientSession, Submit, Release): non-empty, at most limits.max_string_bytes.
 absl::Status ValidateClientId(const std::string& rpc, const std::string& client_id,

@@ -199,7 +199,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
       ServerContext*,
       grpc::ServerUnaryStreamer<v1::SubmitRequest, v1::SubmitResponse>* stream) override {
     return ServeInArena(stream, [this](v1::SubmitRequest& req, v1::SubmitResponse* resp) {
-      return Submit(&req, resp);
+      return Submit(&req, resp);  // moves the calls' strings out of `req`
     });
   }
   Status StreamedLocate(
@@ -219,8 +219,8 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
 
   // Validation, conversion and lowering happen outside the lock (TaskGraphFromSubmit, pure);
   // the state machine checks the rest (inputs in the cluster, functions offered, chunk sizes).
-  Status Submit(const v1::SubmitRequest* req, v1::SubmitResponse* resp) {
-    auto graph = TaskGraphFromSubmit(*req);
+  Status Submit(v1::SubmitRequest* req, v1::SubmitResponse* resp) {
+    auto graph = TaskGraphFromSubmit(req);
     if (!graph.ok()) return rpc::ToGrpc(graph.status());
     const bool calls = req->calls_size() > 0;
     if (!calls) {

@@ -634,10 +634,34 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
   }
 }
 
-absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
+namespace {
+
+// A string field of a const message, copied; of a mutable one, moved out of it.
+template <typename Message, typename Get, typename Mutable>
+std::string TakeString(Message& m, Get get, Mutable mut) {
+  if constexpr (std::is_const_v<Message>) {
+    return (m.*get)();
+  } else {
+    return std::move(*(m.*mut)());
+  }
+}
+
+// A task's inputs, mutable when the task is.
+template <typename Message>
+auto& Inputs(Message& m) {
+  if constexpr (std::is_const_v<Message>) {
+    return m.inputs();
+  } else {
+    return *m.mutable_inputs();
+  }
+}
+
+// TaskFromProto for a const proto (copies its strings) or a mutable one (moves them out).
+template <typename TaskProto>
+absl::StatusOr<graph::TaskSpec> TaskFromProtoImpl(TaskProto& proto) {
   graph::TaskSpec task;
-  task.key = proto.key();
-  task.group = proto.group();
+  task.key = TakeString(proto, &v1::Task::key, &v1::Task::mutable_key);
+  task.group = TakeString(proto, &v1::Task::group, &v1::Task::mutable_group);
   if (proto.kind() < v1::Task::CHUNK || proto.kind() > v1::Task::CALL) {
     return absl::InvalidArgumentError(
         absl::StrCat("task ", task.key, ": invalid task kind ", static_cast<int>(proto.kind())));
@@ -648,8 +672,8 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
   if (task.lo.size() != task.hi.size()) {
     return absl::InvalidArgumentError(absl::StrCat("task ", task.key, ": lo and hi differ in length"));
   }
-  for (const auto& in : proto.inputs()) {
-    task.deps.push_back(in.key());
+  for (auto& in : Inputs(proto)) {
+    task.deps.push_back(TakeString(in, &v1::TaskInput::key, &v1::TaskInput::mutable_key));
     if (task.kind == graph::TaskKind::kChunk) {
       task.input_chunks.push_back(graph::InputChunk{in.input(), ToVector(in.lo()), ToVector(in.shape())});
     }
@@ -667,12 +691,12 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
   task.est_bytes = proto.est_bytes();
   task.contract_a.assign(proto.contract_a().begin(), proto.contract_a().end());
   task.contract_b.assign(proto.contract_b().begin(), proto.contract_b().end());
-  task.literal = proto.literal();
+  task.literal = TakeString(proto, &v1::Task::literal, &v1::Task::mutable_literal);
   if (task.kind == graph::TaskKind::kCall) {
     if (proto.function().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("task ", task.key, ": call without a function"));
     }
-    task.function = proto.function();
+    task.function = TakeString(proto, &v1::Task::function, &v1::Task::mutable_function);
     task.retries = proto.retries();
     task.priority = proto.priority();
     for (const auto& a : proto.args()) {
@@ -684,21 +708,33 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
   return task;
 }
 
-absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
-    const google::protobuf::RepeatedPtrField<v1::Task>& calls,
-    const google::protobuf::RepeatedPtrField<std::string>& outputs, const RequestLimits& limits) {
+}  // namespace
+
+absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
+  return TaskFromProtoImpl(proto);
+}
+
+absl::StatusOr<graph::TaskSpec> TaskFromProto(v1::Task&& proto) { return TaskFromProtoImpl(proto); }
+
+namespace {
+
+// CallGraphFromProto over const calls (copied) or mutable ones (their strings moved out).
+template <typename Calls>
+absl::StatusOr<graph::TaskGraph> CallGraphFromProtoImpl(
+    Calls& calls, const google::protobuf::RepeatedPtrField<std::string>& outputs,
+    const RequestLimits& limits) {
   if (calls.size() > limits.max_tasks) {
     return absl::InvalidArgumentError(
         absl::StrCat("calls: ", calls.size(), " tasks; at most ", limits.max_tasks, " per submit"));
   }
   TESSERA_RETURN_IF_ERROR(ValidateKeys("calls: call_outputs", outputs, limits));
   graph::TaskGraph g;
+  // Reserved, so that the tasks never move: the maps below hold views of their keys.
   g.tasks.reserve(static_cast<size_t>(calls.size()));
-  // Views of the keys in `calls`, which outlive these maps.
   absl::flat_hash_map<std::string_view, int> index;
   index.reserve(static_cast<size_t>(calls.size()));
   absl::flat_hash_set<std::string_view> external;
-  for (const auto& proto : calls) {
+  for (auto& proto : calls) {
     if (proto.kind() != v1::Task::CALL) {
       return absl::InvalidArgumentError(
           absl::StrCat("calls: task '", proto.key(), "' is not a CALL (kind ",
@@ -721,16 +757,21 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
         return absl::StrCat("calls: task '", proto.key(), "': input key");
       }));
     }
-    TESSERA_ASSIGN_OR_RETURN(graph::TaskSpec spec, TaskFromProto(proto));
+    absl::StatusOr<graph::TaskSpec> parsed;
+    if constexpr (std::is_const_v<Calls>) {
+      parsed = TaskFromProto(proto);
+    } else {
+      parsed = TaskFromProto(std::move(proto));
+    }
+    if (!parsed.ok()) return parsed.status();
+    graph::TaskSpec& spec = g.tasks.emplace_back(*std::move(parsed));
     if (spec.group.empty()) spec.group = spec.function;
-    for (const auto& in : proto.inputs()) {
-      const std::string& dep = in.key();
+    for (const std::string& dep : spec.deps) {
       if (!index.contains(dep) && external.insert(dep).second) g.external_deps.push_back(dep);
     }
-    if (!index.emplace(proto.key(), static_cast<int>(g.tasks.size())).second) {
+    if (!index.emplace(spec.key, static_cast<int>(g.tasks.size() - 1)).second) {
       return absl::InvalidArgumentError(absl::StrCat("calls: key '", spec.key, "' appears twice"));
     }
-    g.tasks.push_back(std::move(spec));
   }
   if (outputs.empty()) {
     for (const auto& t : g.tasks) g.output_keys.push_back(t.key);
@@ -744,6 +785,20 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     }
   }
   return g;
+}
+
+}  // namespace
+
+absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
+    const google::protobuf::RepeatedPtrField<v1::Task>& calls,
+    const google::protobuf::RepeatedPtrField<std::string>& outputs, const RequestLimits& limits) {
+  return CallGraphFromProtoImpl(calls, outputs, limits);
+}
+
+absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
+    google::protobuf::RepeatedPtrField<v1::Task>* calls,
+    const google::protobuf::RepeatedPtrField<std::string>& outputs, const RequestLimits& limits) {
+  return CallGraphFromProtoImpl(*calls, outputs, limits);
 }
 
 void ChunkToProto(const ChunkBuffer& chunk, v1::ArrayData* out) {

@@ -31,6 +31,8 @@ absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& pro
 void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out);
 /// Validates enums and lengths; `program` is set to -1 (the worker resolves program_id).
 absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto);
+/// The same, moving the strings (key, group, function, input keys, literal) out of `proto`.
+absl::StatusOr<graph::TaskSpec> TaskFromProto(v1::Task&& proto);
 
 /// The graph of CALL tasks a client submits (client.submit, map, delayed): every task must be a
 /// CALL with a distinct, non-empty key; inputs name keys of earlier tasks or keys already in the
@@ -40,6 +42,12 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto);
 /// of at most limits.max_string_bytes.
 absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     const google::protobuf::RepeatedPtrField<v1::Task>& calls,
+    const google::protobuf::RepeatedPtrField<std::string>& outputs,
+    const RequestLimits& limits = {});
+/// The same, moving the calls' strings into the graph (the scheduler's Submit, whose request is
+/// discarded afterwards): no copy of each key.
+absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
+    google::protobuf::RepeatedPtrField<v1::Task>* calls,
     const google::protobuf::RepeatedPtrField<std::string>& outputs,
     const RequestLimits& limits = {});
 
