@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "graph/rpc/limits.h"
@@ -40,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<std::string> keys = graph->output_keys;
   auto result = state.Submit(request.client_id(), *std::move(graph));
   if (result.ok()) {
-    state.Release(request.client_id(), keys);
+    state.Release(request.client_id(), std::vector<std::string_view>(keys.begin(), keys.end()));
     state.RemoveClient(request.client_id());
   }
   return 0;
