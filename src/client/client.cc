@@ -695,8 +695,6 @@ class CallGraphBuilder {
     EmitCall(key, function, args);
   }
 
-  void AddDelayed(const Delayed& d) { AddNode(d.node().get()); }
-
   /// The calls under `root` not yet planned or sent, dependencies first, each once (persisted
   /// nodes are futures, not calls); they count as emitted from then on. Post-order without
   /// recursion, so a chain of 100 000 calls does not overflow the stack.

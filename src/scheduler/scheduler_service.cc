@@ -81,15 +81,20 @@ void FetchesToProto(const WorkerCommands& commands, v1::SchedulerMessage* msg) {
 
 }  // namespace
 
+// An arena for one message or batch of them: blocks from `start_block` up to 1 MiB.
+google::protobuf::ArenaOptions MessageArena(size_t start_block) {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = start_block;
+  options.max_block_size = 1 << 20;
+  return options;
+}
+
 // Reads a unary request into an arena, handles it and answers from the same arena: Submit,
 // Locate and Release carry thousands of keys (8192-call batches), and parsing them into
 // heap-allocated messages cost several mallocs per key, then as many frees.
 template <typename Request, typename Response, typename Handle>
 Status ServeInArena(grpc::ServerUnaryStreamer<Request, Response>* stream, Handle&& handle) {
-  google::protobuf::ArenaOptions options;
-  options.start_block_size = 16 << 10;
-  options.max_block_size = 1 << 20;
-  google::protobuf::Arena arena(options);
+  google::protobuf::Arena arena(MessageArena(16 << 10));
   auto* request = google::protobuf::Arena::CreateMessage<Request>(&arena);
   auto* response = google::protobuf::Arena::CreateMessage<Response>(&arena);
   if (!stream->Read(request)) {
@@ -300,11 +305,13 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
     resp->mutable_locations()->Reserve(static_cast<int>(locations.size()));
     for (auto& loc : locations) {
       if (!loc.known) {
-        return Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("key '", std::string(loc.key), "' is not known"));
+        return Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat("key '", std::string(loc.key), "' is not known"));
       }
       if (loc.status != TaskStatus::kMemory) {
         return Status(grpc::StatusCode::FAILED_PRECONDITION,
-                      absl::StrCat("key '", std::string(loc.key), "' is ", std::string(TaskStatusName(loc.status)),
+                      absl::StrCat("key '", std::string(loc.key), "' is ",
+                                   std::string(TaskStatusName(loc.status)),
                                    loc.error.empty() ? "" : absl::StrCat(": ", loc.error)));
       }
       // In the request's order; the key itself is not repeated (see docs/protocol.md).
@@ -408,10 +415,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
       // blocks per batch rather than objects per task, input and inline value. (Reusing one
       // cleared message does not save them: proto3's Clear frees singular submessages such as
       // an input's inline value.)
-      google::protobuf::ArenaOptions arena_options;
-      arena_options.start_block_size = 64 << 10;
-      arena_options.max_block_size = 1 << 20;
-      google::protobuf::Arena arena(arena_options);
+      google::protobuf::Arena arena(MessageArena(64 << 10));
       while (true) {
         WorkerCommands commands;
         {
@@ -433,13 +437,10 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
         v1::SchedulerMessage release, fetch;
         auto* assign = google::protobuf::Arena::CreateMessage<v1::SchedulerMessage>(&arena);
         CommandsToProto(commands, assign->mutable_assign(), &release);
-        if (!commands.tasks.empty() || !commands.programs.empty()) {
-          const bool written = stream->Write(*assign);
-          arena.Reset();
-          if (!written) return;
-        } else {
-          arena.Reset();
-        }
+        const bool written =
+            (commands.tasks.empty() && commands.programs.empty()) || stream->Write(*assign);
+        arena.Reset();
+        if (!written) return;
         if (!commands.releases.empty()) {
           if (!stream->Write(release)) return;
         }
@@ -465,10 +466,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
     // Each message is parsed into an arena that is reset after it is handled: a batch of a few
     // hundred task events costs a few block allocations instead of several per event. Nothing
     // keeps a pointer into the message past HandleWorkerMessage.
-    google::protobuf::ArenaOptions arena_options;
-    arena_options.start_block_size = 64 << 10;
-    arena_options.max_block_size = 1 << 20;
-    google::protobuf::Arena arena(arena_options);
+    google::protobuf::Arena arena(MessageArena(64 << 10));
     while (true) {
       auto* msg = google::protobuf::Arena::CreateMessage<v1::WorkerMessage>(&arena);
       if (!stream->Read(msg)) break;

@@ -374,7 +374,8 @@ class Worker::Impl {
     std::thread writer([&] {
       auto next_heartbeat = Clock::now();
       // The batch being written; swapped with pending_ and cleared after each write, so both keep
-      // their TaskDone objects (and their strings' capacity) from batch to batch.
+      // their TaskDone objects and key strings from batch to batch (not their inline values:
+      // proto3's Clear frees singular submessages).
       v1::TaskEvents sending;
       bool retire_sent = false;
       std::unique_lock<std::mutex> lock(mu_);
