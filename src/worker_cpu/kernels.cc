@@ -307,7 +307,8 @@ Simd DetectSimd() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
     return Simd::kAvx512;
   }
-  if (__builtin_cpu_supports("avx2")) return Simd::kAvx2;
+  // Every AVX2 CPU made has FMA too; the AVX2 kernels use both.
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Simd::kAvx2;
   return Simd::kNone;
 }
 
@@ -460,18 +461,22 @@ TESSERA_CLONES void GatherBlock(double* __restrict out, const double* __restrict
 
 namespace {
 
-// exp for whole blocks: libm's exp is a scalar call (~5 ns); this one vectorises (table gathers)
-// and gives the same bits on every ISA variant, because it is only IEEE adds, multiplies and
-// integer operations (no FMA: -ffp-contract=off). Algorithm of ARM's optimized-routines exp:
-// x = k ln2/128 + r, |r| <= ln2/256, exp(x) = 2^(k/128) * exp(r), 2^(i/128) from a table with a
-// tail correction, exp(r) - 1 by its degree-5 Taylor polynomial (truncation < 2^-60 relative).
-// Error < 1 ulp (mostly correctly rounded; tested against libm). |x| >= 512 and NaN go to libm.
-constexpr int kExpTableBits = 7;
+// exp for whole blocks: libm's exp is a scalar call (~5 ns); this one vectorises and gives the
+// same bits on every ISA variant, because it is only IEEE adds, multiplies, fused multiply-adds
+// (explicit: std::fma / vfmadd, exactly rounded everywhere; nothing is contracted implicitly,
+// -ffp-contract=off) and integer operations. The structure of ARM's optimized-routines exp with
+// a 16-entry table, which AVX-512 holds in registers (two vpermt2pd lookups, no gathers):
+// x = k ln2/16 + r, |r| <= ln2/32 (+ rounding), exp(x) = 2^(k/16) * exp(r), 2^(j/16) from the
+// table with a tail correction, exp(r) - 1 by its degree-7 Taylor polynomial (truncation
+// < 2^-59 relative), the result scale + scale * p in one rounding. Error < 0.52 ulp, so within
+// 1 ulp of libm's (mostly the same bits; tested). |x| >= 512 and NaN go to libm.
+constexpr int kExpTableBits = 4;
 constexpr int kExpN = 1 << kExpTableBits;
 
 struct ExpTable {
-  uint64_t tab[2 * kExpN];  // [2i]: tail of 2^(i/N) (relative); [2i+1]: its bits - (i << 45)
-  double ln2hi_n, ln2lo_n;  // ln2 / N split so that k * ln2hi_n is exact for |k| < 2^17
+  double tail[kExpN];   // tail of 2^(j/N), relative: 2^(j/N) = bits[j] * (1 + tail[j])
+  uint64_t bits[kExpN];  // bits of 2^(j/N) rounded, less (j << (52 - kExpTableBits))
+  double ln2hi_n, ln2lo_n;  // ln2 / N as the sum of two doubles
 };
 
 uint64_t AsBits(double v) {
@@ -487,16 +492,16 @@ double AsDouble(uint64_t u) {
 
 ExpTable MakeExpTable() {
   ExpTable t;
-  for (int i = 0; i < kExpN; ++i) {
-    const long double v = exp2l(static_cast<long double>(i) / kExpN);
+  for (int j = 0; j < kExpN; ++j) {
+    const long double v = exp2l(static_cast<long double>(j) / kExpN);
     const double hi = static_cast<double>(v);
-    const double tail = static_cast<double>((v - hi) / hi);
-    t.tab[2 * i] = AsBits(tail);
-    t.tab[2 * i + 1] = AsBits(hi) - (static_cast<uint64_t>(i) << (52 - kExpTableBits));
+    t.tail[j] = static_cast<double>((v - hi) / hi);
+    t.bits[j] = AsBits(hi) - (static_cast<uint64_t>(j) << (52 - kExpTableBits));
   }
-  const long double ln2_n = 0.6931471805599453094172321214581765680755L / kExpN;
-  t.ln2hi_n = AsDouble(AsBits(static_cast<double>(ln2_n)) & ~((uint64_t{1} << 20) - 1));
-  t.ln2lo_n = static_cast<double>(ln2_n - t.ln2hi_n);
+  // ln2 / 16 rounded, and the rest rounded (from 100 digits of ln2): long double's 64 bits would
+  // leave an error of 2^-64 relative, which k (up to 11 818) makes 0.25 ulp of the result.
+  t.ln2hi_n = 0x1.62e42fefa39efp-5;
+  t.ln2lo_n = 0x1.abc9e3b39803fp-60;
   return t;
 }
 
@@ -505,27 +510,37 @@ const ExpTable& GetExpTable() {
   return table;
 }
 
+constexpr double kExpInvLn2N = 0x1.71547652b82fep+4;  // N / ln2, rounded
+constexpr double kExpShift = 0x1.8p52;  // kd + shift puts round(kd) in the low significand bits
+// 1/2! .. 1/7!, each rounded.
+constexpr double kExpC[6] = {0.5,
+                             1.0 / 6,
+                             1.0 / 24,
+                             1.0 / 120,
+                             1.0 / 720,
+                             1.0 / 5040};
+
+// The scalar recipe; ExpAvx512 does the same operations in the same order.
+inline double ExpCore(double v, const ExpTable& t) {
+  double kd = std::fma(v, kExpInvLn2N, kExpShift);
+  const uint64_t ki = AsBits(kd);
+  kd -= kExpShift;
+  const double r = std::fma(-kd, t.ln2lo_n, std::fma(-kd, t.ln2hi_n, v));
+  const uint64_t j = ki % kExpN;
+  const double scale = AsDouble(t.bits[j] + (ki << (52 - kExpTableBits)));
+  double q = kExpC[5];
+  for (int c = 4; c >= 0; --c) q = std::fma(q, r, kExpC[c]);
+  const double p = std::fma(r * r, q, r + t.tail[j]);
+  return std::fma(scale, p, scale);
+}
+
 TESSERA_CLONES void ExpLoop(double* __restrict out, const double* __restrict x, int64_t n) {
   const ExpTable& t = GetExpTable();
-  const uint64_t* __restrict tab = t.tab;
-  const double ln2hi = t.ln2hi_n, ln2lo = t.ln2lo_n;
-  constexpr double kInvLn2N = 184.66496523378731;  // N / ln2, rounded
-  constexpr double kShift = 0x1.8p52;
   int64_t special = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double v = x[i];
     special += std::fabs(v) < 512.0 ? 0 : 1;  // also counts NaN
-    double kd = kInvLn2N * v + kShift;
-    const uint64_t ki = AsBits(kd);
-    kd -= kShift;
-    const double r = (v - kd * ln2hi) - kd * ln2lo;
-    const uint64_t idx = 2 * (ki % kExpN);
-    const uint64_t top = ki << (52 - kExpTableBits);
-    const double tail = AsDouble(tab[idx]);
-    const double scale = AsDouble(tab[idx + 1] + top);
-    const double r2 = r * r;
-    const double p = tail + r + r2 * (0.5 + r * (1.0 / 6)) + r2 * r2 * (1.0 / 24 + r * (1.0 / 120));
-    out[i] = scale + scale * p;
+    out[i] = ExpCore(v, t);
   }
   if (special != 0) {
     for (int64_t i = 0; i < n; ++i) {
@@ -535,45 +550,42 @@ TESSERA_CLONES void ExpLoop(double* __restrict out, const double* __restrict x, 
 }
 
 #ifdef TESSERA_HAVE_X86_SIMD
-// GCC 12 warns inside its own gather and shift intrinsics (_mm512_undefined_*): false positives.
+// GCC 12 warns inside its own shift intrinsics (_mm512_undefined_*): false positives.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
-// ExpLoop with explicit AVX-512 (n a multiple of 8): GCC emulates the two table lookups with
-// scalar loads and inserts; vgatherqpd / vpgatherqq do them in one instruction each. The same
-// operations in the same order as ExpLoop (no FMA), so the same bits; |x| >= 512 and NaN are
-// patched by the caller as in ExpLoop; returns whether there are any.
+// ExpCore with explicit AVX-512 (n a multiple of 8): the table in four registers, looked up by
+// vpermt2pd / vpermt2q on the low 4 bits of ki (no gathers). The same operations in the same
+// order as ExpCore, so the same bits; |x| >= 512 and NaN are patched by the caller as in
+// ExpLoop; returns whether there are any.
 __attribute__((target("avx512f,avx512dq"))) bool ExpAvx512(double* __restrict out,
                                                            const double* __restrict x, int64_t n,
                                                            const ExpTable& t) {
-  const __m512d inv_ln2n = _mm512_set1_pd(184.66496523378731);  // ExpLoop's kInvLn2N
-  const __m512d shift = _mm512_set1_pd(0x1.8p52);
-  const __m512d ln2hi = _mm512_set1_pd(t.ln2hi_n), ln2lo = _mm512_set1_pd(t.ln2lo_n);
-  const __m512d c2 = _mm512_set1_pd(0.5), c3 = _mm512_set1_pd(1.0 / 6),
-                c4 = _mm512_set1_pd(1.0 / 24), c5 = _mm512_set1_pd(1.0 / 120);
-  const __m512i low_bits = _mm512_set1_epi64(kExpN - 1), one = _mm512_set1_epi64(1);
-  const void* tab = t.tab;
+  const __m512d inv_ln2n = _mm512_set1_pd(kExpInvLn2N);
+  const __m512d shift = _mm512_set1_pd(kExpShift);
+  const __m512d neg_ln2hi = _mm512_set1_pd(-t.ln2hi_n), neg_ln2lo = _mm512_set1_pd(-t.ln2lo_n);
+  __m512d c[6];
+  for (int k = 0; k < 6; ++k) c[k] = _mm512_set1_pd(kExpC[k]);
+  const __m512d tail_lo = _mm512_loadu_pd(t.tail), tail_hi = _mm512_loadu_pd(t.tail + 8);
+  const __m512i bits_lo = _mm512_loadu_si512(t.bits), bits_hi = _mm512_loadu_si512(t.bits + 8);
   const __m512d limit = _mm512_set1_pd(512.0);
   __mmask8 special = 0;
   for (int64_t i = 0; i < n; i += 8) {
     const __m512d v = _mm512_loadu_pd(x + i);
     special |= _mm512_cmp_pd_mask(_mm512_abs_pd(v), limit, _CMP_NLT_UQ);  // also NaN
-    __m512d kd = _mm512_add_pd(_mm512_mul_pd(inv_ln2n, v), shift);
+    __m512d kd = _mm512_fmadd_pd(v, inv_ln2n, shift);
     const __m512i ki = _mm512_castpd_si512(kd);
     kd = _mm512_sub_pd(kd, shift);
+    // -kd * c + a is fma(-kd, c, a) exactly: negating c instead of kd changes no bits.
     const __m512d r =
-        _mm512_sub_pd(_mm512_sub_pd(v, _mm512_mul_pd(kd, ln2hi)), _mm512_mul_pd(kd, ln2lo));
-    const __m512i idx = _mm512_slli_epi64(_mm512_and_si512(ki, low_bits), 1);
-    const __m512i top = _mm512_slli_epi64(ki, 52 - kExpTableBits);
-    const __m512d tail = _mm512_i64gather_pd(idx, tab, 8);
-    const __m512i hi = _mm512_i64gather_epi64(_mm512_add_epi64(idx, one), tab, 8);
-    const __m512d scale = _mm512_castsi512_pd(_mm512_add_epi64(hi, top));
-    const __m512d r2 = _mm512_mul_pd(r, r);
-    // tail + r + r2 * (0.5 + r / 6) + r2 * r2 * (1/24 + r / 120), left to right.
-    const __m512d p = _mm512_add_pd(
-        _mm512_add_pd(_mm512_add_pd(tail, r),
-                      _mm512_mul_pd(r2, _mm512_add_pd(c2, _mm512_mul_pd(r, c3)))),
-        _mm512_mul_pd(_mm512_mul_pd(r2, r2), _mm512_add_pd(c4, _mm512_mul_pd(r, c5))));
-    _mm512_storeu_pd(out + i, _mm512_add_pd(scale, _mm512_mul_pd(scale, p)));
+        _mm512_fmadd_pd(kd, neg_ln2lo, _mm512_fmadd_pd(kd, neg_ln2hi, v));
+    const __m512d tail = _mm512_permutex2var_pd(tail_lo, ki, tail_hi);
+    const __m512i hi = _mm512_permutex2var_epi64(bits_lo, ki, bits_hi);
+    const __m512d scale =
+        _mm512_castsi512_pd(_mm512_add_epi64(hi, _mm512_slli_epi64(ki, 52 - kExpTableBits)));
+    __m512d q = c[5];
+    for (int k = 4; k >= 0; --k) q = _mm512_fmadd_pd(q, r, c[k]);
+    const __m512d p = _mm512_fmadd_pd(_mm512_mul_pd(r, r), q, _mm512_add_pd(r, tail));
+    _mm512_storeu_pd(out + i, _mm512_fmadd_pd(scale, p, scale));
   }
   return special != 0;
 }
@@ -597,9 +609,11 @@ void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
 }
 
 // asin / acos for whole blocks: libm's are scalar calls (~16 ns each); these vectorise. Only IEEE
-// adds, multiplies, divides, sqrt and bit masks (no FMA: -ffp-contract=off), written once and
-// compiled for baseline x86-64 (which GCC leaves scalar, but branch-free), AVX2 and AVX-512
-// (dispatched like the Philox kernels), so every variant gives the same bits. Algorithm (the
+// adds, multiplies, divides, sqrt, explicit fused multiply-adds (std::fma, exactly rounded on
+// every ISA; nothing is contracted implicitly: -ffp-contract=off) and bit masks, written once and
+// compiled for baseline x86-64 (which GCC leaves scalar, but branch-free; its fma is libm's),
+// AVX2 + FMA and AVX-512 (dispatched like the Philox kernels), so every variant gives the same
+// bits. Algorithm (the
 // classic fdlibm structure):
 //   |x| <= 1/2:  asin(x) = x + x R(x^2),  acos(x) = pi/2 - (x + x R(x^2)),
 //   |x| >  1/2:  with t = (1 - |x|) / 2 (exact) and s = sqrt(t), asin(|x|) = pi/2 - 2 asin(s) and
@@ -608,7 +622,7 @@ void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
 // Chebyshev nodes of [0, 1/4] (error < 2^-58). Where rounding s would cost accuracy (asin for
 // 1/2 < |x| < 0.975, acos for |x| > 1/2), s = w + c with w = s truncated to 21 bits (w^2 exact)
 // and c = (t - w^2) / (s + w), and pi/2, pi/4 are split into a double and a tail. Measured over
-// dense sweeps and random points: at most 1 ulp from glibc (< 0.84 / 0.78 ulp from the exact
+// dense sweeps and random points: at most 1 ulp from glibc (< 0.83 / 0.77 ulp from the exact
 // asin / acos), NaN outside [-1, 1], asin(-0) = -0.
 constexpr double kPio2Hi = 0x1.921fb54442d18p+0;   // pi/2 rounded down
 constexpr double kPio2Lo = 0x1.1a62633145c07p-54;  // pi/2 - kPio2Hi
@@ -619,10 +633,10 @@ constexpr double kAsinP[14] = {0x1.5555555555555p-3,  0x1.3333333333388p-4, 0x1.
                                0x1.31622469ce5adp-7,  0x1.8f193743418ffp-9, 0x1.406192d124629p-6,
                                -0x1.3b416bb7d9257p-6, 0x1.e529c6fce9bb4p-6};
 
-// R(t) = asin(y) / y - 1 for t = y^2 in [0, 1/4], by Horner's rule.
+// R(t) = asin(y) / y - 1 for t = y^2 in [0, 1/4], by Horner's rule with fused multiply-adds.
 inline double AsinR(double t) {
   double p = kAsinP[13];
-  for (int k = 12; k >= 0; --k) p = p * t + kAsinP[k];
+  for (int k = 12; k >= 0; --k) p = std::fma(p, t, kAsinP[k]);
   return t * p;
 }
 
@@ -666,7 +680,9 @@ __attribute__((always_inline)) inline void AsinAcosLoop(double* __restrict out,
       const double mid_res = kPio4Hi - ((2 * s * r - (kPio2Lo - 2 * c)) - (kPio4Hi - 2 * w));
       res = std::copysign(Select(small, small_res, Select(a >= 0.975, near1_res, mid_res)), v);
     }
-    out[i] = res;
+    // A NaN input gives itself, quieted, as libm does: left to the arithmetic, which of two NaN
+    // operands an add passes on would depend on how each variant was compiled.
+    out[i] = Select(v != v, v + v, res);
   }
 }
 
@@ -677,7 +693,7 @@ void AsinAcosDefault(double* __restrict out, const double* __restrict x, int64_t
 
 #ifdef TESSERA_HAVE_X86_SIMD
 template <bool kAcos>
-__attribute__((target("avx2"))) void AsinAcosAvx2(double* __restrict out,
+__attribute__((target("avx2,fma"))) void AsinAcosAvx2(double* __restrict out,
                                                   const double* __restrict x, int64_t n) {
   AsinAcosLoop<kAcos>(out, x, n);
 }
