@@ -172,6 +172,8 @@ struct Future::State {
   // A call (submit, map, delayed): one key, a Value result, kept in the cluster while the
   // future lives (it may be an argument of later calls).
   bool is_call = false;
+  /// The call's function: its return type is the future's type as a later call's argument.
+  std::string function;
   int64_t computation = 0;
   int64_t computation_outputs = 0;
   bool have_value = false;
@@ -820,13 +822,25 @@ std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::Sub
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   const grpc::Status status = conn->stub()->Submit(&ctx, req, &resp);
   if (!status.ok()) ThrowGrpc(status, "");
+  // Each output's function, for the client's own check of later calls (CheckCalls).
+  absl::flat_hash_map<std::string_view, std::string_view> function_of;
+  if (!every_call) {
+    function_of.reserve(static_cast<size_t>(req.calls_size()));
+    for (const v1::Task& t : req.calls()) function_of.emplace(t.key(), t.function());
+  }
   std::vector<Future> futures;
   futures.reserve(outputs.size());
-  for (const auto& key : outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string& key = outputs[i];
     auto state = std::make_shared<Future::State>();
     state->conn = conn;
     state->keys = {key};
     state->is_call = true;
+    if (every_call) {
+      state->function = req.calls(static_cast<int>(i)).function();
+    } else if (auto it = function_of.find(key); it != function_of.end()) {
+      state->function = std::string(it->second);
+    }
     state->computation = resp.computation_id();
     state->computation_outputs = static_cast<int64_t>(outputs.size());
     futures.emplace_back(std::move(state));
@@ -920,10 +934,18 @@ namespace {
 // A compute of more calls than this goes in batches of this many (see SubmitInBatches).
 constexpr size_t kComputeBatch = 8192;
 
-// The type the scheduler will see for an argument: a literal's, a list, or a call's return type
-// (any for futures, whose function the client does not keep).
+// The type the scheduler will see for an argument, as its ResultType gives it: a literal's, a
+// list, or the return type of the call behind a delayed node or a future (any for an array's
+// future, or a function no worker offers).
 call::Type ArgType(const Arg& a,
                    const absl::flat_hash_map<std::string, call::Signature>& signatures) {
+  auto returns = [&](const std::string& function) {
+    auto it = signatures.find(function);
+    return it == signatures.end() ? call::Type::kAny : it->second.returns;
+  };
+  auto future_type = [&](const std::shared_ptr<Future::State>& state) {
+    return state != nullptr && state->is_call ? returns(state->function) : call::Type::kAny;
+  };
   switch (a.kind()) {
     case Arg::Kind::kValue:
       return detail::ToCallValue(a.value()).type;
@@ -931,12 +953,11 @@ call::Type ArgType(const Arg& a,
       return call::Type::kList;
     case Arg::Kind::kDelayed: {
       const Delayed::Node* n = a.delayed().node().get();
-      if (n->future != nullptr) return call::Type::kAny;
-      auto it = signatures.find(n->function);
-      return it == signatures.end() ? call::Type::kAny : it->second.returns;
+      if (n->future != nullptr) return future_type(n->future);
+      return returns(n->function);
     }
     case Arg::Kind::kFuture:
-      break;
+      return future_type(a.future());
   }
   return call::Type::kAny;
 }

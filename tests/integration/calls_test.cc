@@ -143,6 +143,19 @@ TEST_F(CallsTest, ABadCallInALargeGraphRefusesAllOfItBeforeAnythingRuns) {
   EXPECT_NE(std::string(e.what()).find("no worker offers a function named 'no_such_function'"),
             std::string::npos) << e.what();
   EXPECT_EQ(TasksKnown(cluster_->address()), before);
+  // A future's type is its function's return type (noop returns none): the mismatch sits in the
+  // last batch and is refused before the first one is sent, as the scheduler would refuse it in
+  // one request. So is a persisted delayed result's.
+  Future none = client_->submit("noop", 1);
+  Delayed none_persisted = client_->persist(delayed("noop")(2));
+  none.result();
+  const int64_t with_futures = TasksKnown(cluster_->address());
+  e = Throws([&] { client_->compute(delayed("add")(total, none)); });
+  EXPECT_EQ(e.code(), 3) << e.what();
+  EXPECT_EQ(std::string(e.what()), "add expects add(number, number) -> number; given (number, none)");
+  e = Throws([&] { client_->compute(delayed("inc")(delayed("add")(total, none_persisted))); });
+  EXPECT_EQ(std::string(e.what()), "add expects add(number, number) -> number; given (number, none)");
+  EXPECT_EQ(TasksKnown(cluster_->address()), with_futures);
   // The same graph without the bad call: every batch's results reach the calls of later ones.
   EXPECT_EQ(client_->compute(delayed("add")(total, 1)).result().as_int(), 9000 * 9001 / 2 + 1);
   // Two outputs in different batches, one of them also read by a later call.
