@@ -248,10 +248,9 @@ bool SchedulerState::StartMove(Task* t, WorkerId from) {
   t->moving_from = from;
   ++workers_.at(from).moves_in_flight;
   ++target->stored_keys;  // counted now, so that the next move picks another worker
-  AssignedInput in;
+  AssignedInput& in = target->outbox.fetches.emplace_back();
   in.key = t->spec->key;
-  in.holders = Holders(t);
-  target->outbox.fetches.push_back(std::move(in));
+  AddHolders(t, &in.holders);
   return true;
 }
 
@@ -1055,6 +1054,13 @@ std::vector<std::string> SchedulerState::Holders(const Task* t) const {
   return out;
 }
 
+void SchedulerState::AddHolders(const Task* t, AssignedInput::Holders* out) const {
+  for (WorkerId w : t->who_has) {
+    auto it = workers_.find(w);
+    if (it != workers_.end()) out->push_back(it->second.spec.address);
+  }
+}
+
 void SchedulerState::Assign(Task* t, const Placement& p) {
   Worker& w = workers_.at(p.worker);
   SetStatus(t, TaskStatus::kProcessing);
@@ -1070,11 +1076,9 @@ void SchedulerState::Assign(Task* t, const Placement& p) {
     if (w.programs_sent.insert(t->program->id).second) w.outbox.programs.push_back(t->program);
   }
   for (const Task* d : t->deps) {
-    AssignedInput in;
-    in.key = d->spec->key;
-    in.holders = Holders(d);
+    AssignedInput& in = a.inputs.emplace_back();
+    AddHolders(d, &in.holders);
     in.inline_data = d->inline_data;
-    a.inputs.push_back(std::move(in));
   }
   w.outbox.tasks.push_back(std::move(a));
 }

@@ -87,17 +87,20 @@ struct ProgramEntry {
   graph::ChunkProgram program;
 };
 
-/// One input of an assigned task, with where to find it.
+/// One input of an assigned task, or a key to fetch, with where to find it. Inline storage: a
+/// result has one holder and a task at most two inputs, most of the time, and assigning a task
+/// is the scheduler's most frequent operation.
 struct AssignedInput {
-  std::string key;
-  std::vector<std::string> holders;  ///< data-service addresses
-  ChunkPtr inline_data;              ///< set when the scheduler holds the value
+  using Holders = absl::InlinedVector<std::string, 1>;
+  std::string key;     ///< fetches only: a task's input keys are its spec's deps
+  Holders holders;     ///< data-service addresses
+  ChunkPtr inline_data;  ///< set when the scheduler holds the value
 };
 
 struct Assignment {
   std::shared_ptr<const graph::TaskSpec> spec;  ///< the task's own, shared: never null
   int64_t program_id = -1;
-  std::vector<AssignedInput> inputs;  ///< parallel to spec.deps
+  absl::InlinedVector<AssignedInput, 2> inputs;  ///< parallel to spec.deps
 };
 
 /// What the scheduler has to tell one worker; drained by TakeCommands.
@@ -422,6 +425,7 @@ class SchedulerState {
   void Assign(Task* t, const Placement& p);
   bool Saturated(const Worker& w, const Durations* d) const;
   std::vector<std::string> Holders(const Task* t) const;
+  void AddHolders(const Task* t, AssignedInput::Holders* out) const;
 
   StateOptions options_;
   /// By key; the key is a view of the task's own spec.key (one copy of each key, and open

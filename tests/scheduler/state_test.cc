@@ -243,7 +243,7 @@ TEST(SchedulerState, LargeResultsStayOnTheWorkerAndAreLocated) {
   EXPECT_EQ(loc.holders, std::vector<std::string>{"a:1"});
   auto next = s.TakeCommands(a);
   ASSERT_EQ(next.tasks.size(), 1u);
-  EXPECT_EQ(next.tasks[0].inputs[0].holders, std::vector<std::string>{"a:1"});
+  EXPECT_EQ(next.tasks[0].inputs[0].holders, AssignedInput::Holders{"a:1"});
   EXPECT_EQ(next.tasks[0].inputs[0].inline_data, nullptr);
 }
 
@@ -971,7 +971,7 @@ TEST(SchedulerState, RetirementMovesUniqueResultsAndRecomputesNothing) {
   EXPECT_FALSE(fb.empty());
   EXPECT_FALSE(fc.empty());
   for (const auto& f : fb) {
-    EXPECT_EQ(f.holders, std::vector<std::string>{"a:1"});
+    EXPECT_EQ(f.holders, AssignedInput::Holders{"a:1"});
     s.KeyAcquired(b, f.key);
   }
   EXPECT_FALSE(s.Retirement(a)->done);
