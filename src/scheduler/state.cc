@@ -41,8 +41,16 @@ void SchedulerState::SetStatus(Task* t, TaskStatus status) {
   t->status = status;
 }
 
-void SchedulerState::AttachGroup(Task* t) {
-  const std::string& name = t->spec->group.empty() ? std::string("other") : t->spec->group;
+SchedulerState::Group* SchedulerState::AttachGroup(Task* t, Group* hint) {
+  static const std::string kOther = "other";
+  const std::string& name = t->spec->group.empty() ? kOther : t->spec->group;
+  if (hint != nullptr && hint->view.name == name) {  // live: it has the previous task
+    t->group = hint;
+    ++hint->view.total;
+    ++hint->view.states[static_cast<int>(t->status)];
+    ++task_counts_[static_cast<int>(t->status)];
+    return hint;
+  }
   auto& slot = groups_[name];
   if (slot == nullptr) {
     slot = std::make_unique<Group>();
@@ -61,6 +69,7 @@ void SchedulerState::AttachGroup(Task* t) {
   ++t->group->view.total;
   ++t->group->view.states[static_cast<int>(t->status)];
   ++task_counts_[static_cast<int>(t->status)];
+  return t->group;
 }
 
 void SchedulerState::DetachGroup(Task* t) {
@@ -518,17 +527,29 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
           absl::StrCat("input key '", key, "' erred: ", t->error));
     }
   }
-  NewTasks new_keys;
+  // Every dependency is looked up once, here, and the result used below.
+  absl::flat_hash_map<std::string_view, int> new_keys;  // views of the graph's own keys
   new_keys.reserve(graph.tasks.size());
-  for (const auto& spec : graph.tasks) {
+  std::vector<DepRef> dep_refs;  // every task's deps in turn
+  absl::InlinedVector<const graph::TaskSpec*, 4> dep_specs;
+  for (size_t i = 0; i < graph.tasks.size(); ++i) {
+    const graph::TaskSpec& spec = graph.tasks[i];
     if (largest_worker > 0 && spec.est_bytes > largest_worker) {
       return TooBigError(spec, largest_worker);
     }
+    dep_specs.clear();
     for (const std::string& dep : spec.deps) {
-      if (new_keys.count(dep) == 0 && Find(dep) == nullptr) {
+      DepRef ref;
+      if (auto it = new_keys.find(dep); it != new_keys.end()) {
+        ref.new_index = it->second;
+        dep_specs.push_back(&graph.tasks[static_cast<size_t>(it->second)]);
+      } else if ((ref.known = Find(dep)) != nullptr) {
+        dep_specs.push_back(ref.known->spec.get());
+      } else {
         return absl::InvalidArgumentError(
             absl::StrCat("task ", spec.key, " depends on unknown key '", dep, "'"));
       }
+      dep_refs.push_back(ref);
     }
     if (spec.kind == graph::TaskKind::kChunk &&
         (spec.program < 0 || spec.program >= static_cast<int>(graph.programs.size()))) {
@@ -536,8 +557,8 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
           absl::StrCat("task ", spec.key, " refers to program ", spec.program, " of ",
                        graph.programs.size()));
     }
-    if (spec.kind == graph::TaskKind::kCall) TESSERA_RETURN_IF_ERROR(CheckCall(spec, new_keys));
-    new_keys.emplace(spec.key, &spec);
+    if (spec.kind == graph::TaskKind::kCall) TESSERA_RETURN_IF_ERROR(CheckCall(spec, dep_specs));
+    new_keys.emplace(spec.key, static_cast<int>(i));
   }
 
   std::vector<std::shared_ptr<const ProgramEntry>> programs;
@@ -553,7 +574,12 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   comp->client = client;
   Computation* c = comp.get();
   std::vector<Task*> added;
-  for (auto& spec : graph.tasks) {
+  std::vector<Task*> graph_tasks(graph.tasks.size());  // by index in the graph
+  const DepRef* ref = dep_refs.data();
+  Group* group = nullptr;
+  for (size_t i = 0; i < graph.tasks.size(); ++i) {
+    graph::TaskSpec& spec = graph.tasks[i];
+    const size_t num_deps = spec.deps.size();
     Task* t = Find(spec.key);
     if (t == nullptr) {
       auto owned = std::make_unique<Task>();
@@ -562,12 +588,13 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       if (t->spec->kind == graph::TaskKind::kChunk) t->program = programs[t->spec->program];
       t->status = TaskStatus::kReleased;
       t->retries_left = t->spec->retries;
-      for (const std::string& dep : t->spec->deps) {
-        Task* d = Find(dep);
+      for (size_t k = 0; k < num_deps; ++k) {
+        Task* d = ref[k].new_index >= 0 ? graph_tasks[static_cast<size_t>(ref[k].new_index)]
+                                        : ref[k].known;
         t->deps.push_back(d);
         d->dependents.push_back(t);
       }
-      AttachGroup(t);
+      group = AttachGroup(t, group);
       tasks_.emplace(t->spec->key, std::move(owned));
       added.push_back(t);
     } else if (t->status == TaskStatus::kErred) {
@@ -580,6 +607,8 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
     } else if (t->status == TaskStatus::kReleased) {
       added.push_back(t);  // its value was dropped but the lineage is known: compute it again
     }
+    ref += num_deps;
+    graph_tasks[i] = t;
     c->total++;
     t->computations.push_back(c);
     c->members.push_back(t);
@@ -846,9 +875,15 @@ void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result, std
     return;
   }
   if (result.seconds > 0 && !t->spec->group.empty() && wit != workers_.end()) {
-    if (durations_.size() > 100'000) durations_.clear();  // bounded memory
-    auto [it, fresh] = durations_.try_emplace(t->spec->group);
-    Durations& d = it->second;
+    if (t->group->durations == nullptr) {
+      if (durations_.size() > 100'000) {  // bounded memory
+        durations_.clear();
+        for (auto& [name, g] : groups_) g->durations = nullptr;
+      }
+      t->group->durations = &durations_[t->spec->group];
+    }
+    Durations& d = *t->group->durations;
+    const bool fresh = d.kinds.empty();  // no result of the group measured yet
     d.seconds = fresh ? result.seconds : 0.9 * d.seconds + 0.1 * result.seconds;
     const size_t kind = static_cast<size_t>(wit->second.kind);
     if (d.kinds.size() <= kind) d.kinds.resize(kind + 1);
@@ -966,6 +1001,7 @@ int SchedulerState::KindIndex(const std::string& kind) {
 
 const SchedulerState::Durations* SchedulerState::FindDurations(const Task* t) const {
   if (t->spec->group.empty()) return nullptr;
+  if (t->group->durations != nullptr) return t->group->durations;
   auto it = durations_.find(t->spec->group);
   return it == durations_.end() ? nullptr : &it->second;
 }
@@ -1095,24 +1131,14 @@ void SchedulerState::Schedule() {
 
 // ---------------------------------------------------------------- calls
 
-call::Type SchedulerState::ResultType(
-    const std::string& key,
-    const NewTasks& new_tasks) const {
-  const graph::TaskSpec* spec = nullptr;
-  auto it = new_tasks.find(key);
-  if (it != new_tasks.end()) {
-    spec = it->second;
-  } else if (const Task* t = Find(key)) {
-    spec = t->spec.get();
-  }
-  if (spec == nullptr || spec->kind != graph::TaskKind::kCall) return call::Type::kAny;
-  auto f = functions_.find(spec->function);
+call::Type SchedulerState::ResultType(const graph::TaskSpec& spec) const {
+  if (spec.kind != graph::TaskKind::kCall) return call::Type::kAny;
+  auto f = functions_.find(spec.function);
   return f == functions_.end() ? call::Type::kAny : f->second.signature.returns;
 }
 
-absl::Status SchedulerState::CheckCall(
-    const graph::TaskSpec& spec,
-    const NewTasks& new_tasks) const {
+absl::Status SchedulerState::CheckCall(const graph::TaskSpec& spec,
+                                       absl::Span<const graph::TaskSpec* const> deps) const {
   if (workers_.empty()) return absl::OkStatus();  // nothing to check against yet
   auto f = functions_.find(spec.function);
   if (f == functions_.end()) {
@@ -1134,7 +1160,7 @@ absl::Status SchedulerState::CheckCall(
           return absl::InvalidArgumentError(absl::StrCat("task ", spec.key, ": argument refers to input ",
                                                          a.dep, " of ", spec.deps.size()));
         }
-        given.push_back(ResultType(spec.deps[static_cast<size_t>(a.dep)], new_tasks));
+        given.push_back(ResultType(*deps[static_cast<size_t>(a.dep)]));
         break;
     }
   }

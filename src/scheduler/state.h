@@ -20,8 +20,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/chunk.h"
 #include "graph/task_graph.h"
 #include "scheduler/adaptive.h"
@@ -290,9 +292,13 @@ class SchedulerState {
 
  private:
   struct Computation;
+  struct Durations;
   struct Group {
     GroupView view;
     uint64_t order = 0;
+    /// Its entry in durations_ once a task of it finished here (nullptr until then, and after
+    /// durations_ is cleared): saves hashing the group's name for every placement and result.
+    struct Durations* durations = nullptr;
   };
   struct Task {
     /// Immutable once added; shared with the assignments that send it (no copy per dispatch).
@@ -358,16 +364,24 @@ class SchedulerState {
     bool retired = false;  ///< nothing left to move: close sent
   };
 
-  // Keys of the tasks of one submit, while it is checked; views into the graph's specs.
-  using NewTasks = absl::flat_hash_map<std::string_view, const graph::TaskSpec*>;
+  // One dependency of a submitted task, resolved once while the submit is checked: a task of the
+  // same graph (its index, an earlier one) or a task the scheduler knows.
+  struct DepRef {
+    int new_index = -1;
+    Task* known = nullptr;
+  };
 
   Task* Find(std::string_view key) const;
   /// Every status change goes through here, to keep the group and total counts exact.
   void SetStatus(Task* t, TaskStatus status);
-  void AttachGroup(Task* t);  // a new task: counted in its group as released
+  // A new task: counted in its group as released. `hint`, the previous task's group, saves the
+  // lookup when it is the same (consecutive tasks of a graph mostly are). Returns t's group.
+  Group* AttachGroup(Task* t, Group* hint = nullptr);
   void DetachGroup(Task* t);  // a task about to be forgotten
-  absl::Status CheckCall(const graph::TaskSpec& spec, const NewTasks& new_tasks) const;
-  call::Type ResultType(const std::string& key, const NewTasks& new_tasks) const;
+  /// `deps`: the task's dependencies' specs, parallel to spec.deps.
+  absl::Status CheckCall(const graph::TaskSpec& spec,
+                         absl::Span<const graph::TaskSpec* const> deps) const;
+  call::Type ResultType(const graph::TaskSpec& spec) const;
   void EndComputation(Computation* c);
   void MakeReady(Task* t);
   /// A task taken back from a worker before it finished there (the worker left, or gave it back
@@ -441,7 +455,8 @@ class SchedulerState {
   ComputationId next_computation_ = 1;
   uint64_t version_ = 0;
   /// By task group (TaskSpec::group), for the short-task window of Saturated() and for placement.
-  absl::flat_hash_map<std::string, Durations> durations_;
+  /// Node-based: Group::durations points into it.
+  absl::node_hash_map<std::string, Durations> durations_;
   std::vector<std::string> kinds_;  ///< worker kinds ("cpu", "cuda", ...) in the order first seen
   std::unordered_map<std::string, std::unique_ptr<Group>> groups_;
   uint64_t next_group_order_ = 0;
