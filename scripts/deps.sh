@@ -11,6 +11,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libtcmalloc-minimal4  # the scheduler's allocator (TESSERA_TCMALLOC; src/scheduler/CMakeLists.txt)
   python3-numpy
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer (libclang_rt.fuzzer) and the sanitizers
   chromium  # the dashboard's browser test (tests/integration/browser_test.cc); skipped without it

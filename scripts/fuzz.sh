@@ -28,7 +28,8 @@ if [ -n "$only" ]; then targets=("$only"); fi
 scripts/deps.sh  # clang and libclang-rt-14-dev among the rest; installs only what is missing
 if [ ! -f build-fuzz/CMakeCache.txt ]; then
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_FUZZERS=ON \
-    -DTESSERA_CUDA=OFF -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_EXAMPLES=OFF >/dev/null
+    -DTESSERA_CUDA=OFF -DTESSERA_TCMALLOC=OFF -DTESSERA_BUILD_TESTS=OFF \
+    -DTESSERA_BUILD_EXAMPLES=OFF >/dev/null
 fi
 # Only the fuzz targets and the libraries they link (not the scheduler or worker binaries).
 cmake --build build-fuzz -j"$jobs" --target "${targets[@]}"

@@ -5,6 +5,8 @@
 #include <thread>
 #include <tuple>
 
+#include <dlfcn.h>
+
 #include <CLI/CLI.hpp>
 
 #include "common/address.h"
@@ -12,11 +14,23 @@
 #include "common/process.h"
 #include "scheduler/scheduler_service.h"
 
+namespace {
+
+// The malloc this process runs on: tcmalloc when the build linked it in (TESSERA_TCMALLOC) and it
+// did replace glibc's, which `malloc` resolving to tcmalloc's own entry point shows.
+const char* Allocator() {
+  void* tc_malloc = dlsym(RTLD_DEFAULT, "tc_malloc");
+  return tc_malloc != nullptr && tc_malloc == dlsym(RTLD_DEFAULT, "malloc") ? "tcmalloc"
+                                                                              : "glibc malloc";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   tessera::scheduler::ServerOptions options;
   CLI::App app{"Tessera scheduler: lowers array expressions into chunk tasks and assigns them "
                "to workers."};
-  app.set_version_flag("--version", "tessera 0.1.0");
+  app.set_version_flag("--version", std::string("tessera 0.1.0 (allocator: ") + Allocator() + ")");
   app.add_option("--host", options.host, "Interface to listen on")->capture_default_str();
   app.add_option("--port", options.port, "gRPC port (0: any free port)")
       ->capture_default_str()

@@ -396,6 +396,17 @@ TEST(WorkerProcess, BadFlagsExitNonZeroWithAReason) {
   EXPECT_EQ(r.code, 2);
 }
 
+// The build links the scheduler with tcmalloc when it finds it (TESSERA_TCMALLOC=AUTO): the
+// running process must then allocate with it, not merely load it.
+TEST(SchedulerProcess, VersionNamesTheAllocatorTheBuildChose) {
+  const auto r = testing::Run("scheduler", {"--version"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::string want = std::string(TESSERA_SCHEDULER_ALLOCATOR) == "tcmalloc"
+                               ? "(allocator: tcmalloc)"
+                               : "(allocator: glibc malloc)";
+  EXPECT_NE(r.out.find("tessera 0.1.0 " + want), std::string::npos) << r.out << r.err;
+}
+
 TEST(SchedulerProcess, StopsCleanlyOnSigint) {
   testing::Subprocess s("scheduler", {"--host", "127.0.0.1", "--port", "0"});
   ASSERT_TRUE(s.WaitForOutput("Scheduler at tcp://127.0.0.1:", std::chrono::seconds(10)));
