@@ -38,8 +38,8 @@ struct LocalCluster {
                                   "--dashboard-address", "127.0.0.1:0"};
     args.insert(args.end(), flags.begin(), flags.end());
     process = std::make_unique<testing::Subprocess>("tessera", args);
-    if (!process->WaitForOutput("Dashboard at http://", 20s)) return;
-    const testing::Announcement announced = testing::ParseAnnouncement(process->stdout_text());
+    const testing::Announcement announced =
+        testing::WaitForAnnouncement(*process, /*dashboard=*/true, 20s);
     address = announced.address;
     dashboard = announced.address.empty() ? 0 : announced.dashboard_port;
   }

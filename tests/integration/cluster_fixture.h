@@ -12,10 +12,15 @@ namespace tessera::testing {
 template <typename Suite>
 class SharedClusterTest : public ::testing::Test {
  protected:
+  // A cluster that did not start fails each test in SetUp. An assertion in SetUpTestSuite would
+  // not: GoogleTest then reports the tests as skipped, and so does CTest.
   static void SetUpTestSuite() {
     cluster_ = new LocalProcessCluster(2, 1);
-    ASSERT_TRUE(cluster_->ok()) << cluster_->scheduler().stderr_text();
-    client_ = new Client(Client::connect(cluster_->address()));
+    if (cluster_->ok()) client_ = new Client(Client::connect(cluster_->address()));
+  }
+  void SetUp() override {
+    ASSERT_TRUE(cluster_->ok()) << "the cluster did not start:\n"
+                                << cluster_->scheduler().stderr_text();
   }
   static void TearDownTestSuite() {
     delete client_;

@@ -101,10 +101,16 @@ struct Metrics {
 
 class DashboardTest : public ::testing::Test {
  protected:
+  // As SharedClusterTest: a cluster that did not start fails each test in SetUp (an assertion
+  // here would have the tests reported as skipped).
+  void SetUp() override {
+    ASSERT_TRUE(cluster_->ok()) << "the cluster did not start:\n"
+                                << cluster_->scheduler().stdout_text()
+                                << cluster_->scheduler().stderr_text();
+  }
   static void SetUpTestSuite() {
     cluster_ = new LocalProcessCluster(2, 1, /*dashboard=*/true);
-    ASSERT_TRUE(cluster_->ok()) << cluster_->scheduler().stdout_text()
-                                << cluster_->scheduler().stderr_text();
+    if (!cluster_->ok()) return;
     client_ = new Client(Client::connect(cluster_->address()));
     // The dashboard's snapshot is up to 100 ms old: wait until it shows both workers.
     for (int i = 0; i < 100; ++i) {

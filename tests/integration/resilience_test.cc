@@ -49,9 +49,8 @@ class Scheduler {
                                   "--dashboard-address", dashboard ? "127.0.0.1:0" : "none"};
     args.insert(args.end(), extra.begin(), extra.end());
     process_ = std::make_unique<Subprocess>("scheduler", args);
-    if (!process_->WaitForOutput("Scheduler at tcp://", 20s)) return;
-    if (dashboard && !process_->WaitForOutput("Dashboard at http://", 20s)) return;
-    const testing::Announcement announced = testing::ParseAnnouncement(process_->stdout_text());
+    const testing::Announcement announced =
+        testing::WaitForAnnouncement(*process_, dashboard, 20s);
     address_ = announced.address;
     dashboard_port_ = announced.dashboard_port;
     ok_ = !address_.empty() && (!dashboard || dashboard_port_ > 0);

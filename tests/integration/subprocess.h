@@ -83,6 +83,17 @@ class Subprocess {
     return false;
   }
 
+  /// Whether the child has exited (without waiting).
+  bool Exited() {
+    if (status_ < 0) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+    }
+    return status_ >= 0;
+  }
+
   /// Waits for the child to exit and returns its exit code (or 128 + signal); -1 on timeout.
   int Wait(std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -163,6 +174,20 @@ inline Announcement ParseAnnouncement(const std::string& out) {
   return a;
 }
 
+/// Waits until the process has printed its announcement on stdout: the scheduler's address and,
+/// with `dashboard`, the dashboard's port. Not WaitForOutput: the log line on stderr says the
+/// same words a moment before stdout does, and parsing stdout then would find nothing.
+inline Announcement WaitForAnnouncement(Subprocess& process, bool dashboard,
+                                        std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const Announcement a = ParseAnnouncement(process.stdout_text());
+    if (!a.address.empty() && (!dashboard || a.dashboard_port > 0)) return a;
+    if (std::chrono::steady_clock::now() >= deadline || process.Exited()) return Announcement{};
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 /// A scheduler and `workers` cpu-workers on an ephemeral loopback port. With `dashboard`, the
 /// scheduler also serves its HTTP dashboard on an ephemeral loopback port (dashboard_port()).
 class LocalProcessCluster {
@@ -176,11 +201,8 @@ class LocalProcessCluster {
         "scheduler",
         std::vector<std::string>{"--host", "127.0.0.1", "--port", "0", "--dashboard-address",
                                  dashboard ? "127.0.0.1:0" : "none"});
-    if (!scheduler_->WaitForOutput("Scheduler at tcp://", std::chrono::seconds(20))) return;
-    if (dashboard && !scheduler_->WaitForOutput("Dashboard at http://", std::chrono::seconds(20))) {
-      return;
-    }
-    const Announcement announced = ParseAnnouncement(scheduler_->stdout_text());
+    const Announcement announced =
+        WaitForAnnouncement(*scheduler_, dashboard, std::chrono::seconds(20));
     address_ = announced.address;
     if (address_.empty()) return;
     if (dashboard) {

@@ -322,12 +322,11 @@ TEST(CudaCluster, SchedulerAndCudaWorkerMatchCpuCluster) {
   TESSERA_REQUIRE_GPU();
   Subprocess scheduler("scheduler", {"--host", "127.0.0.1", "--port", "0", "--dashboard-address",
                                      "none"});
-  ASSERT_TRUE(scheduler.WaitForOutput("Scheduler at tcp://", std::chrono::seconds(20)));
-  const std::string& out = scheduler.stdout_text();
-  const size_t at = out.find("Scheduler at tcp://");
-  const size_t colon = out.find(':', at + 19);
   const std::string address =
-      "127.0.0.1:" + out.substr(colon + 1, out.find('\n', colon) - colon - 1);
+      tessera::testing::WaitForAnnouncement(scheduler, /*dashboard=*/false,
+                                            std::chrono::seconds(20))
+          .address;
+  ASSERT_FALSE(address.empty()) << scheduler.stderr_text();
   Subprocess worker("cuda-worker", {"--scheduler", address, "--device", "0", "--name", "gpu"});
   ASSERT_TRUE(worker.WaitForOutput("registered with scheduler", std::chrono::seconds(60)))
       << worker.stderr_text();
