@@ -716,6 +716,16 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
 
 absl::StatusOr<graph::TaskSpec> TaskFromProto(v1::Task&& proto) { return TaskFromProtoImpl(proto); }
 
+absl::StatusOr<std::vector<graph::CallArg>> CallArgsFromProto(const v1::Task& proto) {
+  std::vector<graph::CallArg> args;
+  args.reserve(static_cast<size_t>(proto.args_size()));
+  for (const auto& a : proto.args()) {
+    TESSERA_ASSIGN_OR_RETURN(graph::CallArg arg, CallArgFromProto(a, proto.inputs_size(), 0));
+    args.push_back(std::move(arg));
+  }
+  return args;
+}
+
 namespace {
 
 // CallGraphFromProto over const calls (copied) or mutable ones (their strings moved out).
