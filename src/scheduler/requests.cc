@@ -1,5 +1,7 @@
 #include "scheduler/requests.h"
 
+#include <type_traits>
+
 #include "absl/strings/str_cat.h"
 #include "common/address.h"
 #include "common/status.h"
@@ -16,13 +18,21 @@ absl::Status ValidateClientId(const std::string& rpc, const std::string& client_
   return wire::ValidateString(absl::StrCat(rpc, ": client_id"), client_id, limits);
 }
 
-absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(const v1::SubmitRequest& request,
-                                                     const wire::RequestLimits& limits) {
+namespace {
+
+// TaskGraphFromSubmit over a const request (calls copied) or a mutable one (their strings moved).
+template <typename Request>
+absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmitImpl(Request& request,
+                                                         const wire::RequestLimits& limits) {
   // An empty client id is accepted for Submit (older clients, tests); its keys are then never
   // released by a session's end.
   TESSERA_RETURN_IF_ERROR(wire::ValidateString("submit: client_id", request.client_id(), limits));
   if (request.calls_size() > 0) {
-    return wire::CallGraphFromProto(request.calls(), request.call_outputs(), limits);
+    if constexpr (std::is_const_v<Request>) {
+      return wire::CallGraphFromProto(request.calls(), request.call_outputs(), limits);
+    } else {
+      return wire::CallGraphFromProto(request.mutable_calls(), request.call_outputs(), limits);
+    }
   }
   if (request.call_outputs_size() > 0) {
     return absl::InvalidArgumentError("submit: call_outputs without calls");
@@ -33,11 +43,16 @@ absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(const v1::SubmitRequest& re
   return graph::Lower(root, options);
 }
 
+}  // namespace
+
+absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(const v1::SubmitRequest& request,
+                                                     const wire::RequestLimits& limits) {
+  return TaskGraphFromSubmitImpl(request, limits);
+}
+
 absl::StatusOr<graph::TaskGraph> TaskGraphFromSubmit(v1::SubmitRequest* request,
                                                      const wire::RequestLimits& limits) {
-  if (request->calls_size() == 0) return TaskGraphFromSubmit(*request, limits);
-  TESSERA_RETURN_IF_ERROR(wire::ValidateString("submit: client_id", request->client_id(), limits));
-  return wire::CallGraphFromProto(request->mutable_calls(), request->call_outputs(), limits);
+  return TaskGraphFromSubmitImpl(*request, limits);
 }
 
 absl::Status ValidateWait(const v1::WaitRequest& request, const wire::RequestLimits& limits) {

@@ -79,8 +79,6 @@ void FetchesToProto(const WorkerCommands& commands, v1::SchedulerMessage* msg) {
   }
 }
 
-}  // namespace
-
 // An arena for one message or batch of them: blocks from `start_block` up to 1 MiB.
 google::protobuf::ArenaOptions MessageArena(size_t start_block) {
   google::protobuf::ArenaOptions options;
@@ -88,6 +86,8 @@ google::protobuf::ArenaOptions MessageArena(size_t start_block) {
   options.max_block_size = 1 << 20;
   return options;
 }
+
+}  // namespace
 
 // Reads a unary request into an arena, handles it and answers from the same arena: Submit,
 // Locate and Release carry thousands of keys (8192-call batches), and parsing them into

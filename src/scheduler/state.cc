@@ -44,32 +44,29 @@ void SchedulerState::SetStatus(Task* t, TaskStatus status) {
 SchedulerState::Group* SchedulerState::AttachGroup(Task* t, Group* hint) {
   static const std::string kOther = "other";
   const std::string& name = t->spec->group.empty() ? kOther : t->spec->group;
-  if (hint != nullptr && hint->view.name == name) {  // live: it has the previous task
-    t->group = hint;
-    ++hint->view.total;
-    ++hint->view.states[static_cast<int>(t->status)];
-    ++task_counts_[static_cast<int>(t->status)];
-    return hint;
-  }
-  auto& slot = groups_[name];
-  if (slot == nullptr) {
-    slot = std::make_unique<Group>();
-    slot->view.name = name;
-    slot->order = next_group_order_++;
-  } else {
-    int64_t live = 0;
-    for (int64_t n : slot->view.states) live += n;
-    if (live == 0) {  // a finished group comes back to life
-      finished_groups_.erase(
-          std::remove(finished_groups_.begin(), finished_groups_.end(), slot.get()),
-          finished_groups_.end());
+  Group* g = hint;  // live when it matches: it has the previous task
+  if (g == nullptr || g->view.name != name) {
+    auto& slot = groups_[name];
+    if (slot == nullptr) {
+      slot = std::make_unique<Group>();
+      slot->view.name = name;
+      slot->order = next_group_order_++;
+    } else {
+      int64_t live = 0;
+      for (int64_t n : slot->view.states) live += n;
+      if (live == 0) {  // a finished group comes back to life
+        finished_groups_.erase(
+            std::remove(finished_groups_.begin(), finished_groups_.end(), slot.get()),
+            finished_groups_.end());
+      }
     }
+    g = slot.get();
   }
-  t->group = slot.get();
-  ++t->group->view.total;
-  ++t->group->view.states[static_cast<int>(t->status)];
+  t->group = g;
+  ++g->view.total;
+  ++g->view.states[static_cast<int>(t->status)];
   ++task_counts_[static_cast<int>(t->status)];
-  return t->group;
+  return g;
 }
 
 void SchedulerState::DetachGroup(Task* t) {
@@ -1081,20 +1078,18 @@ SchedulerState::Placement SchedulerState::PickWorker(const Task* t) const {
   return best;
 }
 
-std::vector<std::string> SchedulerState::Holders(const Task* t) const {
-  std::vector<std::string> out;
-  for (WorkerId w : t->who_has) {
-    auto it = workers_.find(w);
-    if (it != workers_.end()) out.push_back(it->second.spec.address);
-  }
-  return out;
-}
-
-void SchedulerState::AddHolders(const Task* t, AssignedInput::Holders* out) const {
+template <typename Out>
+void SchedulerState::AddHolders(const Task* t, Out* out) const {
   for (WorkerId w : t->who_has) {
     auto it = workers_.find(w);
     if (it != workers_.end()) out->push_back(it->second.spec.address);
   }
+}
+
+std::vector<std::string> SchedulerState::Holders(const Task* t) const {
+  std::vector<std::string> out;
+  AddHolders(t, &out);
+  return out;
 }
 
 void SchedulerState::Assign(Task* t, const Placement& p) {

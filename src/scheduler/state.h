@@ -439,7 +439,9 @@ class SchedulerState {
   void Assign(Task* t, const Placement& p);
   bool Saturated(const Worker& w, const Durations* d) const;
   std::vector<std::string> Holders(const Task* t) const;
-  void AddHolders(const Task* t, AssignedInput::Holders* out) const;
+  /// Appends t's holders' addresses to `out` (a vector or AssignedInput::Holders).
+  template <typename Out>
+  void AddHolders(const Task* t, Out* out) const;
 
   StateOptions options_;
   /// By key; the key is a view of the task's own spec.key (one copy of each key, and open
