@@ -672,10 +672,8 @@ class Worker::Impl {
   // the assignment: converting the whole task to a TaskSpec first (its key, group and input keys
   // copied) was an eighth of a worker's CPU on B5's microsecond tasks.
   absl::StatusOr<ChunkBuffer> RunCall(const v1::Task& proto, int64_t* fetched_bytes) {
-    if (proto.function().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("task ", proto.key(), ": call without a function"));
-    }
-    TESSERA_ASSIGN_OR_RETURN(std::vector<graph::CallArg> call_args, wire::CallArgsFromProto(proto));
+    TESSERA_ASSIGN_OR_RETURN(std::vector<graph::CallArg> call_args,
+                             wire::CallArgsFromProto(proto, proto.key()));
     std::vector<call::Value> dep_values;
     dep_values.reserve(static_cast<size_t>(proto.inputs_size()));
     for (const auto& in : proto.inputs()) {

@@ -693,17 +693,11 @@ absl::StatusOr<graph::TaskSpec> TaskFromProtoImpl(TaskProto& proto) {
   task.contract_b.assign(proto.contract_b().begin(), proto.contract_b().end());
   task.literal = TakeString(proto, &v1::Task::literal, &v1::Task::mutable_literal);
   if (task.kind == graph::TaskKind::kCall) {
-    if (proto.function().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("task ", task.key, ": call without a function"));
-    }
+    // Before the function is moved out: CallArgsFromProto checks that there is one.
+    TESSERA_ASSIGN_OR_RETURN(task.call_args, CallArgsFromProto(proto, task.key));
     task.function = TakeString(proto, &v1::Task::function, &v1::Task::mutable_function);
     task.retries = proto.retries();
     task.priority = proto.priority();
-    for (const auto& a : proto.args()) {
-      TESSERA_ASSIGN_OR_RETURN(graph::CallArg arg,
-                               CallArgFromProto(a, static_cast<int>(task.deps.size()), 0));
-      task.call_args.push_back(std::move(arg));
-    }
   }
   return task;
 }
@@ -716,7 +710,11 @@ absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto) {
 
 absl::StatusOr<graph::TaskSpec> TaskFromProto(v1::Task&& proto) { return TaskFromProtoImpl(proto); }
 
-absl::StatusOr<std::vector<graph::CallArg>> CallArgsFromProto(const v1::Task& proto) {
+absl::StatusOr<std::vector<graph::CallArg>> CallArgsFromProto(const v1::Task& proto,
+                                                              absl::string_view key) {
+  if (proto.function().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("task ", key, ": call without a function"));
+  }
   std::vector<graph::CallArg> args;
   args.reserve(static_cast<size_t>(proto.args_size()));
   for (const auto& a : proto.args()) {

@@ -33,10 +33,12 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
 absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto);
 /// The same, moving the strings (key, group, function, input keys, literal) out of `proto`.
 absl::StatusOr<graph::TaskSpec> TaskFromProto(v1::Task&& proto);
-/// A CALL task's arguments, checked as TaskFromProto checks them (argument references within the
-/// task's inputs, literals decoded), without converting the rest of the task: what a worker needs
-/// to run the call.
-absl::StatusOr<std::vector<graph::CallArg>> CallArgsFromProto(const v1::Task& proto);
+/// A CALL task's arguments, after checking that it names a function: argument references within
+/// the task's inputs, literals decoded. TaskFromProto's check of a call, and all a worker needs to
+/// run one without converting the rest of the task. `key` names the task in errors (a mutable
+/// proto's own key may have been moved out already).
+absl::StatusOr<std::vector<graph::CallArg>> CallArgsFromProto(const v1::Task& proto,
+                                                              absl::string_view key);
 
 /// The graph of CALL tasks a client submits (client.submit, map, delayed): every task must be a
 /// CALL with a distinct, non-empty key; inputs name keys of earlier tasks or keys already in the
