@@ -477,7 +477,6 @@ constexpr int kExpN = 1 << kExpTableBits;
 struct ExpTable {
   double tail[kExpN];   // tail of 2^(j/N), relative: 2^(j/N) = bits[j] * (1 + tail[j])
   uint64_t bits[kExpN];  // bits of 2^(j/N) rounded, less (j << (52 - kExpTableBits))
-  double ln2hi_n, ln2lo_n;  // ln2 / N as the sum of two doubles
 };
 
 uint64_t AsBits(double v) {
@@ -499,10 +498,6 @@ ExpTable MakeExpTable() {
     t.tail[j] = static_cast<double>((v - hi) / hi);
     t.bits[j] = AsBits(hi) - (static_cast<uint64_t>(j) << (52 - kExpTableBits));
   }
-  // ln2 / 16 rounded, and the rest rounded (from 100 digits of ln2): long double's 64 bits would
-  // leave an error of 2^-64 relative, which k (up to 11 818) makes 0.25 ulp of the result.
-  t.ln2hi_n = 0x1.62e42fefa39efp-5;
-  t.ln2lo_n = 0x1.abc9e3b39803fp-60;
   return t;
 }
 
@@ -512,6 +507,10 @@ const ExpTable& GetExpTable() {
 }
 
 constexpr double kExpInvLn2N = 0x1.71547652b82fep+4;  // N / ln2, rounded
+// ln2 / N rounded, and the rest rounded (from 100 digits of ln2): a long double ln2 (64 bits)
+// would leave an error of 2^-64 relative, which k (up to 11 818) makes 0.25 ulp of the result.
+constexpr double kExpLn2HiN = 0x1.62e42fefa39efp-5;
+constexpr double kExpLn2LoN = 0x1.abc9e3b39803fp-60;
 constexpr double kExpShift = 0x1.8p52;  // kd + shift puts round(kd) in the low significand bits
 // 1/2! .. 1/7!, each rounded.
 constexpr double kExpC[6] = {0.5,
@@ -526,7 +525,7 @@ inline double ExpCore(double v, const ExpTable& t) {
   double kd = std::fma(v, kExpInvLn2N, kExpShift);
   const uint64_t ki = AsBits(kd);
   kd -= kExpShift;
-  const double r = std::fma(-kd, t.ln2lo_n, std::fma(-kd, t.ln2hi_n, v));
+  const double r = std::fma(-kd, kExpLn2LoN, std::fma(-kd, kExpLn2HiN, v));
   const uint64_t j = ki % kExpN;
   const double scale = AsDouble(t.bits[j] + (ki << (52 - kExpTableBits)));
   double q = kExpC[5];
@@ -563,7 +562,7 @@ __attribute__((target("avx512f,avx512dq"))) bool ExpAvx512(double* __restrict ou
                                                            const ExpTable& t) {
   const __m512d inv_ln2n = _mm512_set1_pd(kExpInvLn2N);
   const __m512d shift = _mm512_set1_pd(kExpShift);
-  const __m512d neg_ln2hi = _mm512_set1_pd(-t.ln2hi_n), neg_ln2lo = _mm512_set1_pd(-t.ln2lo_n);
+  const __m512d neg_ln2hi = _mm512_set1_pd(-kExpLn2HiN), neg_ln2lo = _mm512_set1_pd(-kExpLn2LoN);
   __m512d c[6];
   for (int k = 0; k < 6; ++k) c[k] = _mm512_set1_pd(kExpC[k]);
   const __m512d tail_lo = _mm512_loadu_pd(t.tail), tail_hi = _mm512_loadu_pd(t.tail + 8);
@@ -614,8 +613,7 @@ void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
 // every ISA; nothing is contracted implicitly: -ffp-contract=off) and bit masks, written once and
 // compiled for baseline x86-64 (which GCC leaves scalar, but branch-free; its fma is libm's),
 // AVX2 + FMA and AVX-512 (dispatched like the Philox kernels), so every variant gives the same
-// bits. Algorithm (the
-// classic fdlibm structure):
+// bits. Algorithm (the classic fdlibm structure):
 //   |x| <= 1/2:  asin(x) = x + x R(x^2),  acos(x) = pi/2 - (x + x R(x^2)),
 //   |x| >  1/2:  with t = (1 - |x|) / 2 (exact) and s = sqrt(t), asin(|x|) = pi/2 - 2 asin(s) and
 //                acos(|x|) = 2 asin(s), acos(-|x|) = pi - 2 asin(s), asin(s) = s + s R(t).
@@ -695,7 +693,7 @@ void AsinAcosDefault(double* __restrict out, const double* __restrict x, int64_t
 #ifdef TESSERA_HAVE_X86_SIMD
 template <bool kAcos>
 __attribute__((target("avx2,fma"))) void AsinAcosAvx2(double* __restrict out,
-                                                  const double* __restrict x, int64_t n) {
+                                                      const double* __restrict x, int64_t n) {
   AsinAcosLoop<kAcos>(out, x, n);
 }
 
