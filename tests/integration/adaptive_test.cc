@@ -41,7 +41,7 @@ struct LocalCluster {
     const testing::Announcement announced =
         testing::WaitForAnnouncement(*process, /*dashboard=*/true, 20s);
     address = announced.address;
-    dashboard = announced.address.empty() ? 0 : announced.dashboard_port;
+    dashboard = announced.dashboard_port;  // 0 unless the whole announcement came
   }
   bool ok() const { return dashboard > 0; }
   std::unique_ptr<testing::Subprocess> process;

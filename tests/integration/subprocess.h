@@ -97,13 +97,9 @@ class Subprocess {
   /// Waits for the child to exit and returns its exit code (or 128 + signal); -1 on timeout.
   int Wait(std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (status_ < 0 && std::chrono::steady_clock::now() < deadline) {
+    while (std::chrono::steady_clock::now() < deadline) {
       Drain();
-      int st = 0;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        break;
-      }
+      if (Exited()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     Drain();
@@ -203,12 +199,9 @@ class LocalProcessCluster {
                                  dashboard ? "127.0.0.1:0" : "none"});
     const Announcement announced =
         WaitForAnnouncement(*scheduler_, dashboard, std::chrono::seconds(20));
-    address_ = announced.address;
+    address_ = announced.address;  // with the dashboard's port when asked for, or empty
     if (address_.empty()) return;
-    if (dashboard) {
-      dashboard_port_ = announced.dashboard_port;
-      if (dashboard_port_ <= 0) return;
-    }
+    dashboard_port_ = announced.dashboard_port;
     for (int i = 0; i < workers; ++i) {
       std::vector<std::string> args{"--scheduler", address_, "--nthreads",
                                     std::to_string(threads), "--name",

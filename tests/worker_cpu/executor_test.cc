@@ -759,6 +759,17 @@ TEST(ExecutorTest, UnaryOpsFollowNumPy) {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// A block kernel over `x`, kBlockSize elements at a time.
+std::vector<double> BlockApply(void (*kernel)(double*, const double*, int64_t),
+                               const std::vector<double>& x) {
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); i += detail::kBlockSize) {
+    const int64_t n = std::min<int64_t>(detail::kBlockSize, static_cast<int64_t>(x.size() - i));
+    kernel(out.data() + i, x.data() + i, n);
+  }
+  return out;
+}
+
 // The block exp (kernels.cc) is within 1 ulp of libm's, within 0.55 ulp of the exact value
 // (expl), exact at the special values, and gives the same bits at every SIMD level.
 TEST(ExecutorTest, ExpIsWithinOneUlpOfLibmAtEverySimdLevel) {
@@ -775,11 +786,10 @@ TEST(ExecutorTest, ExpIsWithinOneUlpOfLibmAtEverySimdLevel) {
   for (int level = 2; level >= 0; --level) {
     const int got_level = detail::SetSimdLevelForTesting(level);
     SCOPED_TRACE(testing::Message() << "SIMD level " << got_level);
-    std::vector<double> out(x.size());
-    for (size_t i = 0; i < x.size(); i += detail::kBlockSize) {
-      const int64_t n = std::min<int64_t>(detail::kBlockSize, static_cast<int64_t>(x.size() - i));
-      detail::UnaryBlock(UnaryOp::kExp, out.data() + i, x.data() + i, n);
-    }
+    const std::vector<double> out =
+        BlockApply([](double* o, const double* in, int64_t n) {
+          detail::UnaryBlock(UnaryOp::kExp, o, in, n);
+        }, x);
     if (got.empty()) {
       got = out;
     } else {
@@ -823,16 +833,6 @@ int64_t UlpDistance(double a, double b) {
   if (ia < 0) ia = INT64_MIN - ia;  // monotonic in the value, +0 and -0 adjacent
   if (ib < 0) ib = INT64_MIN - ib;
   return ia > ib ? ia - ib : ib - ia;
-}
-
-std::vector<double> BlockApply(void (*kernel)(double*, const double*, int64_t),
-                               const std::vector<double>& x) {
-  std::vector<double> out(x.size());
-  for (size_t i = 0; i < x.size(); i += detail::kBlockSize) {
-    const int64_t n = std::min<int64_t>(detail::kBlockSize, static_cast<int64_t>(x.size() - i));
-    kernel(out.data() + i, x.data() + i, n);
-  }
-  return out;
 }
 
 // The block arcsin / arccos (kernels.cc) are within 1 ulp of libm's over [-1, 1], NaN outside,
