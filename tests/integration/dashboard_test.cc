@@ -297,27 +297,47 @@ TEST_F(DashboardTest, TransfersBetweenWorkersAreCounted) {
 }
 
 TEST_F(DashboardTest, JsonIsAlwaysWholeWhileTheClusterChanges) {
+  // Four readers, one per JSON endpoint, fetch in a loop while computations run. Computations
+  // go on until every endpoint has been read twice while one was in flight, so the check does
+  // not depend on how fast this machine runs either side.
+  const char* paths[] = {"/api/v1/tasks", "/api/v1/workers", "/api/v1/info", "/api/v1/task-stream"};
   std::atomic<bool> done{false};
-  std::atomic<int> fetched{0};
+  std::atomic<int> fetched[4] = {0, 0, 0, 0};
   std::vector<std::thread> readers;
   for (int t = 0; t < 4; ++t) {
     readers.emplace_back([&, t] {
-      const char* paths[] = {"/api/v1/tasks", "/api/v1/workers", "/api/v1/info",
-                             "/api/v1/task-stream"};
       auto http = Http();
       while (!done.load()) {
         auto res = http.Get(paths[t]);
-        if (!res || res->status != 200) continue;
+        ASSERT_TRUE(res) << paths[t] << ": " << httplib::to_string(res.error());
+        ASSERT_EQ(res->status, 200) << paths[t] << ": " << res->body;
         EXPECT_NO_THROW(json::parse(res->body)) << paths[t];
-        ++fetched;
+        ++fetched[t];
       }
     });
   }
-  auto x = random::random({1000, 1000}, {.chunks = 50, .seed = 3});
-  EXPECT_NEAR(client_->compute(x.mean()).get().scalar<double>(), 0.5, 0.01);
+  auto all_fetched = [&](const int (&at_least)[4]) {
+    for (int t = 0; t < 4; ++t) {
+      if (fetched[t].load() < at_least[t]) return false;
+    }
+    return true;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!all_fetched({1, 1, 1, 1}) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  int target[4];
+  for (int t = 0; t < 4; ++t) target[t] = fetched[t].load() + 2;
+  int computations = 0;
+  while (!all_fetched(target) && std::chrono::steady_clock::now() < deadline) {
+    auto x = random::random({1000, 1000}, {.chunks = 50, .seed = 3 + computations++});
+    EXPECT_NEAR(client_->compute(x.mean()).get().scalar<double>(), 0.5, 0.01);
+  }
   done = true;
   for (auto& r : readers) r.join();
-  EXPECT_GT(fetched.load(), 4);
+  EXPECT_TRUE(all_fetched(target)) << "fetches while computing: " << fetched[0] << " "
+                                   << fetched[1] << " " << fetched[2] << " " << fetched[3];
+  EXPECT_GE(computations, 1);
 }
 
 }  // namespace
