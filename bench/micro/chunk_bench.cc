@@ -274,16 +274,21 @@ int64_t Verify() {
     std::printf("verify %-10s %lld mismatches\n", name, static_cast<long long>(m));
     bad += m;
   };
+  // Level 0 (scalar / auto-vectorised) into b, then each SIMD level this CPU has into a.
   auto both = [&](const char* name, auto f) {
-    for (int level : {2, 0}) {
+    auto run = [&](int level, double* out) {
       d::SetSimdLevelForTesting(level);
-      double* out = level == 2 ? a.data() : b.data();
       for (int64_t i = 0; i < n; i += d::kBlockSize) {
         f(out + i, i, std::min<int64_t>(d::kBlockSize - (i / d::kBlockSize) % 7, n - i));
       }
+    };
+    run(0, b.data());
+    for (int level : {2, 1}) {
+      if (d::SetSimdLevelForTesting(level) != level) continue;
+      run(level, a.data());
+      cmp((std::string(name) + (level == 2 ? "" : " avx2")).c_str());
     }
     d::SetSimdLevelForTesting(2);
-    cmp(name);
   };
   both("exp", [&](double* o, int64_t i, int64_t m) {
     d::UnaryBlock(g::UnaryOp::kExp, o, x.data() + i, m);
@@ -295,14 +300,13 @@ int64_t Verify() {
   both("philox affine", [&](double* o, int64_t i, int64_t m) {
     const int64_t stride = static_cast<int64_t>(i % 5) - 2;  // -2 .. 2
     const int64_t first = (idx[i] >> 2) + 4 * d::kBlockSize;
-    if (d::SetSimdLevelForTesting(2) == 2 && o >= a.data() && o < a.data() + n) {
+    if (o >= a.data() && o < a.data() + n) {  // the SIMD level `both` set
       std::vector<int64_t> scratch(m);
       d::RandomBlockAffine(o, g::RandomDist::kUniform, DType::kFloat64, i, -3, 5, first, stride, m,
                            scratch.data());
     } else {
       std::vector<int64_t> ix(m);
       for (int64_t k = 0; k < m; ++k) ix[k] = first + k * stride;
-      d::SetSimdLevelForTesting(0);
       d::RandomBlock(o, g::RandomDist::kUniform, DType::kFloat64, i, -3, 5, ix.data(), m);
     }
   });

@@ -142,8 +142,8 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 // low 32 bits of c0 / c2, and c1 / c3 only feed XORs whose low 32 bits are the Philox words, so
 // the per-round masks are not needed (c0 is masked once at the end; c1 is shifted up, dropping
 // its high half). The three-way XORs are one vpternlogq each, the first round (c2 = c3 = 0) is
-// specialised, the high words are moved down by shuffles (Hi32), and two vectors are
-// interleaved per iteration for instruction-level parallelism.
+// specialised, the high words are moved down by shuffles (Hi32), and four vectors go through the
+// rounds in lockstep (UniformF64Vec512).
 // The words, and so the doubles, are those of the scalar recipe.
 struct PhiloxKeys512 {
   __m512i k0[10], k1[10];
@@ -156,32 +156,46 @@ __attribute__((target("avx512f"), always_inline)) inline __m512i Hi32(__m512i v)
   return _mm512_shuffle_epi32(v, _MM_PERM_CDAB);
 }
 
-__attribute__((target("avx512f,avx512dq"), always_inline)) inline __m512d UniformF64Vec512(
-    __m512i idx, const PhiloxKeys512& keys, __m512i m0, __m512i m1, __m512d scale, __m512d va,
-    __m512d vw, bool unit) {
+// kN vectors of 8 counters in lockstep: a round's multiply, shuffle and XOR take about 7 cycles
+// from one round to the next, and one vector's round is 6 uops for the two 512-bit ports, so
+// fewer than three independent vectors leave the ports idle while a round's latency runs out.
+template <int kN>
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF64Vec512(
+    const __m512i (&idx)[kN], const PhiloxKeys512& keys, __m512i m0, __m512i m1, __m512d scale,
+    __m512d va, __m512d vw, bool unit, __m512d (&out)[kN]) {
+  __m512i c0[kN], c1[kN], c2[kN], c3[kN];
   // Round 0: c2 = c3 = 0, so p1 = 0.
-  __m512i p0 = _mm512_mul_epu32(idx, m0);
-  __m512i c0 = _mm512_xor_si512(Hi32(idx), keys.k0[0]);
-  __m512i c2 = _mm512_xor_si512(Hi32(p0), keys.k1[0]);
-  __m512i c1 = _mm512_setzero_si512();
-  __m512i c3 = p0;
-  for (int r = 1; r < 10; ++r) {
-    p0 = _mm512_mul_epu32(c0, m0);
-    const __m512i p1 = _mm512_mul_epu32(c2, m1);
-    c0 = _mm512_ternarylogic_epi64(Hi32(p1), c1, keys.k0[r], 0x96);
-    c2 = _mm512_ternarylogic_epi64(Hi32(p0), c3, keys.k1[r], 0x96);
-    c1 = p1;
-    c3 = p0;
+#pragma GCC unroll 8
+  for (int j = 0; j < kN; ++j) {
+    const __m512i p0 = _mm512_mul_epu32(idx[j], m0);
+    c0[j] = _mm512_xor_si512(Hi32(idx[j]), keys.k0[0]);
+    c2[j] = _mm512_xor_si512(Hi32(p0), keys.k1[0]);
+    c1[j] = _mm512_setzero_si512();
+    c3[j] = p0;
   }
-  // W = (x1 << 32) | x0 (one vpternlogq: A | (B & C)); u = (W >> 11) * 2^-53, exact via
-  // int64 -> double (W >> 11 < 2^53).
-  const __m512i hi = _mm512_slli_epi64(c1, 32);
-  const __m512i w = _mm512_srli_epi64(
-      _mm512_ternarylogic_epi64(hi, c0, _mm512_set1_epi64(0xffffffffll), 0xF8), 11);
-  const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
-  // [0, 1): a + width * u is 0 + 1 * u, exactly u (u >= +0).
-  if (unit) return u;
-  return _mm512_add_pd(va, _mm512_mul_pd(vw, u));
+#pragma GCC unroll 10
+  for (int r = 1; r < 10; ++r) {
+#pragma GCC unroll 8
+    for (int j = 0; j < kN; ++j) {
+      const __m512i p0 = _mm512_mul_epu32(c0[j], m0);
+      const __m512i p1 = _mm512_mul_epu32(c2[j], m1);
+      c0[j] = _mm512_ternarylogic_epi64(Hi32(p1), c1[j], keys.k0[r], 0x96);
+      c2[j] = _mm512_ternarylogic_epi64(Hi32(p0), c3[j], keys.k1[r], 0x96);
+      c1[j] = p1;
+      c3[j] = p0;
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < kN; ++j) {
+    // W = (x1 << 32) | x0 (one vpternlogq: A | (B & C)); u = (W >> 11) * 2^-53, exact via
+    // int64 -> double (W >> 11 < 2^53).
+    const __m512i hi = _mm512_slli_epi64(c1[j], 32);
+    const __m512i w = _mm512_srli_epi64(
+        _mm512_ternarylogic_epi64(hi, c0[j], _mm512_set1_epi64(0xffffffffll), 0xF8), 11);
+    const __m512d u = _mm512_mul_pd(_mm512_cvtepi64_pd(w), scale);
+    // [0, 1): a + width * u is 0 + 1 * u, exactly u (u >= +0).
+    out[j] = unit ? u : _mm512_add_pd(va, _mm512_mul_pd(vw, u));
+  }
 }
 
 // Counters from index[] or, with kAffine, first + i * stride computed in registers.
@@ -208,31 +222,33 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF6
   };
   __m512i ctr = _mm512_set_epi64(at(7), at(6), at(5), at(4), at(3), at(2), at(1), at(0));
   const __m512i step8 = _mm512_set1_epi64(at(8) - at(0));
+  constexpr int kLanes = 4;  // vectors in flight (see UniformF64Vec512)
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512i c0, c1;
-    if constexpr (kAffine) {
-      c0 = ctr;
-      c1 = _mm512_add_epi64(ctr, step8);
-      ctr = _mm512_add_epi64(c1, step8);
-    } else {
-      c0 = _mm512_loadu_si512(index + i);
-      c1 = _mm512_loadu_si512(index + i + 8);
+  for (; i + 8 * kLanes <= n; i += 8 * kLanes) {
+    __m512i c[kLanes];
+    __m512d u[kLanes];
+    for (int j = 0; j < kLanes; ++j) {
+      if constexpr (kAffine) {
+        c[j] = ctr;
+        ctr = _mm512_add_epi64(ctr, step8);
+      } else {
+        c[j] = _mm512_loadu_si512(index + i + 8 * j);
+      }
     }
-    const __m512d u0 = UniformF64Vec512(c0, keys, m0, m1, scale, va, vw, unit);
-    const __m512d u1 = UniformF64Vec512(c1, keys, m0, m1, scale, va, vw, unit);
-    _mm512_storeu_pd(out + i, u0);
-    _mm512_storeu_pd(out + i + 8, u1);
+    UniformF64Vec512<kLanes>(c, keys, m0, m1, scale, va, vw, unit, u);
+    for (int j = 0; j < kLanes; ++j) _mm512_storeu_pd(out + i + 8 * j, u[j]);
   }
   for (; i < n; i += 8) {
-    __m512i c0;
+    __m512i c[1];
+    __m512d u[1];
     if constexpr (kAffine) {
-      c0 = ctr;
+      c[0] = ctr;
       ctr = _mm512_add_epi64(ctr, step8);
     } else {
-      c0 = _mm512_loadu_si512(index + i);
+      c[0] = _mm512_loadu_si512(index + i);
     }
-    _mm512_storeu_pd(out + i, UniformF64Vec512(c0, keys, m0, m1, scale, va, vw, unit));
+    UniformF64Vec512<1>(c, keys, m0, m1, scale, va, vw, unit, u);
+    _mm512_storeu_pd(out + i, u[0]);
   }
 }
 
@@ -256,48 +272,74 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512Affine(double* 
 
 // The same with AVX2 (n a multiple of 4). AVX2 has no int64 -> double conversion: the 53-bit
 // value is split into x1 and (x0 >> 11), each converted exactly through the 2^52 trick.
-__attribute__((target("avx2"))) void UniformF64Avx2(double* __restrict out, uint64_t seed,
-                                                    const int64_t* __restrict index, int64_t n,
-                                                    double a, double width) {
+struct PhiloxKeys256 {
+  __m256i k0[10], k1[10];
+};
+
+// kN vectors of 4 counters in lockstep, for the reason given at UniformF64Vec512 (here a round's
+// multiply, shift and two XORs take about 8 cycles from one round to the next). The high halves
+// of the lanes are left as garbage between rounds as there, and masked once at the end.
+template <int kN>
+__attribute__((target("avx2"), always_inline)) inline void UniformF64Avx2Lanes(
+    double* __restrict out, const int64_t* __restrict index, const PhiloxKeys256& keys, double a,
+    double width) {
   const __m256i mask = _mm256_set1_epi64x(0xffffffffll);
   const __m256i m0 = _mm256_set1_epi64x(philox::kMul0), m1 = _mm256_set1_epi64x(philox::kMul1);
-  __m256i keys0[10], keys1[10];
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  __m256i c0[kN], c1[kN], c2[kN], c3[kN];
+#pragma GCC unroll 4
+  for (int j = 0; j < kN; ++j) {
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + 4 * j));
+    c0[j] = idx;
+    c1[j] = _mm256_srli_epi64(idx, 32);
+    c2[j] = _mm256_setzero_si256();
+    c3[j] = _mm256_setzero_si256();
+  }
+#pragma GCC unroll 10
   for (int r = 0; r < 10; ++r) {
-    keys0[r] = _mm256_set1_epi64x(k0);
-    keys1[r] = _mm256_set1_epi64x(k1);
-    k0 += philox::kWeyl0;
-    k1 += philox::kWeyl1;
+#pragma GCC unroll 4
+    for (int j = 0; j < kN; ++j) {
+      const __m256i p0 = _mm256_mul_epu32(c0[j], m0);
+      const __m256i p1 = _mm256_mul_epu32(c2[j], m1);
+      c0[j] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[j]), keys.k0[r]);
+      c2[j] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[j]), keys.k1[r]);
+      c1[j] = p1;
+      c3[j] = p0;
+    }
   }
   const __m256i magic_bits = _mm256_set1_epi64x(0x4330000000000000ll);
   const __m256d magic = _mm256_set1_pd(kTwo52), two21 = _mm256_set1_pd(2097152.0);
   const __m256d scale = _mm256_set1_pd(0x1.0p-53), va = _mm256_set1_pd(a),
                 vw = _mm256_set1_pd(width);
-  for (int64_t i = 0; i < n; i += 4) {
-    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + i));
-    __m256i c0 = _mm256_and_si256(idx, mask);
-    __m256i c1 = _mm256_srli_epi64(idx, 32);
-    __m256i c2 = _mm256_setzero_si256();
-    __m256i c3 = _mm256_setzero_si256();
-    for (int r = 0; r < 10; ++r) {
-      const __m256i p0 = _mm256_mul_epu32(c0, m0);
-      const __m256i p1 = _mm256_mul_epu32(c2, m1);
-      const __m256i n0 =
-          _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), keys0[r]);
-      const __m256i n2 =
-          _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), keys1[r]);
-      c1 = _mm256_and_si256(p1, mask);
-      c3 = _mm256_and_si256(p0, mask);
-      c0 = n0;
-      c2 = n2;
-    }
+#pragma GCC unroll 4
+  for (int j = 0; j < kN; ++j) {
     // W >> 11 = x1 * 2^21 + (x0 >> 11): both parts and the sum are exact in double.
-    const __m256d hi = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(c1, magic_bits)), magic);
+    const __m256i x1 = _mm256_and_si256(c1[j], mask);
+    const __m256i x0 = _mm256_and_si256(c0[j], mask);
+    const __m256d hi = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x1, magic_bits)), magic);
     const __m256d lo = _mm256_sub_pd(
-        _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(c0, 11), magic_bits)), magic);
+        _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(x0, 11), magic_bits)), magic);
     const __m256d u = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(hi, two21), lo), scale);
-    _mm256_storeu_pd(out + i, _mm256_add_pd(va, _mm256_mul_pd(vw, u)));
+    _mm256_storeu_pd(out + 4 * j, _mm256_add_pd(va, _mm256_mul_pd(vw, u)));
   }
+}
+
+__attribute__((target("avx2"))) void UniformF64Avx2(double* __restrict out, uint64_t seed,
+                                                    const int64_t* __restrict index, int64_t n,
+                                                    double a, double width) {
+  PhiloxKeys256 keys;
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int r = 0; r < 10; ++r) {
+    keys.k0[r] = _mm256_set1_epi64x(k0);
+    keys.k1[r] = _mm256_set1_epi64x(k1);
+    k0 += philox::kWeyl0;
+    k1 += philox::kWeyl1;
+  }
+  constexpr int kLanes = 3;
+  int64_t i = 0;
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+    UniformF64Avx2Lanes<kLanes>(out + i, index + i, keys, a, width);
+  }
+  for (; i < n; i += 4) UniformF64Avx2Lanes<1>(out + i, index + i, keys, a, width);
 }
 
 enum class Simd { kNone, kAvx2, kAvx512 };
