@@ -1,10 +1,13 @@
 // Starting the real Tessera binaries from tests: a child process with its stdout and stderr
-// captured, killed (SIGTERM, then SIGKILL) when the object goes away.
+// captured, killed (SIGTERM, then SIGKILL) when the object goes away, and killed by the kernel
+// when the test process dies without running destructors (a crash, CTest's timeout, a closed
+// pipe), so that no scheduler or worker outlives its test to load the machine under later ones.
 #pragma once
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,8 +32,12 @@ class Subprocess {
              const std::vector<std::string>& env = {}) {
     int out[2], err[2];
     if (pipe(out) != 0 || pipe(err) != 0) std::abort();
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ == 0) {
+      // Tests start processes from their main thread, whose exit is the process's.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);  // the test died before prctl
       dup2(out[1], 1);
       dup2(err[1], 2);
       close(out[0]);
