@@ -145,6 +145,18 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 // specialised, the high words are moved down by shuffles (Hi32), and four vectors go through the
 // rounds in lockstep (UniformF64Vec512).
 // The words, and so the doubles, are those of the scalar recipe.
+// The key of each of Philox's ten rounds: (seed low, seed high) bumped by the Weyl constants.
+struct RoundKeys {
+  explicit RoundKeys(uint64_t seed) {
+    uint32_t a = static_cast<uint32_t>(seed), b = static_cast<uint32_t>(seed >> 32);
+    for (int r = 0; r < 10; ++r, a += philox::kWeyl0, b += philox::kWeyl1) {
+      k0[r] = a;
+      k1[r] = b;
+    }
+  }
+  uint32_t k0[10], k1[10];
+};
+
 struct PhiloxKeys512 {
   __m512i k0[10], k1[10];
 };
@@ -204,13 +216,11 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void UniformF6
     double* __restrict out, uint64_t seed, const int64_t* __restrict index, int64_t first,
     int64_t stride, int64_t n, double a, double width) {
   const __m512i m0 = _mm512_set1_epi64(philox::kMul0), m1 = _mm512_set1_epi64(philox::kMul1);
+  const RoundKeys rk(seed);
   PhiloxKeys512 keys;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int r = 0; r < 10; ++r) {
-    keys.k0[r] = _mm512_set1_epi64(k0);
-    keys.k1[r] = _mm512_set1_epi64(k1);
-    k0 += philox::kWeyl0;
-    k1 += philox::kWeyl1;
+    keys.k0[r] = _mm512_set1_epi64(rk.k0[r]);
+    keys.k1[r] = _mm512_set1_epi64(rk.k1[r]);
   }
   const __m512d scale = _mm512_set1_pd(0x1.0p-53), va = _mm512_set1_pd(a),
                 vw = _mm512_set1_pd(width);
@@ -326,13 +336,11 @@ __attribute__((target("avx2"), always_inline)) inline void UniformF64Avx2Lanes(
 __attribute__((target("avx2"))) void UniformF64Avx2(double* __restrict out, uint64_t seed,
                                                     const int64_t* __restrict index, int64_t n,
                                                     double a, double width) {
+  const RoundKeys rk(seed);
   PhiloxKeys256 keys;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int r = 0; r < 10; ++r) {
-    keys.k0[r] = _mm256_set1_epi64x(k0);
-    keys.k1[r] = _mm256_set1_epi64x(k1);
-    k0 += philox::kWeyl0;
-    k1 += philox::kWeyl1;
+    keys.k0[r] = _mm256_set1_epi64x(rk.k0[r]);
+    keys.k1[r] = _mm256_set1_epi64x(rk.k1[r]);
   }
   constexpr int kLanes = 3;
   int64_t i = 0;
