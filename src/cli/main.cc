@@ -26,7 +26,9 @@
 #include "cli/cluster.h"
 #include "cli/interpreter.h"
 #include "cli/npy.h"
+#include "common/process.h"
 #include "common/shape.h"
+#include "graph/rpc/limits.h"
 #include "tessera/tessera.h"
 
 namespace {
@@ -244,6 +246,9 @@ std::string OneLine(std::string message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The embedded cluster and `tessera cluster` lower graphs on this process's threads (see the
+  // scheduler's main).
+  tessera::EnsureThreadStackSize(tessera::wire::kLoweringThreadStackBytes);
   CLI::App app{"Tessera: distributed chunked arrays (dask.array in C++).", "tessera"};
   app.set_version_flag("--version", "tessera " + tessera::version());
   app.require_subcommand(1);

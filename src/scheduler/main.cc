@@ -12,6 +12,7 @@
 #include "common/address.h"
 #include "common/log.h"
 #include "common/process.h"
+#include "graph/rpc/limits.h"
 #include "scheduler/scheduler_service.h"
 
 namespace {
@@ -111,6 +112,9 @@ int main(int argc, char** argv) {
     options.dashboard_any_port_if_taken = dashboard_address == ":8787";
   }
 
+  // Lowering recurses along a submitted graph on the RPC threads: their stacks must not depend
+  // on the `ulimit -s` this process was started under.
+  tessera::EnsureThreadStackSize(tessera::wire::kLoweringThreadStackBytes);
   // Signals are taken by one thread with sigwait, so shutdown runs outside a signal handler.
   const sigset_t signals = tessera::BlockTerminationSignals();
 

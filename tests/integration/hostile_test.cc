@@ -3,6 +3,7 @@
 // the process must still be running and a normal computation must give the right answer.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -231,28 +232,36 @@ TEST_F(HostileTest, InvalidFieldsAreRefusedWithTheirLimit) {
   ExpectServing();
 }
 
+// Submits a chain of `depth` nodes (FULL then negations) to the scheduler at `address`.
+grpc::Status SubmitChain(const std::string& address, int depth, v1::SubmitResponse* resp) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  auto stub = v1::Scheduler::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  v1::SubmitRequest req;
+  req.set_client_id("hostile");
+  v1::Node* ones = req.mutable_graph()->add_nodes();
+  ones->set_kind(v1::FULL);
+  ones->set_value(1);
+  ones->add_shape(4);
+  ones->mutable_chunks()->add_axes()->add_sizes(4);
+  for (int i = 1; i < depth; ++i) {
+    v1::Node* n = req.mutable_graph()->add_nodes();
+    n->set_kind(v1::UNARY);
+    n->set_unary_op(0);  // negative
+    n->add_shape(4);
+    n->add_inputs(i - 1);
+  }
+  grpc::ClientContext ctx;
+  return stub->Submit(&ctx, req, resp);
+}
+
 // The deepest graph the scheduler accepts is lowered in a gRPC handler thread without
 // exhausting its stack (lowering recurses along the chain), and one deeper is refused.
 TEST_F(HostileTest, DeepestAcceptedGraphIsServed) {
-  auto stub = v1::Scheduler::NewStub(Channel(64 << 20));
   for (int depth : {wire::kMaxGraphDepth, wire::kMaxGraphDepth + 1}) {
-    v1::SubmitRequest req;
-    req.set_client_id("hostile");
-    v1::Node* ones = req.mutable_graph()->add_nodes();
-    ones->set_kind(v1::FULL);
-    ones->set_value(1);
-    ones->add_shape(4);
-    ones->mutable_chunks()->add_axes()->add_sizes(4);
-    for (int i = 1; i < depth; ++i) {
-      v1::Node* n = req.mutable_graph()->add_nodes();
-      n->set_kind(v1::UNARY);
-      n->set_unary_op(0);  // negative
-      n->add_shape(4);
-      n->add_inputs(i - 1);
-    }
-    grpc::ClientContext ctx;
     v1::SubmitResponse resp;
-    const grpc::Status s = stub->Submit(&ctx, req, &resp);
+    const grpc::Status s = SubmitChain(cluster_->address(), depth, &resp);
     if (depth == wire::kMaxGraphDepth) {
       EXPECT_TRUE(s.ok()) << s.error_message();
       EXPECT_EQ(resp.keys_size(), 1);
@@ -262,6 +271,28 @@ TEST_F(HostileTest, DeepestAcceptedGraphIsServed) {
     }
   }
   ExpectServing();
+}
+
+// The same from a scheduler started under `ulimit -s 1024`: its RPC threads' stacks do not come
+// from the limit (a release scheduler needs more than 4 MiB for this graph), so it is served.
+TEST_F(HostileTest, DeepestAcceptedGraphIsServedUnderASmallStackLimit) {
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_STACK, &saved), 0);
+  rlimit small = saved;
+  small.rlim_cur = 1 << 20;
+  ASSERT_EQ(setrlimit(RLIMIT_STACK, &small), 0);
+  testing::Subprocess scheduler(
+      "scheduler", {"--host", "127.0.0.1", "--port", "0", "--dashboard-address", "none"});
+  ASSERT_EQ(setrlimit(RLIMIT_STACK, &saved), 0);  // the child has inherited the small limit
+  const testing::Announcement a =
+      testing::WaitForAnnouncement(scheduler, false, std::chrono::seconds(20));
+  ASSERT_FALSE(a.address.empty()) << scheduler.stderr_text();
+  v1::SubmitResponse resp;
+  const grpc::Status s = SubmitChain(a.address, wire::kMaxGraphDepth, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message() << "\n" << scheduler.stderr_text();
+  EXPECT_EQ(resp.keys_size(), 1);
+  EXPECT_LT(scheduler.Wait(std::chrono::milliseconds(0)), 0)
+      << "the scheduler exited: " << scheduler.stderr_text();
 }
 
 TEST_F(HostileTest, GarbageOnAWorkersDataPort) {

@@ -18,6 +18,10 @@ inline constexpr int kMaxSchedulerMessageBytes = 64 << 20;
 inline constexpr int kMaxGraphNodes = 100'000;
 /// Depth of an expression graph (the longest chain of inputs); lowering recurses along it.
 inline constexpr int kMaxGraphDepth = 10'000;
+/// Stack for the threads that lower graphs (the scheduler's RPC threads, the embedded cluster's):
+/// a graph of kMaxGraphDepth needs between 4 and 8 MiB in a release build (it crashed a
+/// scheduler started under `ulimit -s 4096`), several times that under the sanitizers.
+inline constexpr size_t kLoweringThreadStackBytes = size_t{32} << 20;
 /// Chunks of any one array (node) of a submitted graph, and so keys of a result.
 inline constexpr int64_t kMaxChunksPerArray = 4'000'000;
 /// Tasks one Submit may create (a graph's lowered tasks, or its CALL tasks).
