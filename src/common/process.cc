@@ -24,17 +24,15 @@ sigset_t BlockTerminationSignals() {
   return signals;
 }
 
-size_t EnsureThreadStackSize(size_t bytes) {
+void EnsureThreadStackSize(size_t bytes) {
   pthread_attr_t attr;
-  if (pthread_getattr_default_np(&attr) != 0) return 0;
+  if (pthread_getattr_default_np(&attr) != 0) return;
   size_t current = 0;
   pthread_attr_getstacksize(&attr, &current);
-  if (current < bytes && pthread_attr_setstacksize(&attr, bytes) == 0 &&
-      pthread_setattr_default_np(&attr) == 0) {
-    current = bytes;
+  if (current < bytes && pthread_attr_setstacksize(&attr, bytes) == 0) {
+    pthread_setattr_default_np(&attr);
   }
   pthread_attr_destroy(&attr);
-  return current;
 }
 
 pid_t SpawnProcess(const std::string& path, const std::vector<std::string>& argv,

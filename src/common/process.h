@@ -26,8 +26,8 @@ const char* WaitForTerminationSignal(const sigset_t& signals, double seconds);
 /// Makes threads started afterwards get stacks of at least `bytes` (reserved address space,
 /// committed only as used), whatever `ulimit -s` the process inherited, which is otherwise
 /// glibc's default for new threads. For processes whose threads recurse along a submitted graph
-/// (lowering; wire::kMaxGraphDepth bounds the depth). Returns the size new threads now get.
-size_t EnsureThreadStackSize(size_t bytes);
+/// (lowering; wire::kMaxGraphDepth bounds the depth). Call before starting threads.
+void EnsureThreadStackSize(size_t bytes);
 
 /// Forks and runs `path` with `argv` (argv[0] included) in the child, with every signal
 /// unblocked (callers block SIGINT / SIGTERM to take them with sigwait; the child must get them).

@@ -137,14 +137,6 @@ constexpr double kTwo52 = 4503599627370496.0;  // 2^52
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
-// Uniform float64 in [a, a + width) for n elements (n a multiple of 8), AVX-512.
-// The high 32 bits of each 64-bit lane are left as garbage between rounds: pmuludq reads only the
-// low 32 bits of c0 / c2, and c1 / c3 only feed XORs whose low 32 bits are the Philox words, so
-// the per-round masks are not needed (c0 is masked once at the end; c1 is shifted up, dropping
-// its high half). The three-way XORs are one vpternlogq each, the first round (c2 = c3 = 0) is
-// specialised, the high words are moved down by shuffles (Hi32), and four vectors go through the
-// rounds in lockstep (UniformF64Vec512).
-// The words, and so the doubles, are those of the scalar recipe.
 // The key of each of Philox's ten rounds: (seed low, seed high) bumped by the Weyl constants.
 struct RoundKeys {
   explicit RoundKeys(uint64_t seed) {
@@ -157,6 +149,14 @@ struct RoundKeys {
   uint32_t k0[10], k1[10];
 };
 
+// Uniform float64 in [a, a + width) for n elements (n a multiple of 8), AVX-512.
+// The high 32 bits of each 64-bit lane are left as garbage between rounds: pmuludq reads only the
+// low 32 bits of c0 / c2, and c1 / c3 only feed XORs whose low 32 bits are the Philox words, so
+// the per-round masks are not needed (c0 is masked once at the end; c1 is shifted up, dropping
+// its high half). The three-way XORs are one vpternlogq each, the first round (c2 = c3 = 0) is
+// specialised, the high words are moved down by shuffles (Hi32), and four vectors go through the
+// rounds in lockstep (UniformF64Vec512).
+// The words, and so the doubles, are those of the scalar recipe.
 struct PhiloxKeys512 {
   __m512i k0[10], k1[10];
 };
@@ -280,15 +280,15 @@ __attribute__((target("avx512f,avx512dq"))) void UniformF64Avx512Affine(double* 
 
 #pragma GCC diagnostic pop
 
-// The same with AVX2 (n a multiple of 4). AVX2 has no int64 -> double conversion: the 53-bit
-// value is split into x1 and (x0 >> 11), each converted exactly through the 2^52 trick.
 struct PhiloxKeys256 {
   __m256i k0[10], k1[10];
 };
 
-// kN vectors of 4 counters in lockstep, for the reason given at UniformF64Vec512 (here a round's
-// multiply, shift and two XORs take about 8 cycles from one round to the next). The high halves
-// of the lanes are left as garbage between rounds as there, and masked once at the end.
+// The same with AVX2 (n a multiple of 4), kN vectors of 4 counters in lockstep, for the reason
+// given at UniformF64Vec512 (here a round's multiply, shift and two XORs take about 8 cycles from
+// one round to the next). The high halves of the lanes are left as garbage between rounds as
+// there, and masked once at the end. AVX2 has no int64 -> double conversion: the 53-bit value is
+// split into x1 and (x0 >> 11), each converted exactly through the 2^52 trick.
 template <int kN>
 __attribute__((target("avx2"), always_inline)) inline void UniformF64Avx2Lanes(
     double* __restrict out, const int64_t* __restrict index, const PhiloxKeys256& keys, double a,

@@ -99,11 +99,35 @@ class HostileTest : public testing::SharedClusterTest<HostileTest> {
     EXPECT_EQ(got.at(99999), 199998.0);
   }
 
-  static std::shared_ptr<grpc::Channel> Channel(int max_send_bytes) {
+  // To the shared cluster's scheduler, or to the one at `address`.
+  static std::shared_ptr<grpc::Channel> Channel(int max_send_bytes,
+                                                const std::string& address = cluster_->address()) {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(max_send_bytes);
     args.SetMaxReceiveMessageSize(max_send_bytes);
-    return grpc::CreateCustomChannel(cluster_->address(), grpc::InsecureChannelCredentials(), args);
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  }
+
+  // Submits a chain of `depth` nodes (FULL then negations) to the scheduler at `address`.
+  static grpc::Status SubmitChain(const std::string& address, int depth,
+                                  v1::SubmitResponse* resp) {
+    auto stub = v1::Scheduler::NewStub(Channel(64 << 20, address));
+    v1::SubmitRequest req;
+    req.set_client_id("hostile");
+    v1::Node* ones = req.mutable_graph()->add_nodes();
+    ones->set_kind(v1::FULL);
+    ones->set_value(1);
+    ones->add_shape(4);
+    ones->mutable_chunks()->add_axes()->add_sizes(4);
+    for (int i = 1; i < depth; ++i) {
+      v1::Node* n = req.mutable_graph()->add_nodes();
+      n->set_kind(v1::UNARY);
+      n->set_unary_op(0);  // negative
+      n->add_shape(4);
+      n->add_inputs(i - 1);
+    }
+    grpc::ClientContext ctx;
+    return stub->Submit(&ctx, req, resp);
   }
 };
 
@@ -230,30 +254,6 @@ TEST_F(HostileTest, InvalidFieldsAreRefusedWithTheirLimit) {
         << s.error_message();
   }
   ExpectServing();
-}
-
-// Submits a chain of `depth` nodes (FULL then negations) to the scheduler at `address`.
-grpc::Status SubmitChain(const std::string& address, int depth, v1::SubmitResponse* resp) {
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
-  auto stub = v1::Scheduler::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-  v1::SubmitRequest req;
-  req.set_client_id("hostile");
-  v1::Node* ones = req.mutable_graph()->add_nodes();
-  ones->set_kind(v1::FULL);
-  ones->set_value(1);
-  ones->add_shape(4);
-  ones->mutable_chunks()->add_axes()->add_sizes(4);
-  for (int i = 1; i < depth; ++i) {
-    v1::Node* n = req.mutable_graph()->add_nodes();
-    n->set_kind(v1::UNARY);
-    n->set_unary_op(0);  // negative
-    n->add_shape(4);
-    n->add_inputs(i - 1);
-  }
-  grpc::ClientContext ctx;
-  return stub->Submit(&ctx, req, resp);
 }
 
 // The deepest graph the scheduler accepts is lowered in a gRPC handler thread without
