@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "graph/rpc/wire.h"
 
 namespace tessera::worker {
 namespace {
@@ -53,6 +55,13 @@ FunctionRegistry& FunctionRegistry::Global() {
 
 absl::Status FunctionRegistry::Register(call::Signature signature, Function function) {
   if (signature.name.empty()) return absl::InvalidArgumentError("a function needs a name");
+  // The name goes to the scheduler in a proto string and is checked there (length): refused here
+  // with the same words, the plugin's load fails with them instead of the worker's registration.
+  TESSERA_RETURN_IF_ERROR(wire::ValidateStringNamed(signature.name, wire::RequestLimits{}, [&] {
+    const std::string_view name = signature.name;
+    return absl::StrCat("function name '", wire::EscapeInvalidUtf8(name.substr(0, 64)),
+                        name.size() > 64 ? "...'" : "'");
+  }));
   if (signature.variadic && signature.params.empty()) signature.variadic = false;
   absl::MutexLock lock(&mu_);
   const std::string name = signature.name;

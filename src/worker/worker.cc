@@ -467,7 +467,8 @@ class Worker::Impl {
               } else {
                 auto* failed = pending_.add_acquire_failed();
                 failed->set_key(in.key());
-                failed->set_message(std::string(chunk.status().message()));
+                const absl::string_view m = chunk.status().message();
+                failed->set_message(wire::EscapeInvalidUtf8({m.data(), m.size()}));
                 failed->set_code(static_cast<int32_t>(chunk.status().code()));
               }
               events_ready_ = true;
@@ -587,9 +588,12 @@ class Worker::Impl {
     } else {
       auto* failed = pending_.add_failed();
       failed->set_key(job.task->key());
-      failed->set_message(std::string(result.status().message()));
+      // A proto string: bytes that are not UTF-8 (a function's message quoting its arguments)
+      // would make the scheduler refuse this session's whole message and drop the worker.
+      const absl::string_view m = result.status().message();
+      failed->set_message(wire::EscapeInvalidUtf8({m.data(), m.size()}));
       failed->set_code(static_cast<int32_t>(result.status().code()));
-      TESSERA_LOG(kWarning, "task ", job.task->key(), " failed: ", result.status().message());
+      TESSERA_LOG(kWarning, "task ", job.task->key(), " failed: ", failed->message());
     }
     // Report at once when this worker is about to run dry (the scheduler is waiting to send
     // more) or when a large batch is pending; otherwise the writer flushes every 2 ms, so a

@@ -305,6 +305,10 @@ TEST(PluginTest, PreloadedFunctionsAreOfferedAndRun) {
   // A throwing function errs its task with the message; the workers live on.
   const Error boom = Throws([&] { client.submit("explode", 7).result(); });
   EXPECT_EQ(std::string(boom.what()), "explode raised: exploded on 7");
+  // A message that is not UTF-8 (here a string argument's bytes in it) comes back with the bad
+  // bytes escaped, and the worker's session, whose messages it travels in, carries on.
+  const Error raw = Throws([&] { client.submit("explode", std::string("a\xff\xc3")).result(); });
+  EXPECT_EQ(std::string(raw.what()), "explode raised: exploded on 'a\\xff\\xc3'");
   EXPECT_EQ(client.submit("cube", 2).result().as_double(), 8.0);
   EXPECT_EQ(client.scheduler_info().workers.size(), 2u);
   const std::string logs = cluster.worker(0).stderr_text() + cluster.worker(1).stderr_text();

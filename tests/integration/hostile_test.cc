@@ -236,6 +236,22 @@ TEST_F(HostileTest, InvalidFieldsAreRefusedWithTheirLimit) {
         << s.error_message();
   }
   {
+    // Keys are proto bytes: one that is not UTF-8 reaches the scheduler's check, which names it.
+    v1::SubmitRequest req;
+    req.set_client_id("hostile");
+    v1::Task* t = req.add_calls();
+    t->set_kind(v1::Task::CALL);
+    t->set_key(std::string("noop-\xfe", 6));
+    t->set_function("noop");
+    grpc::ClientContext ctx;
+    v1::SubmitResponse resp;
+    const grpc::Status s = stub->Submit(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(
+        absl::StrContains(s.error_message(), "calls: a task's key is not UTF-8 (byte 5 is 0xfe)"))
+        << s.error_message();
+  }
+  {
     v1::WorkerMessage reg;
     auto* r = reg.mutable_register_();
     r->set_name(std::string(10000, 'n'));

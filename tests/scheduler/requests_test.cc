@@ -187,6 +187,61 @@ TEST(TaskGraphFromSubmit, ChecksCalls) {
   ExpectInvalid(TaskGraphFromSubmit(stray).status(), "call_outputs without calls");
 }
 
+// Keys, groups, function names and holders are proto `bytes` (no UTF-8 check at every parse);
+// the scheduler checks them where they enter, so nothing that is not UTF-8 gets into the logs,
+// the dashboard or an error message.
+TEST(FirstInvalidUtf8, FindsTheFirstBadByte) {
+  constexpr size_t kOk = std::string_view::npos;
+  EXPECT_EQ(wire::FirstInvalidUtf8(""), kOk);
+  EXPECT_EQ(wire::FirstInvalidUtf8("inc-0123456789abcdef"), kOk);
+  EXPECT_EQ(wire::FirstInvalidUtf8("h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82"), kOk);
+  EXPECT_EQ(wire::FirstInvalidUtf8("\xf4\x8f\xbf\xbf"), kOk);  // U+10FFFF
+  EXPECT_EQ(wire::FirstInvalidUtf8("\xc0\x80"), 0u);          // overlong NUL
+  EXPECT_EQ(wire::FirstInvalidUtf8("ab\xe0\x9f\xbf"), 2u);     // overlong U+07FF
+  EXPECT_EQ(wire::FirstInvalidUtf8("\xed\xa0\x80"), 0u);      // surrogate U+D800
+  EXPECT_EQ(wire::FirstInvalidUtf8("\xf4\x90\x80\x80"), 0u);  // U+110000
+  EXPECT_EQ(wire::FirstInvalidUtf8("abc\x80"), 3u);            // stray continuation byte
+  EXPECT_EQ(wire::FirstInvalidUtf8("abc\xe6\x97"), 3u);        // cut short
+  EXPECT_EQ(wire::FirstInvalidUtf8("\xe6\x97x"), 0u);          // not a continuation
+  EXPECT_EQ(wire::FirstInvalidUtf8("\xff"), 0u);
+  // Past the eight-byte ASCII steps, and right after a multi-byte character.
+  EXPECT_EQ(wire::FirstInvalidUtf8("0123456789\xfe"), 10u);
+  EXPECT_EQ(wire::FirstInvalidUtf8("01234567\xc3\xa9" "012345678\x80"), 19u);
+}
+
+TEST(EscapeInvalidUtf8, WritesBadBytesAsHex) {
+  EXPECT_EQ(wire::EscapeInvalidUtf8(""), "");
+  EXPECT_EQ(wire::EscapeInvalidUtf8("h\xc3\xa9llo"), "h\xc3\xa9llo");
+  EXPECT_EQ(wire::EscapeInvalidUtf8("a\xff\xc3"), "a\\xff\\xc3");
+  EXPECT_EQ(wire::EscapeInvalidUtf8("\xe6\x97x\xe6\x97\xa5"), "\\xe6\\x97x\xe6\x97\xa5");
+  EXPECT_EQ(wire::FirstInvalidUtf8(wire::EscapeInvalidUtf8("\xc0\x80\xed\xa0\x80")),
+            std::string_view::npos);
+}
+
+TEST(TaskGraphFromSubmit, RefusesKeysThatAreNotUtf8) {
+  v1::SubmitRequest key = Calls(2);
+  key.mutable_calls(1)->set_key(std::string("inc-\xff", 5));
+  ExpectInvalid(TaskGraphFromSubmit(key).status(),
+                "calls: a task's key is not UTF-8 (byte 4 is 0xff)");
+  v1::SubmitRequest function = Calls(1);
+  function.mutable_calls(0)->set_function(std::string("in\xc3", 3));
+  ExpectInvalid(TaskGraphFromSubmit(function).status(),
+                "calls: task 'inc-0': function is not UTF-8 (byte 2 is 0xc3)");
+  v1::SubmitRequest input = Calls(1);
+  input.mutable_calls(0)->add_inputs()->set_key(std::string("\xed\xa0\x80", 3));
+  ExpectInvalid(TaskGraphFromSubmit(input).status(),
+                "calls: task 'inc-0': input key is not UTF-8 (byte 0 is 0xed)");
+  v1::SubmitRequest outputs = Calls(1);
+  outputs.add_call_outputs(std::string("\x80", 1));
+  ExpectInvalid(TaskGraphFromSubmit(outputs).status(),
+                "calls: call_outputs: key 0 is not UTF-8 (byte 0 is 0x80)");
+  v1::ReleaseRequest release;
+  release.set_client_id("c");
+  release.add_keys(std::string("ok"));
+  release.add_keys(std::string("\xc0\x80", 2));
+  ExpectInvalid(ValidateRelease(release), "release: key 1 is not UTF-8 (byte 0 is 0xc0)");
+}
+
 TEST(ValidateKeys, WaitLocateRelease) {
   wire::RequestLimits limits;
   limits.max_keys = 2;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace tessera::worker {
 namespace {
 
@@ -36,6 +38,17 @@ TEST(FunctionRegistry, AThrowingFunctionBecomesAnError) {
   EXPECT_EQ(r.Call("boom", {}).status().message(), "boom raised: it broke");
   EXPECT_EQ(r.Register({"boom", {}, false, Type::kNone}, nullptr).code(),
             absl::StatusCode::kAlreadyExists);
+}
+
+// A name the scheduler would refuse at registration is refused here, naming the bad byte.
+TEST(FunctionRegistry, RefusesNamesThatAreNotUtf8OrTooLong) {
+  FunctionRegistry r;
+  const absl::Status bad = r.Register({std::string("b\xffm"), {}, false, Type::kNone}, nullptr);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(), "function name 'b\\xffm' is not UTF-8 (byte 1 is 0xff)");
+  EXPECT_EQ(r.Register({std::string(5000, 'f'), {}, false, Type::kNone}, nullptr).message(),
+            absl::StrCat("function name '", std::string(64, 'f'), "...' is 5000 bytes; at most 4096"));
+  EXPECT_TRUE(r.Register({"caf\xc3\xa9", {}, false, Type::kNone}, nullptr).ok());
 }
 
 TEST(Values, RoundTripThroughChunks) {

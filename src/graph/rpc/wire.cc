@@ -1,6 +1,8 @@
 #include "graph/rpc/wire.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <unordered_map>
@@ -67,11 +69,65 @@ absl::Status CheckNodeSizes(const v1::Node& p, int i, const RequestLimits& limit
 
 }  // namespace
 
+size_t FirstInvalidUtf8(std::string_view value) {
+  const auto* s = reinterpret_cast<const unsigned char*>(value.data());
+  const size_t n = value.size();
+  size_t i = 0;
+  while (i < n) {
+    uint64_t word;
+    if (i + 8 <= n && (std::memcpy(&word, s + i, 8), (word & 0x8080808080808080ull) == 0)) {
+      i += 8;
+      continue;
+    }
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07u;
+    } else {
+      return i;  // a continuation byte without a lead, or 0xf8-0xff
+    }
+    if (len > n - i) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (s[i + k] & 0x3fu);
+    }
+    static constexpr uint32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+std::string EscapeInvalidUtf8(std::string_view value) {
+  std::string out;
+  for (size_t bad; (bad = FirstInvalidUtf8(value)) != std::string_view::npos;) {
+    absl::StrAppend(&out, absl::string_view(value.data(), bad), "\\x",
+                    absl::Hex(static_cast<unsigned char>(value[bad]), absl::kZeroPad2));
+    value.remove_prefix(bad + 1);
+  }
+  out.append(value);
+  return out;
+}
+
 absl::Status ValidateString(absl::string_view what, std::string_view value,
                             const RequestLimits& limits) {
   if (value.size() > limits.max_string_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " is ", value.size(), " bytes; at most ", limits.max_string_bytes));
+  }
+  if (const size_t bad = FirstInvalidUtf8(value); bad != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is not UTF-8 (byte ", bad, " is 0x",
+        absl::Hex(static_cast<unsigned char>(value[bad]), absl::kZeroPad2), ")"));
   }
   return absl::OkStatus();
 }

@@ -57,8 +57,21 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProto(
     const google::protobuf::RepeatedPtrField<std::string>& outputs,
     const RequestLimits& limits = {});
 
+/// The offset of the first byte of `value` that is not part of well-formed UTF-8 (an overlong
+/// form, a surrogate, a code point past U+10FFFF, a stray or missing continuation byte), or
+/// std::string_view::npos when it is all well-formed. ASCII goes eight bytes at a time.
+size_t FirstInvalidUtf8(std::string_view value);
+
+/// `value` with each byte that is not part of well-formed UTF-8 written as "\xHH": for text that
+/// goes into a proto `string` field (a task's error message, which may quote a function's
+/// arguments), where bytes that are not UTF-8 would make the receiver refuse the whole message.
+std::string EscapeInvalidUtf8(std::string_view value);
+
 /// INVALID_ARGUMENT "<what> is N bytes; at most M" when `value` is longer than
-/// limits.max_string_bytes.
+/// limits.max_string_bytes, and "<what> is not UTF-8 (byte K is 0xHH)" when it is not UTF-8.
+/// Keys, groups, function names and holders travel as proto `bytes` (a proto3 `string` is checked
+/// for UTF-8 at every parse and serialization, on every hop of every task); this check, where
+/// they enter the cluster, keeps them UTF-8 for the logs, the dashboard and error messages.
 absl::Status ValidateString(absl::string_view what, std::string_view value,
                             const RequestLimits& limits = {});
 /// The same, with the field's name built by `what()` only when the check fails: validating every
@@ -66,7 +79,10 @@ absl::Status ValidateString(absl::string_view what, std::string_view value,
 template <typename WhatFn>
 absl::Status ValidateStringNamed(std::string_view value, const RequestLimits& limits,
                                  WhatFn&& what) {
-  if (value.size() <= limits.max_string_bytes) return absl::OkStatus();
+  if (value.size() <= limits.max_string_bytes &&
+      FirstInvalidUtf8(value) == std::string_view::npos) {
+    return absl::OkStatus();
+  }
   return ValidateString(what(), value, limits);
 }
 /// The keys of one request (`what` names it, "locate"): at most limits.max_keys of them, each
