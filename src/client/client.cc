@@ -1184,7 +1184,15 @@ SchedulerInfo Client::scheduler_info() {
 std::vector<RetiredWorker> Client::retire_workers(const std::vector<std::string>& workers,
                                                   double timeout_seconds) {
   v1::RetireRequest req;
-  for (const auto& w : workers) req.add_workers(w);
+  for (const auto& w : workers) {
+    // A proto string: a name that is not UTF-8 could not be sent (the scheduler's names are).
+    const absl::Status s = wire::ValidateStringNamed(w, wire::RequestLimits{}, [&] {
+      return absl::StrCat("retire_workers: worker '", wire::EscapeInvalidUtf8(w.substr(0, 64)),
+                          w.size() > 64 ? "...'" : "'");
+    });
+    if (!s.ok()) throw Error(static_cast<int>(s.code()), std::string(s.message()));
+    req.add_workers(w);
+  }
   return Retire(*impl_->conn, std::move(req), timeout_seconds);
 }
 

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/shape.h"
+#include "graph/rpc/wire.h"
 
 namespace tessera::worker {
 
@@ -118,6 +119,14 @@ int WorkerMain(
       }
       options.memory_limit = *bytes;
     }
+  }
+
+  // The name travels to the scheduler in a proto string, which must be UTF-8 and is refused
+  // past its length: checked here, it is a startup error rather than a registration the
+  // scheduler cannot read, retried for ever.
+  if (const absl::Status s = wire::ValidateString("--name", options.name); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return 2;
   }
 
   const double target = options.memory_target, pause = options.memory_pause;

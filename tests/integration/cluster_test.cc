@@ -394,6 +394,14 @@ TEST(WorkerProcess, BadFlagsExitNonZeroWithAReason) {
   EXPECT_NE(r.err.find("scheduler"), std::string::npos) << r.err;
   r = testing::Run("cpu-worker", {"[::1:8786"});
   EXPECT_EQ(r.code, 2);
+  // A name the scheduler could not read (it registers in a proto string): refused at start, not
+  // retried for ever as a registration that fails.
+  r = testing::Run("cpu-worker", {"127.0.0.1:8786", "--name", "w\xff"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("error: --name is not UTF-8 (byte 1 is 0xff)"), std::string::npos) << r.err;
+  r = testing::Run("cpu-worker", {"127.0.0.1:8786", "--name", std::string(5000, 'n')});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("error: --name is 5000 bytes; at most 4096"), std::string::npos) << r.err;
 }
 
 // The build links the scheduler with tcmalloc when it finds it (TESSERA_TCMALLOC=AUTO): the

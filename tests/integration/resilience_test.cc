@@ -247,6 +247,15 @@ TEST(Resilience, RetiringWorkersMovesTheirResultsAndRecomputesNothing) {
   const int64_t completed = scheduler.Metric("tessera_tasks_completed_total");
   ASSERT_GT(completed, 0);
 
+  // A name that is not UTF-8 cannot be a worker's: refused by the client, naming the byte, and
+  // nothing is retired.
+  auto bad = testing::Run("tessera", {"--scheduler", scheduler.address(), "retire", "w\xff"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("retire_workers: worker 'w\\xff' is not UTF-8 (byte 1 is 0xff)"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_EQ(client.scheduler_info().workers.size(), 3u);
+
   // `tessera retire`, as an operator would.
   auto r = testing::Run("tessera", {"--scheduler", scheduler.address(), "retire", "w0"});
   EXPECT_EQ(r.code, 0) << r.err;
