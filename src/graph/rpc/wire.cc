@@ -594,9 +594,11 @@ void CallArgToProto(const graph::CallArg& arg, v1::CallArg* out) {
   }
 }
 
-absl::StatusOr<graph::CallArg> CallArgFromProto(const v1::CallArg& proto, int num_deps, int depth) {
+// Into a default-constructed `arg`, in its place in the caller's vector (a CallArg holds a Value:
+// returned through StatusOr and pushed, it was moved twice per argument).
+absl::Status CallArgFromProto(const v1::CallArg& proto, int num_deps, int depth,
+                              graph::CallArg& arg) {
   if (depth > 64) return absl::InvalidArgumentError("call arguments nested deeper than 64");
-  graph::CallArg arg;
   switch (proto.arg_case()) {
     case v1::CallArg::kLiteral: {
       auto v = call::Decode(proto.literal());
@@ -614,15 +616,16 @@ absl::StatusOr<graph::CallArg> CallArgFromProto(const v1::CallArg& proto, int nu
       break;
     case v1::CallArg::kList:
       arg.kind = graph::CallArg::Kind::kList;
+      arg.items.reserve(static_cast<size_t>(proto.list().items_size()));
       for (const auto& item : proto.list().items()) {
-        TESSERA_ASSIGN_OR_RETURN(graph::CallArg a, CallArgFromProto(item, num_deps, depth + 1));
-        arg.items.push_back(std::move(a));
+        TESSERA_RETURN_IF_ERROR(
+            CallArgFromProto(item, num_deps, depth + 1, arg.items.emplace_back()));
       }
       break;
     default:
       return absl::InvalidArgumentError("call argument is empty");
   }
-  return arg;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -712,10 +715,11 @@ auto& Inputs(Message& m) {
   }
 }
 
-// TaskFromProto for a const proto (copies its strings) or a mutable one (moves them out).
+// TaskFromProto for a const proto (copies its strings) or a mutable one (moves them out), into a
+// default-constructed `task` (CallGraphFromProto builds each in its graph's vector: a TaskSpec
+// has a dozen strings and vectors, and returning it through StatusOr moved it several times).
 template <typename TaskProto>
-absl::StatusOr<graph::TaskSpec> TaskFromProtoImpl(TaskProto& proto) {
-  graph::TaskSpec task;
+absl::Status TaskFromProtoInto(TaskProto& proto, graph::TaskSpec& task) {
   task.key = TakeString(proto, &v1::Task::key, &v1::Task::mutable_key);
   task.group = TakeString(proto, &v1::Task::group, &v1::Task::mutable_group);
   if (proto.kind() < v1::Task::CHUNK || proto.kind() > v1::Task::CALL) {
@@ -755,6 +759,13 @@ absl::StatusOr<graph::TaskSpec> TaskFromProtoImpl(TaskProto& proto) {
     task.retries = proto.retries();
     task.priority = proto.priority();
   }
+  return absl::OkStatus();
+}
+
+template <typename TaskProto>
+absl::StatusOr<graph::TaskSpec> TaskFromProtoImpl(TaskProto& proto) {
+  graph::TaskSpec task;
+  TESSERA_RETURN_IF_ERROR(TaskFromProtoInto(proto, task));
   return task;
 }
 
@@ -774,8 +785,7 @@ absl::StatusOr<std::vector<graph::CallArg>> CallArgsFromProto(const v1::Task& pr
   std::vector<graph::CallArg> args;
   args.reserve(static_cast<size_t>(proto.args_size()));
   for (const auto& a : proto.args()) {
-    TESSERA_ASSIGN_OR_RETURN(graph::CallArg arg, CallArgFromProto(a, proto.inputs_size(), 0));
-    args.push_back(std::move(arg));
+    TESSERA_RETURN_IF_ERROR(CallArgFromProto(a, proto.inputs_size(), 0, args.emplace_back()));
   }
   return args;
 }
@@ -821,14 +831,8 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProtoImpl(
         return absl::StrCat("calls: task '", proto.key(), "': input key");
       }));
     }
-    absl::StatusOr<graph::TaskSpec> parsed;
-    if constexpr (std::is_const_v<Calls>) {
-      parsed = TaskFromProto(proto);
-    } else {
-      parsed = TaskFromProto(std::move(proto));
-    }
-    if (!parsed.ok()) return parsed.status();
-    graph::TaskSpec& spec = g.tasks.emplace_back(*std::move(parsed));
+    graph::TaskSpec& spec = g.tasks.emplace_back();
+    TESSERA_RETURN_IF_ERROR(TaskFromProtoInto(proto, spec));
     if (spec.group.empty()) spec.group = spec.function;
     for (const std::string& dep : spec.deps) {
       if (!index.contains(dep) && external.insert(dep).second) g.external_deps.push_back(dep);
