@@ -249,6 +249,7 @@ int main(int argc, char** argv) {
   // The embedded cluster and `tessera cluster` lower graphs on this process's threads (see the
   // scheduler's main).
   tessera::EnsureThreadStackSize(tessera::wire::kLoweringThreadStackBytes);
+  tessera::DisableMutexDeadlockDetection();
   CLI::App app{"Tessera: distributed chunked arrays (dask.array in C++).", "tessera"};
   app.set_version_flag("--version", "tessera " + tessera::version());
   app.require_subcommand(1);

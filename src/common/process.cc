@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/synchronization/mutex.h"
+
 namespace tessera {
 
 int64_t SystemMemoryBytes() {
@@ -33,6 +35,10 @@ void EnsureThreadStackSize(size_t bytes) {
     pthread_setattr_default_np(&attr);
   }
   pthread_attr_destroy(&attr);
+}
+
+void DisableMutexDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 pid_t SpawnProcess(const std::string& path, const std::vector<std::string>& argv,

@@ -29,6 +29,13 @@ const char* WaitForTerminationSignal(const sigset_t& signals, double seconds);
 /// (lowering; wire::kMaxGraphDepth bounds the depth). Call before starting threads.
 void EnsureThreadStackSize(size_t bytes);
 
+/// Turns off absl::Mutex's lock-order (deadlock) graph. Debian builds Abseil without NDEBUG, so
+/// its Mutex keeps that debug-mode graph, behind a global lock, on every lock and unlock that
+/// takes the slow path, including gRPC's own locks: in a worker running the B5 tree it was 10 %
+/// of the instructions. Upstream release builds of Abseil have it off. Called by the
+/// executables' mains; unit tests keep it on.
+void DisableMutexDeadlockDetection();
+
 /// Forks and runs `path` with `argv` (argv[0] included) in the child, with every signal
 /// unblocked (callers block SIGINT / SIGTERM to take them with sigwait; the child must get them).
 /// If exec fails the child prints "error: <exec_error>: <reason>" and exits 127. Returns the

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   // Lowering recurses along a submitted graph on the RPC threads: their stacks must not depend
   // on the `ulimit -s` this process was started under.
   tessera::EnsureThreadStackSize(tessera::wire::kLoweringThreadStackBytes);
+  tessera::DisableMutexDeadlockDetection();
   // Signals are taken by one thread with sigwait, so shutdown runs outside a signal handler.
   const sigset_t signals = tessera::BlockTerminationSignals();
 

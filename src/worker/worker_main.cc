@@ -169,6 +169,7 @@ int WorkerMain(
   // freed buffer, after which chunks come from its arenas and their pages are kept.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
+  DisableMutexDeadlockDetection();
   const sigset_t signals = BlockTerminationSignals();
 
   auto executor = make_executor();
