@@ -8,6 +8,7 @@
 #include <exception>
 #include <thread>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "graph/rpc/wire.h"
@@ -94,8 +95,7 @@ absl::StatusOr<call::Value> FunctionRegistry::Call(const std::string& name,
     }
     entry = it->second;
   }
-  std::vector<Type> given;
-  given.reserve(args.size());
+  absl::InlinedVector<Type, 8> given;  // no allocation per call for the usual few arguments
   for (const Value& v : args) given.push_back(v.type);
   if (auto s = entry->signature.Check(given); !s.ok()) return s;
   try {

@@ -681,8 +681,7 @@ class Worker::Impl {
     std::vector<call::Value> dep_values;
     dep_values.reserve(static_cast<size_t>(proto.inputs_size()));
     for (const auto& in : proto.inputs()) {
-      TESSERA_ASSIGN_OR_RETURN(ChunkPtr chunk, ResolveInput(in, fetched_bytes));
-      TESSERA_ASSIGN_OR_RETURN(call::Value v, call::FromChunk(chunk));
+      TESSERA_ASSIGN_OR_RETURN(call::Value v, InputValue(in, fetched_bytes));
       dep_values.push_back(std::move(v));
     }
     std::vector<call::Value> args;
@@ -690,6 +689,35 @@ class Worker::Impl {
     for (const auto& a : call_args) args.push_back(Resolve(a, dep_values));
     TESSERA_ASSIGN_OR_RETURN(call::Value result, functions_->Call(proto.function(), args));
     return call::ToChunk(result);
+  }
+
+  // A call's input as a value. One the scheduler holds inline (a small call result: an int or
+  // float as a 0-d array, anything else encoded) is read straight from the message, as
+  // call::FromChunk would read it, without copying it into a ChunkBuffer first; anything else,
+  // a malformed one included, goes the general way, which names what is wrong.
+  absl::StatusOr<call::Value> InputValue(const v1::TaskInput& in, int64_t* fetched_bytes) {
+    if (in.has_inline()) {
+      const v1::ArrayData& d = in.inline_data();
+      const std::string& bytes = d.data();
+      if (d.encoded_value() && d.dtype() == wire::DTypeToProto(DType::kBool) &&
+          d.shape_size() == 1 && d.shape(0) == static_cast<int64_t>(bytes.size())) {
+        return call::Decode(bytes);
+      }
+      if (!d.encoded_value() && d.shape_size() == 0 && bytes.size() == 8) {
+        if (d.dtype() == wire::DTypeToProto(DType::kInt64)) {
+          int64_t v;
+          std::memcpy(&v, bytes.data(), 8);
+          return call::Value::Int(v);
+        }
+        if (d.dtype() == wire::DTypeToProto(DType::kFloat64)) {
+          double v;
+          std::memcpy(&v, bytes.data(), 8);
+          return call::Value::Float(v);
+        }
+      }
+    }
+    TESSERA_ASSIGN_OR_RETURN(ChunkPtr chunk, ResolveInput(in, fetched_bytes));
+    return call::FromChunk(chunk);
   }
 
   static call::Value Resolve(const graph::CallArg& arg, const std::vector<call::Value>& deps) {

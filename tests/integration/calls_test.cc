@@ -72,6 +72,10 @@ TEST_F(CallsTest, IdentityRoundTripsEveryValueType) {
   for (const Value& v : values) {
     const Value got = client_->submit("identity", v).result();
     EXPECT_EQ(got, v) << v.repr() << " came back as " << got.repr();
+    // As a future into a second call: the scheduler holds small results inline and sends them in
+    // the next task's assignment, from which the worker reads them without its store.
+    const Value twice = client_->submit("identity", client_->submit("identity", v)).result();
+    EXPECT_EQ(twice, v) << v.repr() << " came back from a future as " << twice.repr();
   }
   // A large value goes through the worker's store and the data service, not inline.
   std::string big(200000, 'x');

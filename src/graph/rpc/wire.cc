@@ -659,7 +659,6 @@ absl::StatusOr<call::Signature> SignatureFromProto(const v1::FunctionSignature& 
 
 void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out) {
   out->set_key(task.key);
-  out->set_group(task.group);
   out->set_kind(static_cast<v1::Task::Kind>(static_cast<int>(task.kind)));
   out->set_program_id(program_id);
   for (int64_t v : task.lo) out->add_lo(v);
@@ -681,7 +680,6 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
     for (int64_t v : task.finalize.out_shape) f->add_out_shape(v);
     f->set_out_dtype(DTypeToProto(task.finalize.out_dtype));
   }
-  out->set_est_bytes(task.est_bytes);
   for (int a : task.contract_a) out->add_contract_a(a);
   for (int a : task.contract_b) out->add_contract_b(a);
   if (!task.literal.empty()) out->set_literal(task.literal);

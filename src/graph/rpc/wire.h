@@ -27,7 +27,9 @@ absl::StatusOr<graph::NodePtr> GraphFromProto(const v1::Graph& proto,
 void ProgramToProto(const graph::ChunkProgram& program, int64_t id, v1::ChunkProgram* out);
 absl::StatusOr<graph::ChunkProgram> ProgramFromProto(const v1::ChunkProgram& proto);
 
-/// The task's spec; TaskInput holders / inline data are filled by the scheduler.
+/// The task as the scheduler assigns it to a worker: what the worker runs it from, without its
+/// group and estimated size (the scheduler's bookkeeping, which the worker never reads).
+/// TaskInput holders / inline data are filled by the scheduler.
 void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out);
 /// Validates enums and lengths; `program` is set to -1 (the worker resolves program_id).
 absl::StatusOr<graph::TaskSpec> TaskFromProto(const v1::Task& proto);
