@@ -1187,8 +1187,7 @@ std::vector<RetiredWorker> Client::retire_workers(const std::vector<std::string>
   for (const auto& w : workers) {
     // A proto string: a name that is not UTF-8 could not be sent (the scheduler's names are).
     const absl::Status s = wire::ValidateStringNamed(w, wire::RequestLimits{}, [&] {
-      return absl::StrCat("retire_workers: worker '", wire::EscapeInvalidUtf8(w.substr(0, 64)),
-                          w.size() > 64 ? "...'" : "'");
+      return absl::StrCat("retire_workers: worker ", wire::QuotedForMessage(w));
     });
     if (!s.ok()) throw Error(static_cast<int>(s.code()), std::string(s.message()));
     req.add_workers(w);

@@ -295,17 +295,28 @@ ChunkBuffer ToChunk(const Value& value) {
   }
 }
 
+std::optional<absl::StatusOr<Value>> SmallValueFromChunk(DType dtype, size_t ndim,
+                                                         std::string_view bytes, bool encoded) {
+  if (encoded) return Decode(bytes);
+  if (ndim == 0 && bytes.size() == 8 && dtype == DType::kInt64) {
+    int64_t v;
+    std::memcpy(&v, bytes.data(), 8);
+    return Value::Int(v);
+  }
+  if (ndim == 0 && bytes.size() == 8 && dtype == DType::kFloat64) {
+    double v;
+    std::memcpy(&v, bytes.data(), 8);
+    return Value::Float(v);
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<Value> FromChunk(const ChunkPtr& chunk) {
-  if (chunk->encoded_value) {
-    return Decode(std::string_view(reinterpret_cast<const char*>(chunk->bytes.data()),
-                                   chunk->bytes.size()));
-  }
-  if (chunk->shape.empty() && chunk->dtype == DType::kInt64) {
-    return Value::Int(chunk->data<int64_t>()[0]);
-  }
-  if (chunk->shape.empty() && chunk->dtype == DType::kFloat64) {
-    return Value::Float(chunk->data<double>()[0]);
-  }
+  std::optional<absl::StatusOr<Value>> small = SmallValueFromChunk(
+      chunk->dtype, chunk->shape.size(),
+      std::string_view(reinterpret_cast<const char*>(chunk->bytes.data()), chunk->bytes.size()),
+      chunk->encoded_value);
+  if (small.has_value()) return *std::move(small);
   return Value::Array(chunk);
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,11 @@ ChunkBuffer ToChunk(const Value& value);
 /// The inverse of ToChunk; a chunk that is not an encoded blob reads as an ndarray, except 0-d
 /// int64 and float64 chunks, which read as scalars. Errors: a malformed blob (DATA_LOSS).
 absl::StatusOr<Value> FromChunk(const ChunkPtr& chunk);
+/// FromChunk for a chunk given by its parts, where it reads as an encoded value or a 0-d int64 /
+/// float64 scalar; nullopt where it reads as an ndarray (which needs the chunk itself). Lets a
+/// worker read a small value straight from a message, without building the chunk.
+std::optional<absl::StatusOr<Value>> SmallValueFromChunk(DType dtype, size_t ndim,
+                                                         std::string_view bytes, bool encoded);
 
 /// The compact binary encoding of a value (used for blobs and literal arguments on the wire).
 std::string Encode(const Value& value);

@@ -59,9 +59,7 @@ absl::Status FunctionRegistry::Register(call::Signature signature, Function func
   // The name goes to the scheduler in a proto string and is checked there (length): refused here
   // with the same words, the plugin's load fails with them instead of the worker's registration.
   TESSERA_RETURN_IF_ERROR(wire::ValidateStringNamed(signature.name, wire::RequestLimits{}, [&] {
-    const std::string_view name = signature.name;
-    return absl::StrCat("function name '", wire::EscapeInvalidUtf8(name.substr(0, 64)),
-                        name.size() > 64 ? "...'" : "'");
+    return absl::StrCat("function name ", wire::QuotedForMessage(signature.name));
   }));
   if (signature.variadic && signature.params.empty()) signature.variadic = false;
   absl::MutexLock lock(&mu_);

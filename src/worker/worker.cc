@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -694,26 +695,20 @@ class Worker::Impl {
   // A call's input as a value. One the scheduler holds inline (a small call result: an int or
   // float as a 0-d array, anything else encoded) is read straight from the message, as
   // call::FromChunk would read it, without copying it into a ChunkBuffer first; anything else,
-  // a malformed one included, goes the general way, which names what is wrong.
+  // and an encoded value that ChunkFromProto would refuse, goes the general way, which names
+  // what is wrong.
   absl::StatusOr<call::Value> InputValue(const v1::TaskInput& in, int64_t* fetched_bytes) {
     if (in.has_inline()) {
       const v1::ArrayData& d = in.inline_data();
-      const std::string& bytes = d.data();
-      if (d.encoded_value() && d.dtype() == wire::DTypeToProto(DType::kBool) &&
-          d.shape_size() == 1 && d.shape(0) == static_cast<int64_t>(bytes.size())) {
-        return call::Decode(bytes);
-      }
-      if (!d.encoded_value() && d.shape_size() == 0 && bytes.size() == 8) {
-        if (d.dtype() == wire::DTypeToProto(DType::kInt64)) {
-          int64_t v;
-          std::memcpy(&v, bytes.data(), 8);
-          return call::Value::Int(v);
-        }
-        if (d.dtype() == wire::DTypeToProto(DType::kFloat64)) {
-          double v;
-          std::memcpy(&v, bytes.data(), 8);
-          return call::Value::Float(v);
-        }
+      const bool well_formed = !d.encoded_value() ||
+                               (d.dtype() == wire::DTypeToProto(DType::kBool) &&
+                                d.shape_size() == 1 &&
+                                d.shape(0) == static_cast<int64_t>(d.data().size()));
+      if (well_formed) {
+        std::optional<absl::StatusOr<call::Value>> small = call::SmallValueFromChunk(
+            static_cast<DType>(d.dtype()), static_cast<size_t>(d.shape_size()), d.data(),
+            d.encoded_value());
+        if (small.has_value()) return *std::move(small);
       }
     }
     TESSERA_ASSIGN_OR_RETURN(ChunkPtr chunk, ResolveInput(in, fetched_bytes));

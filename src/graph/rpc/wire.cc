@@ -118,6 +118,12 @@ std::string EscapeInvalidUtf8(std::string_view value) {
   return out;
 }
 
+std::string QuotedForMessage(std::string_view value) {
+  constexpr size_t kShown = 64;
+  return absl::StrCat("'", EscapeInvalidUtf8(value.substr(0, kShown)),
+                      value.size() > kShown ? "...'" : "'");
+}
+
 absl::Status ValidateString(absl::string_view what, std::string_view value,
                             const RequestLimits& limits) {
   if (value.size() > limits.max_string_bytes) {

@@ -68,6 +68,9 @@ size_t FirstInvalidUtf8(std::string_view value);
 /// goes into a proto `string` field (a task's error message, which may quote a function's
 /// arguments), where bytes that are not UTF-8 would make the receiver refuse the whole message.
 std::string EscapeInvalidUtf8(std::string_view value);
+/// `value` for an error message that names it: in single quotes, its first 64 bytes only
+/// ("...'" after a longer one), bytes that are not UTF-8 as "\xHH".
+std::string QuotedForMessage(std::string_view value);
 
 /// INVALID_ARGUMENT "<what> is N bytes; at most M" when `value` is longer than
 /// limits.max_string_bytes, and "<what> is not UTF-8 (byte K is 0xHH)" when it is not UTF-8.
