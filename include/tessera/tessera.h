@@ -343,6 +343,12 @@ Array concatenate(const std::vector<Array>& arrays, int axis = 0);
 /// out of range.
 Array stack(const std::vector<Array>& arrays, int axis = 0);
 
+/// What a summarised repr shows of `x` (NumPy's `_leading_trailing`): along every axis longer
+/// than 2 * edge_items, the first and the last `edge_items` entries joined; other axes whole.
+/// Lazy, like any slice: computing it computes only the blocks it reads, so a repr of an array of
+/// any size costs a few small tasks (see NDArray::summary_repr). Throws Error for edge_items < 1.
+Array leading_trailing(const Array& x, int64_t edge_items = 3);
+
 /// numpy.matmul (Python's `@`): 1-D operands are promoted as NumPy does (a vector on the left
 /// is a row, on the right a column, and the added axis is dropped again); leading batch axes
 /// broadcast. Blockwise: the inputs are materialised and each output block sums the products
@@ -472,9 +478,15 @@ class NDArray {
   /// NumPy's repr: "1.718281828459045" for scalars, "array([...])" otherwise; arrays of more
   /// than `threshold` elements are summarised with "..." as NumPy does.
   std::string repr(int64_t threshold = 1000) const;
+  /// The summarised repr of an array of shape `shape`, of which this array holds only the
+  /// elements shown: leading_trailing(x, 3) computed. Equal to the computed x's repr() where x has
+  /// more than 1000 elements, without computing x. Throws Error when this array's shape is not
+  /// that of leading_trailing(x, 3) for an x of shape `shape`.
+  std::string summary_repr(const Shape& shape) const;
 
  private:
   double ScalarAsDouble() const;
+  std::string Repr(const Shape& logical, bool summarise) const;
   DType dtype_ = DType::kFloat64;
   Shape shape_;
   std::vector<uint8_t> bytes_;

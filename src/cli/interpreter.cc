@@ -1459,7 +1459,13 @@ std::string Interpreter::ReprImpl(const Value& v, bool top) {
     case Value::Kind::kArray: {
       if (!top) return v.array->repr();
       if (!options_.compute) throw Error(9, "no cluster to compute on");
-      return options_.compute(*v.array).repr(threshold);
+      // A summary shows 6 entries per long axis: only those are computed and fetched, so that
+      // looking at a 50000 x 50000 array (`x`) costs a few small tasks, not 20 GB on the client.
+      const Array& x = *v.array;
+      if (x.size() > threshold) {
+        return options_.compute(leading_trailing(x, 3)).summary_repr(x.shape());
+      }
+      return options_.compute(x).repr(threshold);
     }
     case Value::Kind::kNDArray:
       return v.ndarray->repr(threshold);

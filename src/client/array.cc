@@ -383,7 +383,11 @@ int64_t IntAt(const NDArray& a, int64_t i) {
 // NumPy's _formatArray (linewidth 75, legacy off) over the elements of `a`.
 class ArrayFormatter {
  public:
-  ArrayFormatter(const NDArray& a, bool summarise) : a_(a), summarise_(summarise) {
+  // `logical` is the shape of the array shown: a's own, or, when `a` holds only the elements a
+  // summary shows (leading_trailing), the shape it was taken from. Only whether an axis is
+  // summarised depends on it; every index below is into `a`.
+  ArrayFormatter(const NDArray& a, const Shape& logical, bool summarise)
+      : a_(a), logical_(logical), summarise_(summarise) {
     // The element format is fitted to the elements shown (NumPy's _leading_trailing).
     std::vector<int64_t> shown;
     CollectShown(0, 0, shown);
@@ -412,7 +416,7 @@ class ArrayFormatter {
   static constexpr int64_t kEdge = 3;
 
   bool Summarised(int axis) const {
-    return summarise_ && 2 * kEdge < a_.shape()[static_cast<size_t>(axis)];
+    return summarise_ && 2 * kEdge < logical_[static_cast<size_t>(axis)];
   }
 
   std::vector<int64_t> ShownIndices(int axis) const {
@@ -509,6 +513,7 @@ class ArrayFormatter {
   }
 
   const NDArray& a_;
+  const Shape& logical_;
   bool summarise_;
   std::optional<FloatFormat> float_format_;
   int width_ = 0;
@@ -709,6 +714,24 @@ Array stack(const std::vector<Array>& arrays, int axis) {
   return Wrap(graph::Stack(Nodes(arrays), axis));
 }
 
+Array leading_trailing(const Array& x, int64_t edge_items) {
+  if (edge_items < 1) {
+    Throw(absl::InvalidArgumentError(
+        absl::StrCat("leading_trailing: edge_items ", edge_items, " must be at least 1")));
+  }
+  Array out = x;
+  for (int axis = 0; axis < x.ndim(); ++axis) {
+    const int64_t n = x.shape()[static_cast<size_t>(axis)];
+    if (n <= 2 * edge_items) continue;
+    std::vector<Index> lead(static_cast<size_t>(axis), Slice::All());
+    std::vector<Index> trail = lead;
+    lead.push_back(Slice(0, edge_items));
+    trail.push_back(Slice(n - edge_items, n));
+    out = concatenate({out[lead], out[trail]}, axis);
+  }
+  return out;
+}
+
 Array matmul(const Array& a, const Array& b) { return Wrap(graph::Matmul(a.node(), b.node())); }
 Array dot(const Array& a, const Array& b) { return Wrap(graph::Dot(a.node(), b.node())); }
 Array tensordot(const Array& a, const Array& b, int axes) {
@@ -887,6 +910,23 @@ double NDArray::ScalarAsDouble() const {
 }
 
 std::string NDArray::repr(int64_t threshold) const {
+  return Repr(shape_, threshold >= 0 && size() > threshold);
+}
+
+std::string NDArray::summary_repr(const Shape& shape) const {
+  bool fits = shape.size() == shape_.size();
+  for (size_t a = 0; fits && a < shape.size(); ++a) {
+    fits = shape_[a] == std::min<int64_t>(shape[a], 6);
+  }
+  if (!fits) {
+    throw Error(3, absl::StrCat("summary_repr: an array of shape ", ShapeToString(shape_),
+                                " is not the summary of one of shape ", ShapeToString(shape),
+                                " (expected each axis min(extent, 6))"));
+  }
+  return Repr(shape, /*summarise=*/true);
+}
+
+std::string NDArray::Repr(const Shape& logical, bool summarise) const {
   if (shape_.empty()) {
     const double v = size() == 1 ? at(0) : 0;
     switch (dtype_) {
@@ -917,10 +957,10 @@ std::string NDArray::repr(int64_t threshold) const {
   std::string out;
   if (size() == 0) {
     out = prefix + "[]";
-    if (ndim() > 1) absl::StrAppend(&out, ", shape=", ShapeToString(shape_));
+    if (ndim() > 1) absl::StrAppend(&out, ", shape=", ShapeToString(logical));
     return absl::StrCat(out, ", dtype=", std::string(DTypeName(dtype_)), ")");
   }
-  ArrayFormatter formatter(*this, threshold >= 0 && size() > threshold);
+  ArrayFormatter formatter(*this, logical, summarise);
   out = prefix + formatter.Format(75 - 1, std::string(prefix.size() + 1, ' '));
   if (implied) return out + ")";
   const std::string dtype = absl::StrCat("dtype=", std::string(DTypeName(dtype_)));

@@ -97,6 +97,33 @@ TEST(CliBinaryTest, EvalAndRunOnTheEmbeddedCluster) {
   std::remove(path.c_str());
 }
 
+// Looking at a large array (a notebook's `x`) computes only the elements its summary shows:
+// the whole of this one would be 8 TB.
+TEST(CliBinaryTest, ShowingAHugeArrayComputesOnlyWhatIsShown) {
+  auto r = Tessera({"eval", "x = da.arange(10**6)[:, None] * 10**6 + da.arange(10**6); x"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "array([[           0,            1,            2, ...,       999997,\n"
+            "              999998,       999999],\n"
+            "       [     1000000,      1000001,      1000002, ...,      1999997,\n"
+            "             1999998,      1999999],\n"
+            "       [     2000000,      2000001,      2000002, ...,      2999997,\n"
+            "             2999998,      2999999],\n"
+            "       ...,\n"
+            "       [999997000000, 999997000001, 999997000002, ..., 999997999997,\n"
+            "        999997999998, 999997999999],\n"
+            "       [999998000000, 999998000001, 999998000002, ..., 999998999997,\n"
+            "        999998999998, 999998999999],\n"
+            "       [999999000000, 999999000001, 999999000002, ..., 999999999997,\n"
+            "        999999999998, 999999999999]])\n");
+  r = Tessera({"eval", "print(da.random.random((50000, 50000), seed=5) > 2)"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::string row = "[False, False, False, ..., False, False, False]";
+  EXPECT_EQ(r.out, "array([" + row + ",\n       " + row + ",\n       " + row +
+                       ",\n       ...,\n       " + row + ",\n       " + row + ",\n       " + row +
+                       "])\n");
+}
+
 TEST(CliBinaryTest, InfoAndEvalOnAClusterOfProcesses) {
   testing::LocalProcessCluster cluster(2, 1);
   ASSERT_TRUE(cluster.ok());

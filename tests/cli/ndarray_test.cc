@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/dtype.h"
+#include "common/shape.h"
 #include "tessera/tessera.h"
 
 namespace tessera {
@@ -105,6 +107,60 @@ TEST(NDArrayReprTest, MultiDimensionalNestedBrackets) {
   EXPECT_EQ(F64(std::vector<double>(10000, 1.0), {100, 100}).repr(),
             "array([" + row + ",\n       " + row + ",\n       " + row + ",\n       ...,\n       " +
                 row + ",\n       " + row + ",\n       " + row + "])");
+}
+
+// The elements of `a` that its summary shows (leading_trailing), taken on the host.
+NDArray Edges(const NDArray& a) {
+  Shape shape;
+  for (int64_t n : a.shape()) shape.push_back(std::min<int64_t>(n, 6));
+  const int64_t item = static_cast<int64_t>(a.bytes().size()) / std::max<int64_t>(a.size(), 1);
+  std::vector<uint8_t> bytes;
+  std::vector<int64_t> at(shape.size(), 0);
+  for (int64_t k = 0; k < NumElements(shape); ++k) {
+    int64_t rest = k, flat = 0;
+    for (int axis = static_cast<int>(shape.size()) - 1; axis >= 0; --axis) {
+      at[static_cast<size_t>(axis)] = rest % shape[static_cast<size_t>(axis)];
+      rest /= shape[static_cast<size_t>(axis)];
+    }
+    for (size_t axis = 0; axis < shape.size(); ++axis) {
+      const int64_t n = a.shape()[axis];
+      const int64_t i = n > 6 && at[axis] >= 3 ? n - 6 + at[axis] : at[axis];
+      flat = flat * n + i;
+    }
+    bytes.insert(bytes.end(), a.bytes().begin() + flat * item, a.bytes().begin() + (flat + 1) * item);
+  }
+  return NDArray(a.dtype(), shape, std::move(bytes));
+}
+
+TEST(NDArrayReprTest, SummaryOfTheShownElementsIsTheFullRepr) {
+  for (const Shape& shape : std::vector<Shape>{
+           {2000}, {1001}, {40, 50}, {7, 3, 100}, {6, 6, 6, 6}, {3, 1000}, {1000, 2}, {2, 9, 8, 9}}) {
+    const int64_t n = NumElements(shape);
+    std::vector<double> f64;
+    std::vector<float> f32;
+    std::vector<int64_t> i64;
+    std::vector<uint8_t> b;
+    for (int64_t i = 0; i < n; ++i) {
+      // Magnitudes vary across the array so that the fitted element format depends on which
+      // elements are shown.
+      f64.push_back(std::sin(static_cast<double>(i)) * std::pow(10.0, static_cast<double>(i % 7)));
+      f32.push_back(static_cast<float>(i) / 3.0f);
+      i64.push_back((i * 7919) % 100003 - 50000);
+      b.push_back(static_cast<uint8_t>(i % 3 == 0));
+    }
+    for (const NDArray& a : {Make(DType::kFloat64, shape, f64), Make(DType::kFloat32, shape, f32),
+                             Make(DType::kInt64, shape, i64), Make(DType::kBool, shape, b)}) {
+      SCOPED_TRACE(ShapeToString(shape) + " " + std::string(DTypeName(a.dtype())));
+      EXPECT_EQ(Edges(a).summary_repr(shape), a.repr());
+    }
+  }
+  // Not the edges of that shape: refused, naming both shapes.
+  try {
+    (void)Arange(2000, false).summary_repr({2000});
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("(2000,)"), std::string::npos) << e.what();
+  }
 }
 
 TEST(NDArrayTest, AccessorsAndScalar) {

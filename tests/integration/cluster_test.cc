@@ -11,6 +11,7 @@
 #include "graph/reference_eval.h"
 #include "scheduler.grpc.pb.h"
 #include "cluster_fixture.h"
+#include "common/shape.h"
 #include "subprocess.h"
 #include "tessera/tessera.h"
 
@@ -115,6 +116,44 @@ TEST_F(ClusterTest, ArraysComeBackWhole) {
   // A large result travels from the workers through GetData, not inline.
   auto big = random::random({1000, 500}, {.chunks = {400, 500}, .seed = 1});
   EXPECT_EQ(client_->compute(big).get().bytes(), Reference(big).bytes());
+}
+
+// leading_trailing computes what a summarised repr shows; its repr through summary_repr is the
+// full array's, and an array far too large to compute whole still prints.
+TEST_F(ClusterTest, SummaryOfALargeArrayComputesOnlyItsEdges) {
+  for (const auto& [shape, chunks] : std::vector<std::pair<Shape, ChunkSpec>>{
+           {{2000}, ChunkSpec(300)},
+           {{40, 50}, ChunkSpec({7, 50})},
+           {{7, 3, 100}, ChunkSpec(4)},
+           {{1000, 2}, ChunkSpec(1000)}}) {
+    SCOPED_TRACE(ShapeToString(shape));
+    auto x = random::random(shape, {.chunks = chunks, .seed = 7}) * 100 - 50;
+    NDArray edges = client_->compute(leading_trailing(x, 3)).get();
+    Shape expect;
+    for (int64_t n : shape) expect.push_back(std::min<int64_t>(n, 6));
+    ASSERT_EQ(edges.shape(), expect);
+    EXPECT_EQ(edges.summary_repr(shape), client_->compute(x).get().repr());
+  }
+  // 8 TB of ones and a 20 GB product of random arrays: only the 36 corner elements are made.
+  auto ones_huge = ones({1000000, 1000000});
+  EXPECT_EQ(client_->compute(leading_trailing(ones_huge)).get().summary_repr(ones_huge.shape()),
+            "array([[1., 1., 1., ..., 1., 1., 1.],\n"
+            "       [1., 1., 1., ..., 1., 1., 1.],\n"
+            "       [1., 1., 1., ..., 1., 1., 1.],\n"
+            "       ...,\n"
+            "       [1., 1., 1., ..., 1., 1., 1.],\n"
+            "       [1., 1., 1., ..., 1., 1., 1.],\n"
+            "       [1., 1., 1., ..., 1., 1., 1.]])");
+  auto r = random::random({50000, 50000}, {.seed = 3});
+  NDArray corners = client_->compute(leading_trailing(r * r[{Slice::Step(-1)}])).get();
+  NDArray first = client_->compute(r[{Slice(0, 3), Slice(0, 3)}]).get();
+  NDArray mirrored = client_->compute(r[{Slice(49999, 49996, -1), Slice(0, 3)}]).get();
+  for (int64_t i = 0; i < 3; ++i) {
+    for (int64_t j = 0; j < 3; ++j) {
+      EXPECT_EQ(corners.at(i * 6 + j), first.at(i * 3 + j) * mirrored.at(i * 3 + j));
+    }
+  }
+  EXPECT_THROW(leading_trailing(r, 0), Error);
 }
 
 TEST_F(ClusterTest, PersistKeepsChunksForLaterWork) {
