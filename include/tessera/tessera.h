@@ -453,6 +453,40 @@ Array randint(int64_t low, std::optional<int64_t> high = std::nullopt, const Sha
               const RandIntOptions& options = {});
 /// The seed of a random array built by this namespace (nullopt for other arrays).
 std::optional<uint64_t> seed_of(const Array& x);
+
+/// dask.array.random.RandomState: a stream of seeds, so that a program that seeds once draws the
+/// same arrays on every run. The k-th array drawn (k = 0, 1, ...) from RandomState(s) has the
+/// seed SplitMix64(s)'s k-th output (draw_seed(s, k)); its values are then those of the free
+/// functions with that seed, at any chunking. Two arrays drawn one after the other differ, as
+/// NumPy's and dask's do. Not thread-safe (as a NumPy Generator): one per thread.
+///   tessera::random::RandomState rs(42);
+///   auto x = rs.random({50000, 50000});   // the same array on every run
+///   auto y = rs.normal(0, 1, {1000});     // another seed
+class RandomState {
+ public:
+  /// Without a seed, one from the operating system's entropy.
+  explicit RandomState(std::optional<uint64_t> seed = std::nullopt);
+  /// Restarts the stream at `seed` (dask's RandomState.seed).
+  void seed(std::optional<uint64_t> seed = std::nullopt);
+  /// The free functions' arrays with the next seed of the stream. options.seed must be empty
+  /// (the stream gives it): Throws Error otherwise.
+  Array random(const Shape& size = {}, const RandomOptions& options = {});
+  Array uniform(double low, double high, const Shape& size = {}, const RandomOptions& options = {});
+  Array normal(double loc, double scale, const Shape& size = {}, const RandomOptions& options = {});
+  Array randint(int64_t low, std::optional<int64_t> high = std::nullopt, const Shape& size = {},
+                const RandIntOptions& options = {});
+  /// The stream's seed, and how many arrays have been drawn since it was set.
+  uint64_t stream_seed() const { return seed_; }
+  uint64_t draws() const { return draws_; }
+
+ private:
+  uint64_t Next(const std::optional<uint64_t>& given, const char* what) const;
+  uint64_t seed_ = 0;
+  uint64_t draws_ = 0;
+};
+/// The seed of the k-th array drawn from RandomState(seed): SplitMix64's k-th output (k from 0),
+/// i.e. its finaliser applied to seed + (k + 1) * 0x9e3779b97f4a7c15.
+uint64_t draw_seed(uint64_t seed, uint64_t k);
 }  // namespace random
 
 /// A computed array in this process's memory (a NumPy ndarray, in effect).

@@ -445,6 +445,8 @@ std::string Value::TypeName() const {
       return "module";
     case Kind::kDelayed:
       return "Delayed";
+    case Kind::kRandomState:
+      return "RandomState";
   }
   return "object";
 }
@@ -569,6 +571,7 @@ namespace {
 struct Modules {
   BuiltinTable array;   // dask.array and numpy
   BuiltinTable random;  // dask.array.random and numpy.random
+  BuiltinTable random_state;  // methods of a RandomState (their first parameter is self)
   BuiltinTable python;  // Python builtins (print, len, float, int, ...)
 };
 
@@ -1063,43 +1066,87 @@ const Modules& GetModules() {
     m->array["array"] = Make("array", {"object", "dtype", "chunks"}, 1,
                              [](Args& a) { return ArrayFromData(a, "object"); });
 
-    // Random.
-    auto random_options = [](Args& a) {
-      random::RandomOptions o;
-      o.chunks = a.GetChunks("chunks");
-      o.dtype = a.GetDType("dtype", DType::kFloat64);
-      o.seed = a.GetSeed("seed");
-      return o;
+    // Random. Each function exists twice: in the module (dask.array.random.random(size, chunks,
+    // dtype, seed=None): seed= or the interpreter's stream, which da.random.seed(n) restarts) and
+    // as a method of a RandomState (rs.random(size, chunks, dtype): the seed is its stream's
+    // next, as dask's RandomState methods have no seed argument).
+    struct RandomFunction {
+      const char* name;
+      std::vector<std::string> params;  // before size, chunks, dtype
+      size_t required;
+      std::function<Array(Args&, const Shape&, random::RandomOptions&, random::RandomState*)> draw;
     };
-    auto size_of = [](Args& a) { return a.Has("size") ? a.GetShape("size") : Shape{}; };
-    m->random["random"] = Make("random", {"size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
-      return Value::FromArray(random::random(size_of(a), random_options(a)));
-    });
+    const std::vector<RandomFunction> random_functions = {
+        {"random", {}, 0,
+         [](Args&, const Shape& size, random::RandomOptions& o, random::RandomState* rs) {
+           return rs ? rs->random(size, o) : random::random(size, o);
+         }},
+        {"uniform", {"low", "high"}, 0,
+         [](Args& a, const Shape& size, random::RandomOptions& o, random::RandomState* rs) {
+           const double low = a.Number("low", 0), high = a.Number("high", 1);
+           return rs ? rs->uniform(low, high, size, o) : random::uniform(low, high, size, o);
+         }},
+        {"normal", {"loc", "scale"}, 0,
+         [](Args& a, const Shape& size, random::RandomOptions& o, random::RandomState* rs) {
+           const double loc = a.Number("loc", 0), scale = a.Number("scale", 1);
+           return rs ? rs->normal(loc, scale, size, o) : random::normal(loc, scale, size, o);
+         }},
+        {"standard_normal", {}, 0,
+         [](Args&, const Shape& size, random::RandomOptions& o, random::RandomState* rs) {
+           return rs ? rs->normal(0, 1, size, o) : random::normal(0, 1, size, o);
+         }},
+        {"randint", {"low", "high"}, 1,
+         [](Args& a, const Shape& size, random::RandomOptions& o, random::RandomState* rs) {
+           const random::RandIntOptions ro{o.chunks, a.GetDType("dtype", DType::kInt64), o.seed};
+           const std::optional<int64_t> high =
+               a.Has("high") ? std::optional<int64_t>(a.Int("high")) : std::nullopt;
+           return rs ? rs->randint(a.Int("low"), high, size, ro)
+                     : random::randint(a.Int("low"), high, size, ro);
+         }},
+    };
+    for (const RandomFunction& f : random_functions) {
+      std::vector<std::string> params = f.params;
+      for (const char* p : {"size", "chunks", "dtype"}) params.push_back(p);
+      auto draw = f.draw;
+      auto options = [](Args& a) {
+        random::RandomOptions o;
+        o.chunks = a.GetChunks("chunks");
+        o.dtype = a.GetDType("dtype", DType::kFloat64);
+        return o;
+      };
+      auto size_of = [](Args& a) { return a.Has("size") ? a.GetShape("size") : Shape{}; };
+      std::vector<std::string> module_params = params;
+      module_params.push_back("seed");
+      m->random[f.name] = Make(f.name, module_params, f.required, [=](Args& a) {
+        random::RandomOptions o = options(a);
+        o.seed = a.GetSeed("seed");
+        random::RandomState* stream = o.seed ? nullptr : &a.interp().GlobalRandom();
+        return Value::FromArray(draw(a, size_of(a), o, stream));
+      });
+      std::vector<std::string> method_params = {"self"};
+      method_params.insert(method_params.end(), params.begin(), params.end());
+      m->random_state[f.name] = Make(f.name, method_params, f.required + 1, [=](Args& a) {
+        random::RandomOptions o = options(a);
+        return Value::FromArray(draw(a, size_of(a), o, a.Get("self").random_state.get()));
+      });
+    }
     m->random["random_sample"] = m->random["random"];
-    m->random["uniform"] =
-        Make("uniform", {"low", "high", "size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
-          return Value::FromArray(random::uniform(a.Number("low", 0), a.Number("high", 1),
-                                                  size_of(a), random_options(a)));
-        });
-    m->random["normal"] =
-        Make("normal", {"loc", "scale", "size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
-          return Value::FromArray(random::normal(a.Number("loc", 0), a.Number("scale", 1),
-                                                 size_of(a), random_options(a)));
-        });
-    m->random["randint"] =
-        Make("randint", {"low", "high", "size", "chunks", "dtype", "seed"}, 1, [=](Args& a) {
-          random::RandIntOptions o;
-          o.chunks = a.GetChunks("chunks");
-          o.dtype = a.GetDType("dtype", DType::kInt64);
-          o.seed = a.GetSeed("seed");
-          const std::optional<int64_t> high =
-              a.Has("high") ? std::optional<int64_t>(a.Int("high")) : std::nullopt;
-          return Value::FromArray(random::randint(a.Int("low"), high, size_of(a), o));
-        });
-    m->random["standard_normal"] =
-        Make("standard_normal", {"size", "chunks", "dtype", "seed"}, 0, [=](Args& a) {
-          return Value::FromArray(random::normal(0, 1, size_of(a), random_options(a)));
-        });
+    m->random_state["random_sample"] = m->random_state["random"];
+    m->random["RandomState"] = Make("RandomState", {"seed"}, 0, [](Args& a) {
+      Value v;
+      v.kind = Value::Kind::kRandomState;
+      v.random_state = std::make_shared<random::RandomState>(a.GetSeed("seed"));
+      return v;
+    });
+    // seed(n) restarts the module's stream (NumPy's np.random.seed); RandomState.seed(n) its own.
+    m->random["seed"] = Make("seed", {"seed"}, 0, [](Args& a) {
+      a.interp().GlobalRandom().seed(a.GetSeed("seed"));
+      return Value::None();
+    });
+    m->random_state["seed"] = Make("seed", {"self", "seed"}, 1, [](Args& a) {
+      a.Get("self").random_state->seed(a.GetSeed("seed"));
+      return Value::None();
+    });
 
     // Python builtins.
     m->python["print"] = MakeVariadic("print", [](Args& a) {
@@ -1476,6 +1523,9 @@ std::string Interpreter::ReprImpl(const Value& v, bool top) {
       return absl::StrCat("<function ", v.text, ">");
     case Value::Kind::kModule:
       return absl::StrCat("<module '", v.text, "'>");
+    case Value::Kind::kRandomState:
+      return absl::StrCat("<dask.array.random.RandomState seed=", v.random_state->stream_seed(),
+                          " draws=", v.random_state->draws(), ">");
     case Value::Kind::kDelayed: {
       // Shown by value, as a computed result is (a list of calls computes each).
       const Expr at;
@@ -1691,6 +1741,16 @@ Value Interpreter::EvalAttribute(const Expr& e) {
         return v;
       }
       Fail(e, absl::StrCat("'Delayed' object has no attribute '", name, "'"));
+    }
+    case Value::Kind::kRandomState: {
+      const Modules& m = GetModules();
+      auto it = m.random_state.find(name);
+      if (it == m.random_state.end()) {
+        Fail(e, absl::StrCat("'RandomState' object has no attribute '", name, "'"));
+      }
+      Value v = FunctionValue(it->second);
+      v.items.push_back(base);
+      return v;
     }
     case Value::Kind::kModule: {
       const Modules& m = GetModules();

@@ -41,6 +41,7 @@ struct Value {
     kFunction,  ///< a builtin, or a method bound to `items[0]`
     kModule,    ///< `text` is the module's dotted name ("dask.array", "dask.array.random")
     kDelayed,   ///< a lazy call of a registered function (`delayed`), computed when shown
+    kRandomState,  ///< da.random.RandomState(seed): `random_state`, shared by its copies
   };
   Kind kind = Kind::kNone;
   bool b = false;
@@ -50,6 +51,7 @@ struct Value {
   std::vector<Value> items;
   std::shared_ptr<const Array> array;
   std::shared_ptr<const NDArray> ndarray;
+  std::shared_ptr<random::RandomState> random_state;
   DType dtype = DType::kFloat64;
   std::shared_ptr<const Builtin> function;
   std::shared_ptr<const tessera::Delayed> delayed;
@@ -112,6 +114,8 @@ class Interpreter {
   const Value* Lookup(const std::string& name) const;
 
   // Used by the builtins (interpreter.cc).
+  /// The stream that random functions called without seed= draw from (da.random.seed sets it).
+  random::RandomState& GlobalRandom() { return *global_random_; }
   /// Writes one line where `print` goes.
   void Print(const std::string& line);
   /// Computes `v` if it is a lazy array (errors located at `at`); other values pass through.
@@ -138,6 +142,9 @@ class Interpreter {
 
   InterpreterOptions options_;
   std::map<std::string, Value, std::less<>> globals_;
+  // The stream of da.random.random(...) and friends called without seed= (NumPy's global
+  // RandomState): a fresh seed, or the one da.random.seed(n) set.
+  std::shared_ptr<random::RandomState> global_random_ = std::make_shared<random::RandomState>();
   std::optional<std::set<std::string, std::less<>>> registered_;
 };
 

@@ -843,6 +843,61 @@ Array randint(int64_t low, std::optional<int64_t> high, const Shape& size,
   return Make(size, graph::RandomDist::kUniform, static_cast<double>(lo), static_cast<double>(hi),
               RandomOptions{o.chunks, o.dtype, o.seed});
 }
+uint64_t draw_seed(uint64_t seed, uint64_t k) {
+  uint64_t z = seed + (k + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+RandomState::RandomState(std::optional<uint64_t> seed) { this->seed(seed); }
+
+void RandomState::seed(std::optional<uint64_t> seed) {
+  seed_ = seed ? *seed : FreshSeed();
+  draws_ = 0;
+}
+
+uint64_t RandomState::Next(const std::optional<uint64_t>& given, const char* what) const {
+  if (given) {
+    Throw(absl::InvalidArgumentError(absl::StrCat(
+        "RandomState.", what, ": seed ", *given,
+        " given, but a RandomState draws its seeds from its stream (use the free function)")));
+  }
+  return draw_seed(seed_, draws_);
+}
+
+// Each draw takes the next seed only once its array is built: a call refused for its arguments
+// leaves the stream where it was, as NumPy's does.
+Array RandomState::random(const Shape& size, const RandomOptions& o) {
+  RandomOptions with = o;
+  with.seed = Next(o.seed, "random");
+  Array out = random::random(size, with);
+  ++draws_;
+  return out;
+}
+Array RandomState::uniform(double low, double high, const Shape& size, const RandomOptions& o) {
+  RandomOptions with = o;
+  with.seed = Next(o.seed, "uniform");
+  Array out = random::uniform(low, high, size, with);
+  ++draws_;
+  return out;
+}
+Array RandomState::normal(double loc, double scale, const Shape& size, const RandomOptions& o) {
+  RandomOptions with = o;
+  with.seed = Next(o.seed, "normal");
+  Array out = random::normal(loc, scale, size, with);
+  ++draws_;
+  return out;
+}
+Array RandomState::randint(int64_t low, std::optional<int64_t> high, const Shape& size,
+                           const RandIntOptions& o) {
+  RandIntOptions with = o;
+  with.seed = Next(o.seed, "randint");
+  Array out = random::randint(low, high, size, with);
+  ++draws_;
+  return out;
+}
+
 std::optional<uint64_t> seed_of(const Array& x) {
   if (!x.node() || x.node()->kind != graph::OpKind::kRandom) return std::nullopt;
   return x.node()->seed;

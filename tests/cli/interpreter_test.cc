@@ -25,6 +25,7 @@ class InterpreterTest : public ::testing::Test {
     InterpreterOptions o;
     o.compute = [this](const Array& x) {
       ++computes_;
+      computed_shape_ = x.shape();
       return ReferenceCompute(x);
     };
     o.print = [this](const std::string& line) { printed_ += line + "\n"; };
@@ -60,6 +61,7 @@ class InterpreterTest : public ::testing::Test {
 
   Interpreter interp_;
   int computes_ = 0;
+  Shape computed_shape_;  // of the last array computed
   std::string printed_;
 };
 
@@ -117,6 +119,62 @@ TEST_F(InterpreterTest, RandomFunctionsAndSeeds) {
                 "b = da.random.normal(0, 1, 50, chunks=7, seed=3).sum().compute(); a == b"),
             "True");
   EXPECT_EQ(Run("np.random.normal(size=3).dtype"), "dtype('float64')");
+}
+
+// dask's reproducible random arrays: da.random.RandomState(seed) and da.random.seed(n). The k-th
+// array drawn has the seed random::draw_seed(seed, k), whatever kind of draw it is.
+TEST_F(InterpreterTest, RandomStateAndSeedDrawReproducibleStreams) {
+  Run("rs = da.random.RandomState(42); a = rs.random((4, 4), chunks=2); b = rs.normal(1, 2, 5); "
+      "c = rs.randint(0, 9, size=3, dtype='int32'); d = rs.uniform(size=2)");
+  for (const auto& [name, k] : std::vector<std::pair<std::string, uint64_t>>{
+           {"a", 0}, {"b", 1}, {"c", 2}, {"d", 3}}) {
+    EXPECT_EQ(random::seed_of(*interp_.Lookup(name)->array), random::draw_seed(42, k)) << name;
+  }
+  EXPECT_EQ(interp_.Lookup("c")->array->dtype(), DType::kInt32);
+  EXPECT_EQ(Run("rs"), "<dask.array.random.RandomState seed=42 draws=4>");
+  // The same program draws the same values; a second draw differs from the first.
+  EXPECT_EQ(Run("r1 = da.random.RandomState(7); r2 = da.random.RandomState(7); "
+                "bool((r1.random(10) == r2.random(10)).all())"),
+            "True");
+  EXPECT_EQ(Run("r1 = da.random.RandomState(7); bool((r1.random(10) == r1.random(10)).any())"),
+            "False");
+  // seed() restarts a stream; np.random.seed / da.random.seed restart the module's.
+  Run("rs.seed(42); e = rs.random_sample(3); da.random.seed(5); f = da.random.random(2); "
+      "g = np.random.standard_normal(2); np.random.seed(5); h = da.random.random(2)");
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("e")->array), random::draw_seed(42, 0));
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("f")->array), random::draw_seed(5, 0));
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("g")->array), random::draw_seed(5, 1));
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("h")->array), random::draw_seed(5, 0));
+  // seed= still names the seed outright, and takes nothing from the stream.
+  Run("da.random.seed(5); i = da.random.random(2, seed=11); j = da.random.random(2)");
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("i")->array), 11u);
+  EXPECT_EQ(random::seed_of(*interp_.Lookup("j")->array), random::draw_seed(5, 0));
+  // A refused draw leaves the stream where it was.
+  EXPECT_EQ(ErrorOf("rs = da.random.RandomState(3); rs.randint(5, 5)"),
+            "line 1, column 35: randint: low >= high (5 >= 5)");
+  EXPECT_EQ(Run("rs"), "<dask.array.random.RandomState seed=3 draws=0>");
+  EXPECT_EQ(ErrorOf("da.random.RandomState(3).random(2, seed=4)"),
+            "line 1, column 41: random() got an unexpected keyword argument 'seed'");
+  EXPECT_EQ(ErrorOf("da.random.RandomState(-1)"),
+            "line 1, column 23: RandomState() argument 'seed' must be non-negative, not -1");
+  EXPECT_EQ(ErrorOf("da.random.RandomState(3).choice"),
+            "line 1, column 26: 'RandomState' object has no attribute 'choice'");
+}
+
+// Showing a lazy array of more than 1000 elements computes only what its summary shows.
+TEST_F(InterpreterTest, ShowingALargeArrayComputesItsEdgesOnly) {
+  const std::string row = "[1., 1., 1., ..., 1., 1., 1.]";
+  EXPECT_EQ(Run("x = da.ones((5000, 4000), chunks=1000); x"),
+            "array([" + row + ",\n       " + row + ",\n       " + row + ",\n       ...,\n       " +
+                row + ",\n       " + row + ",\n       " + row + "])");
+  EXPECT_EQ(computed_shape_, (Shape{6, 6}));
+  EXPECT_EQ(Run("da.arange(2000)[::-1]"), "array([1999, 1998, 1997, ...,    2,    1,    0])");
+  EXPECT_EQ(computed_shape_, (Shape{6}));
+  EXPECT_EQ(Run("da.ones((1000, 3))").substr(0, 28), "array([[1., 1., 1.],\n       ");
+  EXPECT_EQ(computed_shape_, (Shape{6, 3}));
+  // 1000 elements or fewer, or --print-array: the whole array.
+  EXPECT_EQ(Run("da.arange(1000)").find("..."), std::string::npos);
+  EXPECT_EQ(computed_shape_, (Shape{1000}));
 }
 
 TEST_F(InterpreterTest, PythonValues) {

@@ -223,4 +223,41 @@ TEST(ProgressBarTest, PrintsLinesOffATerminalAfterTheMinimum) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
 }
 
+// dask.array.random.RandomState: seeds from a SplitMix64 stream, so that a program seeded once
+// draws the same arrays every run.
+TEST(RandomStateTest, DrawsSeedsFromTheSplitMix64Stream) {
+  // SplitMix64's published outputs for seed 0.
+  EXPECT_EQ(random::draw_seed(0, 0), 0xe220a8397b1dcdafull);
+  EXPECT_EQ(random::draw_seed(0, 1), 0x6e789e6aa1b965f4ull);
+  EXPECT_EQ(random::draw_seed(0, 2), 0x06c45d188009454full);
+
+  random::RandomState rs(42);
+  Array a = rs.random({300, 200}, {.chunks = 100});
+  Array b = rs.uniform(1, 2, {10});
+  Array c = rs.normal(0, 1, {10});
+  Array d = rs.randint(0, 5, {10}, {.dtype = DType::kInt32});
+  EXPECT_EQ(rs.draws(), 4u);
+  EXPECT_EQ(rs.stream_seed(), 42u);
+  int k = 0;
+  for (const Array& x : {a, b, c, d}) {
+    EXPECT_EQ(random::seed_of(x), random::draw_seed(42, static_cast<uint64_t>(k++)));
+  }
+  EXPECT_EQ(a.chunksize(), (Shape{100, 100}));
+  EXPECT_EQ(d.dtype(), DType::kInt32);
+  // A copy continues the same stream; seed() restarts it.
+  random::RandomState copy = rs;
+  EXPECT_EQ(random::seed_of(copy.random({2})), random::seed_of(rs.random({2})));
+  rs.seed(42);
+  EXPECT_EQ(rs.draws(), 0u);
+  EXPECT_EQ(random::seed_of(rs.random({2})), random::draw_seed(42, 0));
+  // Refused calls take no seed from the stream.
+  EXPECT_EQ(ErrorOf([&] { rs.random({2}, {.seed = 5}); }),
+            "RandomState.random: seed 5 given, but a RandomState draws its seeds from its stream "
+            "(use the free function)");
+  EXPECT_EQ(ErrorOf([&] { rs.randint(3, 3, {2}); }), "randint: low >= high (3 >= 3)");
+  EXPECT_EQ(rs.draws(), 1u);
+  // Without a seed, one from the OS: two states almost surely differ.
+  EXPECT_NE(random::RandomState().stream_seed(), random::RandomState().stream_seed());
+}
+
 }  // namespace
