@@ -481,6 +481,8 @@ class RandomState {
 
  private:
   uint64_t Next(const std::optional<uint64_t>& given, const char* what) const;
+  template <typename Options, typename Make>
+  Array Draw(const Options& options, const char* what, Make make);
   uint64_t seed_ = 0;
   uint64_t draws_ = 0;
 };

@@ -866,36 +866,32 @@ uint64_t RandomState::Next(const std::optional<uint64_t>& given, const char* wha
   return draw_seed(seed_, draws_);
 }
 
-// Each draw takes the next seed only once its array is built: a call refused for its arguments
+// A draw takes the next seed only once its array is built: a call refused for its arguments
 // leaves the stream where it was, as NumPy's does.
-Array RandomState::random(const Shape& size, const RandomOptions& o) {
-  RandomOptions with = o;
-  with.seed = Next(o.seed, "random");
-  Array out = random::random(size, with);
+template <typename Options, typename Make>
+Array RandomState::Draw(const Options& options, const char* what, Make make) {
+  Options with = options;
+  with.seed = Next(options.seed, what);
+  Array out = make(with);
   ++draws_;
   return out;
+}
+
+Array RandomState::random(const Shape& size, const RandomOptions& o) {
+  return Draw(o, "random", [&](const RandomOptions& w) { return random::random(size, w); });
 }
 Array RandomState::uniform(double low, double high, const Shape& size, const RandomOptions& o) {
-  RandomOptions with = o;
-  with.seed = Next(o.seed, "uniform");
-  Array out = random::uniform(low, high, size, with);
-  ++draws_;
-  return out;
+  return Draw(o, "uniform",
+              [&](const RandomOptions& w) { return random::uniform(low, high, size, w); });
 }
 Array RandomState::normal(double loc, double scale, const Shape& size, const RandomOptions& o) {
-  RandomOptions with = o;
-  with.seed = Next(o.seed, "normal");
-  Array out = random::normal(loc, scale, size, with);
-  ++draws_;
-  return out;
+  return Draw(o, "normal",
+              [&](const RandomOptions& w) { return random::normal(loc, scale, size, w); });
 }
 Array RandomState::randint(int64_t low, std::optional<int64_t> high, const Shape& size,
                            const RandIntOptions& o) {
-  RandIntOptions with = o;
-  with.seed = Next(o.seed, "randint");
-  Array out = random::randint(low, high, size, with);
-  ++draws_;
-  return out;
+  return Draw(o, "randint",
+              [&](const RandIntOptions& w) { return random::randint(low, high, size, w); });
 }
 
 std::optional<uint64_t> seed_of(const Array& x) {
