@@ -423,6 +423,52 @@ Array from_vector(const std::vector<int32_t>& values, const Shape& shape,
 Array from_vector(const std::vector<bool>& values, const Shape& shape,
                   const ChunkSpec& chunks = {});
 
+// ---- NumPy / dask.array functions built from the operations above (array_compose.cc). Each
+// is lazy and fuses like the operations it is made of; each throws Error with NumPy's message
+// for a bad axis or argument.
+
+/// Arrays shaped and chunked like `a`, of a's dtype unless `dtype` is given.
+Array ones_like(const Array& a, std::optional<DType> dtype = std::nullopt);
+Array zeros_like(const Array& a, std::optional<DType> dtype = std::nullopt);
+Array empty_like(const Array& a, std::optional<DType> dtype = std::nullopt);
+Array full_like(const Array& a, double fill_value, std::optional<DType> dtype = std::nullopt);
+/// numpy.eye: n x m (m = n when empty), ones on the k-th diagonal. Generated where read.
+Array eye(int64_t n, std::optional<int64_t> m = std::nullopt, int64_t k = 0,
+          const ArrayOptions& options = {});
+/// numpy.clip: minimum(maximum(x, a_min), a_max); one bound may be empty, not both.
+Array clip(const Array& x, std::optional<double> a_min, std::optional<double> a_max);
+/// numpy.round(x, decimals) as NumPy computes it: rint(x * 10^d) / 10^d for d > 0, rint(x /
+/// 10^-d) * 10^-d for d < 0 (integers: unchanged for d >= 0, rounded and cast back for d < 0).
+Array round(const Array& x, int decimals);
+/// numpy.ravel: the array flattened in C order (reshape to (-1,)).
+Array ravel(const Array& x);
+/// numpy.squeeze: the axes of extent 1 (all, or `axes`) dropped.
+Array squeeze(const Array& x, const std::vector<int>& axes = {});
+/// numpy.expand_dims: new axes of extent 1 at `axes` (positions in the result).
+Array expand_dims(const Array& x, const std::vector<int>& axes);
+/// numpy.swapaxes / numpy.moveaxis: transposes.
+Array swapaxes(const Array& x, int axis1, int axis2);
+Array moveaxis(const Array& x, const std::vector<int>& source,
+               const std::vector<int>& destination);
+/// numpy.broadcast_to: x's values repeated along new leading axes and axes of extent 1. New and
+/// stretched axes are one chunk each, as dask's.
+Array broadcast_to(const Array& x, const Shape& shape);
+/// numpy.isclose: |a - b| <= atol + rtol * |b| where both are finite, a == b elsewhere, and
+/// NaN == NaN when equal_nan; bool. allclose: whether all are (a 0-d bool array).
+Array isclose(const Array& a, const Array& b, double rtol = 1e-05, double atol = 1e-08,
+              bool equal_nan = false);
+Array allclose(const Array& a, const Array& b, double rtol = 1e-05, double atol = 1e-08,
+               bool equal_nan = false);
+/// numpy.diff: the n-th difference along `axis` (not_equal for bool, as NumPy).
+Array diff(const Array& x, int n = 1, int axis = -1);
+/// numpy.nansum / nanprod / nanmean / nanmin / nanmax: NaN left out (nanmin / nanmax of an
+/// all-NaN slice is NaN, nanmean of one is NaN). On integers they are sum ... max.
+Array nansum(const Array& x, const ReduceOptions& options = {});
+Array nanprod(const Array& x, const ReduceOptions& options = {});
+Array nanmean(const Array& x, const ReduceOptions& options = {});
+Array nanmin(const Array& x, const ReduceOptions& options = {});
+Array nanmax(const Array& x, const ReduceOptions& options = {});
+
 namespace random {
 /// Options of a random array: chunks, dtype and seed. Without a seed, a fresh one is drawn
 /// from the operating system's entropy; Array::repr() and seed_of() report it.

@@ -610,6 +610,21 @@ Value LogicalValue(const std::string& op, const Value& x, const Value& y) {
   return ArrayValue(graph::Binary(b, Truth(x), Truth(y)));
 }
 
+// numpy.clip(a, a_min, a_max) with bounds that are numbers (weakly typed: an int bound keeps an
+// int array int, as NumPy) or arrays: maximum with the lower, then minimum with the upper.
+Value ClipValue(Args& a, std::string_view lo, std::string_view hi) {
+  if (!a.Has(lo) && !a.Has(hi)) Fail(a.callee(), "clip: One of max or min must be given");
+  graph::NodePtr out = a.GetArray("a").node();
+  for (const auto& [name, op] : {std::pair{lo, graph::BinaryOp::kMaximum},
+                                 std::pair{hi, graph::BinaryOp::kMinimum}}) {
+    if (!a.Has(name)) continue;
+    const Value& bound = a.Get(name);
+    if (!IsArrayOperand(bound) && !IsNumber(bound)) a.Bad(name, "an array or a number");
+    out = Check(graph::Binary(op, out, NodeOf(bound)));
+  }
+  return Value::FromArray(Array(out));
+}
+
 // The arrays of a list or tuple argument (concatenate's `seq`).
 std::vector<Array> ArraySequence(const Args& a, std::string_view name) {
   const Value& v = a.Get(name);
@@ -1002,6 +1017,107 @@ const Modules& GetModules() {
       return ArrayValue(graph::Binary(graph::BinaryOp::kEqual, Truth(Value::FromArray(a.GetArray("x"))),
                                       graph::Scalar(0, false)));
     });
+    // NumPy / dask functions composed of the operations above (src/client/array_compose.cc).
+    auto operand = [](Args& a, std::string_view name) {
+      const Value& v = a.Get(name);
+      if (IsArrayOperand(v)) return *v.array;
+      if (!IsNumber(v)) a.Bad(name, "an array or a number");
+      return Array(NodeOf(v));
+    };
+    auto dtype_or = [](Args& a, const Array& like) -> std::optional<DType> {
+      if (!a.Has("dtype")) return std::nullopt;
+      return a.GetDType("dtype", like.dtype());
+    };
+    for (const auto& [name, value] : std::vector<std::pair<std::string, double>>{
+             {"ones_like", 1}, {"zeros_like", 0}, {"empty_like", 0}}) {
+      const double v = value;
+      m->array[name] = Make(name, {"a", "dtype", "chunks"}, 1, [=](Args& a) {
+        const Array& x = a.GetArray("a");
+        const DType dtype = dtype_or(a, x).value_or(x.dtype());
+        if (a.Has("chunks")) return Value::FromArray(full(x.shape(), v, {a.GetChunks("chunks"), dtype}));
+        return Value::FromArray(full_like(x, v, dtype));
+      });
+    }
+    m->array["full_like"] = Make("full_like", {"a", "fill_value", "dtype", "chunks"}, 2, [=](Args& a) {
+      const Array& x = a.GetArray("a");
+      const DType dtype = dtype_or(a, x).value_or(x.dtype());
+      const double v = a.Number("fill_value");
+      if (a.Has("chunks")) return Value::FromArray(full(x.shape(), v, {a.GetChunks("chunks"), dtype}));
+      return Value::FromArray(full_like(x, v, dtype));
+    });
+    // dask's eye(N, chunks='auto', M=None, k=0, dtype=float).
+    m->array["eye"] = Make("eye", {"N", "chunks", "M", "k", "dtype"}, 1, [](Args& a) {
+      const std::optional<int64_t> cols =
+          a.Has("M") ? std::optional<int64_t>(a.Int("M")) : std::nullopt;
+      return Value::FromArray(eye(a.Int("N"), cols, a.Int("k", 0),
+                                  {a.GetChunks("chunks"), a.GetDType("dtype", DType::kFloat64)}));
+    });
+    m->array["clip"] = Make("clip", {"a", "a_min", "a_max"}, 1,
+                            [](Args& a) { return ClipValue(a, "a_min", "a_max"); });
+    // numpy.round(a, decimals=0); a Python number is rounded the same way here.
+    auto round_value = [](Args& a, const Value& x, int decimals) -> Value {
+      if (IsArrayOperand(x)) return Value::FromArray(round(*x.array, decimals));
+      if (!IsNumber(x)) a.Bad("a", "an array or a number");
+      const Value s = Scalarize(x);
+      if (s.kind != Value::Kind::kFloat && decimals >= 0) return s;
+      double f = 1;
+      for (int i = 0; i < std::abs(decimals); ++i) f *= 10;
+      const double v = AsDouble(s);
+      const double r = decimals >= 0 ? std::nearbyint(v * f) / f : std::nearbyint(v / f) * f;
+      return s.kind == Value::Kind::kFloat ? Value::Float(r) : Value::Int(static_cast<int64_t>(r));
+    };
+    m->array["round"] = Make("round", {"a", "decimals"}, 1, [=](Args& a) {
+      return round_value(a, a.Get("a"), static_cast<int>(a.Int("decimals", 0)));
+    });
+    m->array["around"] = m->array["round"];
+    m->array["ravel"] = Make("ravel", {"a"}, 1, [](Args& a) {
+      return Value::FromArray(ravel(a.GetArray("a")));
+    });
+    m->array["squeeze"] = Make("squeeze", {"a", "axis"}, 1, [](Args& a) {
+      return Value::FromArray(squeeze(a.GetArray("a"), a.GetAxes("axis")));
+    });
+    m->array["expand_dims"] = Make("expand_dims", {"a", "axis"}, 2, [](Args& a) {
+      return Value::FromArray(expand_dims(a.GetArray("a"), a.GetAxes("axis")));
+    });
+    m->array["swapaxes"] = Make("swapaxes", {"a", "axis1", "axis2"}, 3, [](Args& a) {
+      return Value::FromArray(swapaxes(a.GetArray("a"), static_cast<int>(a.Int("axis1")),
+                                       static_cast<int>(a.Int("axis2"))));
+    });
+    m->array["moveaxis"] = Make("moveaxis", {"a", "source", "destination"}, 3, [](Args& a) {
+      return Value::FromArray(
+          moveaxis(a.GetArray("a"), a.GetAxes("source"), a.GetAxes("destination")));
+    });
+    m->array["broadcast_to"] = Make("broadcast_to", {"x", "shape"}, 2, [](Args& a) {
+      return Value::FromArray(broadcast_to(a.GetArray("x"), a.GetShape("shape")));
+    });
+    for (const char* name : {"isclose", "allclose"}) {
+      const bool all = std::string(name) == "allclose";
+      m->array[name] = Make(name, {"a", "b", "rtol", "atol", "equal_nan"}, 2, [=](Args& a) {
+        if (!IsArrayOperand(a.Get("a")) && !IsArrayOperand(a.Get("b"))) {
+          Fail(a.callee(), absl::StrCat(a.name(), "() needs at least one array argument"));
+        }
+        const Array x = operand(a, "a"), y = operand(a, "b");
+        const double rtol = a.Number("rtol", 1e-05), atol = a.Number("atol", 1e-08);
+        const bool equal_nan = a.Bool("equal_nan", false);
+        return Value::FromArray(all ? allclose(x, y, rtol, atol, equal_nan)
+                                    : isclose(x, y, rtol, atol, equal_nan));
+      });
+    }
+    m->array["diff"] = Make("diff", {"a", "n", "axis"}, 1, [](Args& a) {
+      return Value::FromArray(diff(a.GetArray("a"), static_cast<int>(a.Int("n", 1)),
+                                   static_cast<int>(a.Int("axis", -1))));
+    });
+    using NanReduce = Array (*)(const Array&, const ReduceOptions&);
+    for (const auto& [name, fn] : std::vector<std::pair<std::string, NanReduce>>{
+             {"nansum", &nansum}, {"nanprod", &nanprod}, {"nanmean", &nanmean},
+             {"nanmin", &nanmin}, {"nanmax", &nanmax}}) {
+      const NanReduce f = fn;
+      m->array[name] = Make(name, {"a", "axis", "keepdims", "split_every"}, 1, [f](Args& a) {
+        const ReduceOptions o{a.GetAxes("axis"), a.Bool("keepdims", false),
+                              static_cast<int>(a.Int("split_every", 8))};
+        return Value::FromArray(f(a.GetArray("a"), o));
+      });
+    }
     // dask.array.var(a, axis=None, dtype=None, keepdims=False, ddof=0, split_every=None).
     for (const char* name : {"var", "std"}) {
       const bool is_std = std::string(name) == "std";
@@ -1685,7 +1801,8 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
     const Modules& m = GetModules();
     // Methods are the dask.array functions with the array as `self`.
     for (const char* name : {"sum", "prod", "mean", "min", "max", "any", "all", "astype", "var",
-                             "std", "argmin", "argmax", "rechunk", "dot"}) {
+                             "std", "argmin", "argmax", "rechunk", "dot", "round", "ravel",
+                             "squeeze", "swapaxes"}) {
       const Builtin& f = *m.array.at(name);
       auto b = std::make_shared<Builtin>(f);
       b->method = true;
@@ -1715,6 +1832,15 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
     }));
     transpose->method = true;
     (*t)["transpose"] = transpose;
+    // ndarray.clip(min=None, max=None) and flatten (= ravel).
+    auto clip_method = std::make_shared<Builtin>(
+        *Make("clip", {"a", "min", "max"}, 1, [](Args& a) { return ClipValue(a, "min", "max"); }));
+    clip_method->method = true;
+    (*t)["clip"] = clip_method;
+    auto flatten = std::make_shared<Builtin>(*m.array.at("ravel"));
+    flatten->method = true;
+    flatten->name = "flatten";
+    (*t)["flatten"] = flatten;
     auto reshape = std::make_shared<Builtin>(*MakeVariadic("reshape", ReshapeMethod));
     reshape->method = true;
     (*t)["reshape"] = reshape;

@@ -616,6 +616,12 @@ NodePtr Scalar(double value, bool is_float) {
 
 absl::StatusOr<NodePtr> Unary(UnaryOp op, NodePtr x, std::optional<DType> astype) {
   if (x == nullptr) return absl::InvalidArgumentError("unary operand is null");
+  // A Python scalar is only ever a binary operand's literal; anything else of it is NumPy's
+  // np.asarray(scalar): a 0-d array of int64 or float64 (the lowering would read a bare scalar
+  // leaf as 0).
+  if (x->kind == OpKind::kScalar) {
+    TESSERA_ASSIGN_OR_RETURN(x, Full({}, x->value, x->dtype, ChunkSpec()));
+  }
   DType dtype;
   if (op == UnaryOp::kAstype) {
     if (!astype) return absl::InvalidArgumentError("astype needs a dtype");

@@ -260,4 +260,65 @@ TEST(RandomStateTest, DrawsSeedsFromTheSplitMix64Stream) {
   EXPECT_NE(random::RandomState().stream_seed(), random::RandomState().stream_seed());
 }
 
+// The functions of array_compose.cc: what each builds and the errors each throws (their values
+// are checked against NumPy by tests/numpy/expressions.txt).
+TEST(ComposedFunctionsTest, ShapesChunksAndDtypes) {
+  Array x = ones({6, 4}, {.chunks = ChunkSpec({4, 3}), .dtype = DType::kInt32});
+  EXPECT_EQ(ones_like(x).chunks(), x.chunks());
+  EXPECT_EQ(ones_like(x).dtype(), DType::kInt32);
+  EXPECT_EQ(zeros_like(x, DType::kFloat32).dtype(), DType::kFloat32);
+  EXPECT_EQ(full_like(x, 7.5).chunks(), x.chunks());
+  Array e = eye(10, 7, 2, {.chunks = 4, .dtype = DType::kInt64});
+  EXPECT_EQ(e.shape(), (Shape{10, 7}));
+  EXPECT_EQ(e.chunks(), (Chunks{{4, 4, 2}, {4, 3}}));
+  EXPECT_EQ(e.dtype(), DType::kInt64);
+  EXPECT_EQ(clip(x, 1.0, std::nullopt).dtype(), DType::kFloat64);  // a double is a float bound
+  EXPECT_EQ(round(x, 2).node(), x.node());                         // integers, decimals >= 0
+  EXPECT_EQ(round(x, -1).dtype(), DType::kInt32);
+  EXPECT_EQ(ravel(x).shape(), (Shape{24}));
+  Array y = ones({1, 5, 1});
+  EXPECT_EQ(squeeze(y).shape(), (Shape{5}));
+  EXPECT_EQ(squeeze(y, {-1}).shape(), (Shape{1, 5}));
+  EXPECT_EQ(expand_dims(x, {0, -1}).shape(), (Shape{1, 6, 4, 1}));
+  EXPECT_EQ(swapaxes(x, 0, -1).shape(), (Shape{4, 6}));
+  EXPECT_EQ(moveaxis(ones({2, 3, 4}), {0}, {-1}).shape(), (Shape{3, 4, 2}));
+  Array b = broadcast_to(arange(0, 4, 1, {.chunks = 3}), {5, 4});
+  EXPECT_EQ(b.chunks(), (Chunks{{5}, {3, 1}}));  // a new axis is one chunk, as dask's
+  EXPECT_EQ(b.dtype(), DType::kFloat64);
+  EXPECT_EQ(isclose(x, x).dtype(), DType::kBool);
+  EXPECT_EQ(allclose(x, x).ndim(), 0);
+  EXPECT_EQ(diff(x, 2, 0).shape(), (Shape{4, 4}));
+  EXPECT_EQ(diff(x, 0).node(), x.node());
+  EXPECT_EQ(nanmean(x, {.axis = {1}}).dtype(), DType::kFloat64);
+  EXPECT_EQ(nanmean(ones({3}, {.dtype = DType::kFloat32})).dtype(), DType::kFloat32);
+  EXPECT_EQ(nanmax(ones({3, 2}), {.axis = {0}, .keepdims = true}).shape(), (Shape{1, 2}));
+}
+
+TEST(ComposedFunctionsTest, ErrorsNameTheBadValue) {
+  Array x = ones({6, 4});
+  EXPECT_EQ(ErrorOf([&] { clip(x, std::nullopt, std::nullopt); }),
+            "clip: One of max or min must be given");
+  EXPECT_EQ(ErrorOf([&] { squeeze(x, {1}); }),
+            "squeeze: cannot select an axis to squeeze out which has size not equal to one (axis "
+            "1 of shape (6, 4))");
+  EXPECT_EQ(ErrorOf([&] { squeeze(x, {2}); }),
+            "squeeze: axis 2 is out of bounds for array of dimension 2");
+  EXPECT_EQ(ErrorOf([&] { expand_dims(x, {0, 0}); }), "expand_dims: repeated axis 0");
+  EXPECT_EQ(ErrorOf([&] { expand_dims(x, {3}); }),
+            "expand_dims: axis 3 is out of bounds for array of dimension 3");
+  EXPECT_EQ(ErrorOf([&] { swapaxes(x, 0, -3); }),
+            "swapaxes: axis -3 is out of bounds for array of dimension 2");
+  EXPECT_EQ(ErrorOf([&] { moveaxis(x, {0}, {1, 0}); }),
+            "moveaxis: `source` and `destination` arguments must have the same number of "
+            "elements (1 and 2)");
+  EXPECT_EQ(ErrorOf([&] { broadcast_to(x, {4}); }),
+            "broadcast_to: cannot broadcast an array of shape (6, 4) to shape (4,)");
+  EXPECT_EQ(ErrorOf([&] { broadcast_to(x, {2, 6, 5}); }),
+            "broadcast_to: cannot broadcast an array of shape (6, 4) to shape (2, 6, 5)");
+  EXPECT_EQ(ErrorOf([&] { diff(x, -1); }), "diff: order must be non-negative but got -1");
+  EXPECT_EQ(ErrorOf([&] { diff(x, 1, 2); }),
+            "diff: axis 2 is out of bounds for array of dimension 2");
+  EXPECT_EQ(ErrorOf([&] { eye(-2); }), "eye: negative dimensions are not allowed (N=-2, M=-2)");
+}
+
 }  // namespace

@@ -959,6 +959,24 @@ TEST(Lowering, DTypesFlowThroughPrograms) {
       Sum(Ok(Binary(BinaryOp::kLess, Rand({30}, ChunkSpec(7)), Scalar(0.5, true)))));
 }
 
+// A unary op of a Python scalar is of np.asarray(scalar), a strongly typed 0-d array: the
+// lowering once read a bare scalar leaf as 0 (isclose(x, 3) compared x with 0).
+TEST(Lowering, UnaryOfAScalarIsOfAZeroDimArray) {
+  NodePtr three = Ok(Unary(UnaryOp::kAstype, Scalar(3, false), DType::kFloat64));
+  EXPECT_EQ(three->inputs[0]->kind, OpKind::kFull);
+  EXPECT_EQ(three->inputs[0]->dtype, DType::kInt64);
+  NodePtr x = Ok(Arange(0, 8, 1, DType::kInt64, ChunkSpec(3)));
+  NodePtr eq = Ok(Binary(BinaryOp::kEqual, x, three));
+  ExpectMatchesReference(eq);
+  auto ref = testing::EvaluateReference(eq);
+  ASSERT_TRUE(ref.ok());
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(ref->data<bool>()[i], i == 3) << i;
+  auto neg = testing::EvaluateReference(Ok(Unary(UnaryOp::kNegative, Scalar(2.5, true))));
+  ASSERT_TRUE(neg.ok());
+  EXPECT_EQ(neg->dtype, DType::kFloat64);
+  EXPECT_EQ(neg->data<double>()[0], -2.5);
+}
+
 TEST(Lowering, WeakScalarsTakeTheArrayDType) {
   // float32 * 0.1 multiplies by float32(0.1), as NumPy does, and rounds once.
   NodePtr u = Rand({50}, ChunkSpec(20), 9, DType::kFloat32);

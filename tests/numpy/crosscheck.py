@@ -119,6 +119,22 @@ class _DaShim:
     def rechunk(x, chunks=None):
         return x
 
+    @staticmethod
+    def eye(N, chunks=None, M=None, k=0, dtype=float):
+        return _arr(np.eye(N, M, k, dtype=dtype))
+
+    @staticmethod
+    def ones_like(a, dtype=None, chunks=None):
+        return _arr(np.ones_like(a, dtype=dtype))
+
+    @staticmethod
+    def zeros_like(a, dtype=None, chunks=None):
+        return _arr(np.zeros_like(a, dtype=dtype))
+
+    @staticmethod
+    def full_like(a, fill_value, dtype=None, chunks=None):
+        return _arr(np.full_like(a, fill_value, dtype=dtype))
+
     def __getattr__(self, name):
         return getattr(np, name)
 
