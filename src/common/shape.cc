@@ -157,9 +157,18 @@ absl::StatusOr<Chunks> NormalizeChunks(const ChunkSpec& spec, const Shape& shape
   for (const auto& axis : out) {
     total *= static_cast<int64_t>(axis.size());
     if (total > max_chunks) {
+      // Described by block size and count per axis: the chunk tuples themselves can run to
+      // millions of entries.
+      std::vector<std::string> counts;
+      Shape largest;
+      for (const auto& a : out) {
+        counts.push_back(absl::StrCat(a.size()));
+        largest.push_back(a.empty() ? 0 : *std::max_element(a.begin(), a.end()));
+      }
       return absl::InvalidArgumentError(absl::StrCat(
-          "chunks ", ChunksToString(out), " give more than ", max_chunks,
-          " chunks for shape ", ShapeToString(shape), "; choose larger chunks"));
+          "chunks of up to ", ShapeToString(largest), " give ", absl::StrJoin(counts, " x "),
+          " blocks for shape ", ShapeToString(shape), ", more than the ", max_chunks,
+          " allowed; choose larger chunks"));
     }
   }
   return out;

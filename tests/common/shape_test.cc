@@ -107,7 +107,12 @@ TEST(NormalizeChunks, Errors) {
               "chunks have 3 dimensions");
   ExpectError(
       NormalizeChunks(ChunkSpec(1), {1000, 1000}, DType::kFloat64, kDefaultChunkBytes, 1000),
-      "more than 1000 chunks");
+      "chunks of up to (1, 1) give 1000 x 1000 blocks for shape (1000, 1000), more than the 1000 "
+      "allowed; choose larger chunks");
+  // The message names block sizes and counts, not the chunk tuples (here 250000 entries each).
+  auto huge = NormalizeChunks(ChunkSpec(), {1000000000, 1000000000}, DType::kFloat64);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_LT(huge.status().message().size(), 200u) << huge.status().message();
   EXPECT_TRUE(
       NormalizeChunks(ChunkSpec(100), {1000, 1000}, DType::kFloat64, kDefaultChunkBytes, 100).ok());
 }
