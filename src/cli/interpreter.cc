@@ -141,6 +141,22 @@ graph::NodePtr NodeOf(const Value& v) {
 
 bool IsArrayOperand(const Value& v) { return v.kind == Value::Kind::kArray; }
 
+// A computed array used as an array (indexed, in arithmetic, given to an array function or
+// method) goes back to the cluster as host data, as dask's functions take NumPy arrays:
+// `r = x.sum(axis=0).compute(); r[:3] / r.max()`. The result is lazy again and shown computed.
+// A 0-d computed array stays a number, and lists and tuples are lifted item by item.
+Value Lift(const Value& v) {
+  if (v.kind == Value::Kind::kTuple || v.kind == Value::Kind::kList) {
+    Value out = v;
+    for (Value& item : out.items) item = Lift(item);
+    return out;
+  }
+  if (v.kind != Value::Kind::kNDArray || IsNumber(v)) return v;
+  const NDArray& nd = *v.ndarray;
+  return Value::FromArray(
+      from_buffer(nd.bytes().data(), nd.bytes().size(), nd.shape(), {ChunkSpec(), nd.dtype()}));
+}
+
 }  // namespace
 
 // ---- Argument binding and conversion ----
@@ -1782,6 +1798,14 @@ Value Interpreter::EvalCall(const Expr& e) {
     }
     return MakeCall(e, callee.text, positional, positional_at);
   }
+  // Python's builtins and the functions that make an array from data take a computed array as
+  // it is; every other builtin gets it as a lazy array.
+  static const std::set<std::string, std::less<>> kTakeComputed = {
+      "print", "len", "float", "int", "bool", "range", "from_array", "asarray", "array"};
+  if (!kTakeComputed.contains(callee.function->name)) {
+    for (Value& v : positional) v = Lift(v);
+    for (auto& kw : keywords) kw.second = Lift(kw.second);
+  }
   try {
     Args args(*callee.function, e, std::move(positional), std::move(positional_at),
               std::move(keywords), std::move(keyword_at), this);
@@ -1853,8 +1877,15 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
 }  // namespace
 
 Value Interpreter::EvalAttribute(const Expr& e) {
-  const Value base = Eval(*e.items[0]);
+  Value base = Eval(*e.items[0]);
   const std::string& name = e.name;
+  // A computed array answers its own attributes; for anything else (x.compute().mean()) it is
+  // a lazy array again.
+  if (base.kind == Value::Kind::kNDArray &&
+      !std::set<std::string_view>{"shape", "dtype", "ndim", "size", "nbytes", "item", "compute"}
+           .contains(name)) {
+    base = Lift(base);
+  }
   switch (base.kind) {
     case Value::Kind::kDelayed: {
       if (name == "key") return Value::String(base.delayed->key());
@@ -2054,7 +2085,7 @@ std::vector<int64_t> SliceSelection(const Expr& at, const Value& s, int64_t n) {
 }  // namespace
 
 Value Interpreter::EvalSubscript(const Expr& e) {
-  const Value base = Eval(*e.items[0]);
+  const Value base = Lift(Eval(*e.items[0]));
   std::vector<Value> items;
   std::vector<const Expr*> at;
   for (size_t i = 1; i < e.items.size(); ++i) {
@@ -2112,14 +2143,13 @@ Value Interpreter::EvalSubscript(const Expr& e) {
       if (i < 0 || i >= n) Fail(*at[0], absl::StrCat(base.TypeName(), " index out of range"));
       return element(i);
     }
-    case Value::Kind::kNDArray:
-      Fail(e, "indexing a computed array is not supported; index the array before .compute()");
     default:
       Fail(e, absl::StrCat("'", base.TypeName(), "' object is not subscriptable"));
   }
 }
 
-Value Interpreter::EvalUnary(const Expr& at, const std::string& op, const Value& a) {
+Value Interpreter::EvalUnary(const Expr& at, const std::string& op, const Value& a_in) {
+  const Value a = Lift(a_in);
   if (a.kind == Value::Kind::kArray) {
     if (op == "+") return a;
     if (op == "-") return Value::FromArray(-*a.array);
@@ -2211,8 +2241,8 @@ bool ValuesEqual(const Value& a, const Value& b) {
 Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value& a_in,
                               const Value& b_in) {
   // A lazy call is computed when used in arithmetic (inc(1) + 1).
-  const Value a = a_in.kind == Value::Kind::kDelayed ? Compute(at, a_in) : a_in;
-  const Value b = b_in.kind == Value::Kind::kDelayed ? Compute(at, b_in) : b_in;
+  const Value a = Lift(a_in.kind == Value::Kind::kDelayed ? Compute(at, a_in) : a_in);
+  const Value b = Lift(b_in.kind == Value::Kind::kDelayed ? Compute(at, b_in) : b_in);
   if (a.kind == Value::Kind::kArray || b.kind == Value::Kind::kArray) {
     if (op == "&" || op == "|" || op == "^") {
       // Bool arrays (and Python bools) only: the element-wise logical operation.
@@ -2251,10 +2281,6 @@ Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value
     } catch (const Error& error) {
       throw LocatedError(error.code(), Where(at) + error.what());
     }
-  }
-  if ((a.kind == Value::Kind::kNDArray && !IsNumber(a)) ||
-      (b.kind == Value::Kind::kNDArray && !IsNumber(b))) {
-    Fail(at, "arithmetic on computed arrays is not supported; operate before .compute()");
   }
   if (op == "==") return Value::Bool(ValuesEqual(a, b));
   if (op == "!=") return Value::Bool(!ValuesEqual(a, b));

@@ -177,6 +177,29 @@ TEST_F(InterpreterTest, ShowingALargeArrayComputesItsEdgesOnly) {
   EXPECT_EQ(computed_shape_, (Shape{1000}));
 }
 
+// A computed array used as an array is lazy again (host data back to the cluster), as dask's
+// functions take NumPy arrays; its own attributes need no cluster.
+TEST_F(InterpreterTest, ComputedArraysCanBeUsedAsArrays) {
+  Run("r = da.arange(10, chunks=3).reshape(2, 5).sum(axis=0).compute()");
+  ASSERT_EQ(interp_.Lookup("r")->kind, Value::Kind::kNDArray);
+  const int before = computes_;
+  EXPECT_EQ(Run("r.shape, r.dtype, r.ndim, r.size"), "((5,), dtype('int64'), 1, 5)");
+  EXPECT_EQ(computes_, before);
+  EXPECT_EQ(Run("r[1:3]"), "array([7, 9])");
+  EXPECT_EQ(Run("r[-1]"), "13");
+  EXPECT_EQ(Run("r.max()"), "13");
+  EXPECT_EQ(Run("r / r.max() * 13"), "array([ 5.,  7.,  9., 11., 13.])");
+  EXPECT_EQ(Run("-r + 1"), "array([ -4,  -6,  -8, -10, -12])");
+  EXPECT_EQ(Run("np.exp(r * 0)"), "array([1., 1., 1., 1., 1.])");
+  EXPECT_EQ(Run("da.concatenate([r, r[::-1]]).sum()"), "90");
+  EXPECT_EQ(Run("float(r[0]) + r.sum().compute()"), "50.0");
+  EXPECT_EQ(Run("r.reshape(5, 1).T"), "array([[ 5,  7,  9, 11, 13]])");
+  // Python's builtins take it as it is.
+  EXPECT_EQ(Run("len(r)"), "5");
+  Run("print(r)");
+  EXPECT_EQ(printed_, "array([ 5,  7,  9, 11, 13])\n");
+}
+
 TEST_F(InterpreterTest, PythonValues) {
   EXPECT_EQ(Run("(50000, 50000)"), "(50000, 50000)");
   EXPECT_EQ(Run("x = da.ones((50000, 50000)); x.shape"), "(50000, 50000)");
