@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/parser.h"
@@ -463,6 +464,8 @@ std::string Value::TypeName() const {
       return "Delayed";
     case Kind::kRandomState:
       return "RandomState";
+    case Kind::kClient:
+      return "Client";
   }
   return "object";
 }
@@ -588,6 +591,7 @@ struct Modules {
   BuiltinTable array;   // dask.array and numpy
   BuiltinTable random;  // dask.array.random and numpy.random
   BuiltinTable random_state;  // methods of a RandomState (their first parameter is self)
+  BuiltinTable distributed;   // dask.distributed: Client, LocalCluster, wait, progress
   BuiltinTable python;  // Python builtins (print, len, float, int, ...)
 };
 
@@ -1280,6 +1284,69 @@ const Modules& GetModules() {
       return Value::None();
     });
 
+    // dask.distributed: Client(...) and LocalCluster(...) start or join the session's cluster
+    // (the embedded local one, or --scheduler's); see docs/cli.md.
+    auto client_spec = [](Args& a) {
+      ClientSpec spec;
+      if (a.Has("address")) {
+        const Value& v = a.Get("address");
+        if (v.kind == Value::Kind::kString) {
+          spec.address = v.text;
+        } else if (v.kind != Value::Kind::kClient) {
+          a.Bad("address", "a scheduler address or a LocalCluster");
+        }
+      }
+      for (const char* name : {"n_workers", "threads_per_worker"}) {
+        if (!a.Has(name)) continue;
+        const int64_t n = a.Int(name);
+        if (n < 1 || n > 1024) {
+          Fail(a.At(name), absl::StrCat(a.name(), "() argument '", name,
+                                        "' must be between 1 and 1024, not ", n));
+        }
+        (std::string(name) == "n_workers" ? spec.n_workers : spec.threads_per_worker) =
+            static_cast<int>(n);
+      }
+      if (a.Has("memory_limit")) {
+        const Value& v = a.Get("memory_limit");
+        int64_t bytes = 0;
+        if (v.kind == Value::Kind::kString) {
+          absl::StatusOr<int64_t> parsed = ParseBytes(v.text);
+          if (!parsed.ok()) Fail(a.At("memory_limit"), std::string(parsed.status().message()));
+          bytes = *parsed;
+        } else {
+          bytes = a.Int("memory_limit");
+        }
+        if (bytes <= 0) {
+          Fail(a.At("memory_limit"),
+               absl::StrCat(a.name(), "() argument 'memory_limit' must be positive, not ", bytes));
+        }
+        spec.memory_limit = bytes;
+      }
+      return spec;
+    };
+    auto client_value = [] {
+      Value v;
+      v.kind = Value::Kind::kClient;
+      return v;
+    };
+    // `processes` is accepted and has no effect: the local cluster's workers are processes.
+    m->distributed["Client"] =
+        Make("Client", {"address", "n_workers", "threads_per_worker", "memory_limit", "processes"},
+             0, [=](Args& a) {
+               a.interp().Connect(a.callee(), client_spec(a));
+               return client_value();
+             });
+    m->distributed["LocalCluster"] =
+        Make("LocalCluster", {"n_workers", "threads_per_worker", "memory_limit", "processes"}, 0,
+             [=](Args& a) {
+               a.interp().Connect(a.callee(), client_spec(a));
+               return client_value();
+             });
+    // wait(x): results are ready when compute / persist return, so it gives x back; progress(x)
+    // draws nothing (the CLI's progress bar is on stderr).
+    m->distributed["wait"] = Make("wait", {"fs"}, 1, [](Args& a) { return a.Get("fs"); });
+    m->distributed["progress"] = MakeVariadic("progress", [](Args&) { return Value::None(); });
+
     // Python builtins.
     m->python["print"] = MakeVariadic("print", [](Args& a) {
       std::vector<std::string> parts;
@@ -1582,7 +1649,28 @@ Value Interpreter::Evaluate(std::string_view source) {
       }
       case Stmt::Kind::kImport: {
         static const std::set<std::string, std::less<>> kKnown = {
-            "dask", "dask.array", "dask.array.random", "numpy", "numpy.random"};
+            "dask", "dask.array", "dask.array.random", "numpy", "numpy.random",
+            "dask.distributed", "distributed"};
+        // from dask.distributed import Client, LocalCluster, wait, progress
+        for (const char* package : {"dask.distributed.", "distributed."}) {
+          if (!absl::StartsWith(stmt.module, package)) continue;
+          const std::string name = stmt.module.substr(std::string_view(package).size());
+          const BuiltinTable& table = GetModules().distributed;
+          auto it = table.find(name);
+          if (it == table.end()) {
+            throw LocatedError(
+                3, absl::StrCat("line ", stmt.line, ", column ", stmt.column,
+                                ": cannot import name '", name, "' from '",
+                                std::string(package, std::string_view(package).size() - 1),
+                                "' (the tessera language has Client, LocalCluster, wait and "
+                                "progress)"));
+          }
+          globals_[stmt.alias.empty() ? name : stmt.alias] = FunctionValue(it->second);
+        }
+        if (absl::StartsWith(stmt.module, "dask.distributed.") ||
+            absl::StartsWith(stmt.module, "distributed.")) {
+          break;
+        }
         if (!kKnown.count(stmt.module)) {
           throw LocatedError(
               3, absl::StrCat("line ", stmt.line, ", column ", stmt.column, ": no module named '",
@@ -1655,6 +1743,8 @@ std::string Interpreter::ReprImpl(const Value& v, bool top) {
       return absl::StrCat("<function ", v.text, ">");
     case Value::Kind::kModule:
       return absl::StrCat("<module '", v.text, "'>");
+    case Value::Kind::kClient:
+      return options_.describe_client ? options_.describe_client() : "<Client>";
     case Value::Kind::kRandomState:
       return absl::StrCat("<dask.array.random.RandomState seed=", v.random_state->stream_seed(),
                           " draws=", v.random_state->draws(), ">");
@@ -1876,6 +1966,11 @@ std::shared_ptr<const Builtin> Method(std::string_view name) {
 
 }  // namespace
 
+void Interpreter::Connect(const Expr& at, const ClientSpec& spec) {
+  if (!options_.connect) Fail(at, "no cluster to connect to");
+  options_.connect(spec);
+}
+
 Value Interpreter::EvalAttribute(const Expr& e) {
   Value base = Eval(*e.items[0]);
   const std::string& name = e.name;
@@ -1899,6 +1994,72 @@ Value Interpreter::EvalAttribute(const Expr& e) {
       }
       Fail(e, absl::StrCat("'Delayed' object has no attribute '", name, "'"));
     }
+    case Value::Kind::kClient: {
+      // The methods of dask's Client that the language can mean: compute / gather (values),
+      // persist, submit / map (of registered functions), close; and dashboard_link.
+      if (name == "dashboard_link") {
+        return Value::String(options_.dashboard_link ? options_.dashboard_link() : "");
+      }
+      std::function<Value(Args&)> body;
+      std::vector<std::string> params = {"self"};
+      bool variadic = false;
+      if (name == "close" || name == "shutdown") {
+        body = [](Args&) { return Value::None(); };
+      } else if (name == "compute" || name == "gather" || name == "persist") {
+        params.push_back(name == "gather" ? "futures" : "collections");
+        const bool persist = name == "persist";
+        body = [this, persist, param = params.back()](Args& a) -> Value {
+          std::function<Value(const Value&)> each = [&](const Value& v) -> Value {
+            if (v.kind == Value::Kind::kTuple || v.kind == Value::Kind::kList) {
+              Value out = v;
+              for (Value& item : out.items) item = each(item);
+              return out;
+            }
+            if (persist && v.kind == Value::Kind::kArray) {
+              if (!options_.persist) Fail(a.callee(), "no cluster to persist on", 9);
+              return Value::FromArray(options_.persist(*v.array));
+            }
+            return persist ? v : Compute(a.callee(), v);
+          };
+          return each(a.Get(param));
+        };
+      } else if (name == "submit" || name == "map") {
+        variadic = true;
+        const bool map = name == "map";
+        body = [this, map](Args& a) -> Value {
+          const std::vector<Value>& raw = a.raw();
+          const std::string fn = map ? "map" : "submit";
+          if (raw.size() < 2 || raw[1].kind != Value::Kind::kFunction || !raw[1].b) {
+            Fail(a.callee(), absl::StrCat(fn, "() takes a registered function first (inc, add, a "
+                                              "plugin's), not ",
+                                          raw.size() < 2 ? "nothing" : raw[1].TypeName()));
+          }
+          const std::string& function = raw[1].text;
+          if (!map) {
+            std::vector<Value> args(raw.begin() + 2, raw.end());
+            std::vector<const Expr*> at;
+            for (size_t i = 2; i < raw.size(); ++i) at.push_back(&a.raw_at(i));
+            return MakeCall(a.callee(), function, args, at);
+          }
+          if (raw.size() != 3 ||
+              (raw[2].kind != Value::Kind::kList && raw[2].kind != Value::Kind::kTuple)) {
+            Fail(a.callee(), "map() takes a registered function and one list of arguments");
+          }
+          Value out;
+          out.kind = Value::Kind::kList;
+          for (const Value& item : raw[2].items) {
+            out.items.push_back(MakeCall(a.callee(), function, {item}, {&a.raw_at(2)}));
+          }
+          return out;
+        };
+      } else {
+        Fail(e, absl::StrCat("'Client' object has no attribute '", name, "'"));
+      }
+      Value v = FunctionValue(variadic ? MakeVariadic(name, body)
+                                       : Make(name, params, params.size(), body));
+      v.items.push_back(base);
+      return v;
+    }
     case Value::Kind::kRandomState: {
       const Modules& m = GetModules();
       auto it = m.random_state.find(name);
@@ -1913,8 +2074,12 @@ Value Interpreter::EvalAttribute(const Expr& e) {
       const Modules& m = GetModules();
       const std::string& mod = base.text;
       const BuiltinTable* table = nullptr;
-      if (mod == "dask") {
+      if (mod == "dask.distributed" || mod == "distributed") {
+        auto it = m.distributed.find(name);
+        if (it != m.distributed.end()) return FunctionValue(it->second);
+      } else if (mod == "dask") {
         if (name == "array") return Value::Module("dask.array");
+        if (name == "distributed") return Value::Module("dask.distributed");
       } else if (mod == "dask.array" || mod == "numpy") {
         if (name == "random") return Value::Module(mod + ".random");
         table = &m.array;

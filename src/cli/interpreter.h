@@ -42,6 +42,7 @@ struct Value {
     kModule,    ///< `text` is the module's dotted name ("dask.array", "dask.array.random")
     kDelayed,   ///< a lazy call of a registered function (`delayed`), computed when shown
     kRandomState,  ///< da.random.RandomState(seed): `random_state`, shared by its copies
+    kClient,       ///< dask.distributed's Client / LocalCluster: the session's cluster
   };
   Kind kind = Kind::kNone;
   bool b = false;
@@ -72,6 +73,15 @@ struct Value {
 };
 
 /// What the interpreter needs from the outside world.
+/// What `Client(...)` / `LocalCluster(...)` ask for (dask.distributed's arguments).
+struct ClientSpec {
+  std::string address;   ///< a scheduler address; "" for the session's or a local cluster
+  int n_workers = 0;     ///< local cluster options; 0: not given
+  int threads_per_worker = 0;
+  int64_t memory_limit = 0;
+  bool local_options() const { return n_workers > 0 || threads_per_worker > 0 || memory_limit > 0; }
+};
+
 struct InterpreterOptions {
   /// Computes an array (Client::compute(x).get()). Required for `.compute()` and for printing
   /// an array value.
@@ -85,6 +95,14 @@ struct InterpreterOptions {
   std::function<std::vector<std::string>()> functions;
   /// Computes a lazy call (Client::compute(d).result()). Required to show or use its value.
   std::function<tessera::Value(const tessera::Delayed&)> compute_delayed;
+  /// Client(...) / LocalCluster(...): starts or joins the session's cluster as `spec` asks, or
+  /// throws Error when it cannot (a cluster already started with other options). Without it,
+  /// Client() is an error.
+  std::function<void(const ClientSpec&)> connect;
+  /// The repr of the session's client, as dask's: "<Client: 'tcp://...' processes=2 threads=2,
+  /// memory=...>"; and its dashboard's address ("" without one).
+  std::function<std::string()> describe_client;
+  std::function<std::string()> dashboard_link;
   /// Where `print(...)` writes a line (default: stdout).
   std::function<void(const std::string&)> print;
   /// Print arrays in full instead of NumPy's summary of more than 1000 elements.
@@ -114,6 +132,8 @@ class Interpreter {
   const Value* Lookup(const std::string& name) const;
 
   // Used by the builtins (interpreter.cc).
+  /// Client(...) / LocalCluster(...): the session's cluster as `spec` asks (options_.connect).
+  void Connect(const Expr& at, const ClientSpec& spec);
   /// The stream that random functions called without seed= draw from (da.random.seed sets it).
   random::RandomState& GlobalRandom() { return *global_random_; }
   /// Writes one line where `print` goes.

@@ -42,7 +42,7 @@ class Session {
   tessera::Client& client() {
     if (!client_) {
       if (scheduler_.empty()) {
-        client_.emplace(tessera::Client::local());
+        client_.emplace(tessera::Client::local(local_));
       } else {
         client_.emplace(tessera::Client::connect(scheduler_));
       }
@@ -62,6 +62,56 @@ class Session {
     }
   }
 
+  // Client(...) / LocalCluster(...) in a program: the cluster is started on first use, so
+  // options given before any computation choose the local cluster's shape (dask's Client(
+  // n_workers=2)); once it runs, only a Client() that asks for nothing new is accepted.
+  void Connect(const tessera::cli::ClientSpec& spec) {
+    if (!spec.address.empty() && spec.local_options()) {
+      throw tessera::Error(3, "Client(): n_workers, threads_per_worker and memory_limit are for "
+                              "a local cluster, not for one at " + spec.address);
+    }
+    // tcp://host:port and host:port name the same scheduler.
+    auto bare = [](const std::string& a) { return a.rfind("tcp://", 0) == 0 ? a.substr(6) : a; };
+    if (!spec.address.empty() && !scheduler_.empty() && bare(spec.address) != bare(scheduler_)) {
+      throw tessera::Error(3, "Client('" + spec.address + "'): this session uses the scheduler " +
+                                  scheduler_ + " (--scheduler / TESSERA_SCHEDULER)");
+    }
+    if (client_) {
+      if (spec.local_options() || (!spec.address.empty() && bare(spec.address) != bare(scheduler_))) {
+        throw tessera::Error(
+            3, "Client(...) asks for a new cluster, but this session's is already running (" +
+                   client_->address() + "); create the Client before the first computation");
+      }
+      return;
+    }
+    if (!spec.address.empty()) {
+      scheduler_ = spec.address;
+    } else if (!scheduler_.empty() && spec.local_options()) {
+      throw tessera::Error(3, "Client(n_workers=...) starts a local cluster, but this session "
+                              "uses the scheduler " + scheduler_ + " (--scheduler)");
+    }
+    local_.n_workers = spec.n_workers;
+    local_.threads_per_worker = spec.threads_per_worker;
+    local_.memory_limit = spec.memory_limit;
+    (void)client();
+  }
+
+  // dask's repr: <Client: 'tcp://127.0.0.1:8786' processes=2 threads=2, memory=23.47 GiB>.
+  std::string DescribeClient() {
+    tessera::Client& c = client();
+    const tessera::SchedulerInfo info = c.scheduler_info();
+    int64_t threads = 0, memory = 0;
+    for (const tessera::WorkerInfo& w : info.workers) {
+      threads += w.nthreads;
+      memory += w.memory_limit;
+    }
+    const std::string address = info.address.empty() ? c.address() : info.address;
+    return "<Client: '" + address + "' processes=" + std::to_string(info.workers.size()) +
+           " threads=" + std::to_string(threads) + ", memory=" + tessera::FormatBytes(memory) +
+           ">";
+  }
+  std::string DashboardLink() { return client().scheduler_info().dashboard; }
+
   tessera::Array Persist(const tessera::Array& x) { return client().persist(x); }
   void set_progress(bool enabled) { progress_.set_enabled(enabled); }
   tessera::Value ComputeDelayed(const tessera::Delayed& d) { return client().compute(d).result(); }
@@ -73,6 +123,7 @@ class Session {
 
  private:
   std::string scheduler_;
+  tessera::LocalClusterOptions local_;  // the embedded cluster's shape (Client(n_workers=...))
   std::optional<tessera::Client> client_;
   tessera::ProgressBar progress_;  // on stderr; --no-progress disables it
 };
@@ -203,6 +254,9 @@ void RunSource(Session& session, const std::string& source, bool print_array,
   options.compute_delayed = [&session](const tessera::Delayed& d) {
     return session.ComputeDelayed(d);
   };
+  options.connect = [&session](const tessera::cli::ClientSpec& spec) { session.Connect(spec); };
+  options.describe_client = [&session] { return session.DescribeClient(); };
+  options.dashboard_link = [&session] { return session.DashboardLink(); };
   options.print_array = print_array;
   tessera::cli::Interpreter interpreter(std::move(options));
   if (save_path.empty()) {

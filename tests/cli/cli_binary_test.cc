@@ -205,4 +205,45 @@ TEST(CliBinaryTest, RegisteredFunctionsRunOnTheCluster) {
   EXPECT_EQ(r.err, "error: inc expects inc(number) -> number; given (string)\n");
 }
 
+// A notebook's first lines, unchanged: dask.distributed's Client and LocalCluster start the
+// session's local cluster with the shape they ask for, and their methods run on it.
+TEST(CliBinaryTest, DaskDistributedClientLinesRun) {
+  auto r = Tessera({"eval",
+                    "from dask.distributed import Client\n"
+                    "client = Client(n_workers=1, threads_per_worker=1, memory_limit='2GB')\n"
+                    "print(client)\n"
+                    "x = da.random.random((2000, 2000), chunks=500, seed=1)\n"
+                    "y = client.persist(x)\n"
+                    "print(client.compute(da.allclose((y + y.T).sum(), 2 * y.sum())))\n"
+                    "print(client.submit(inc, 1), client.gather(client.map(inc, [1, 2, 3])))\n"
+                    "client.close()"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::string prefix = "<Client: 'tcp://127.0.0.1:";
+  ASSERT_EQ(r.out.substr(0, prefix.size()), prefix) << r.out;
+  EXPECT_NE(r.out.find("' processes=1 threads=1, memory=1.86 GiB>\nTrue\n2 [2, 3, 4]\n"),
+            std::string::npos)
+      << r.out;
+  r = Tessera({"eval",
+               "from dask.distributed import Client, LocalCluster\n"
+               "cluster = LocalCluster(n_workers=3)\nclient = Client(cluster)\nclient"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("processes=3 threads=3"), std::string::npos) << r.out;
+  // Once the cluster runs, a Client asking for another shape is refused, naming why.
+  r = Tessera({"eval", "from dask.distributed import Client\nda.ones(3).sum().compute()\n"
+                       "Client(n_workers=4)"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("create the Client before the first computation"), std::string::npos)
+      << r.err;
+  r = Tessera({"eval", "from dask.distributed import futures_of"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "error: line 1, column 1: cannot import name 'futures_of' from 'dask.distributed' (the "
+            "tessera language has Client, LocalCluster, wait and progress)\n");
+  // With --scheduler, Client(address) must name that scheduler.
+  r = Tessera({"--scheduler", "127.0.0.1:1", "eval",
+               "import dask.distributed\ndask.distributed.Client('tcp://10.0.0.1:8786')"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("this session uses the scheduler 127.0.0.1:1"), std::string::npos) << r.err;
+}
+
 }  // namespace tessera
