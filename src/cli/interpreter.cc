@@ -463,7 +463,7 @@ std::string Value::TypeName() const {
     case Kind::kDelayed:
       return "Delayed";
     case Kind::kRandomState:
-      return "RandomState";
+      return b ? "Generator" : "RandomState";
     case Kind::kClient:
       return "Client";
   }
@@ -591,6 +591,7 @@ struct Modules {
   BuiltinTable array;   // dask.array and numpy
   BuiltinTable random;  // dask.array.random and numpy.random
   BuiltinTable random_state;  // methods of a RandomState (their first parameter is self)
+  BuiltinTable generator;     // methods of a Generator (default_rng): NumPy's argument order
   BuiltinTable distributed;   // dask.distributed: Client, LocalCluster, wait, progress
   BuiltinTable python;  // Python builtins (print, len, float, int, ...)
 };
@@ -1265,9 +1266,52 @@ const Modules& GetModules() {
         random::RandomOptions o = options(a);
         return Value::FromArray(draw(a, size_of(a), o, a.Get("self").random_state.get()));
       });
+      // NumPy's Generator (da.random.default_rng): the same draws with its argument order
+      // (random(size, dtype), normal(loc, scale, size), ...) and dask's chunks= last.
+      if (std::string(f.name) == "randint") continue;  // the Generator's is integers()
+      std::vector<std::string> generator_params = {"self"};
+      generator_params.insert(generator_params.end(), f.params.begin(), f.params.end());
+      for (const char* p : {"size", "dtype", "chunks"}) generator_params.push_back(p);
+      m->generator[f.name] = Make(f.name, generator_params, f.required + 1, [=](Args& a) {
+        random::RandomOptions o = options(a);
+        return Value::FromArray(draw(a, size_of(a), o, a.Get("self").random_state.get()));
+      });
     }
+    // Generator.integers(low, high=None, size=None, dtype=int64, endpoint=False): randint's
+    // [low, high), or [low, high] with endpoint.
+    m->generator["integers"] =
+        Make("integers", {"self", "low", "high", "size", "dtype", "endpoint", "chunks"}, 2,
+             [](Args& a) {
+               const bool endpoint = a.Bool("endpoint", false);
+               int64_t low = a.Int("low");
+               std::optional<int64_t> high =
+                   a.Has("high") ? std::optional<int64_t>(a.Int("high")) : std::nullopt;
+               if (endpoint) {
+                 if (!high) {
+                   high = low;
+                   low = 0;
+                 }
+                 if (*high == std::numeric_limits<int64_t>::max()) {
+                   Fail(a.At("high"), "integers: high is too large for endpoint=True");
+                 }
+                 high = *high + 1;
+               }
+               const random::RandIntOptions ro{a.GetChunks("chunks"),
+                                               a.GetDType("dtype", DType::kInt64), std::nullopt};
+               const Shape size = a.Has("size") ? a.GetShape("size") : Shape{};
+               return Value::FromArray(
+                   a.Get("self").random_state->randint(low, high, size, ro));
+             });
     m->random["random_sample"] = m->random["random"];
     m->random_state["random_sample"] = m->random_state["random"];
+    // default_rng(seed): NumPy's Generator API over the same stream of seeds (`b` marks it).
+    m->random["default_rng"] = Make("default_rng", {"seed"}, 0, [](Args& a) {
+      Value v;
+      v.kind = Value::Kind::kRandomState;
+      v.b = true;
+      v.random_state = std::make_shared<random::RandomState>(a.GetSeed("seed"));
+      return v;
+    });
     m->random["RandomState"] = Make("RandomState", {"seed"}, 0, [](Args& a) {
       Value v;
       v.kind = Value::Kind::kRandomState;
@@ -1746,7 +1790,7 @@ std::string Interpreter::ReprImpl(const Value& v, bool top) {
     case Value::Kind::kClient:
       return options_.describe_client ? options_.describe_client() : "<Client>";
     case Value::Kind::kRandomState:
-      return absl::StrCat("<dask.array.random.RandomState seed=", v.random_state->stream_seed(),
+      return absl::StrCat("<dask.array.random.", v.TypeName(), " seed=", v.random_state->stream_seed(),
                           " draws=", v.random_state->draws(), ">");
     case Value::Kind::kDelayed: {
       // Shown by value, as a computed result is (a list of calls computes each).
@@ -2062,9 +2106,10 @@ Value Interpreter::EvalAttribute(const Expr& e) {
     }
     case Value::Kind::kRandomState: {
       const Modules& m = GetModules();
-      auto it = m.random_state.find(name);
-      if (it == m.random_state.end()) {
-        Fail(e, absl::StrCat("'RandomState' object has no attribute '", name, "'"));
+      const BuiltinTable& table = base.b ? m.generator : m.random_state;
+      auto it = table.find(name);
+      if (it == table.end()) {
+        Fail(e, absl::StrCat("'", base.TypeName(), "' object has no attribute '", name, "'"));
       }
       Value v = FunctionValue(it->second);
       v.items.push_back(base);

@@ -161,6 +161,26 @@ TEST_F(InterpreterTest, RandomStateAndSeedDrawReproducibleStreams) {
             "line 1, column 26: 'RandomState' object has no attribute 'choice'");
 }
 
+// NumPy's Generator API (da.random.default_rng) over the same stream: NumPy's argument order,
+// integers() with endpoint.
+TEST_F(InterpreterTest, DefaultRngDrawsFromTheSameStream) {
+  Run("rng = da.random.default_rng(42); a = rng.random((4, 4), 'float32', chunks=2); "
+      "b = rng.normal(1, 2, 5); c = rng.integers(0, 6, size=1000, dtype='int32'); "
+      "d = rng.integers(5, size=1000, endpoint=True)");
+  for (const auto& [name, k] : std::vector<std::pair<std::string, uint64_t>>{
+           {"a", 0}, {"b", 1}, {"c", 2}, {"d", 3}}) {
+    EXPECT_EQ(random::seed_of(*interp_.Lookup(name)->array), random::draw_seed(42, k)) << name;
+  }
+  EXPECT_EQ(interp_.Lookup("a")->array->dtype(), DType::kFloat32);
+  EXPECT_EQ(interp_.Lookup("a")->array->chunksize(), (Shape{2, 2}));
+  EXPECT_EQ(interp_.Lookup("c")->array->dtype(), DType::kInt32);
+  // [0, 6) and, with endpoint, [0, 5]: both reach their top.
+  EXPECT_EQ(Run("int(c.min()), int(c.max()), int(d.min()), int(d.max())"), "(0, 5, 0, 5)");
+  EXPECT_EQ(Run("rng"), "<dask.array.random.Generator seed=42 draws=4>");
+  EXPECT_EQ(ErrorOf("da.random.default_rng(1).randint"),
+            "line 1, column 26: 'Generator' object has no attribute 'randint'");
+}
+
 // Showing a lazy array of more than 1000 elements computes only what its summary shows.
 TEST_F(InterpreterTest, ShowingALargeArrayComputesItsEdgesOnly) {
   const std::string row = "[1., 1., 1., ..., 1., 1., 1.]";
