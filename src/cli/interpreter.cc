@@ -145,17 +145,20 @@ bool IsArrayOperand(const Value& v) { return v.kind == Value::Kind::kArray; }
 // A computed array used as an array (indexed, in arithmetic, given to an array function or
 // method) goes back to the cluster as host data, as dask's functions take NumPy arrays:
 // `r = x.sum(axis=0).compute(); r[:3] / r.max()`. The result is lazy again and shown computed.
-// A 0-d computed array stays a number, and lists and tuples are lifted item by item.
-Value Lift(const Value& v) {
-  if (v.kind == Value::Kind::kTuple || v.kind == Value::Kind::kList) {
-    Value out = v;
-    for (Value& item : out.items) item = Lift(item);
-    return out;
-  }
+// A 0-d computed array stays a number.
+Value LiftArray(const Value& v) {
   if (v.kind != Value::Kind::kNDArray || IsNumber(v)) return v;
   const NDArray& nd = *v.ndarray;
   return Value::FromArray(
       from_buffer(nd.bytes().data(), nd.bytes().size(), nd.shape(), {ChunkSpec(), nd.dtype()}));
+}
+
+// LiftArray of a builtin's argument: a list or tuple (concatenate's) item by item.
+Value Lift(const Value& v) {
+  if (v.kind != Value::Kind::kTuple && v.kind != Value::Kind::kList) return LiftArray(v);
+  Value out = v;
+  for (Value& item : out.items) item = Lift(item);
+  return out;
 }
 
 }  // namespace
@@ -2015,16 +2018,10 @@ void Interpreter::Connect(const Expr& at, const ClientSpec& spec) {
   options_.connect(spec);
 }
 
-Value Interpreter::EvalAttribute(const Expr& e) {
-  Value base = Eval(*e.items[0]);
+Value Interpreter::EvalAttribute(const Expr& e) { return AttributeOf(Eval(*e.items[0]), e); }
+
+Value Interpreter::AttributeOf(const Value& base, const Expr& e) {
   const std::string& name = e.name;
-  // A computed array answers its own attributes; for anything else (x.compute().mean()) it is
-  // a lazy array again.
-  if (base.kind == Value::Kind::kNDArray &&
-      !std::set<std::string_view>{"shape", "dtype", "ndim", "size", "nbytes", "item", "compute"}
-           .contains(name)) {
-    base = Lift(base);
-  }
   switch (base.kind) {
     case Value::Kind::kDelayed: {
       if (name == "key") return Value::String(base.delayed->key());
@@ -2223,7 +2220,8 @@ Value Interpreter::EvalAttribute(const Expr& e) {
         v.items.push_back(base);
         return v;
       }
-      Fail(e, absl::StrCat("'numpy.ndarray' object has no attribute '", name, "'"));
+      // Anything else (r.mean(), r.T) is the lazy array's.
+      return AttributeOf(LiftArray(base), e);
     }
     case Value::Kind::kDType:
       if (name == "name") return Value::String(std::string(DTypeName(base.dtype)));
@@ -2295,7 +2293,7 @@ std::vector<int64_t> SliceSelection(const Expr& at, const Value& s, int64_t n) {
 }  // namespace
 
 Value Interpreter::EvalSubscript(const Expr& e) {
-  const Value base = Lift(Eval(*e.items[0]));
+  const Value base = LiftArray(Eval(*e.items[0]));
   std::vector<Value> items;
   std::vector<const Expr*> at;
   for (size_t i = 1; i < e.items.size(); ++i) {
@@ -2359,7 +2357,7 @@ Value Interpreter::EvalSubscript(const Expr& e) {
 }
 
 Value Interpreter::EvalUnary(const Expr& at, const std::string& op, const Value& a_in) {
-  const Value a = Lift(a_in);
+  const Value a = LiftArray(a_in);
   if (a.kind == Value::Kind::kArray) {
     if (op == "+") return a;
     if (op == "-") return Value::FromArray(-*a.array);
@@ -2451,8 +2449,8 @@ bool ValuesEqual(const Value& a, const Value& b) {
 Value Interpreter::EvalBinary(const Expr& at, const std::string& op, const Value& a_in,
                               const Value& b_in) {
   // A lazy call is computed when used in arithmetic (inc(1) + 1).
-  const Value a = Lift(a_in.kind == Value::Kind::kDelayed ? Compute(at, a_in) : a_in);
-  const Value b = Lift(b_in.kind == Value::Kind::kDelayed ? Compute(at, b_in) : b_in);
+  const Value a = LiftArray(a_in.kind == Value::Kind::kDelayed ? Compute(at, a_in) : a_in);
+  const Value b = LiftArray(b_in.kind == Value::Kind::kDelayed ? Compute(at, b_in) : b_in);
   if (a.kind == Value::Kind::kArray || b.kind == Value::Kind::kArray) {
     if (op == "&" || op == "|" || op == "^") {
       // Bool arrays (and Python bools) only: the element-wise logical operation.

@@ -150,6 +150,8 @@ class Interpreter {
   Value Eval(const Expr& e);
   Value EvalCall(const Expr& e);
   Value EvalAttribute(const Expr& e);
+  /// `base.name` for the attribute expression `e`.
+  Value AttributeOf(const Value& base, const Expr& e);
   Value EvalSubscript(const Expr& e);
   Value EvalUnary(const Expr& at, const std::string& op, const Value& a);
   Value EvalCompare(const Expr& e);
