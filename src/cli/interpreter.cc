@@ -1052,23 +1052,20 @@ const Modules& GetModules() {
       if (!a.Has("dtype")) return std::nullopt;
       return a.GetDType("dtype", like.dtype());
     };
+    // ones_like(a, dtype, chunks) and friends; chunks= rechunks as dask's does.
+    auto like = [=](Args& a, double v) {
+      const Array& x = a.GetArray("a");
+      const DType dtype = dtype_or(a, x).value_or(x.dtype());
+      if (!a.Has("chunks")) return Value::FromArray(full_like(x, v, dtype));
+      return Value::FromArray(full(x.shape(), v, {a.GetChunks("chunks"), dtype}));
+    };
     for (const auto& [name, value] : std::vector<std::pair<std::string, double>>{
              {"ones_like", 1}, {"zeros_like", 0}, {"empty_like", 0}}) {
       const double v = value;
-      m->array[name] = Make(name, {"a", "dtype", "chunks"}, 1, [=](Args& a) {
-        const Array& x = a.GetArray("a");
-        const DType dtype = dtype_or(a, x).value_or(x.dtype());
-        if (a.Has("chunks")) return Value::FromArray(full(x.shape(), v, {a.GetChunks("chunks"), dtype}));
-        return Value::FromArray(full_like(x, v, dtype));
-      });
+      m->array[name] = Make(name, {"a", "dtype", "chunks"}, 1, [=](Args& a) { return like(a, v); });
     }
-    m->array["full_like"] = Make("full_like", {"a", "fill_value", "dtype", "chunks"}, 2, [=](Args& a) {
-      const Array& x = a.GetArray("a");
-      const DType dtype = dtype_or(a, x).value_or(x.dtype());
-      const double v = a.Number("fill_value");
-      if (a.Has("chunks")) return Value::FromArray(full(x.shape(), v, {a.GetChunks("chunks"), dtype}));
-      return Value::FromArray(full_like(x, v, dtype));
-    });
+    m->array["full_like"] = Make("full_like", {"a", "fill_value", "dtype", "chunks"}, 2,
+                                 [=](Args& a) { return like(a, a.Number("fill_value")); });
     // dask's eye(N, chunks='auto', M=None, k=0, dtype=float).
     m->array["eye"] = Make("eye", {"N", "chunks", "M", "k", "dtype"}, 1, [](Args& a) {
       const std::optional<int64_t> cols =
@@ -1307,20 +1304,18 @@ const Modules& GetModules() {
              });
     m->random["random_sample"] = m->random["random"];
     m->random_state["random_sample"] = m->random_state["random"];
-    // default_rng(seed): NumPy's Generator API over the same stream of seeds (`b` marks it).
-    m->random["default_rng"] = Make("default_rng", {"seed"}, 0, [](Args& a) {
-      Value v;
-      v.kind = Value::Kind::kRandomState;
-      v.b = true;
-      v.random_state = std::make_shared<random::RandomState>(a.GetSeed("seed"));
-      return v;
-    });
-    m->random["RandomState"] = Make("RandomState", {"seed"}, 0, [](Args& a) {
-      Value v;
-      v.kind = Value::Kind::kRandomState;
-      v.random_state = std::make_shared<random::RandomState>(a.GetSeed("seed"));
-      return v;
-    });
+    // RandomState(seed), and default_rng(seed): NumPy's Generator API over the same stream of
+    // seeds (`b` marks it).
+    for (const bool generator : {false, true}) {
+      const char* name = generator ? "default_rng" : "RandomState";
+      m->random[name] = Make(name, {"seed"}, 0, [generator](Args& a) {
+        Value v;
+        v.kind = Value::Kind::kRandomState;
+        v.b = generator;
+        v.random_state = std::make_shared<random::RandomState>(a.GetSeed("seed"));
+        return v;
+      });
+    }
     // seed(n) restarts the module's stream (NumPy's np.random.seed); RandomState.seed(n) its own.
     m->random["seed"] = Make("seed", {"seed"}, 0, [](Args& a) {
       a.interp().GlobalRandom().seed(a.GetSeed("seed"));
@@ -1699,23 +1694,23 @@ Value Interpreter::Evaluate(std::string_view source) {
             "dask", "dask.array", "dask.array.random", "numpy", "numpy.random",
             "dask.distributed", "distributed"};
         // from dask.distributed import Client, LocalCluster, wait, progress
-        for (const char* package : {"dask.distributed.", "distributed."}) {
-          if (!absl::StartsWith(stmt.module, package)) continue;
-          const std::string name = stmt.module.substr(std::string_view(package).size());
+        const std::string_view package = absl::StartsWith(stmt.module, "dask.distributed.")
+                                             ? "dask.distributed"
+                                         : absl::StartsWith(stmt.module, "distributed.")
+                                             ? "distributed"
+                                             : "";
+        if (!package.empty()) {
+          const std::string name = stmt.module.substr(package.size() + 1);
           const BuiltinTable& table = GetModules().distributed;
           auto it = table.find(name);
           if (it == table.end()) {
             throw LocatedError(
                 3, absl::StrCat("line ", stmt.line, ", column ", stmt.column,
-                                ": cannot import name '", name, "' from '",
-                                std::string(package, std::string_view(package).size() - 1),
+                                ": cannot import name '", name, "' from '", std::string(package),
                                 "' (the tessera language has Client, LocalCluster, wait and "
                                 "progress)"));
           }
           globals_[stmt.alias.empty() ? name : stmt.alias] = FunctionValue(it->second);
-        }
-        if (absl::StartsWith(stmt.module, "dask.distributed.") ||
-            absl::StartsWith(stmt.module, "distributed.")) {
           break;
         }
         if (!kKnown.count(stmt.module)) {
@@ -1793,7 +1788,8 @@ std::string Interpreter::ReprImpl(const Value& v, bool top) {
     case Value::Kind::kClient:
       return options_.describe_client ? options_.describe_client() : "<Client>";
     case Value::Kind::kRandomState:
-      return absl::StrCat("<dask.array.random.", v.TypeName(), " seed=", v.random_state->stream_seed(),
+      return absl::StrCat("<dask.array.random.", v.TypeName(),
+                          " seed=", v.random_state->stream_seed(),
                           " draws=", v.random_state->draws(), ">");
     case Value::Kind::kDelayed: {
       // Shown by value, as a computed result is (a list of calls computes each).

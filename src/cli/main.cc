@@ -77,7 +77,8 @@ class Session {
                                   scheduler_ + " (--scheduler / TESSERA_SCHEDULER)");
     }
     if (client_) {
-      if (spec.local_options() || (!spec.address.empty() && bare(spec.address) != bare(scheduler_))) {
+      const bool other_address = !spec.address.empty() && bare(spec.address) != bare(scheduler_);
+      if (spec.local_options() || other_address) {
         throw tessera::Error(
             3, "Client(...) asks for a new cluster, but this session's is already running (" +
                    client_->address() + "); create the Client before the first computation");

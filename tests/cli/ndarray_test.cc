@@ -127,14 +127,15 @@ NDArray Edges(const NDArray& a) {
       const int64_t i = n > 6 && at[axis] >= 3 ? n - 6 + at[axis] : at[axis];
       flat = flat * n + i;
     }
-    bytes.insert(bytes.end(), a.bytes().begin() + flat * item, a.bytes().begin() + (flat + 1) * item);
+    const auto at_flat = a.bytes().begin() + flat * item;
+    bytes.insert(bytes.end(), at_flat, at_flat + item);
   }
   return NDArray(a.dtype(), shape, std::move(bytes));
 }
 
 TEST(NDArrayReprTest, SummaryOfTheShownElementsIsTheFullRepr) {
-  for (const Shape& shape : std::vector<Shape>{
-           {2000}, {1001}, {40, 50}, {7, 3, 100}, {6, 6, 6, 6}, {3, 1000}, {1000, 2}, {2, 9, 8, 9}}) {
+  for (const Shape& shape : std::vector<Shape>{{2000}, {1001}, {40, 50}, {7, 3, 100}, {6, 6, 6, 6},
+                                               {3, 1000}, {1000, 2}, {2, 9, 8, 9}}) {
     const int64_t n = NumElements(shape);
     std::vector<double> f64;
     std::vector<float> f32;
