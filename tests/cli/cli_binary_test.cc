@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 
@@ -13,10 +14,27 @@
 namespace tessera {
 namespace {
 
-// Runs `tessera` with `args` (and extra environment) to completion.
+// A TMPDIR of this test process's own for the embedded clusters' spill directories. Under the
+// shared /tmp, an embedded worker removes the spill directories that other tests' killed workers
+// left there, and logs a WARNING line for each on the CLI's stderr, which the tests here compare
+// whole ("error: ...\n"): a flake seen under `ctest -j2`.
+const std::string& PrivateTmpdir() {
+  static const std::string dir = [] {
+    std::string pattern = ::testing::TempDir() + "/tessera_cli_test_XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) return std::string();
+    return "TMPDIR=" + pattern;
+  }();
+  return dir;
+}
+
+// Runs `tessera` with `args` (and extra environment, which may set its own TMPDIR) to
+// completion.
 testing::RunResult Tessera(const std::vector<std::string>& args,
                            const std::vector<std::string>& env = {}) {
-  return testing::Run("tessera", args, env);
+  std::vector<std::string> with_tmp;
+  if (!PrivateTmpdir().empty()) with_tmp.push_back(PrivateTmpdir());
+  with_tmp.insert(with_tmp.end(), env.begin(), env.end());
+  return testing::Run("tessera", args, with_tmp);
 }
 
 TEST(CliBinaryTest, VersionAndHelp) {
