@@ -58,6 +58,7 @@ void CommandsToProto(const WorkerCommands& commands, v1::Assign* assign,
   for (const auto& a : commands.tasks) {
     v1::Task* t = assign->add_tasks();
     wire::TaskToProto(*a.spec, a.program_id, t);
+    t->set_handle(a.handle);
     for (size_t i = 0; i < a.inputs.size() && i < static_cast<size_t>(t->inputs_size()); ++i) {
       v1::TaskInput* in = t->mutable_inputs(static_cast<int>(i));
       for (const auto& h : a.inputs[i].holders) in->add_holders(h);
@@ -593,6 +594,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
       for (auto& d : *msg.mutable_events()->mutable_done()) {
         TaskResult r;
         r.key = d.key();
+        r.handle = d.handle();
         r.nbytes = d.nbytes();
         r.seconds = d.seconds();
         if (d.has_inline()) {

@@ -90,6 +90,37 @@ SchedulerState::Task* SchedulerState::Find(std::string_view key) const {
   return it == tasks_.end() ? nullptr : it->second.get();
 }
 
+SchedulerState::Task* SchedulerState::ByHandle(uint64_t handle) const {
+  const uint64_t slot = handle & 0xffffffffu;
+  if (handle == 0 || slot >= slots_.size() || slot_generations_[slot] != handle >> 32) {
+    return nullptr;
+  }
+  return slots_[slot];
+}
+
+void SchedulerState::TakeSlot(Task* t) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(nullptr);
+    slot_generations_.push_back(0);
+  }
+  // Generation 0 is never handed out, so no handle is 0.
+  if (++slot_generations_[slot] == 0) slot_generations_[slot] = 1;
+  slots_[slot] = t;
+  t->handle = uint64_t{slot_generations_[slot]} << 32 | slot;
+}
+
+void SchedulerState::FreeSlot(Task* t) {
+  const uint32_t slot = static_cast<uint32_t>(t->handle & 0xffffffffu);
+  slots_[slot] = nullptr;
+  free_slots_.push_back(slot);
+  t->handle = 0;
+}
+
 // ---------------------------------------------------------------- workers
 
 WorkerId SchedulerState::AddWorker(const WorkerSpec& spec) {
@@ -593,6 +624,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
       }
       group = AttachGroup(t, group);
       tasks_.emplace(t->spec->key, std::move(owned));
+      TakeSlot(t);
       added.push_back(t);
     } else if (t->status == TaskStatus::kErred) {
       // A resubmission retries what failed before (the failure may have been transient).
@@ -831,6 +863,7 @@ void SchedulerState::ForgetOne(Task* t, std::vector<Task*>* next) {
   next->insert(next->end(), deps.begin(), deps.end());
   DetachGroup(t);
   t->forgotten = true;
+  FreeSlot(t);
   auto it = tasks_.find(t->spec->key);
   graveyard_.push_back(std::move(it->second));
   tasks_.erase(it);
@@ -841,7 +874,10 @@ void SchedulerState::MarkDone(Task* t) {
 }
 
 void SchedulerState::TaskFinished(WorkerId worker, const TaskResult& result, std::string* group) {
-  Task* t = Find(result.key);
+  // By handle; by key for a worker that sent none (or a handle of a task forgotten since, which
+  // the key does not find either).
+  Task* t = ByHandle(result.handle);
+  if (t == nullptr) t = Find(result.key);
   if (group != nullptr) {
     if (t != nullptr) {
       *group = t->group->view.name;
@@ -1102,6 +1138,7 @@ void SchedulerState::Assign(Task* t, const Placement& p) {
   w.queued_seconds += p.seconds;
   Assignment a;
   a.spec = t->spec;  // shared, not copied
+  a.handle = t->handle;
   if (t->program != nullptr) {
     a.program_id = t->program->id;
     if (w.programs_sent.insert(t->program->id).second) w.outbox.programs.push_back(t->program);

@@ -571,6 +571,7 @@ class Worker::Impl {
     if (result.ok()) {
       auto* done = pending_.add_done();
       done->set_key(std::move(*job.task->mutable_key()));  // the job is done with
+      done->set_handle(job.task->handle());
       done->set_nbytes(result->nbytes());
       done->set_dtype(wire::DTypeToProto(result->dtype));
       for (int64_t e : result->shape) done->add_shape(e);

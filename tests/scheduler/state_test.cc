@@ -340,6 +340,52 @@ TEST(SchedulerState, ReleasingWhileRunningForgetsEverything) {
   EXPECT_TRUE(s.TakeCommands(w).tasks.empty());
 }
 
+TEST(SchedulerState, FinishedTasksAreFoundByTheirAssignmentsHandle) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 16));
+  auto sub = s.Submit("c1", TreeGraph("sum", 3));
+  ASSERT_TRUE(sub.ok());
+  auto cmds = s.TakeCommands(w);
+  ASSERT_EQ(cmds.tasks.size(), 3u);
+  std::set<uint64_t> handles;
+  for (const auto& a : cmds.tasks) handles.insert(a.handle);
+  EXPECT_EQ(handles.size(), 3u);
+  EXPECT_EQ(handles.count(0), 0u);
+  // The handle decides, not the key: a result under a key the scheduler does not know still
+  // finishes the task whose handle it carries.
+  for (const auto& a : cmds.tasks) {
+    s.TaskFinished(w, TaskResult{"no-such-key", 8, Scalar(1), 0.001, a.handle});
+  }
+  EXPECT_EQ(s.StatusOf("sum/0"), TaskStatus::kMemory);
+  EXPECT_EQ(s.StatusOf("sum/2"), TaskStatus::kMemory);
+  EXPECT_EQ(FinishAll(s, w), 1);  // the combine, ready once its three inputs were in
+  EXPECT_TRUE(s.GetProgress(sub->computation).finished);
+}
+
+TEST(SchedulerState, AHandleOfAForgottenTaskFindsNothingOnceItsSlotIsReused) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 16));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("old", 1)).ok());
+  auto first = s.TakeCommands(w);
+  ASSERT_EQ(first.tasks.size(), 1u);
+  const uint64_t stale = first.tasks[0].handle;
+  s.RemoveClient("c1");
+  s.TaskFinished(w, TaskResult{"old/0", 8, Scalar(1), 0});  // forgotten now, its slot freed
+  EXPECT_EQ(s.NumTasks(), 0);
+  auto sub = s.Submit("c2", TreeGraph("new", 1));
+  ASSERT_TRUE(sub.ok());
+  auto second = s.TakeCommands(w);
+  ASSERT_EQ(second.tasks.size(), 1u);
+  // Same slot, next generation.
+  EXPECT_EQ(second.tasks[0].handle & 0xffffffffu, stale & 0xffffffffu);
+  EXPECT_NE(second.tasks[0].handle, stale);
+  // A late duplicate of the old result must not finish the new task in that slot.
+  s.TaskFinished(w, TaskResult{"old/0", 8, Scalar(1), 0, stale});
+  EXPECT_EQ(s.StatusOf("new/0"), TaskStatus::kProcessing);
+  s.TaskFinished(w, TaskResult{"new/0", 8, Scalar(1), 0, second.tasks[0].handle});
+  EXPECT_EQ(s.StatusOf("new/0"), TaskStatus::kMemory);
+}
+
 TEST(SchedulerState, RefusesChunksLargerThanAnyWorker) {
   SchedulerState s;
   s.AddWorker(Spec("a", 1, 1000));
