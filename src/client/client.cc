@@ -747,15 +747,16 @@ class CallGraphBuilder {
     v1::Task* t = req_->add_calls();
     t->set_key(key);
     t->set_kind(v1::Task::CALL);
-    t->set_function(function);
-    t->set_group(function);
+    t->set_function(function);  // the scheduler takes it for the group too (the group is unset)
     if (options_.retries != 0) t->set_retries(options_.retries);
     if (options_.priority != 0) t->set_priority(options_.priority);
-    std::vector<std::string> dep_keys;  // few per call: a linear search beats a hash map
+    // Views of keys the arguments' nodes and futures own. Few per call: a linear search beats a
+    // hash map.
+    absl::InlinedVector<std::string_view, 4> dep_keys;
     for (const Arg& a : args) ArgToProto(a, t, &dep_keys, t->add_args());
   }
 
-  static std::string FutureKey(const std::shared_ptr<Future::State>& f) {
+  static const std::string& FutureKey(const std::shared_ptr<Future::State>& f) {
     if (f->released) {
       throw Error(static_cast<int>(absl::StatusCode::kFailedPrecondition),
                   absl::StrCat("future ", f->keys.empty() ? "" : f->keys[0],
@@ -769,12 +770,13 @@ class CallGraphBuilder {
     return f->keys[0];
   }
 
-  void ArgToProto(const Arg& a, v1::Task* t, std::vector<std::string>* deps, v1::CallArg* out) {
-    auto ref = [&](const std::string& key) {
+  void ArgToProto(const Arg& a, v1::Task* t, absl::InlinedVector<std::string_view, 4>* deps,
+                  v1::CallArg* out) {
+    auto ref = [&](std::string_view key) {
       auto it = std::find(deps->begin(), deps->end(), key);
       if (it == deps->end()) {
         deps->push_back(key);
-        t->add_inputs()->set_key(key);
+        t->add_inputs()->set_key(key.data(), key.size());
         it = deps->end() - 1;
       }
       out->set_dep(static_cast<int>(it - deps->begin()));
@@ -787,8 +789,11 @@ class CallGraphBuilder {
         ref(FutureKey(a.future()));
         break;
       case Arg::Kind::kDelayed:
-        ref(a.delayed().node()->future != nullptr ? FutureKey(a.delayed().node()->future)
-                                                  : a.delayed().key());
+        if (a.delayed().node()->future != nullptr) {
+          ref(FutureKey(a.delayed().node()->future));
+        } else {
+          ref(a.delayed().key());
+        }
         break;
       case Arg::Kind::kList: {
         auto* list = out->mutable_list();
