@@ -172,6 +172,24 @@ TEST_F(CallsTest, ABadCallInALargeGraphRefusesAllOfItBeforeAnythingRuns) {
   EXPECT_EQ(both[1].result().as_int(), 9000 * 8999 / 2 - 9000);
 }
 
+// A pairwise tree over five batches: a subtree's root is held only until the batch of the add
+// reading it is in (the left half's root, from the middle batch, until the last one). Released
+// any earlier, its batch would be forgotten before its reader arrived and the submit refused.
+TEST_F(CallsTest, ATreeSpanningManyBatchesSumsWithItsHoldsReleasedOnTheWay) {
+  const int64_t n = 20000;  // 39 999 calls
+  std::vector<Delayed> level;
+  for (int64_t i = 0; i < n; ++i) level.push_back(delayed("inc")(i));
+  while (level.size() > 1) {
+    std::vector<Delayed> next;
+    for (size_t k = 0; k + 1 < level.size(); k += 2) {
+      next.push_back(delayed("add")(level[k], level[k + 1]));
+    }
+    if (level.size() % 2 == 1) next.push_back(level.back());
+    level = std::move(next);
+  }
+  EXPECT_EQ(client_->compute(level[0]).result().as_int(), n * (n + 1) / 2);
+}
+
 TEST_F(CallsTest, AFailingFunctionErrsItsTaskAndDependentsAndTheWorkersLiveOn) {
   Future bad = client_->submit("sum", std::vector<Arg>{1, "a"});
   Future dependent = client_->submit("inc", bad);
