@@ -118,7 +118,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
  public:
   explicit Impl(const ServerOptions& options)
       : options_(options),
-        state_(StateOptions{.allowed_failures = options.allowed_failures}),
+        state_(StateOptions{.allowed_failures = options.allowed_failures, .defer_freeing = true}),
         policy_(options.adaptive) {
     std::random_device rd;
     id_ = absl::StrCat("scheduler-", absl::Hex(static_cast<uint64_t>(rd()) << 32 | rd()));
@@ -188,6 +188,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
     v1::ClientNotice hello;
     hello.set_message(id_);
     writer->Write(hello);
+    SchedulerState::Forgotten forgotten;  // freed after the lock is released
     absl::MutexLock lock(&mu_);
     ++client_sessions_[req->client_id()];
     while (!stopping_ && !ctx->IsCancelled()) {
@@ -196,6 +197,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
     if (--client_sessions_[req->client_id()] == 0) {
       client_sessions_.erase(req->client_id());
       state_.RemoveClient(req->client_id());
+      forgotten = state_.TakeForgotten();
       TESSERA_LOG(kDebug, "client ", req->client_id(), " left; its keys are released");
     }
     return Status::OK;
@@ -328,9 +330,11 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
 
   Status Release(const v1::ReleaseRequest* req) {
     if (auto s = ValidateRelease(*req); !s.ok()) return rpc::ToGrpc(s);
+    SchedulerState::Forgotten forgotten;  // freed after the lock is released
     absl::MutexLock lock(&mu_);
     state_.Release(req->client_id(),
                    std::vector<std::string_view>(req->keys().begin(), req->keys().end()));
+    forgotten = state_.TakeForgotten();
     return Status::OK;
   }
 
@@ -472,10 +476,13 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
       auto* msg = google::protobuf::Arena::CreateMessage<v1::WorkerMessage>(&arena);
       if (!stream->Read(msg)) break;
       const auto received = std::chrono::steady_clock::now();
+      PreparedDone done = PrepareDone(spec.name, *msg);
+      SchedulerState::Forgotten forgotten;  // freed after the lock is released
       {
         absl::MutexLock lock(&mu_);
         if (stopping_) break;
-        HandleWorkerMessage(id, spec.name, *msg);
+        HandleWorkerMessage(id, spec.name, *msg, done);
+        forgotten = state_.TakeForgotten();
         event_latency_.Observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
       }
@@ -488,6 +495,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
     writer.join();
     bool retired = false;
     {
+      SchedulerState::Forgotten forgotten;  // freed after the lock is released
       absl::MutexLock lock(&mu_);
       if (auto r = state_.Retirement(id); r.has_value() && r->done) {
         retired = true;
@@ -495,6 +503,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
         if (retirements_.size() > 1000) retirements_.erase(retirements_.begin());
       }
       state_.RemoveWorker(id);
+      forgotten = state_.TakeForgotten();
       sessions_.erase(id);
     }
     TESSERA_LOG(kInfo, retired ? "retired worker " : "remove worker ", who);
@@ -575,8 +584,65 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
   }
 
   // `msg` is the caller's to discard afterwards: strings may be moved out of it.
-  void HandleWorkerMessage(WorkerId id, const std::string& worker_name, v1::WorkerMessage& msg)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // A worker message's finished tasks, made ready for the state machine before taking the lock:
+  // inline results converted, dashboard events built (the key moved into the event).
+  struct PreparedDone {
+    std::vector<TaskResult> results;  // keys view the message's, or the events'
+    std::vector<std::string> errors;  // non-empty: the result was bad, the task fails
+    std::vector<TaskEvent> events;    // when recording; their groups are filled under the lock
+    int64_t fetched_bytes = 0;
+  };
+
+  PreparedDone PrepareDone(const std::string& worker_name, v1::WorkerMessage& msg) const {
+    PreparedDone p;
+    if (!msg.has_events()) return p;
+    auto& done = *msg.mutable_events()->mutable_done();
+    const bool record = record_events_;
+    p.results.resize(static_cast<size_t>(done.size()));
+    p.errors.resize(p.results.size());
+    // Reserved: results view the events' keys, which must not move.
+    if (record) p.events.reserve(p.results.size());
+    for (int i = 0; i < done.size(); ++i) {
+      v1::TaskDone& d = done[i];
+      TaskResult& r = p.results[static_cast<size_t>(i)];
+      if (record) {
+        TaskEvent& e = p.events.emplace_back();
+        e.key.swap(*d.mutable_key());
+        e.worker = worker_name;
+        e.thread = d.thread();
+        if (d.start_time() > 0) {
+          e.start = d.start_time();
+          e.stop = d.start_time() + d.seconds();
+        } else {  // an older worker: the stop is when the result arrived
+          e.stop = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+          e.start = e.stop - d.seconds();
+          e.thread = -1;
+        }
+        e.status = "memory";
+        e.nbytes = d.nbytes();
+        r.key = e.key;
+      } else {
+        r.key = d.key();
+      }
+      r.handle = d.handle();
+      r.nbytes = d.nbytes();
+      r.seconds = d.seconds();
+      p.fetched_bytes += d.fetched_bytes();
+      if (d.has_inline()) {
+        auto chunk = wire::ChunkFromProto(d.inline_data());
+        if (!chunk.ok()) {
+          p.errors[static_cast<size_t>(i)] =
+              absl::StrCat("bad inline result: ", chunk.status().message());
+          continue;
+        }
+        r.inline_data = std::make_shared<const ChunkBuffer>(*std::move(chunk));
+      }
+    }
+    return p;
+  }
+
+  void HandleWorkerMessage(WorkerId id, const std::string& worker_name, v1::WorkerMessage& msg,
+                           PreparedDone& done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     sessions_[id].last_seen = absl::Now();
     if (msg.has_retire()) {
       // SIGTERM on the worker: it leaves whether or not its results can move.
@@ -591,30 +657,21 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
           id, WorkerMetrics{hb.memory_used(), hb.executing(), hb.stored(), hb.device_memory_used(),
                             hb.spilled_bytes(), hb.spilled_count(), hb.paused()});
     } else if (msg.has_events()) {
-      for (auto& d : *msg.mutable_events()->mutable_done()) {
-        TaskResult r;
-        r.key = d.key();
-        r.handle = d.handle();
-        r.nbytes = d.nbytes();
-        r.seconds = d.seconds();
-        if (d.has_inline()) {
-          auto chunk = wire::ChunkFromProto(d.inline_data());
-          if (!chunk.ok()) {
-            state_.TaskFailed(id, d.key(),
-                              absl::StrCat("bad inline result: ", chunk.status().message()));
-            continue;
-          }
-          r.inline_data = std::make_shared<const ChunkBuffer>(*std::move(chunk));
+      for (size_t i = 0; i < done.results.size(); ++i) {
+        if (!done.errors[i].empty()) {
+          state_.TaskFailed(id, std::string(done.results[i].key), done.errors[i]);
+          continue;
         }
-        transfer_bytes_ += d.fetched_bytes();
         if (record_events_) {
           std::string group;
-          state_.TaskFinished(id, r, &group);
-          RecordEvent(worker_name, d, std::move(group));
+          state_.TaskFinished(id, done.results[i], &group);
+          done.events[i].group = std::move(group);
+          AddEvent(std::move(done.events[i]));
         } else {
-          state_.TaskFinished(id, r);
+          state_.TaskFinished(id, done.results[i]);
         }
       }
+      transfer_bytes_ += done.fetched_bytes;
       for (const auto& f : msg.events().failed()) {
         if (record_events_) {
           const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
@@ -635,27 +692,6 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
   }
 
   // ---------------------------------------------------------------- dashboard
-
-  // Takes `d`'s key (the message is discarded after it is handled).
-  void RecordEvent(const std::string& worker, v1::TaskDone& d, std::string group)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    TaskEvent e;
-    e.key.swap(*d.mutable_key());
-    e.group = std::move(group);
-    e.worker = worker;
-    e.thread = d.thread();
-    if (d.start_time() > 0) {
-      e.start = d.start_time();
-      e.stop = d.start_time() + d.seconds();
-    } else {  // an older worker: the stop is when the result arrived
-      e.stop = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
-      e.start = e.stop - d.seconds();
-      e.thread = -1;
-    }
-    e.status = "memory";
-    e.nbytes = d.nbytes();
-    AddEvent(std::move(e));
-  }
 
   void AddEvent(TaskEvent e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     // The publisher drains this every 100 ms; the bound only matters if it stalls.
@@ -781,10 +817,16 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
   }
 
   void ReaperLoop() {
-    absl::MutexLock lock(&mu_);
     absl::Time last = absl::Now();
-    while (!stopping_) {
+    while (true) {
+      // What paths other than worker messages and releases forgot, freed after the lock is
+      // released (it is declared first, so destroyed last).
+      SchedulerState::Forgotten forgotten;
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1));
+      if (stopping_) return;
+      forgotten = state_.TakeForgotten();
       const absl::Time now = absl::Now();
       if (now - last > absl::Seconds(3)) {
         // The scheduler itself was stalled (a huge submit held the lock, or the machine): the
@@ -824,7 +866,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
   double started_ = 0;  // Unix seconds
   std::string address_ ABSL_GUARDED_BY(mu_);
   std::string dashboard_url_ ABSL_GUARDED_BY(mu_);
-  bool record_events_ ABSL_GUARDED_BY(mu_) = false;  // only with a dashboard
+  std::atomic<bool> record_events_{false};  // only with a dashboard; set once, at its start
   std::vector<TaskEvent> pending_events_ ABSL_GUARDED_BY(mu_);
   int64_t transfer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   LatencyHistogram event_latency_;

@@ -703,7 +703,22 @@ void SchedulerState::Release(const std::string& client, const std::vector<std::s
   Bury();
 }
 
-void SchedulerState::Bury() { graveyard_.clear(); }
+void SchedulerState::Bury() {
+  if (!options_.defer_freeing) {
+    graveyard_.clear();
+    return;
+  }
+  auto& kept = forgotten_.tasks_;
+  if (kept.empty()) {
+    kept.swap(graveyard_);
+  } else {
+    kept.insert(kept.end(), std::make_move_iterator(graveyard_.begin()),
+                std::make_move_iterator(graveyard_.end()));
+    graveyard_.clear();
+  }
+}
+
+SchedulerState::Forgotten SchedulerState::TakeForgotten() { return std::move(forgotten_); }
 
 void SchedulerState::EndComputation(Computation* c) {
   for (Task* t : c->members) {

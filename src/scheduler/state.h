@@ -188,6 +188,9 @@ struct StateOptions {
   /// instead of being tried again: it is probably what kills them (Dask's allowed-failures and
   /// KilledWorker).
   int allowed_failures = 3;
+  /// Keep forgotten tasks for TakeForgotten() instead of freeing them (the server frees them
+  /// outside its lock).
+  bool defer_freeing = false;
 };
 
 /// Placement defaults (see SchedulerState::PickWorker).
@@ -403,6 +406,23 @@ class SchedulerState {
   void MaybeForget(Task* t);
   void ForgetOne(Task* t, std::vector<Task*>* next);
   void Bury();
+
+ public:
+  /// Forgotten tasks, freed when this is destroyed. With `StateOptions::defer_freeing`, Bury()
+  /// keeps them for TakeForgotten(): the server frees them after releasing its lock (freeing the
+  /// 200 000 tasks of a released tree held the lock for a tenth of a second).
+  class Forgotten {
+   public:
+    Forgotten() = default;
+    size_t size() const { return tasks_.size(); }
+
+   private:
+    friend class SchedulerState;
+    std::vector<std::unique_ptr<Task>> tasks_;
+  };
+  Forgotten TakeForgotten();
+
+ private:
   void MarkErred(Task* t, const std::string& message, const std::string& origin);
   void MarkOneErred(Task* t, const std::string& message, const std::string& origin);
   void MarkDone(Task* t);
@@ -462,6 +482,7 @@ class SchedulerState {
   std::vector<uint32_t> slot_generations_;
   std::vector<uint32_t> free_slots_;
   std::vector<std::unique_ptr<Task>> graveyard_;  ///< forgotten during the current call
+  Forgotten forgotten_;  ///< buried, kept for TakeForgotten (defer_freeing)
   std::map<WorkerId, Worker> workers_;
   WorkerId next_worker_ = 1;
   int64_t next_program_ = 1;

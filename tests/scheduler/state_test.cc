@@ -386,6 +386,19 @@ TEST(SchedulerState, AHandleOfAForgottenTaskFindsNothingOnceItsSlotIsReused) {
   EXPECT_EQ(s.StatusOf("new/0"), TaskStatus::kMemory);
 }
 
+TEST(SchedulerState, DeferredFreeingKeepsForgottenTasksForTheCaller) {
+  SchedulerState s(StateOptions{.defer_freeing = true});
+  const WorkerId w = s.AddWorker(Spec("a", 16));
+  ASSERT_TRUE(s.Submit("c1", TreeGraph("sum", 4)).ok());
+  EXPECT_EQ(FinishAll(s, w), 4);
+  EXPECT_EQ(FinishAll(s, w), 1);
+  EXPECT_EQ(s.TakeForgotten().size(), 0u);  // all five still wanted or lineage
+  s.RemoveClient("c1");
+  EXPECT_EQ(s.NumTasks(), 0);
+  EXPECT_EQ(s.TakeForgotten().size(), 5u);  // handed over, not freed
+  EXPECT_EQ(s.TakeForgotten().size(), 0u);
+}
+
 TEST(SchedulerState, RefusesChunksLargerThanAnyWorker) {
   SchedulerState s;
   s.AddWorker(Spec("a", 1, 1000));
