@@ -699,8 +699,12 @@ class CallGraphBuilder {
 
   /// The calls under `root` not yet planned or sent, dependencies first, each once (persisted
   /// nodes are futures, not calls); they count as emitted from then on. Post-order without
-  /// recursion, so a chain of 100 000 calls does not overflow the stack.
-  std::vector<const Delayed::Node*> Plan(const Delayed::Node* root) {
+  /// recursion, so a chain of 100 000 calls does not overflow the stack. Positions count across
+  /// calls of Plan (the orders of several roots are sent one after the other); with `last_read`,
+  /// entry p is set to the position of the last call reading the call at position p (p itself
+  /// when none does), for SubmitInBatches.
+  std::vector<const Delayed::Node*> Plan(const Delayed::Node* root,
+                                         std::vector<size_t>* last_read = nullptr) {
     struct Frame {
       const Delayed::Node* node;
       bool expanded;
@@ -712,12 +716,26 @@ class CallGraphBuilder {
       const Frame f = stack.back();
       stack.pop_back();
       const Delayed::Node* n = f.node;
-      if (n->future != nullptr || emitted_.contains(n)) continue;  // persisted or sent
       if (f.expanded) {
-        emitted_.insert(n);
+        // Not emitted since it was expanded: it is not among its own dependencies.
+        const size_t position = emitted_.size();
+        emitted_.emplace(n, position);
         order.push_back(n);
+        if (last_read != nullptr) {
+          last_read->push_back(position);
+          children.clear();
+          for (const Arg& a : n->args) CollectDelayed(a, &children);
+          // Every child is a future or emitted by now (post-order).
+          for (const Delayed::Node* c : children) {
+            if (auto it = emitted_.find(c); it != emitted_.end()) {
+              size_t& last = (*last_read)[it->second];
+              last = std::max(last, position);
+            }
+          }
+        }
         continue;
       }
+      if (n->future != nullptr || emitted_.contains(n)) continue;  // persisted or sent
       stack.push_back({n, true});
       children.clear();
       for (const Arg& a : n->args) CollectDelayed(a, &children);
@@ -805,7 +823,8 @@ class CallGraphBuilder {
 
   v1::SubmitRequest* req_;
   SubmitOptions options_;
-  absl::flat_hash_set<const Delayed::Node*> emitted_;  // a node is its key: one per call
+  // Each emitted node (a node is its key: one per call) and its position (see Plan).
+  absl::flat_hash_map<const Delayed::Node*, size_t> emitted_;
 };
 
 // Sends the calls; returns one future per output key.
@@ -939,14 +958,37 @@ namespace {
 // A compute of more calls than this goes in batches of this many (see SubmitInBatches).
 constexpr size_t kComputeBatch = 8192;
 
+// The offered functions' signatures by name, remembering the last one found: a large graph
+// calls few functions, mostly the same one many times in a row.
+class Signatures {
+ public:
+  void Add(call::Signature sig) { by_name_.emplace(sig.name, std::move(sig)); }
+  /// Null when no worker offers `function`.
+  const call::Signature* Find(const std::string& function) const {
+    if (last_ != nullptr && last_->name == function) return last_;
+    auto it = by_name_.find(function);
+    if (it == by_name_.end()) return nullptr;
+    last_ = &it->second;
+    return last_;
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, sig] : by_name_) out.push_back(name);
+    return out;
+  }
+
+ private:
+  absl::flat_hash_map<std::string, call::Signature> by_name_;
+  mutable const call::Signature* last_ = nullptr;
+};
+
 // The type the scheduler will see for an argument, as its ResultType gives it: a literal's, a
 // list, or the return type of the call behind a delayed node or a future (any for an array's
 // future, or a function no worker offers).
-call::Type ArgType(const Arg& a,
-                   const absl::flat_hash_map<std::string, call::Signature>& signatures) {
+call::Type ArgType(const Arg& a, const Signatures& signatures) {
   auto returns = [&](const std::string& function) {
-    auto it = signatures.find(function);
-    return it == signatures.end() ? call::Type::kAny : it->second.returns;
+    const call::Signature* sig = signatures.Find(function);
+    return sig == nullptr ? call::Type::kAny : sig->returns;
   };
   auto future_type = [&](const std::shared_ptr<Future::State>& state) {
     return state != nullptr && state->is_call ? returns(state->function) : call::Type::kAny;
@@ -979,22 +1021,18 @@ void CheckCalls(Connection& conn, const std::vector<const Delayed::Node*>& order
   const grpc::Status status = conn.stub()->Info(&ctx, req, &resp);
   if (!status.ok()) ThrowGrpc(status, "checking calls");
   if (resp.workers_size() == 0) return;
-  absl::flat_hash_map<std::string, call::Signature> signatures;
+  Signatures signatures;
   for (const auto& f : resp.functions()) {
     auto sig = wire::SignatureFromProto(f);
-    if (sig.ok()) signatures.emplace(sig->name, *std::move(sig));
+    if (sig.ok()) signatures.Add(*std::move(sig));
   }
   absl::InlinedVector<call::Type, 8> given;
   for (const Delayed::Node* n : order) {
-    auto it = signatures.find(n->function);
-    if (it == signatures.end()) {
-      std::vector<std::string> offered;
-      for (const auto& [name, sig] : signatures) offered.push_back(name);
-      Throw(call::NotOfferedError(n->function, std::move(offered)));
-    }
+    const call::Signature* sig = signatures.Find(n->function);
+    if (sig == nullptr) Throw(call::NotOfferedError(n->function, signatures.Names()));
     given.clear();
     for (const Arg& a : n->args) given.push_back(ArgType(a, signatures));
-    if (absl::Status s = it->second.Check(given); !s.ok()) Throw(s);
+    if (absl::Status s = sig->Check(given); !s.ok()) Throw(s);
   }
 }
 
@@ -1009,24 +1047,12 @@ void CheckCalls(Connection& conn, const std::vector<const Delayed::Node*>& order
 // future per key of `outputs`.
 std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
                                     const std::vector<const Delayed::Node*>& order,
+                                    const std::vector<size_t>& last_read,
                                     const std::vector<std::string>& outputs,
                                     const SubmitOptions& options) {
-  CheckCalls(*conn, order);
-  // last_read[i]: the position of the last call reading order[i] (i itself when none does).
-  absl::flat_hash_map<const Delayed::Node*, size_t> position;
-  position.reserve(order.size());
-  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
-  std::vector<size_t> last_read(order.size());
-  std::vector<const Delayed::Node*> children;
-  for (size_t i = 0; i < order.size(); ++i) {
-    last_read[i] = i;
-    children.clear();
-    for (const Arg& a : order[i]->args) CallGraphBuilder::CollectDelayed(a, &children);
-    for (const Delayed::Node* c : children) {
-      auto it = position.find(c);
-      if (it != position.end()) last_read[it->second] = std::max(last_read[it->second], i);
-    }
-  }
+  // The calls are checked while the first batch is encoded; it is sent only if they pass.
+  std::future<void> checked =
+      std::async(std::launch::async, [&conn, &order] { CheckCalls(*conn, order); });
   const absl::flat_hash_set<std::string_view> wanted(outputs.begin(), outputs.end());
 
   struct Batch {
@@ -1069,6 +1095,7 @@ std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
         batch->last_reader_batch.push_back(last_read[i] / kComputeBatch);
       }
     }
+    if (checked.valid()) checked.get();  // rethrows a bad call's error
     // In order: a batch's inputs must be in the cluster before it is submitted.
     if (in_flight.valid()) collect();
     sending = std::move(batch);
@@ -1088,15 +1115,16 @@ std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
 std::vector<Future> Client::compute(const std::vector<Delayed>& xs, const SubmitOptions& options) {
   CallGraphBuilder planner(nullptr, options);
   std::vector<const Delayed::Node*> order;
+  std::vector<size_t> last_read;  // see Plan
   std::vector<std::string> outputs;
   std::unordered_set<std::string> seen;
   for (const Delayed& x : xs) {
-    for (const Delayed::Node* n : planner.Plan(x.node().get())) order.push_back(n);
+    for (const Delayed::Node* n : planner.Plan(x.node().get(), &last_read)) order.push_back(n);
     if (x.node()->future == nullptr && seen.insert(x.key()).second) outputs.push_back(x.key());
   }
   std::vector<Future> submitted;
   if (order.size() > kComputeBatch) {
-    submitted = SubmitInBatches(impl_->conn, order, outputs, options);
+    submitted = SubmitInBatches(impl_->conn, order, last_read, outputs, options);
   } else if (!outputs.empty()) {
     // A graph may hold thousands of calls: its messages live in an arena, freed as a few blocks
     // rather than one object at a time.
