@@ -201,6 +201,10 @@ struct TaskGraph {
   DType dtype = DType::kFloat64;
   Chunks chunks;
   std::vector<std::string> output_keys;  ///< one per output block, C order
+  /// Optional (CallGraphFromProto fills it): for every task's deps in turn, the dep's index in
+  /// `tasks` when it is an earlier task of this graph, else -1. Spares the scheduler a lookup
+  /// of every key it was just given.
+  std::vector<int32_t> dep_positions;
 };
 
 }  // namespace tessera::graph

@@ -583,7 +583,6 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
     return std::max(15.0, 3 * options_.worker_timeout_seconds);
   }
 
-  // `msg` is the caller's to discard afterwards: strings may be moved out of it.
   // A worker message's finished tasks, made ready for the state machine before taking the lock:
   // inline results converted, dashboard events built (the key moved into the event).
   struct PreparedDone {
@@ -593,6 +592,7 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
     int64_t fetched_bytes = 0;
   };
 
+  // `msg` is the caller's to discard afterwards: keys may be moved out of it.
   PreparedDone PrepareDone(const std::string& worker_name, v1::WorkerMessage& msg) const {
     PreparedDone p;
     if (!msg.has_events()) return p;

@@ -555,10 +555,17 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
           absl::StrCat("input key '", key, "' erred: ", t->error));
     }
   }
-  // Every dependency is looked up once, here, and the result used below.
+  // Every dependency is looked up once, here, and the result used below: among the graph's
+  // earlier tasks (by the positions the graph came with, else by key), else in the cluster.
+  size_t num_deps_total = 0;
+  for (const auto& spec : graph.tasks) num_deps_total += spec.deps.size();
+  const int32_t* position = graph.dep_positions.size() == num_deps_total && num_deps_total > 0
+                                ? graph.dep_positions.data()
+                                : nullptr;
   absl::flat_hash_map<std::string_view, int> new_keys;  // views of the graph's own keys
-  new_keys.reserve(graph.tasks.size());
+  if (position == nullptr) new_keys.reserve(graph.tasks.size());
   std::vector<DepRef> dep_refs;  // every task's deps in turn
+  dep_refs.reserve(num_deps_total);
   absl::InlinedVector<const graph::TaskSpec*, 4> dep_specs;
   for (size_t i = 0; i < graph.tasks.size(); ++i) {
     const graph::TaskSpec& spec = graph.tasks[i];
@@ -568,9 +575,18 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
     dep_specs.clear();
     for (const std::string& dep : spec.deps) {
       DepRef ref;
-      if (auto it = new_keys.find(dep); it != new_keys.end()) {
-        ref.new_index = it->second;
-        dep_specs.push_back(&graph.tasks[static_cast<size_t>(it->second)]);
+      int earlier = -1;
+      if (position != nullptr) {
+        earlier = *position++;
+        // Only an earlier task (a graph is in dependency order): a later one falls through to
+        // the cluster's keys, and to the unknown-key error, as a key lookup would.
+        if (earlier >= static_cast<int>(i)) earlier = -1;
+      } else if (auto it = new_keys.find(dep); it != new_keys.end()) {
+        earlier = it->second;
+      }
+      if (earlier >= 0) {
+        ref.new_index = earlier;
+        dep_specs.push_back(&graph.tasks[static_cast<size_t>(earlier)]);
       } else if ((ref.known = Find(dep)) != nullptr) {
         dep_specs.push_back(ref.known->spec.get());
       } else {
@@ -586,7 +602,7 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
                        graph.programs.size()));
     }
     if (spec.kind == graph::TaskKind::kCall) TESSERA_RETURN_IF_ERROR(CheckCall(spec, dep_specs));
-    new_keys.emplace(spec.key, static_cast<int>(i));
+    if (position == nullptr) new_keys.emplace(spec.key, static_cast<int>(i));
   }
 
   std::vector<std::shared_ptr<const ProgramEntry>> programs;

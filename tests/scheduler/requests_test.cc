@@ -187,6 +187,22 @@ TEST(TaskGraphFromSubmit, ChecksCalls) {
   ExpectInvalid(TaskGraphFromSubmit(stray).status(), "call_outputs without calls");
 }
 
+// Each call's inputs come with their position among the graph's earlier calls, -1 for a key
+// already in the cluster (the scheduler then looks it up there).
+TEST(TaskGraphFromSubmit, GivesEachInputItsEarlierCallsPosition) {
+  v1::SubmitRequest req = Calls(2);  // inc-0, inc-1
+  v1::Task* add = req.add_calls();
+  add->set_key("add-0");
+  add->set_kind(v1::Task::CALL);
+  add->set_function("add");
+  for (const char* in : {"inc-1", "persisted-0", "inc-0"}) add->add_inputs()->set_key(in);
+  for (int dep : {0, 2}) add->add_args()->set_dep(dep);
+  auto g = TaskGraphFromSubmit(req);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->dep_positions, (std::vector<int32_t>{1, -1, 0}));
+  EXPECT_EQ(g->external_deps, std::vector<std::string>{"persisted-0"});
+}
+
 // Keys, groups, function names and holders are proto `bytes` (no UTF-8 check at every parse);
 // the scheduler checks them where they enter, so nothing that is not UTF-8 gets into the logs,
 // the dashboard or an error message.

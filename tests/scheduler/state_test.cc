@@ -421,6 +421,27 @@ TEST(SchedulerState, RefusesUnknownDependencies) {
   EXPECT_EQ(s.Submit("c1", g).status().code(), absl::StatusCode::kNotFound);
 }
 
+// The dep positions a parsed call graph comes with stand for key lookups among its earlier
+// tasks: a position of a later task (a dependency cycle, or a forward reference) finds nothing.
+TEST(SchedulerState, DepPositionsFindOnlyEarlierTasksOfTheGraph) {
+  SchedulerState s;
+  const WorkerId w = s.AddWorker(Spec("a", 16));
+  TaskGraph g = TreeGraph("sum", 2);  // sum/0, sum/1, then the combine reading both
+  g.dep_positions = {0, 1};
+  auto ok = s.Submit("c1", g);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(FinishAll(s, w), 2);
+  EXPECT_EQ(FinishAll(s, w), 1);
+  EXPECT_TRUE(s.GetProgress(ok->computation).finished);
+  TaskGraph forward = TreeGraph("fwd", 2);
+  forward.tasks[0].deps.push_back("fwd/1");  // a later task of the same graph
+  forward.dep_positions = {1, 0, 1};
+  auto r = s.Submit("c1", forward);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("depends on unknown key 'fwd/1'"), std::string::npos)
+      << r.status();
+}
+
 TEST(SchedulerState, WorkOnAPersistedKeyWaitsWhileItIsRecomputed) {
   SchedulerState s;
   const WorkerId a = s.AddWorker(Spec("a", 4));

@@ -839,7 +839,12 @@ absl::StatusOr<graph::TaskGraph> CallGraphFromProtoImpl(
     TESSERA_RETURN_IF_ERROR(TaskFromProtoInto(proto, spec));
     if (spec.group.empty()) spec.group = spec.function;
     for (const std::string& dep : spec.deps) {
-      if (!index.contains(dep) && external.insert(dep).second) g.external_deps.push_back(dep);
+      if (auto it = index.find(dep); it != index.end()) {
+        g.dep_positions.push_back(it->second);
+      } else {
+        g.dep_positions.push_back(-1);
+        if (external.insert(dep).second) g.external_deps.push_back(dep);
+      }
     }
     if (!index.emplace(spec.key, static_cast<int>(g.tasks.size() - 1)).second) {
       return absl::InvalidArgumentError(absl::StrCat("calls: key '", spec.key, "' appears twice"));
