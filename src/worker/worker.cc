@@ -186,6 +186,32 @@ class DataService final : public v1::WorkerData::Service {
   Store* store_;
 };
 
+// A batch of task events in an arena of its own whose first block is fixed: Reset() drops the
+// message and all it held, and a batch that fits the block (256 tasks' events do) then
+// allocates nothing. A cleared heap message would free and allocate every task's inline
+// result (proto3's Clear frees singular submessages): a few allocations per task.
+class EventBatch {
+ public:
+  EventBatch() : block_(new char[kBlock]) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block_.get();
+    options.initial_block_size = kBlock;
+    arena_ = std::make_unique<google::protobuf::Arena>(options);
+    events_ = google::protobuf::Arena::CreateMessage<v1::TaskEvents>(arena_.get());
+  }
+  v1::TaskEvents& events() { return *events_; }
+  void Reset() {
+    arena_->Reset();
+    events_ = google::protobuf::Arena::CreateMessage<v1::TaskEvents>(arena_.get());
+  }
+
+ private:
+  static constexpr size_t kBlock = 256 << 10;
+  std::unique_ptr<char[]> block_;
+  std::unique_ptr<google::protobuf::Arena> arena_;
+  v1::TaskEvents* events_ = nullptr;
+};
+
 }  // namespace
 
 class Worker::Impl {
@@ -374,10 +400,8 @@ class Worker::Impl {
     // One writer thread: batched task events every few milliseconds, heartbeats every second.
     std::thread writer([&] {
       auto next_heartbeat = Clock::now();
-      // The batch being written; swapped with pending_ and cleared after each write, so both keep
-      // their TaskDone objects and key strings from batch to batch (not their inline values:
-      // proto3's Clear frees singular submessages).
-      v1::TaskEvents sending;
+      // The batch being written; swapped with pending_ and reset after each write.
+      auto sending = std::make_unique<EventBatch>();
       bool retire_sent = false;
       std::unique_lock<std::mutex> lock(mu_);
       while (session_open_ && !stopping_) {
@@ -391,12 +415,13 @@ class Worker::Impl {
           ctx->TryCancel();
           break;
         }
-        const bool have_events = pending_.done_size() + pending_.failed_size() +
-                                     pending_.acquired_size() + pending_.acquire_failed_size() +
-                                     pending_.stolen_size() >
+        const v1::TaskEvents& pending = pending_->events();
+        const bool have_events = pending.done_size() + pending.failed_size() +
+                                     pending.acquired_size() + pending.acquire_failed_size() +
+                                     pending.stolen_size() >
                                  0;
         if (have_events) {
-          sending.Swap(&pending_);
+          std::swap(sending, pending_);
           events_ready_ = false;
         }
         const bool retire = retire_requested_ && !retire_sent;
@@ -407,10 +432,10 @@ class Worker::Impl {
         bool ok = true;
         if (have_events) {
           v1::WorkerMessage events;
-          events.set_allocated_events(&sending);
+          events.unsafe_arena_set_allocated_events(&sending->events());
           ok = stream->Write(events);
-          (void)events.release_events();  // lent, not given
-          sending.Clear();
+          (void)events.unsafe_arena_release_events();  // lent, not given
+          sending->Reset();
         }
         if (ok && retire) {
           v1::WorkerMessage msg;
@@ -463,10 +488,10 @@ class Worker::Impl {
               if (generation != generation_ || !session_open_) return;
               if (chunk.ok()) {
                 store_.Put(in.key(), *std::move(chunk), /*spill=*/false);
-                pending_.add_acquired(in.key());
+                pending_->events().add_acquired(in.key());
                 stored = true;
               } else {
-                auto* failed = pending_.add_acquire_failed();
+                auto* failed = pending_->events().add_acquire_failed();
                 failed->set_key(in.key());
                 const absl::string_view m = chunk.status().message();
                 failed->set_message(wire::EscapeInvalidUtf8({m.data(), m.size()}));
@@ -503,7 +528,7 @@ class Worker::Impl {
         std::deque<Job> kept;
         for (Job& job : jobs_) {
           if (job.generation == generation && wanted.count(job.task->key()) != 0) {
-            pending_.add_stolen(job.task->key());
+            pending_->events().add_stolen(job.task->key());
           } else {
             kept.push_back(std::move(job));
           }
@@ -521,7 +546,7 @@ class Worker::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       session_open_ = false;
       jobs_.clear();  // assignments of a dead session are void
-      pending_.Clear();
+      pending_->Reset();
     }
     cv_.notify_all();
     writer.join();
@@ -569,7 +594,7 @@ class Worker::Impl {
                     double start_time, int64_t fetched_bytes) {
     bool stored = false;
     if (result.ok()) {
-      auto* done = pending_.add_done();
+      auto* done = pending_->events().add_done();
       done->set_key(std::move(*job.task->mutable_key()));  // the job is done with
       done->set_handle(job.task->handle());
       done->set_nbytes(result->nbytes());
@@ -588,7 +613,7 @@ class Worker::Impl {
         stored = true;
       }
     } else {
-      auto* failed = pending_.add_failed();
+      auto* failed = pending_->events().add_failed();
       failed->set_key(job.task->key());
       // A proto string: bytes that are not UTF-8 (a function's message quoting its arguments)
       // would make the scheduler refuse this session's whole message and drop the worker.
@@ -600,7 +625,8 @@ class Worker::Impl {
     // Report at once when this worker is about to run dry (the scheduler is waiting to send
     // more) or when a large batch is pending; otherwise the writer flushes every 2 ms, so a
     // stream of short tasks costs one message per batch, not one per task.
-    if (jobs_.empty() || pending_.done_size() + pending_.failed_size() >= 256) {
+    if (jobs_.empty() ||
+        pending_->events().done_size() + pending_->events().failed_size() >= 256) {
       events_ready_ = true;
       cv_.notify_all();
     }
@@ -788,7 +814,7 @@ class Worker::Impl {
   uint64_t generation_ = 0;
   grpc::ClientContext* session_ctx_ = nullptr;
   std::deque<Job> jobs_;
-  v1::TaskEvents pending_;
+  std::unique_ptr<EventBatch> pending_ = std::make_unique<EventBatch>();
   std::unordered_map<int64_t, std::shared_ptr<const graph::ChunkProgram>> programs_;
   std::unordered_map<int64_t, std::string> bad_programs_;
 };
