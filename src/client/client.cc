@@ -829,7 +829,8 @@ class CallGraphBuilder {
 
 // Sends the calls; returns one future per output key.
 std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::SubmitRequest& req,
-                                const std::vector<std::string>& outputs) {
+                                const std::vector<std::string>& outputs,
+                                const std::vector<std::string_view>* output_functions = nullptr) {
   conn->FlushReleases();
   req.set_client_id(conn->client_id());
   // Every call's key, in order, is the default (a map): then the keys are not sent twice.
@@ -846,9 +847,10 @@ std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::Sub
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   const grpc::Status status = conn->stub()->Submit(&ctx, req, &resp);
   if (!status.ok()) ThrowGrpc(status, "");
-  // Each output's function, for the client's own check of later calls (CheckCalls).
+  // Each output's function, for the client's own check of later calls (CheckCalls): given, or
+  // found among the calls.
   absl::flat_hash_map<std::string_view, std::string_view> function_of;
-  if (!every_call) {
+  if (!every_call && output_functions == nullptr) {
     function_of.reserve(static_cast<size_t>(req.calls_size()));
     for (const v1::Task& t : req.calls()) function_of.emplace(t.key(), t.function());
   }
@@ -862,6 +864,8 @@ std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::Sub
     state->is_call = true;
     if (every_call) {
       state->function = req.calls(static_cast<int>(i)).function();
+    } else if (output_functions != nullptr) {
+      state->function = std::string((*output_functions)[i]);
     } else if (auto it = function_of.find(key); it != function_of.end()) {
       state->function = std::string(it->second);
     }
@@ -1059,7 +1063,8 @@ std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
     google::protobuf::Arena arena;
     v1::SubmitRequest* req = google::protobuf::Arena::CreateMessage<v1::SubmitRequest>(&arena);
     std::vector<std::string> outputs;
-    std::vector<size_t> last_reader_batch;  // parallel to outputs
+    std::vector<std::string_view> functions;  // parallel to outputs: their calls' functions
+    std::vector<size_t> last_reader_batch;    // parallel to outputs
     size_t index = 0;
   };
   CallGraphBuilder builder(nullptr, options);
@@ -1092,6 +1097,7 @@ std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
       builder.EmitNode(order[i]);
       if (wanted.contains(order[i]->key) || last_read[i] >= end) {
         batch->outputs.push_back(order[i]->key);
+        batch->functions.push_back(order[i]->function);
         batch->last_reader_batch.push_back(last_read[i] / kComputeBatch);
       }
     }
@@ -1100,7 +1106,7 @@ std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
     if (in_flight.valid()) collect();
     sending = std::move(batch);
     in_flight = std::async(std::launch::async, [&conn, b = sending.get()] {
-      return SubmitCalls(conn, *b->req, b->outputs);
+      return SubmitCalls(conn, *b->req, b->outputs, &b->functions);
     });
   }
   collect();
