@@ -624,11 +624,14 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
   for (size_t i = 0; i < graph.tasks.size(); ++i) {
     graph::TaskSpec& spec = graph.tasks[i];
     const size_t num_deps = spec.deps.size();
-    Task* t = Find(spec.key);
-    if (t == nullptr) {
-      auto owned = std::make_unique<Task>();
-      t = owned.get();
-      t->spec = std::make_shared<const graph::TaskSpec>(std::move(spec));
+    // One probe of the table: the spec goes into a new task first, whose key the table then
+    // views. A key already there (resubmitted) keeps its task; the new one is dropped.
+    auto owned = std::make_unique<Task>();
+    owned->spec = std::make_shared<const graph::TaskSpec>(std::move(spec));
+    auto [slot, inserted] = tasks_.try_emplace(owned->spec->key);
+    Task* t = inserted ? owned.get() : slot->second.get();
+    if (inserted) {
+      slot->second = std::move(owned);
       if (t->spec->kind == graph::TaskKind::kChunk) t->program = programs[t->spec->program];
       t->status = TaskStatus::kReleased;
       t->retries_left = t->spec->retries;
@@ -639,7 +642,6 @@ absl::StatusOr<SubmitResult> SchedulerState::Submit(const std::string& client,
         d->dependents.push_back(t);
       }
       group = AttachGroup(t, group);
-      tasks_.emplace(t->spec->key, std::move(owned));
       TakeSlot(t);
       added.push_back(t);
     } else if (t->status == TaskStatus::kErred) {
