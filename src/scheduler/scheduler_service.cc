@@ -749,6 +749,9 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
       absl::MutexLock lock(&mu_);
       snapshot = BuildSnapshot();
       events.swap(pending_events_);
+      // The next 100 ms of events go into room for as many as the last: not moved from buffer
+      // to growing buffer under the lock (10 000 and more per 100 ms at B5's rate).
+      pending_events_.reserve(std::min<size_t>(events.size(), 200'000));
     }
     if (!events.empty()) stream_.Append(std::move(events), snapshot->taken);
     absl::MutexLock lock(&snapshot_mu_);
