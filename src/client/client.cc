@@ -827,10 +827,12 @@ class CallGraphBuilder {
   absl::flat_hash_map<const Delayed::Node*, size_t> emitted_;
 };
 
-// Sends the calls; returns one future per output key.
+// Sends the calls; returns one future per output key. `functions` (parallel to `outputs`, views
+// the caller keeps alive): each output's function, which its future remembers for the client's
+// own check of later calls (CheckCalls).
 std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::SubmitRequest& req,
                                 const std::vector<std::string>& outputs,
-                                const std::vector<std::string_view>* output_functions = nullptr) {
+                                const std::vector<std::string_view>& functions) {
   conn->FlushReleases();
   req.set_client_id(conn->client_id());
   // Every call's key, in order, is the default (a map): then the keys are not sent twice.
@@ -847,13 +849,6 @@ std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::Sub
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   const grpc::Status status = conn->stub()->Submit(&ctx, req, &resp);
   if (!status.ok()) ThrowGrpc(status, "");
-  // Each output's function, for the client's own check of later calls (CheckCalls): given, or
-  // found among the calls.
-  absl::flat_hash_map<std::string_view, std::string_view> function_of;
-  if (!every_call && output_functions == nullptr) {
-    function_of.reserve(static_cast<size_t>(req.calls_size()));
-    for (const v1::Task& t : req.calls()) function_of.emplace(t.key(), t.function());
-  }
   std::vector<Future> futures;
   futures.reserve(outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -862,13 +857,7 @@ std::vector<Future> SubmitCalls(const std::shared_ptr<Connection>& conn, v1::Sub
     state->conn = conn;
     state->keys = {key};
     state->is_call = true;
-    if (every_call) {
-      state->function = req.calls(static_cast<int>(i)).function();
-    } else if (output_functions != nullptr) {
-      state->function = std::string((*output_functions)[i]);
-    } else if (auto it = function_of.find(key); it != function_of.end()) {
-      state->function = std::string(it->second);
-    }
+    state->function = std::string(functions[i]);
     state->computation = resp.computation_id();
     state->computation_outputs = static_cast<int64_t>(outputs.size());
     futures.emplace_back(std::move(state));
@@ -884,7 +873,7 @@ Future Client::submit_args(const std::string& function, std::vector<Arg> args,
   CallGraphBuilder builder(&req, options);
   const std::string key = detail::NewCallKey(function);
   builder.AddCall(key, function, args);
-  return SubmitCalls(impl_->conn, req, {key})[0];
+  return SubmitCalls(impl_->conn, req, {key}, {function})[0];
 }
 
 std::vector<Future> Client::map(const std::string& function, const std::vector<Arg>& values,
@@ -908,7 +897,8 @@ std::vector<Future> Client::map(const std::string& function, const std::vector<A
       one[0] = values[k];
       builder.AddCall(keys.back(), function, one);
     }
-    std::vector<Future> batch = SubmitCalls(impl_->conn, req, keys);
+    std::vector<Future> batch =
+        SubmitCalls(impl_->conn, req, keys, std::vector<std::string_view>(keys.size(), function));
     for (Future& f : batch) out.push_back(std::move(f));
   }
   return out;
@@ -1106,7 +1096,7 @@ std::vector<Future> SubmitInBatches(const std::shared_ptr<Connection>& conn,
     if (in_flight.valid()) collect();
     sending = std::move(batch);
     in_flight = std::async(std::launch::async, [&conn, b = sending.get()] {
-      return SubmitCalls(conn, *b->req, b->outputs, &b->functions);
+      return SubmitCalls(conn, *b->req, b->outputs, b->functions);
     });
   }
   collect();
@@ -1123,10 +1113,14 @@ std::vector<Future> Client::compute(const std::vector<Delayed>& xs, const Submit
   std::vector<const Delayed::Node*> order;
   std::vector<size_t> last_read;  // see Plan
   std::vector<std::string> outputs;
+  std::vector<std::string_view> functions;  // parallel to outputs
   std::unordered_set<std::string> seen;
   for (const Delayed& x : xs) {
     for (const Delayed::Node* n : planner.Plan(x.node().get(), &last_read)) order.push_back(n);
-    if (x.node()->future == nullptr && seen.insert(x.key()).second) outputs.push_back(x.key());
+    if (x.node()->future == nullptr && seen.insert(x.key()).second) {
+      outputs.push_back(x.key());
+      functions.push_back(x.node()->function);
+    }
   }
   std::vector<Future> submitted;
   if (order.size() > kComputeBatch) {
@@ -1138,7 +1132,7 @@ std::vector<Future> Client::compute(const std::vector<Delayed>& xs, const Submit
     v1::SubmitRequest& req = *google::protobuf::Arena::CreateMessage<v1::SubmitRequest>(&arena);
     CallGraphBuilder builder(&req, options);
     for (const Delayed::Node* n : order) builder.EmitNode(n);
-    submitted = SubmitCalls(impl_->conn, req, outputs);
+    submitted = SubmitCalls(impl_->conn, req, outputs, functions);
   }
   std::unordered_map<std::string, Future> by_key;
   for (size_t k = 0; k < outputs.size(); ++k) by_key.emplace(outputs[k], submitted[k]);

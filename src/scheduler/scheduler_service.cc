@@ -826,7 +826,6 @@ class SchedulerServer::Impl final : public SchedulerServiceBase {
       // released (it is declared first, so destroyed last).
       SchedulerState::Forgotten forgotten;
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1));
       if (stopping_) return;
       forgotten = state_.TakeForgotten();

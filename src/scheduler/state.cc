@@ -92,32 +92,32 @@ SchedulerState::Task* SchedulerState::Find(std::string_view key) const {
 
 SchedulerState::Task* SchedulerState::ByHandle(uint64_t handle) const {
   const uint64_t slot = handle & 0xffffffffu;
-  if (handle == 0 || slot >= slots_.size() || slot_generations_[slot] != handle >> 32) {
+  if (handle == 0 || slot >= slots_.size() || slots_[slot].generation != handle >> 32) {
     return nullptr;
   }
-  return slots_[slot];
+  return slots_[slot].task;
 }
 
 void SchedulerState::TakeSlot(Task* t) {
-  uint32_t slot;
+  uint32_t index;
   if (!free_slots_.empty()) {
-    slot = free_slots_.back();
+    index = free_slots_.back();
     free_slots_.pop_back();
   } else {
-    slot = static_cast<uint32_t>(slots_.size());
-    slots_.push_back(nullptr);
-    slot_generations_.push_back(0);
+    index = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
   }
+  Slot& slot = slots_[index];
   // Generation 0 is never handed out, so no handle is 0.
-  if (++slot_generations_[slot] == 0) slot_generations_[slot] = 1;
-  slots_[slot] = t;
-  t->handle = uint64_t{slot_generations_[slot]} << 32 | slot;
+  if (++slot.generation == 0) slot.generation = 1;
+  slot.task = t;
+  t->handle = uint64_t{slot.generation} << 32 | index;
 }
 
 void SchedulerState::FreeSlot(Task* t) {
-  const uint32_t slot = static_cast<uint32_t>(t->handle & 0xffffffffu);
-  slots_[slot] = nullptr;
-  free_slots_.push_back(slot);
+  const uint32_t index = static_cast<uint32_t>(t->handle & 0xffffffffu);
+  slots_[index].task = nullptr;
+  free_slots_.push_back(index);
   t->handle = 0;
 }
 

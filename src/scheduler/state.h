@@ -478,8 +478,11 @@ class SchedulerState {
   // slot's generation (high 32 bits, bumped on each reuse). Workers echo the handle with a result,
   // so a finished task is found by one index rather than by hashing and comparing its key, whose
   // cache misses were a third of TaskFinished's time on B5's tree.
-  std::vector<Task*> slots_;
-  std::vector<uint32_t> slot_generations_;
+  struct Slot {
+    Task* task = nullptr;
+    uint32_t generation = 0;
+  };
+  std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
   std::vector<std::unique_ptr<Task>> graveyard_;  ///< forgotten during the current call
   Forgotten forgotten_;  ///< buried, kept for TakeForgotten (defer_freeing)
