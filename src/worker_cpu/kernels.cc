@@ -672,9 +672,10 @@ void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
 //   |x| >  1/2:  with t = (1 - |x|) / 2 (exact) and s = sqrt(t), asin(|x|) = pi/2 - 2 asin(s) and
 //                acos(|x|) = 2 asin(s), acos(-|x|) = pi - 2 asin(s), asin(s) = s + s R(t).
 // R(t) = t P(t), P a degree-13 polynomial interpolating (asin(sqrt t) - sqrt t) / t^1.5 at the
-// Chebyshev nodes of [0, 1/4] (error < 2^-58). For |x| > 1/2, s = w + c with w = s truncated to
-// 21 bits (w^2 exact) and c = (t - w^2) / (s + w), and pi/2, pi/4 are split into a double and a
-// tail, so that rounding s costs no accuracy. (fdlibm takes a shorter formula without the split
+// Chebyshev nodes of [0, 1/4] (error < 2^-58). For |x| > 1/2, sqrt(t) = w + c with w = s truncated
+// to 21 bits and c = (s - w) + (t - s^2) / (2 s), and pi/2, pi/4 are split into a double and a
+// tail, so that rounding s costs no accuracy (SplitSqrt: no divide, the divider being the loop's
+// bottleneck with the sqrt). (fdlibm takes a shorter formula without the split
 // for |x| >= 0.975; the split one is as accurate there, within 1 ulp of glibc over 2e7 points of
 // [0.975, 1] including the 1e7 doubles below 1, and one formula fewer is ~10 % faster.)
 // Measured over dense sweeps and random points: at most 1 ulp from glibc, NaN outside [-1, 1],
@@ -706,11 +707,17 @@ inline double Select(bool cond, double a, double b) {
   return AsDouble((AsBits(a) & m) | (AsBits(b) & ~m));
 }
 
-// s = w + c to about 2^-74 relative, w being s with the low 32 bits of its significand cleared.
-// (t - w^2) / (s + w) is 0 / 0 for t == 0 (|x| == 1), where c = 0.
+// sqrt(t) = w + c to about 2^-58 relative, for s = sqrt(t) rounded: w is s with the low 32 bits
+// of its significand cleared (so s - w is exact) and c = (s - w) + d, d = (t - s^2) / (2 s) being
+// the rounding error of s (|d| <= 2^-53 s). t - s^2 is exact as one fused multiply-add (the
+// residual of a correctly rounded square root is a double), and 1 / (2 s) is needed to a few bits
+// only: it is taken from s's bits with one integer subtract (within 5.1 %). A divide here would
+// cost as much as the sqrt, the two sharing the divider, which bounds the loop. For t == 0 the
+// residual is 0 and the reciprocal finite (2^1021), so c = 0.
 inline void SplitSqrt(double t, double s, double& w, double& c) {
   w = AsDouble(AsBits(s) & 0xffffffff00000000ull);
-  c = Select(t == 0, 0.0, (t - w * w) / (s + w));
+  const double half_recip = AsDouble(0x7fce623822fc16e6ull - AsBits(s));
+  c = (s - w) + std::fma(-s, s, t) * half_recip;
 }
 
 template <bool kAcos, bool kUnit>
@@ -746,9 +753,11 @@ __attribute__((always_inline)) inline void AsinAcosLoop(double* __restrict out,
     if constexpr (kUnit) {
       out[i] = res;
     } else {
-      // A NaN input gives itself, quieted, as libm does: left to the arithmetic, which of two
-      // NaN operands an add passes on would depend on how each variant was compiled.
-      out[i] = Select(v != v, v + v, res);
+      // A NaN input gives itself, quieted, and |x| > 1 a positive quiet NaN, as glibc's do: left
+      // to the arithmetic, which of two NaN operands an operation passes on would depend on how
+      // each variant was compiled (and baseline's fma is libm's).
+      const double domain = Select(a > 1, AsDouble(0x7ff8000000000000ull), res);
+      out[i] = Select(v != v, v + v, domain);
     }
   }
 }
