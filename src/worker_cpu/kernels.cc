@@ -663,7 +663,7 @@ void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
 }
 
 // asin / acos for whole blocks: libm's are scalar calls (~16 ns each); these vectorise. Only IEEE
-// adds, multiplies, divides, sqrt, explicit fused multiply-adds (std::fma, exactly rounded on
+// adds, multiplies, sqrt, explicit fused multiply-adds (std::fma, exactly rounded on
 // every ISA; nothing is contracted implicitly: -ffp-contract=off) and bit masks, written once and
 // compiled for baseline x86-64 (which GCC leaves scalar, but branch-free; its fma is libm's),
 // AVX2 + FMA and AVX-512 (dispatched like the Philox kernels), so every variant gives the same
@@ -675,7 +675,9 @@ void ExpBlock(double* __restrict out, const double* __restrict x, int64_t n) {
 // Chebyshev nodes of [0, 1/4] (error < 2^-58). For |x| > 1/2, sqrt(t) = w + c with w = s truncated
 // to 21 bits and c = (s - w) + (t - s^2) / (2 s), and pi/2, pi/4 are split into a double and a
 // tail, so that rounding s costs no accuracy (SplitSqrt: no divide, the divider being the loop's
-// bottleneck with the sqrt). (fdlibm takes a shorter formula without the split
+// bottleneck with the sqrt). Products feeding an add are fused with it: fewer operations, and a
+// little closer to glibc (of 2e7 points in [0, 1), asin differs by 1 ulp at 7.18 % against
+// 7.27 % unfused, acos at 5.12 % against 5.16 %). (fdlibm takes a shorter formula without the split
 // for |x| >= 0.975; the split one is as accurate there, within 1 ulp of glibc over 2e7 points of
 // [0.975, 1] including the 1e7 doubles below 1, and one formula fewer is ~10 % faster.)
 // Measured over dense sweeps and random points: at most 1 ulp from glibc, NaN outside [-1, 1],
@@ -717,7 +719,7 @@ inline double Select(bool cond, double a, double b) {
 inline void SplitSqrt(double t, double s, double& w, double& c) {
   w = AsDouble(AsBits(s) & 0xffffffff00000000ull);
   const double half_recip = AsDouble(0x7fce623822fc16e6ull - AsBits(s));
-  c = (s - w) + std::fma(-s, s, t) * half_recip;
+  c = std::fma(std::fma(-s, s, t), half_recip, s - w);
 }
 
 template <bool kAcos, bool kUnit>
@@ -734,19 +736,19 @@ __attribute__((always_inline)) inline void AsinAcosLoop(double* __restrict out,
     SplitSqrt(tl, s, w, c);
     double res;
     if constexpr (kAcos) {
-      const double small_res = kPio2Hi - (v - (kPio2Lo - v * r));
-      const double pos_res = 2 * (w + (s * r + c));
+      const double small_res = kPio2Hi - (v - std::fma(-v, r, kPio2Lo));
+      const double pos_res = 2 * (w + std::fma(s, r, c));
       if constexpr (kUnit) {
         res = Select(small, small_res, pos_res);
       } else {
         // pi - 2 w is exact: 2 w has 21 significant bits, none below 2^-51 as s >= 2^-27.
-        const double neg_res = (2 * kPio2Hi - 2 * w) - 2 * ((s * r + c) - kPio2Lo);
+        const double neg_res = (2 * kPio2Hi - 2 * w) - 2 * (std::fma(s, r, c) - kPio2Lo);
         res = Select(small, small_res, Select(v < 0, neg_res, pos_res));
       }
     } else {
-      const double small_res = a + a * r;
+      const double small_res = std::fma(a, r, a);
       const double large_res =
-          kPio4Hi - ((2 * s * r - (kPio2Lo - 2 * c)) - (kPio4Hi - 2 * w));
+          kPio4Hi - (std::fma(2 * s, r, 2 * c - kPio2Lo) - (kPio4Hi - 2 * w));
       res = Select(small, small_res, large_res);
       if constexpr (!kUnit) res = std::copysign(res, v);  // a no-op on [+0, 1]
     }
@@ -832,20 +834,19 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) inline void AsinAcosU
       const __m512d w = _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(s), high));
       const __m512d half_recip =
           _mm512_castsi512_pd(_mm512_sub_epi64(recip, _mm512_castpd_si512(s)));
-      const __m512d c = _mm512_add_pd(_mm512_sub_pd(s, w),
-                                      _mm512_mul_pd(_mm512_fnmadd_pd(s, s, tl[j]), half_recip));
+      const __m512d c =
+          _mm512_fmadd_pd(_mm512_fnmadd_pd(s, s, tl[j]), half_recip, _mm512_sub_pd(s, w));
       __m512d small_res, large_res;
       if constexpr (kAcos) {
-        small_res = _mm512_sub_pd(
-            pio2_hi, _mm512_sub_pd(v[j], _mm512_sub_pd(pio2_lo, _mm512_mul_pd(v[j], r))));
-        const __m512d sum = _mm512_add_pd(w, _mm512_add_pd(_mm512_mul_pd(s, r), c));
+        small_res = _mm512_sub_pd(pio2_hi, _mm512_sub_pd(v[j], _mm512_fnmadd_pd(v[j], r, pio2_lo)));
+        const __m512d sum = _mm512_add_pd(w, _mm512_fmadd_pd(s, r, c));
         large_res = _mm512_add_pd(sum, sum);
       } else {
-        small_res = _mm512_add_pd(v[j], _mm512_mul_pd(v[j], r));
-        const __m512d s2r = _mm512_mul_pd(_mm512_add_pd(s, s), r);
-        const __m512d lo = _mm512_sub_pd(pio2_lo, _mm512_add_pd(c, c));
+        small_res = _mm512_fmadd_pd(v[j], r, v[j]);
+        const __m512d lo = _mm512_sub_pd(_mm512_add_pd(c, c), pio2_lo);
         const __m512d hi = _mm512_sub_pd(pio4_hi, _mm512_add_pd(w, w));
-        large_res = _mm512_sub_pd(pio4_hi, _mm512_sub_pd(_mm512_sub_pd(s2r, lo), hi));
+        large_res = _mm512_sub_pd(
+            pio4_hi, _mm512_sub_pd(_mm512_fmadd_pd(_mm512_add_pd(s, s), r, lo), hi));
       }
       _mm512_storeu_pd(out + i + 8 * j, _mm512_mask_blend_pd(small[j], large_res, small_res));
     }
