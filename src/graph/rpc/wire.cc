@@ -699,12 +699,15 @@ void TaskToProto(const graph::TaskSpec& task, int64_t program_id, v1::Task* out)
 
 namespace {
 
-// A string field of a const message, copied; of a mutable one, moved out of it.
+// A string field of a const message, copied; of a mutable one, moved out of it. An empty field is
+// not asked for its mutable string: on an arena that would allocate one for an unset field (a
+// call's group and literal: ~2 % of the scheduler's instructions in B5's tree).
 template <typename Message, typename Get, typename Mutable>
 std::string TakeString(Message& m, Get get, Mutable mut) {
   if constexpr (std::is_const_v<Message>) {
     return (m.*get)();
   } else {
+    if ((m.*get)().empty()) return {};
     return std::move(*(m.*mut)());
   }
 }
