@@ -794,7 +794,8 @@ class CallGraphBuilder {
       auto it = std::find(deps->begin(), deps->end(), key);
       if (it == deps->end()) {
         deps->push_back(key);
-        t->add_inputs()->set_key(key.data(), key.size());
+        // Assigned in place: set_key(data, size) builds a temporary string and copies it again.
+        t->add_inputs()->mutable_key()->assign(key.data(), key.size());
         it = deps->end() - 1;
       }
       out->set_dep(static_cast<int>(it - deps->begin()));
