@@ -877,7 +877,13 @@ __attribute__((target("avx512f,avx512dq"))) void AsinAcosAvx512(double* __restri
   constexpr int kN = 4;
   const int64_t done = n - n % (8 * kN);
   AsinAcosUnitVec512<kAcos, kN>(out, x, done);
-  AsinAcosLoop<kAcos, true>(out + done, x + done, n - done);
+  if (done == n) return;
+  // The rest as one padded pass (the same operations per element, so the same bits): through the
+  // loop, its last n % 8 elements would be scalar (B3's blocks leave 29 elements past 2016).
+  alignas(64) double in[8 * kN], vals[8 * kN];
+  std::fill(std::copy(x + done, x + n, in), in + 8 * kN, 0.0);
+  AsinAcosUnitVec512<kAcos, kN>(vals, in, 8 * kN);
+  std::copy(vals, vals + (n - done), out + done);
 }
 #endif
 
