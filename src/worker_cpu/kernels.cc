@@ -431,11 +431,13 @@ void RandomBlockAffine(double* __restrict out, graph::RandomDist dist, DType dty
     const int64_t done = n - n % 8;
     UniformF64Avx512Affine(out, seed, first, stride, done, a, b - a);
     if (done == n) return;
-    AffineIndex(index, first, stride, n);
-    for (int64_t i = done; i < n; ++i) {
-      out[i] = a + (b - a) * philox::UniformDouble(
-                                 philox::ElementBlock(seed, static_cast<uint64_t>(index[i])));
-    }
+    // The last few as one padded vector from where they start (wrapping, as the index
+    // arithmetic): the same bits as the scalar recipe, without filling n indices for them.
+    double vals[8];
+    const int64_t tail_first = static_cast<int64_t>(
+        static_cast<uint64_t>(first) + static_cast<uint64_t>(done) * static_cast<uint64_t>(stride));
+    UniformF64Avx512Affine(vals, seed, tail_first, stride, 8, a, b - a);
+    std::copy(vals, vals + (n - done), out + done);
     return;
   }
 #endif
