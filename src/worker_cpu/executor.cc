@@ -884,8 +884,20 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
     return ir;
   };
   int64_t cur_prow = 0;
+  // The block's rows where the partial element changes (the first row always): the rows between
+  // two of them fold into one partial element and are summed as one span. Noted as the rows are
+  // laid out, a run at a time where the run stays on one partial, rather than found by comparing
+  // row after row (B3's blocks: 409 rows of 5, all on one partial).
+  std::vector<int64_t> group_start;
+  group_start.reserve(static_cast<size_t>(rows_per_block));
+  int64_t prev_prow = 0;
+  auto note_prow = [&](int64_t r, int64_t p) {
+    if (r == 0 || p != prev_prow) group_start.push_back(r);
+    prev_prow = p;
+  };
   for (int64_t row = 0; row < rows;) {
     const int64_t nr = std::min(rows_per_block, rows - row);
+    group_start.clear();
     for (int64_t r = 0; r < nr; ++r) {
       if (last >= 1 && r + 1 < nr) {
         // The rows up to the next wrap of axis last - 1 step by that axis's stride alone.
@@ -895,6 +907,11 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
         // Written as inductions (an add per element, no multiply), which GCC vectorises for
         // baseline x86-64 (SSE2 has no 64-bit multiply): B3's blocks hold 409 rows of 5.
         for (int64_t q = 0, v = cur_prow; q < run; ++q, v += ps) prow[r + q] = v;
+        if (ps == 0) {
+          if (run > 0) note_prow(r, cur_prow);
+        } else {
+          for (int64_t q = 0; q < run; ++q) note_prow(r + q, cur_prow + q * ps);
+        }
         if (arg != nullptr) {
           const int64_t ir0 = row_index();
           for (int64_t q = 0; q < run; ++q) irow[r + q] = ir0 + q * istride[k];
@@ -910,6 +927,7 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
         r += run;
       }
       prow[r] = cur_prow;
+      note_prow(r, cur_prow);
       if (arg != nullptr) irow[r] = row_index();
       for (int a = 0; a < na; ++a) row_start[active[a] * rows_per_block + r] = cur[a];
       for (int k = last - 1; k >= 0; --k) {
@@ -953,9 +971,9 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
         const double* a = b0 >= 0 ? scratch.data() + b0 * kBlockSize : nullptr;
         const double* b = b1 >= 0 ? scratch.data() + b1 * kBlockSize : nullptr;
         double* root_values = nullptr;  // set once the root is stored after all
-        for (int64_t r = 0; r < nr;) {
-          int64_t r1 = r + 1;
-          while (r1 < nr && prow[r1] == prow[r]) ++r1;
+        for (size_t g = 0; g < group_start.size(); ++g) {
+          const int64_t r = group_start[g];
+          const int64_t r1 = g + 1 < group_start.size() ? group_start[g + 1] : nr;
           double sum = 0;
           if (root_values == nullptr &&
               detail::PairwiseSumBinary(root.binary, a != nullptr ? a + r * seg : nullptr,
@@ -974,18 +992,16 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
             }
             reducer->AddToOne(prow[r], root_values + r * seg, (r1 - r) * seg);
           }
-          r = r1;
         }
       } else if (reducer == nullptr) {
         // Full rows when nr > 1, so the block is contiguous in the output.
         StoreAs(root_dtype, values, nr * seg, result.bytes.data(), row * row_len + j0);
       } else if (last_reduced) {
         // Consecutive rows that fold into the same partial element are summed as one span.
-        for (int64_t r = 0; r < nr;) {
-          int64_t r1 = r + 1;
-          while (r1 < nr && prow[r1] == prow[r]) ++r1;
+        for (size_t g = 0; g < group_start.size(); ++g) {
+          const int64_t r = group_start[g];
+          const int64_t r1 = g + 1 < group_start.size() ? group_start[g + 1] : nr;
           reducer->AddToOne(prow[r], values + r * seg, (r1 - r) * seg);
-          r = r1;
         }
       } else {
         for (int64_t r = 0; r < nr; ++r)
