@@ -816,7 +816,8 @@ __attribute__((target("avx2,fma"))) void AsinAcosAvx2(double* __restrict out,
 // AsinAcosLoop<kAcos, true> (inputs in [+0, 1]) written out for AVX-512, the same operations in
 // the same order (so the same bits), on kN vectors in lockstep: compiled from the loop, one
 // vector's Horner chain (14 dependent fused multiply-adds) and sqrt leave the ports idle, and four
-// interleaved vectors run the block ~13 % faster. n a multiple of 8 * kN.
+// interleaved vectors run the block 10-14 % faster (B3's chunks; a block alone). n a multiple of
+// 8 * kN.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 on _mm512_undefined_pd
 template <bool kAcos, int kN>
