@@ -11,6 +11,25 @@
 
 namespace tessera {
 
+/// Marks the whole 2 MiB pages inside [p, p + n) for transparent huge pages (madvise
+/// MADV_HUGEPAGE) when n is several MiB; best effort, no effect where the kernel's THP setting
+/// is "never".
+void AdviseHugePages(void* p, size_t n);
+
+/// Sets `v` to `n` zero elements. A buffer of several MiB is first reserved (allocated, not
+/// touched), its pages advised for huge pages, and only then zeroed, so that it is faulted in
+/// 2 MiB at a time: on the VMs measured a 4 KiB page fault costs 3-12 us, over 3 s for 1 GiB.
+template <typename T>
+void ResizeZeroed(std::vector<T>& v, size_t n) {
+  v.clear();
+  if (v.capacity() < n) {
+    std::vector<T>().swap(v);
+    v.reserve(n);
+    AdviseHugePages(v.data(), n * sizeof(T));
+  }
+  v.resize(n);
+}
+
 /// A dense host array. Immutable once shared (ChunkPtr); thread-compatible.
 struct ChunkBuffer {
   DType dtype = DType::kFloat64;
@@ -32,7 +51,7 @@ struct ChunkBuffer {
     ChunkBuffer b;
     b.dtype = dtype;
     b.shape = std::move(shape);
-    b.bytes.assign(static_cast<size_t>(NumElements(b.shape) * ItemSize(dtype)), 0);
+    ResizeZeroed(b.bytes, static_cast<size_t>(NumElements(b.shape) * ItemSize(dtype)));
     return b;
   }
   /// Element `i` converted to double, whatever the dtype.

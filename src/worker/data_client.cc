@@ -42,7 +42,7 @@ absl::StatusOr<ChunkBuffer> DataClient::Fetch(const std::string& address, const 
                                                 piece.total_bytes(), " bytes announced, ",
                                                 expected, " expected"));
       }
-      out.bytes.resize(static_cast<size_t>(expected));
+      ResizeZeroed(out.bytes, static_cast<size_t>(expected));
       out.encoded_value = piece.encoded_value();
       first = false;
     }

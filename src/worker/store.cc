@@ -107,7 +107,7 @@ absl::StatusOr<ChunkBuffer> ReadChunkFile(const std::string& path) {
     if (h.ndim > 0) status = ReadAll(fd, chunk.shape.data(), h.ndim * sizeof(int64_t), path);
   }
   if (status.ok()) {
-    chunk.bytes.resize(static_cast<size_t>(h.nbytes));
+    ResizeZeroed(chunk.bytes, static_cast<size_t>(h.nbytes));
     status = ReadAll(fd, chunk.bytes.data(), chunk.bytes.size(), path);
   }
   ::close(fd);

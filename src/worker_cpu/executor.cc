@@ -262,7 +262,7 @@ absl::Status FillWindow(const TaskSpec& task, const ChunkProgram& p,
                    "the elements read: box lo ", VecToString(w.lo), " shape ", VecToString(w.shape),
                    " needs ", count, " elements, the chunks hold ", available);
   }
-  w.data.assign(count, 0.0);
+  ResizeZeroed(w.data, static_cast<size_t>(count));
   const std::vector<int64_t> wstride = Strides(w.shape);
   int64_t covered = 0;
   std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> boxes;  // for overlap check
