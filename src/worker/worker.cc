@@ -165,18 +165,24 @@ class DataService final : public v1::WorkerData::Service {
     }
     const int64_t total = chunk->nbytes();
     int64_t offset = 0;
+    // One message for all pieces: its data string keeps its buffer from piece to piece.
+    v1::DataPiece piece;
+    piece.set_dtype(wire::DTypeToProto(chunk->dtype));
+    for (int64_t e : chunk->shape) piece.add_shape(e);
+    piece.set_total_bytes(total);
+    if (chunk->encoded_value) piece.set_encoded_value(true);
     do {
-      v1::DataPiece piece;
-      if (offset == 0) {
-        piece.set_dtype(wire::DTypeToProto(chunk->dtype));
-        for (int64_t e : chunk->shape) piece.add_shape(e);
-        piece.set_total_bytes(total);
-        if (chunk->encoded_value) piece.set_encoded_value(true);
-      }
       const int64_t n = std::min(rpc::kPieceBytes, total - offset);
       piece.set_offset(offset);
-      piece.set_data(chunk->bytes.data() + offset, static_cast<size_t>(n));
+      piece.mutable_data()->assign(reinterpret_cast<const char*>(chunk->bytes.data()) + offset,
+                                   static_cast<size_t>(n));
       if (!writer->Write(piece)) return grpc::Status(grpc::StatusCode::CANCELLED, "reader gone");
+      if (offset == 0) {  // only the first piece carries the header
+        piece.clear_dtype();
+        piece.clear_shape();
+        piece.clear_total_bytes();
+        piece.clear_encoded_value();
+      }
       offset += n;
     } while (offset < total && !ctx->IsCancelled());
     return grpc::Status::OK;

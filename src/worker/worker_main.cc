@@ -168,6 +168,12 @@ int WorkerMain(
   // chunk is spilled or released. glibc's default threshold rises to the size of the largest
   // freed buffer, after which chunks come from its arenas and their pages are kept.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // An arena trimmed on free keeps 2 MiB at its top (glibc's default pad is 128 KiB), so that a
+  // transient buffer just below the threshold (a GetData piece's, ~1 MiB) is reused rather than
+  // returned and faulted in again for every piece. A larger M_TRIM_THRESHOLD would do it too but
+  // holds more: malloc_trim does not shrink the tops of threads' arenas, and the memory pause
+  // could then stay above its mark for good.
+  mallopt(M_TOP_PAD, 2 << 20);
 #endif
   DisableMutexDeadlockDetection();
   const sigset_t signals = BlockTerminationSignals();
