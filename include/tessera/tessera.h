@@ -537,7 +537,9 @@ class RandomState {
 uint64_t draw_seed(uint64_t seed, uint64_t k);
 }  // namespace random
 
-/// A computed array in this process's memory (a NumPy ndarray, in effect).
+/// A computed array in this process's memory (a NumPy ndarray, in effect). Immutable: copies
+/// share its bytes, so that Future::get(), which hands out the future's array each time, does not
+/// copy a large result.
 class NDArray {
  public:
   NDArray() = default;
@@ -547,7 +549,7 @@ class NDArray {
   int ndim() const { return static_cast<int>(shape_.size()); }
   int64_t size() const;
   /// Raw C-ordered bytes.
-  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  const std::vector<uint8_t>& bytes() const;
   /// Element `i` (flat C-order index) as double.
   double at(int64_t i) const;
   /// The value of a 0-d (or one-element) array. Throws Error if the array has other sizes.
@@ -571,7 +573,7 @@ class NDArray {
   std::string Repr(const Shape& logical, bool summarise) const;
   DType dtype_ = DType::kFloat64;
   Shape shape_;
-  std::vector<uint8_t> bytes_;
+  std::shared_ptr<const std::vector<uint8_t>> bytes_;  ///< null: no bytes
 };
 
 /// One worker as the scheduler sees it.

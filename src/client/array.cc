@@ -903,21 +903,27 @@ std::optional<uint64_t> seed_of(const Array& x) {
 // ---- NDArray ----
 
 NDArray::NDArray(DType dtype, Shape shape, std::vector<uint8_t> bytes)
-    : dtype_(dtype), shape_(std::move(shape)), bytes_(std::move(bytes)) {
+    : dtype_(dtype), shape_(std::move(shape)) {
   const absl::Status valid = ValidateShape(shape_, dtype_);
   if (!valid.ok()) Throw(valid);
   const int64_t want = NumElements(shape_) * ItemSize(dtype_);
-  if (static_cast<int64_t>(bytes_.size()) != want) {
+  if (static_cast<int64_t>(bytes.size()) != want) {
     throw Error(3, absl::StrCat("NDArray of shape ", ShapeToString(shape_), " and dtype ",
                                 std::string(DTypeName(dtype_)), " needs ", want, " bytes, got ",
-                                bytes_.size()));
+                                bytes.size()));
   }
+  bytes_ = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+}
+
+const std::vector<uint8_t>& NDArray::bytes() const {
+  static const std::vector<uint8_t> kNone;
+  return bytes_ != nullptr ? *bytes_ : kNone;
 }
 
 int64_t NDArray::size() const { return NumElements(shape_); }
 
 double NDArray::at(int64_t i) const {
-  const uint8_t* p = bytes_.data() + i * ItemSize(dtype_);
+  const uint8_t* p = bytes().data() + i * ItemSize(dtype_);
   switch (dtype_) {
     case DType::kFloat64: {
       double v;
@@ -992,10 +998,10 @@ std::string NDArray::Repr(const Shape& logical, bool summarise) const {
         // Exact for int64 beyond 2^53.
         int64_t i = 0;
         if (dtype_ == DType::kInt64) {
-          std::memcpy(&i, bytes_.data(), sizeof i);
+          std::memcpy(&i, bytes().data(), sizeof i);
         } else {
           int32_t j;
-          std::memcpy(&j, bytes_.data(), sizeof j);
+          std::memcpy(&j, bytes().data(), sizeof j);
           i = j;
         }
         return absl::StrCat(i);

@@ -300,7 +300,7 @@ NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
   if (!dtype.ok()) Throw(dtype.status());
   const Shape shape(submitted.shape().begin(), submitted.shape().end());
   const Chunks chunks = wire::ChunksFromProto(submitted.chunks());
-  std::vector<uint8_t> bytes(static_cast<size_t>(NumElements(shape) * ItemSize(*dtype)));
+  std::vector<uint8_t> bytes;
 
   v1::LocateRequest req;
   for (const auto& k : submitted.keys()) req.add_keys(k);
@@ -331,6 +331,11 @@ NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
                                    ShapeToString(chunk->shape), ", expected ",
                                    ShapeToString(expected)));
     }
+    if (resp.locations_size() == 1) {
+      bytes = std::move(chunk->bytes);  // the whole array: no second copy
+      break;
+    }
+    if (i == 0) ResizeZeroed(bytes, static_cast<size_t>(NumElements(shape) * ItemSize(*dtype)));
     CopyBlock(*chunk, lo, shape, bytes.data());
     for (size_t a = shape.size(); a-- > 0;) {
       if (++block[a] < nblocks[a]) break;

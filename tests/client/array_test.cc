@@ -178,6 +178,10 @@ TEST(ArrayApiTest, FromBufferAndFromVectorCopyTheData) {
   const std::string& data = *x.node()->data;
   const NDArray nd(DType::kFloat64, {2, 3}, std::vector<uint8_t>(data.begin(), data.end()));
   EXPECT_EQ(nd.to_vector(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  const NDArray copy = nd;  // an NDArray is immutable: copies share its bytes
+  EXPECT_EQ(copy.bytes().data(), nd.bytes().data());
+  EXPECT_EQ(copy.to_vector(), nd.to_vector());
+  EXPECT_TRUE(NDArray().bytes().empty());
 
   EXPECT_EQ(from_vector(std::vector<float>{1, 2}, {2}).dtype(), DType::kFloat32);
   EXPECT_EQ(from_vector(std::vector<int64_t>{1, 2}, {2, 1}).dtype(), DType::kInt64);

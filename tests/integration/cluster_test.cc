@@ -116,6 +116,13 @@ TEST_F(ClusterTest, ArraysComeBackWhole) {
   // A large result travels from the workers through GetData, not inline.
   auto big = random::random({1000, 500}, {.chunks = {400, 500}, .seed = 1});
   EXPECT_EQ(client_->compute(big).get().bytes(), Reference(big).bytes());
+  // One chunk of 4 MB (several GetData pieces) is handed over as it came; a future gives the same
+  // array each time, shared rather than copied.
+  auto one = random::random({1000, 500}, {.chunks = {1000, 500}, .seed = 2});
+  Future f = client_->compute(one);
+  const NDArray a = f.get(), b = f.get();
+  EXPECT_EQ(a.bytes(), Reference(one).bytes());
+  EXPECT_EQ(a.bytes().data(), b.bytes().data());
 }
 
 // leading_trailing computes what a summarised repr shows; its repr through summary_repr is the
