@@ -312,6 +312,10 @@ NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
   if (resp.locations_size() != submitted.keys_size()) {
     throw Error(13, "scheduler answered Locate with the wrong number of keys");
   }
+  // A lone chunk is the whole array and is handed over as it came; several are copied into place.
+  if (resp.locations_size() != 1) {
+    ResizeZeroed(bytes, static_cast<size_t>(NumElements(shape) * ItemSize(*dtype)));
+  }
   const auto offsets = BlockOffsets(chunks);
   const std::vector<int64_t> nblocks = NumBlocks(chunks);
   std::vector<int64_t> block(shape.size(), 0);
@@ -332,10 +336,9 @@ NDArray Gather(Connection& conn, const v1::SubmitResponse& submitted) {
                                    ShapeToString(expected)));
     }
     if (resp.locations_size() == 1) {
-      bytes = std::move(chunk->bytes);  // the whole array: no second copy
+      bytes = std::move(chunk->bytes);
       break;
     }
-    if (i == 0) ResizeZeroed(bytes, static_cast<size_t>(NumElements(shape) * ItemSize(*dtype)));
     CopyBlock(*chunk, lo, shape, bytes.data());
     for (size_t a = shape.size(); a-- > 0;) {
       if (++block[a] < nblocks[a]) break;

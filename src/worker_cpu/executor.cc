@@ -910,7 +910,7 @@ absl::StatusOr<ChunkBuffer> RunChunk(const TaskSpec& task, const ChunkProgram* p
         if (ps == 0) {
           if (run > 0) note_prow(r, cur_prow);
         } else {
-          for (int64_t q = 0; q < run; ++q) note_prow(r + q, cur_prow + q * ps);
+          for (int64_t q = 0; q < run; ++q) note_prow(r + q, prow[r + q]);
         }
         if (arg != nullptr) {
           const int64_t ir0 = row_index();
